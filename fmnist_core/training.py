@@ -1,0 +1,261 @@
+"""Training: one function, ``train(spec, task, hparams)``, used by the CLI, jobs and tests.
+
+Flow: validate hparams -> seed -> split data -> build model -> compile with the chosen
+optimizer and LR schedule -> fit with progress, NaN guard, stop request, early stopping.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from . import data as fdata
+from .models import build_model, normalize_spec
+from .tasks import get_task
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message says where and what to try."""
+
+
+@dataclass
+class HParams:
+    """Hyperparameters of one training run. ``validate()`` raises ValueError with a clear message."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9              # SGD only
+    batch_size: int = 128
+    epochs: int = 5
+    schedule: str = "constant"
+    step_epoch: int = 5                # step: keep the LR until this epoch...
+    step_factor: float = 0.5           # ...then multiply it by this each epoch
+    decay_rate: float = 0.9            # exponential: LR multiplied by this per epoch
+    early_stopping: int = 0            # patience in epochs; 0 = off
+    augment_shift: float = 0.0         # max shift as a fraction of the image (0.1 = ~3 px)
+    augment_flip: bool = False         # random horizontal flip
+    normalize: bool = True             # scale pixels to [0, 1]
+    val_fraction: float = 0.1
+    subset: int | None = None          # train on a stratified subset of this many images
+    seed: int = 42
+
+    def validate(self) -> "HParams":
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 10):
+            raise ValueError(f"learning rate must be in (0, 10], got {self.lr!r}")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192):
+            raise ValueError(f"batch size must be an integer in 1-8192, got {self.batch_size!r}")
+        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 500):
+            raise ValueError(f"epochs must be an integer in 1-500, got {self.epochs!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 < self.step_factor <= 1 or not 0 < self.decay_rate <= 1:
+            raise ValueError("step factor and decay rate must be in (0, 1]")
+        if not 0 <= self.augment_shift <= 0.3:
+            raise ValueError(f"augment shift must be in [0, 0.3], got {self.augment_shift}")
+        if self.early_stopping < 0:
+            raise ValueError("early-stopping patience must be >= 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "HParams":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))}")
+        return cls(**d).validate()
+
+
+@dataclass
+class TrainResult:
+    model: object
+    history: list[dict] = field(default_factory=list)   # one dict per epoch
+    val_metrics: dict = field(default_factory=dict)      # accuracy and loss on the validation split
+    seconds: float = 0.0
+    stopped: bool = False                               # True when a stop request ended the run
+    best_epoch: int | None = None
+
+
+# ---------------------------------------------------------------- schedules
+
+def make_lr_schedule(hp: HParams, steps_per_epoch: int):
+    """A Keras LearningRateSchedule (per step) for the chosen schedule, or a float for constant/step.
+
+    ``step`` decay is applied per epoch by a LearningRateScheduler callback instead (see
+    ``_step_decay_callback``), since it is defined in epochs.
+    """
+    import keras
+
+    total = max(1, steps_per_epoch * hp.epochs)
+    if hp.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(hp.lr, steps_per_epoch, hp.decay_rate)
+    if hp.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(hp.lr, total, alpha=0.01)
+    if hp.schedule == "onecycle":
+        # One-cycle: warm up from lr/25 to lr over 30% of the steps, then cosine-anneal to ~0.
+        warm = max(1, int(0.3 * total))
+        return keras.optimizers.schedules.CosineDecay(hp.lr / 25, total - warm, alpha=1e-3,
+                                                      warmup_target=hp.lr, warmup_steps=warm)
+    return hp.lr
+
+
+def _step_decay_callback(hp: HParams):
+    import keras
+
+    def schedule(epoch, lr):  # epoch is 0-based; "until epoch N" means epochs 1..N keep the LR
+        return hp.lr * (hp.step_factor ** max(0, epoch + 1 - hp.step_epoch))
+    return keras.callbacks.LearningRateScheduler(schedule)
+
+
+def make_optimizer(hp: HParams, steps_per_epoch: int):
+    import keras
+
+    lr = make_lr_schedule(hp, steps_per_epoch)
+    if hp.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=hp.momentum)
+    if hp.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    return keras.optimizers.Adam(lr)
+
+
+def current_lr(optimizer) -> float:
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except Exception:  # a schedule object in an odd state must not break training
+        return float("nan")
+
+
+def compile_model(model, hp: HParams, task, steps_per_epoch: int):
+    task = get_task(task)
+    loss = "binary_crossentropy" if task.is_binary else "sparse_categorical_crossentropy"
+    # Keywords matter: Keras 3 reads a third positional argument as loss_weights.
+    model.compile(optimizer=make_optimizer(hp, steps_per_epoch), loss=loss, metrics=["accuracy"])
+    return model
+
+
+# ---------------------------------------------------------------- data pipeline
+
+def make_dataset(x, y, hp: HParams, training: bool):
+    """tf.data pipeline: float images (n,28,28,1), shuffled and augmented when training."""
+    import tensorflow as tf
+    from keras import layers
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32 if y.ndim == 1 else y.dtype)))
+    if training:
+        ds = ds.shuffle(len(x), seed=hp.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(hp.batch_size)
+    if training and (hp.augment_shift > 0 or hp.augment_flip):
+        aug = []
+        if hp.augment_flip:
+            aug.append(layers.RandomFlip("horizontal", seed=hp.seed))
+        if hp.augment_shift > 0:
+            aug.append(layers.RandomTranslation(hp.augment_shift, hp.augment_shift, fill_mode="constant", seed=hp.seed))
+
+        def augment(images, labels):
+            for layer in aug:
+                images = layer(images, training=True)
+            return images, labels
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_split(task, hp: HParams, data=None):
+    """(x_train, y_train, x_val, y_val) as model-ready floats and task labels.
+
+    ``data`` may supply its own uint8 arrays as ((x_tr, y10_tr), (x_va, y10_va)), e.g. a
+    few-shot set; otherwise the seeded stratified split of the training images is used.
+    """
+    task = get_task(task)
+    if data is None:
+        data = fdata.train_val_split(hp.val_fraction, hp.seed, hp.subset)
+    (xtr, ytr), (xva, yva) = data
+    return (fdata.preprocess(xtr, hp.normalize), task.labels(ytr),
+            fdata.preprocess(xva, hp.normalize), task.labels(yva))
+
+
+# ---------------------------------------------------------------- the run
+
+def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=None, should_stop=None,
+          data=None, model=None, progress_interval: float = 0.25) -> TrainResult:
+    """Train a model and return it with its per-epoch history and validation metrics.
+
+    spec : list of layer dicts or a preset name (see ``models``).
+    task : task name or Task.
+    hparams : HParams or dict.
+    callbacks : extra Keras callbacks.
+    on_progress : called with event dicts, ``{"kind": "start"|"batch"|"epoch"|"end", ...}``;
+        batch events carry the real per-batch loss and accuracy, throttled to one per
+        ``progress_interval`` seconds.
+    should_stop : callable returning True to stop after the current batch; the best weights so
+        far are kept and the result is marked ``stopped``.
+    data : optional ((x_train, y10_train), (x_val, y10_val)) uint8 images and 10-class labels.
+    model : optional prebuilt model (e.g. transfer-initialized); must match spec and task.
+
+    Raises TrainingDivergedError if the loss becomes NaN/inf.
+    """
+    import keras
+
+    from .callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest
+
+    hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
+    hp.validate()
+    task = get_task(task)
+    spec = normalize_spec(spec)
+    keras.utils.set_random_seed(hp.seed)
+
+    xtr, ytr, xva, yva = prepare_split(task, hp, data)
+    steps = math.ceil(len(xtr) / hp.batch_size)
+    model = model if model is not None else build_model(spec, task)
+    compile_model(model, hp, task, steps)
+
+    best = BestWeights()
+    nan_guard = NaNGuard()
+    cbs = [nan_guard, best, ProgressReporter(on_progress, hp, len(xtr), len(xva), steps, progress_interval)]
+    stop_cb = StopRequest(should_stop) if should_stop else None
+    if stop_cb:
+        cbs.append(stop_cb)
+    if hp.schedule == "step":
+        cbs.append(_step_decay_callback(hp))
+    if hp.early_stopping:
+        cbs.append(keras.callbacks.EarlyStopping("val_loss", patience=hp.early_stopping, restore_best_weights=False))
+    cbs.extend(callbacks or [])
+
+    t0 = time.perf_counter()
+    keras_hist = model.fit(make_dataset(xtr, ytr, hp, True), validation_data=make_dataset(xva, yva, hp, False),
+                           epochs=hp.epochs, callbacks=cbs, verbose=0, shuffle=False)
+    seconds = time.perf_counter() - t0
+    if nan_guard.message:
+        raise TrainingDivergedError(nan_guard.message)
+
+    stopped = bool(stop_cb and stop_cb.requested)
+    # Keep the best epoch's weights (by validation loss) whenever the run ended early or
+    # early stopping is on; a plain run keeps its final weights, as Keras users expect.
+    if best.weights is not None and (stopped or hp.early_stopping):
+        model.set_weights(best.weights)
+    history = best.history
+    val = _val_metrics(model, xva, yva, task)
+    if on_progress:
+        on_progress({"kind": "end", "stopped": stopped, "seconds": seconds, **{f"val_{k}": v for k, v in val.items()}})
+    del keras_hist
+    return TrainResult(model, history, val, seconds, stopped, best.best_epoch)
+
+
+def _val_metrics(model, x, y, task) -> dict:
+    from .evaluation import predict_proba, loss_and_accuracy
+
+    if len(x) == 0:
+        return {}
+    probs = predict_proba(model, x)
+    return loss_and_accuracy(y, probs)

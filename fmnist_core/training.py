@@ -43,6 +43,7 @@ class HParams:
     val_fraction: float = 0.1
     subset: int | None = None          # train on a stratified subset of this many images
     seed: int = 42
+    init_from: str | None = None       # saved model whose conv layers initialize this one (transfer)
 
     def validate(self) -> "HParams":
         if self.optimizer not in OPTIMIZERS:
@@ -61,6 +62,9 @@ class HParams:
             raise ValueError("step factor and decay rate must be in (0, 1]")
         if not 0 <= self.augment_shift <= 0.3:
             raise ValueError(f"augment shift must be in [0, 0.3], got {self.augment_shift}")
+        if self.init_from is not None:
+            from .saving import check_name
+            check_name(self.init_from)
         if self.early_stopping < 0:
             raise ValueError("early-stopping patience must be >= 0")
         return self
@@ -217,7 +221,12 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
 
     xtr, ytr, xva, yva = prepare_split(task, hp, data)
     steps = math.ceil(len(xtr) / hp.batch_size)
-    model = model if model is not None else build_model(spec, task)
+    if model is None:
+        model = build_model(spec, task)
+        if hp.init_from:
+            from .inference import get_model
+            from .models import transfer_conv_weights
+            transfer_conv_weights(get_model(hp.init_from)[0], model)
     compile_model(model, hp, task, steps)
 
     best = BestWeights()

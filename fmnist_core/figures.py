@@ -1,0 +1,76 @@
+"""Plotly figures shared by the pages (and usable from notebooks). No Streamlit here."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def confusion_matrix_figure(cm, class_names, normalized: bool = False, title: str | None = None) -> go.Figure:
+    """Heatmap of a confusion matrix (rows = true class, columns = predicted).
+
+    cm : (k, k) counts. With ``normalized``, each row is divided by its total (recall on the
+    diagonal) and cells show percentages; hover always shows the raw count.
+    """
+    cm = np.asarray(cm, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
+    z = rows if normalized else cm
+    text = [[f"{v:.1%}" if normalized else f"{int(v)}" for v in row] for row in z]
+    names = list(class_names)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
+        customdata=cm, hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata:.0f}<extra></extra>",
+        showscale=False))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), height=120 + 42 * len(names))
+    return fig
+
+
+def image_grid_figure(images, captions=None, ncols: int = 8, colors=None, height_per_row: int = 110) -> go.Figure:
+    """A grid of 28x28 grayscale images with captions; ``colors`` (e.g. 'green'/'red') tint the captions."""
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n)) if n else 1
+    nrows = max(1, int(np.ceil(n / ncols)))
+    captions = list(captions) if captions is not None else [""] * n
+    fig = make_subplots(nrows, ncols, subplot_titles=[
+        f"<span style='color:{colors[i]}'>{c}</span>" if colors else c for i, c in enumerate(captions)],
+        horizontal_spacing=0.01, vertical_spacing=0.3 / nrows)
+    for i, img in enumerate(images):
+        fig.add_trace(go.Heatmap(z=img, colorscale="gray", showscale=False, zmin=0, zmax=255,
+                                 hovertemplate="x %{x}, y %{y}: %{z}<extra></extra>"), i // ncols + 1, i % ncols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=height_per_row * nrows + 30, margin=dict(l=5, r=5, t=25, b=5))
+    return fig
+
+
+def history_figure(history: list[dict], batches: list[dict] | None = None, title: str | None = None) -> go.Figure:
+    """Loss and accuracy curves: per-batch points (thin) and per-epoch train vs validation (markers).
+
+    history : epoch dicts with epoch, loss, accuracy, val_loss, val_accuracy.
+    batches : batch dicts with step, loss, accuracy and batches_per_epoch or epoch/batch; plotted on the
+        same x axis as epochs (fractional epochs).
+    """
+    fig = make_subplots(1, 2, subplot_titles=("loss", "accuracy"))
+    if batches:
+        bpe = max(b.get("batches_per_epoch") or 1 for b in batches)
+        x = [(b["step"]) / bpe for b in batches]
+        for col, key in ((1, "loss"), (2, "accuracy")):
+            fig.add_trace(go.Scatter(x=x, y=[b.get(key) for b in batches], mode="lines", name=f"batch {key}",
+                                     line=dict(width=1, color="rgba(100,100,100,0.5)"), legendgroup="batch",
+                                     showlegend=col == 1), 1, col)
+    if history:
+        ep = [h["epoch"] for h in history]
+        for col, key in ((1, "loss"), (2, "accuracy")):
+            fig.add_trace(go.Scatter(x=ep, y=[h.get(key) for h in history], mode="lines+markers",
+                                     name="train (epoch mean)", line=dict(color="#1f77b4"), legendgroup="train",
+                                     showlegend=col == 1), 1, col)
+            fig.add_trace(go.Scatter(x=ep, y=[h.get(f"val_{key}") for h in history], mode="lines+markers",
+                                     name="validation", line=dict(color="#ff7f0e"), legendgroup="val",
+                                     showlegend=col == 1), 1, col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10), legend_orientation="h")
+    return fig

@@ -1,0 +1,63 @@
+# Fashion-MNIST Lab. Every target installs what it needs first and is safe to re-run.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.requirements-installed
+DATA_DIR := /usr/share/datasets/fashion-mnist
+PORT ?= 8501
+
+.PHONY: app test data models venv browser clean-runs help
+
+help:
+	@echo "make app     install what is missing, then start the app on http://localhost:$(PORT)"
+	@echo "make test    install what is missing, then run the whole test suite"
+	@echo "make data    install Fashion-MNIST (Debian's dataset-fashion-mnist, else the Keras download)"
+	@echo "make models  train the shipped models into saved_models/ (skips those that exist)"
+
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $(STAMP)
+
+# The dataset: apt where we can (root, or passwordless sudo), else Keras's own download into ~/.keras.
+data: venv
+	@if $(PY) -c "from fmnist_core.data import find_dataset; import sys; sys.exit(find_dataset()[0] is None)"; then \
+		echo "Fashion-MNIST found."; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		$(PY) -c "from keras.datasets import fashion_mnist; fashion_mnist.load_data()"; \
+	fi
+	@$(PY) -c "from fmnist_core.data import load_fashion_mnist; (x,y),(xt,yt)=load_fashion_mnist(); print('Fashion-MNIST ok:', x.shape, xt.shape)"
+
+# Chromium for the real-browser tests (Playwright's own download does not work offline).
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "Chromium found."; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	else echo "Chromium missing: install it (apt-get install chromium) to run the browser tests."; fi
+
+app: venv data
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --browser.gatherUsageStats false
+
+test: venv data browser
+	$(PY) -m pytest
+
+# The shipped models, with fixed seeds. Each is trained only if missing (delete a model's files to retrain).
+TRAIN := $(PY) -m fmnist_core train-here --seed 42
+models: venv data saved_models/fmnist_cnn.keras saved_models/shoes_cnn.keras \
+	saved_models/footwear_luggage_cnn.keras saved_models/footwear_luggage_transfer.keras
+	$(PY) -m fmnist_core models
+
+saved_models/fmnist_cnn.keras:
+	FMNIST_HOME=saved_models $(TRAIN) --preset fmnist_net --task multiclass --epochs 15 --schedule onecycle --lr 0.003 --augment-flip -mn fmnist_cnn --overwrite
+saved_models/shoes_cnn.keras:
+	FMNIST_HOME=saved_models $(TRAIN) --preset shoe_cnn --task shoes --epochs 12 --schedule onecycle --lr 0.003 -mn shoes_cnn --overwrite
+saved_models/footwear_luggage_cnn.keras:
+	FMNIST_HOME=saved_models $(TRAIN) --preset fmnist_net --task footwear_luggage --epochs 6 --schedule onecycle --lr 0.003 --augment-flip -mn footwear_luggage_cnn --overwrite
+saved_models/footwear_luggage_transfer.keras: saved_models/fmnist_cnn.keras
+	FMNIST_HOME=saved_models $(TRAIN) --preset fmnist_net --task footwear_luggage --epochs 6 --schedule onecycle --lr 0.003 --augment-flip --init-from fmnist_cnn -mn footwear_luggage_transfer --overwrite

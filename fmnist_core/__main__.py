@@ -1,0 +1,4 @@
+"""``python -m fmnist_core``: see cli.py."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Real short trainings on small real subsets."""
+import math
+
+import numpy as np
+import pytest
+
+from fmnist_core.training import HParams, TrainingDivergedError, make_lr_schedule, train
+
+
+def test_short_training_beats_70_percent_validation_accuracy():
+    events = []
+    res = train("tinyvgg", "multiclass", {"epochs": 3, "subset": 3000, "batch_size": 64, "lr": 3e-3, "seed": 1},
+                on_progress=events.append)
+    assert res.val_metrics["n"] == 300
+    assert res.val_metrics["accuracy"] > 0.70, res.val_metrics       # chance is 10%
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 3
+    batches = [e for e in events if e["kind"] == "batch"]
+    assert batches and all(math.isfinite(b["loss"]) and 0 <= b["accuracy"] <= 1 for b in batches)
+
+
+def test_per_batch_values_are_real_not_running_means():
+    """Rebuild the epoch mean from the reported per-batch values: it must match Keras's epoch loss."""
+    events = []
+    train("linear", "multiclass", {"epochs": 1, "subset": 1000, "batch_size": 100, "seed": 0},
+          on_progress=events.append, progress_interval=0.0)
+    batches = [e for e in events if e["kind"] == "batch"]
+    epoch = next(e for e in events if e["kind"] == "epoch")
+    assert len(batches) == 9                       # 900 training images / 100, every batch reported
+    losses = np.array([b["loss"] for b in batches])
+    assert losses.mean() == pytest.approx(epoch["loss"], rel=1e-4)
+    assert losses[0] > losses[-1]                  # a running mean would hide most of the drop
+    assert not np.allclose(np.cumsum(losses) / np.arange(1, 10), losses)
+
+
+def test_binary_task_and_seeded_reproducibility():
+    hp = {"epochs": 3, "subset": 2000, "lr": 0.01, "seed": 7}
+    a = train("linear", "shoes", hp)
+    b = train("linear", "shoes", hp)
+    assert a.val_metrics["accuracy"] > 0.85        # shoes are 30% of images: majority class gives 70%
+    assert a.val_metrics["loss"] == pytest.approx(b.val_metrics["loss"], rel=1e-5)
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    with pytest.raises(TrainingDivergedError, match=r"loss became NaN at epoch 1 batch \d+; try a lower learning rate"):
+        train("mlp", "multiclass", {"epochs": 2, "subset": 1000, "lr": 10.0, "optimizer": "sgd", "normalize": False})
+
+
+def test_stop_request_keeps_weights_and_marks_stopped():
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 2
+    res = train("linear", "multiclass", {"epochs": 50, "subset": 3000, "batch_size": 16, "seed": 0},
+                should_stop=should_stop)
+    assert res.stopped and len(res.history) < 50
+    assert res.val_metrics["accuracy"] > 0.3
+
+
+def test_early_stopping_restores_best_epoch():
+    # A high LR on a tiny set overfits fast, so validation loss turns up within a few epochs.
+    res = train("linear", "multiclass", {"epochs": 30, "subset": 1000, "early_stopping": 2, "lr": 0.01,
+                                         "batch_size": 32, "seed": 0})
+    best = min(res.history, key=lambda h: h["val_loss"])
+    assert len(res.history) < 30
+    assert res.best_epoch == best["epoch"]
+    assert res.val_metrics["loss"] == pytest.approx(best["val_loss"], rel=1e-3)
+
+
+@pytest.mark.parametrize("schedule", ["step", "exponential", "cosine", "onecycle"])
+def test_schedules_change_the_learning_rate(schedule):
+    res = train("linear", "multiclass", {"epochs": 3, "subset": 500, "schedule": schedule, "lr": 0.01,
+                                         "step_epoch": 1, "step_factor": 0.5, "seed": 0})
+    lrs = [h["lr"] for h in res.history]
+    assert len(set(np.round(lrs, 8))) > 1, lrs
+    if schedule == "step":
+        assert lrs == pytest.approx([0.01, 0.005, 0.0025])
+
+
+def test_onecycle_warms_up_then_anneals():
+    sched = make_lr_schedule(HParams(lr=0.01, epochs=10, schedule="onecycle"), steps_per_epoch=100)
+    lrs = [float(sched(s)) for s in (0, 150, 300, 650, 999)]
+    assert lrs[0] == pytest.approx(0.01 / 25)
+    assert lrs[2] == pytest.approx(0.01, rel=1e-3)
+    assert lrs[0] < lrs[1] < lrs[2] > lrs[3] > lrs[4]
+
+
+def test_augmentation_and_other_optimizers_train():
+    res = train("linear", "multiclass", {"epochs": 3, "subset": 2000, "optimizer": "sgd", "lr": 0.1, "batch_size": 32,
+                                         "augment_flip": True, "augment_shift": 0.1, "seed": 0})
+    assert res.val_metrics["accuracy"] > 0.5
+    res = train("linear", "multiclass", {"epochs": 2, "subset": 2000, "optimizer": "rmsprop", "lr": 0.003,
+                                         "seed": 0})
+    assert res.val_metrics["accuracy"] > 0.5
+
+
+def test_hparams_validation_messages():
+    for bad, msg in [({"optimizer": "adagrad"}, "optimizer"), ({"lr": -1}, "learning rate"),
+                     ({"batch_size": 0}, "batch size"), ({"epochs": 0}, "epochs"),
+                     ({"schedule": "warp"}, "schedule"), ({"bogus": 1}, "unknown hyperparameter"),
+                     ({"init_from": "../x"}, "invalid model name")]:
+        with pytest.raises(ValueError, match=msg):
+            HParams.from_dict(bad)

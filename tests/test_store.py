@@ -1,0 +1,243 @@
+"""The run store: records, worker-side writes, dead-worker detection, schema upgrades. No training here."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fmnist_core import store as store_mod
+from fmnist_core.models import normalize_spec
+from fmnist_core.store import SCHEMA_VERSION, RunStore, SchemaTooNewError
+from fmnist_core.tasks import get_task
+from fmnist_core.training import HParams
+
+
+@pytest.fixture
+def store(fmnist_home):
+    return RunStore()
+
+
+def _queue(store, name="r", task="multiclass", preset="linear", **hp):
+    return store.create_run(name, get_task(task), normalize_spec(preset), HParams(**hp))
+
+
+def test_new_store_is_wal_and_current_schema(store, fmnist_home):
+    assert store.path == fmnist_home / "runs.sqlite"
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_create_get_and_filter_runs(store):
+    a = _queue(store, "first", "shoes", epochs=3, seed=7)
+    b = _queue(store, "second", "multiclass", preset="tinyvgg")
+    run = store.get_run(a)
+    assert run["status"] == "queued" and run["name"] == "first" and run["model_name"] == f"run{a}"
+    assert run["task"] == "shoes" and run["task_def"]["positive"] == [5, 7, 9]
+    assert run["spec"] == [{"type": "Flatten"}] and run["hparams"]["epochs"] == 3
+    assert run["seed"] == 7 and run["epochs"] == 3
+    assert run["history"] == [] and run["batches"] == [] and run["eta_seconds"] is None
+    assert [r["id"] for r in store.list_runs()] == [b, a]             # newest first
+    assert [r["id"] for r in store.list_runs(task="shoes")] == [a]
+    assert [r["id"] for r in store.list_runs(status="queued")] == [b, a]
+    assert store.list_runs(status="running") == []
+    assert store.get_run(12345) is None
+    with pytest.raises(ValueError, match="unknown status"):
+        store.list_runs(status="done")
+
+
+def test_default_model_name_skips_reserved_names(store):
+    rid = store.create_run("x", get_task("multiclass"), normalize_spec("linear"), HParams(),
+                           reserved_names={"run1", "run1_2"})
+    assert store.get_run(rid)["model_name"] == "run1_3"
+
+
+def test_worker_claims_fifo_and_records_progress(store):
+    a, b = _queue(store, "a", epochs=2), _queue(store, "b")
+    claimed = store.claim_next(os.getpid(), "/tmp/w.log")
+    assert claimed["id"] == a and claimed["status"] == "running" and claimed["pid"] == os.getpid()
+    assert store.get_status(b) == "queued"
+
+    store.set_progress(a, batches_per_epoch=10)
+    for step in (1, 3, 5):
+        store.add_batch(a, {"step": step, "epoch": 1, "batch": step, "loss": 2.0 / step, "accuracy": 0.1 * step,
+                            "lr": 1e-3, "elapsed": float(step)})
+    run = store.get_run(a)
+    assert [p["step"] for p in run["batches"]] == [1, 3, 5]
+    assert run["current_epoch"] == 1 and run["current_batch"] == 5
+    # 5 of 2 x 10 batches took 5 s: 15 batches left at 1 s each.
+    assert run["eta_seconds"] == pytest.approx(15.0)
+
+    epoch = {"epoch": 1, "loss": 1.5, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.55, "lr": 1e-3,
+             "seconds": 10.0}
+    store.add_epoch(a, epoch)
+    store.add_epoch(a, {**epoch, "epoch": 2, "loss": float("nan")})  # NaN is stored as NULL
+    assert store.get_run(a)["history"] == [epoch, {**epoch, "epoch": 2, "loss": None}]
+
+    assert store.finish(a, "completed", val={"accuracy": 0.8, "loss": 0.5}, test={"accuracy": 0.79, "loss": 0.6},
+                        model_path="/x/run1.keras", train_seconds=12.5, best_epoch=2)
+    run = store.get_run(a)
+    assert (run["status"], run["val_accuracy"], run["test_accuracy"], run["model_path"]) == \
+        ("completed", 0.8, 0.79, "/x/run1.keras")
+    assert run["finished_at"] >= run["started_at"] >= run["created_at"] and run["eta_seconds"] is None
+    assert not store.finish(a, "failed", "late")   # only a running run can be finished
+    assert store.get_status(a) == "completed"
+    assert store.claim_next(os.getpid())["id"] == b
+    assert store.claim_next(os.getpid()) is None
+
+
+def test_batch_points_are_thinned_past_the_cap(store, monkeypatch):
+    monkeypatch.setattr(store_mod, "MAX_BATCH_POINTS", 10)
+    rid = _queue(store)
+    store.claim_next(os.getpid())
+    for step in range(1, 26):
+        store.add_batch(rid, {"step": step, "epoch": 1, "batch": step, "loss": 1.0, "accuracy": 0.5, "lr": 1e-3,
+                              "elapsed": step * 0.25})
+    steps = [p["step"] for p in store.get_run(rid)["batches"]]
+    assert len(steps) <= 10 and steps[-1] == 25 and steps == sorted(steps) and steps[0] < 10
+
+
+def test_request_stop(store):
+    queued, running = _queue(store), _queue(store)
+    store.mark_running(running, os.getpid())
+    assert store.request_stop(queued) == "stopped"
+    run = store.get_run(queued)
+    assert run["status"] == "stopped" and run["message"] == "stopped before it started"
+    assert not store.stop_requested(running)
+    assert store.request_stop(running) == "running"
+    assert store.stop_requested(running) and store.get_run(running)["stop_requested"]
+    assert store.claim_next(os.getpid()) is None   # the stopped one is not claimed
+    with pytest.raises(ValueError, match="no run with id 99"):
+        store.request_stop(99)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_worker_is_marked_failed_on_next_look(store):
+    victim, bystander, done = _queue(store), _queue(store), _queue(store)
+    store.mark_running(done, os.getpid())
+    store.finish(done, "completed", val={"accuracy": 0.9, "loss": 0.3})
+    pid = _dead_pid()
+    store.mark_running(victim, pid, "/tmp/worker.log")
+    store.set_progress(victim, epoch=3, batch=7, batches_per_epoch=10)
+    runs = {r["id"]: r for r in store.list_runs()}
+    assert runs[victim]["status"] == "failed"
+    assert f"worker process {pid} died" in runs[victim]["message"]
+    assert "during epoch 3" in runs[victim]["message"] and "/tmp/worker.log" in runs[victim]["message"]
+    assert runs[bystander]["status"] == "queued"
+    assert runs[done]["status"] == "completed" and runs[done]["val_accuracy"] == 0.9
+
+
+def test_killed_unreaped_child_counts_as_dead(store):
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        assert store_mod.pid_alive(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while store_mod.pid_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not store_mod.pid_alive(proc.pid)  # a zombie until reaped, yet dead
+    finally:
+        proc.wait()
+
+
+def test_stale_heartbeat_is_dead_even_with_a_live_pid(store):
+    fresh, stale = _queue(store), _queue(store)
+    store.mark_running(fresh, os.getpid())
+    store.mark_running(stale, os.getpid())
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (stale,))
+    assert store.reap_dead() == [stale]
+    assert store.get_status(stale) == "failed" and store.get_status(fresh) == "running"
+    assert "before its first epoch ended" in store.get_run(stale)["message"]
+
+
+def test_delete_run(store, fmnist_home):
+    mine, other, running = _queue(store), _queue(store), _queue(store)
+    for rid in (mine, other):
+        store.mark_running(rid, os.getpid())
+        store.finish(rid, "completed", model_path=fmnist_home / f"run{rid}.keras")
+        (fmnist_home / f"run{rid}.keras").write_bytes(b"model bytes")
+    # run<mine>'s files are its own; run<other>'s name was since overwritten by a later run 999.
+    (fmnist_home / f"run{mine}.json").write_text(json.dumps({"run_id": mine, "source": "run"}))
+    (fmnist_home / f"run{other}.json").write_text(json.dumps({"run_id": 999, "source": "run"}))
+    store.mark_running(running, os.getpid())
+    with pytest.raises(ValueError, match="stop it first"):
+        store.delete_run(running)
+    store.delete_run(mine)
+    store.delete_run(other)
+    assert [r["id"] for r in store.list_runs()] == [running]
+    assert not (fmnist_home / f"run{mine}.keras").exists() and not (fmnist_home / f"run{mine}.json").exists()
+    assert (fmnist_home / f"run{other}.keras").exists()  # another run's model is never deleted
+    with pytest.raises(ValueError, match="no run with id"):
+        store.delete_run(mine)
+
+
+# The schema exactly as version 1 of the app wrote it (frozen copy: never edit).
+V1_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued','running','completed','stopped','failed')), message TEXT,
+    task TEXT NOT NULL, task_def TEXT NOT NULL, spec TEXT NOT NULL, hparams TEXT NOT NULL, seed INTEGER,
+    created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+    pid INTEGER, heartbeat_at TEXT, stop_requested INTEGER NOT NULL DEFAULT 0,
+    batches_per_epoch INTEGER, current_epoch INTEGER, current_batch INTEGER, elapsed REAL,
+    val_accuracy REAL, val_loss REAL, test_accuracy REAL, test_loss REAL, train_seconds REAL, best_epoch INTEGER,
+    model_name TEXT, model_path TEXT);
+CREATE INDEX runs_status ON runs(status);
+CREATE TABLE epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch));
+PRAGMA user_version = 1;
+"""
+
+
+def test_store_written_by_schema_v1_is_upgraded_without_loss(fmnist_home):
+    path = fmnist_home / "runs.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    task = json.dumps(get_task("shoes").to_dict())
+    conn.execute("INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, started_at,"
+                 " finished_at, val_accuracy, test_accuracy, model_name, model_path) VALUES ('old run', 'completed',"
+                 " 'shoes', ?, '[{\"type\": \"Flatten\"}]', '{\"epochs\": 2, \"seed\": 1}', 1,"
+                 " '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:01+00:00', '2024-01-01T00:01:00+00:00', 0.97, 0.96,"
+                 " 'old', '/models/old.keras')", (task,))
+    conn.executemany("INSERT INTO epochs VALUES (1, ?, ?, ?, ?, ?, 0.001, 30.0)",
+                     [(1, 0.3, 0.9, 0.25, 0.92), (2, 0.2, 0.95, 0.15, 0.97)])
+    conn.commit()
+    conn.close()
+
+    store = RunStore(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    old = store.get_run(1)
+    assert (old["name"], old["status"], old["task"], old["val_accuracy"], old["model_name"]) == \
+        ("old run", "completed", "shoes", 0.97, "old")
+    assert [e["val_accuracy"] for e in old["history"]] == [0.92, 0.97]
+    assert old["sweep_id"] is None and old["batches"] == []
+    # The pre-upgrade copy is kept, still at version 1.
+    with sqlite3.connect(fmnist_home / "runs.v1.bak.sqlite") as bak:
+        assert bak.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert bak.execute("SELECT name FROM runs").fetchall() == [("old run",)]
+    # New features work on the upgraded store.
+    new = store.create_run("swept", get_task("multiclass"), normalize_spec("linear"), HParams(), "sweep-x",
+                           sweep_param="lr", sweep_value=0.01)
+    assert new == 2 and store.list_runs(sweep_id="sweep-x")[0]["sweep_value"] == 0.01
+    store.mark_running(new, os.getpid())
+    store.add_batch(new, {"step": 1, "epoch": 1, "batch": 1, "loss": 2.3, "accuracy": 0.1, "lr": 0.01, "elapsed": 0.1})
+    assert len(store.get_run(new)["batches"]) == 1
+    assert RunStore(path).schema_version() == SCHEMA_VERSION  # re-opening is a no-op
+
+
+def test_store_from_a_newer_app_is_refused(store):
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(SchemaTooNewError, match="update the app"):
+        RunStore(store.path)

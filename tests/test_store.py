@@ -223,7 +223,7 @@ def test_store_written_by_schema_v1_is_upgraded_without_loss(fmnist_home):
     assert [e["val_accuracy"] for e in old["history"]] == [0.92, 0.97]
     assert old["sweep_id"] is None and old["batches"] == []
     # The pre-upgrade copy is kept, still at version 1.
-    with sqlite3.connect(fmnist_home / "runs.v1.bak.sqlite") as bak:
+    with sqlite3.connect(fmnist_home / "runs.sqlite.v1.bak") as bak:
         assert bak.execute("PRAGMA user_version").fetchone()[0] == 1
         assert bak.execute("SELECT name FROM runs").fetchall() == [("old run",)]
     # New features work on the upgraded store.

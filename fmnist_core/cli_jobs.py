@@ -1,0 +1,184 @@
+"""CLI commands over training jobs: ``train``, ``runs``, ``stop`` (registered by cli.py).
+
+``train`` queues a run for the same worker the app uses. With ``--detach`` it prints the run
+id and returns; otherwise it follows the run in the terminal (one line per epoch, a live
+progress bar on a TTY) and exits 0 if the run completed, 1 if it stopped or failed.
+Ctrl-C while following stops the run (its best weights are saved); a second Ctrl-C detaches.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from .store import STATUSES, TERMINAL
+
+EXIT_OK, EXIT_FAIL = 0, 1
+
+
+def register(subparsers) -> None:
+    from .cli import add_train_arguments
+
+    tr = subparsers.add_parser("train", help="train a model as a job (survives the terminal with --detach)")
+    add_train_arguments(tr)
+    tr.add_argument("--detach", action="store_true", help="print the run id and return at once")
+    tr.set_defaults(func=cmd_train)
+
+    ru = subparsers.add_parser("runs", help="list training runs: status, validation and test accuracy")
+    ru.add_argument("--json", action="store_true", help="print a JSON list of run objects")
+    ru.add_argument("--task", help="only runs of this task")
+    ru.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    ru.add_argument("--sweep", help="only runs of this sweep id")
+    ru.set_defaults(func=cmd_runs)
+
+    st = subparsers.add_parser("stop", help="stop a run after its current batch; its best weights are saved")
+    st.add_argument("run_id", type=int)
+    st.add_argument("--wait", action="store_true", help="wait until the run has ended")
+    st.set_defaults(func=cmd_stop)
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args) -> int:
+    from . import jobs
+    from .cli import hparams_from_args
+    from .store import RunStore
+
+    store = RunStore()
+    run_id = jobs.submit(args.preset, args.task, hparams_from_args(args), name=args.model_name, store=store,
+                         model_name=args.model_name, overwrite=args.overwrite)
+    if args.detach:
+        print(run_id, flush=True)
+        sys.stderr.write(f"queued run {run_id}; `python -m fmnist_core runs` shows it, "
+                         f"`python -m fmnist_core stop {run_id}` stops it\n")
+        return EXIT_OK
+    run = follow(run_id, store)
+    return EXIT_OK if run["status"] == "completed" else EXIT_FAIL
+
+
+def follow(run_id: int, store, out=None, poll: float = 0.5) -> dict:
+    """Print a run's progress until it ends; returns the final run dict."""
+    from . import jobs
+
+    out = out or sys.stdout
+    tty = out.isatty()
+    shown, said, interrupted, last_refresh = 0, None, False, time.monotonic()
+    while True:
+        try:
+            run = store.get_run(run_id)
+            status = run["status"]
+            if status == "queued" and said != "queued":
+                ahead = sum(1 for r in store.list_runs(status=["queued", "running"], with_history=False)
+                            if r["id"] < run_id)
+                _line(out, tty, f"run {run_id} queued" + (f" behind {ahead} other run(s)" if ahead else ""))
+                said = "queued"
+            elif status != "queued" and said in (None, "queued"):
+                _line(out, tty, f"run {run_id} training '{run['name']}' ({run['task']}, {run['epochs']} epochs, "
+                                f"model {run['model_name']})")
+                said = "running"
+            for e in run["history"][shown:]:
+                _line(out, tty, _epoch_line(e, run["epochs"]))
+            shown = len(run["history"])
+            if status in TERMINAL:
+                _line(out, tty, _final_line(run))
+                return run
+            if tty and status == "running":
+                out.write("\r\033[K" + _bar(run))
+                out.flush()
+            if time.monotonic() - last_refresh > 5:  # a dead worker's queue gets a new one
+                jobs.refresh(store)
+                last_refresh = time.monotonic()
+            time.sleep(poll)
+        except KeyboardInterrupt:
+            if interrupted:
+                _line(out, tty, f"detached; run {run_id} goes on in the background "
+                                f"(`python -m fmnist_core runs` shows it)")
+                raise
+            interrupted = True
+            jobs.stop(run_id, store)
+            _line(out, tty, f"stopping run {run_id} after its current batch; its best weights are saved "
+                            "(Ctrl-C again to detach)")
+
+
+def _line(out, tty, text: str) -> None:
+    out.write(("\r\033[K" if tty else "") + text + "\n")
+    out.flush()
+
+
+def _f(v, fmt=".4f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _epoch_line(e: dict, epochs) -> str:
+    return (f"epoch {e['epoch']}/{epochs}  loss {_f(e['loss'])}  acc {_f(e['accuracy'])}  "
+            f"val_loss {_f(e['val_loss'])}  val_acc {_f(e['val_accuracy'])}  lr {_f(e['lr'], '.2e')}  "
+            f"{_f(e['seconds'], '.1f')}s")
+
+
+def _bar(run: dict, width: int = 30) -> str:
+    bpe, epoch, batch = run.get("batches_per_epoch"), run.get("current_epoch"), run.get("current_batch")
+    if not (bpe and epoch and batch):
+        return f"run {run['id']} starting..."
+    frac = min(1.0, batch / bpe)
+    last = run["batches"][-1] if run["batches"] else {}
+    eta = run.get("eta_seconds")
+    return (f"epoch {epoch}/{run['epochs']} [{'#' * int(frac * width):<{width}}] {batch}/{bpe}  "
+            f"loss {_f(last.get('loss'))}  acc {_f(last.get('accuracy'))}"
+            + (f"  eta {eta:.0f}s" if eta is not None else ""))
+
+
+def _final_line(run: dict) -> str:
+    text = f"run {run['id']} {run['status']}"
+    if run.get("message"):
+        text += f": {run['message']}"
+    if run.get("val_accuracy") is not None:
+        text += f"\nval acc {run['val_accuracy']:.4f}  test acc {_f(run.get('test_accuracy'))}  saved {run['model_path']}"
+    return text
+
+
+# ---------------------------------------------------------------- runs and stop
+
+def cmd_runs(args) -> int:
+    from . import jobs
+    from .cli import _fmt_table, _pct, _print_json
+    from .store import RunStore
+
+    store = RunStore()
+    jobs.refresh(store)  # the listing shows dead workers' runs as failed, and restarts an orphaned queue
+    runs = store.list_runs(task=args.task, status=args.status, sweep_id=args.sweep)
+    if args.json:
+        _print_json(runs)
+        return EXIT_OK
+    if not runs:
+        print("no runs yet: start one with `python -m fmnist_core train --preset linear -mn my_first --detach`")
+        return EXIT_OK
+    rows = []
+    for r in runs:
+        done = r["current_epoch"] if r["status"] == "running" else len(r["history"])
+        msg = r.get("message") or ""
+        rows.append([r["id"], r["name"][:32], r["status"], r["task"], f"{done or 0}/{r['epochs']}",
+                     _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), r["model_name"],
+                     msg if len(msg) <= 60 else msg[:57] + "..."])
+    print(_fmt_table(rows, ["id", "name", "status", "task", "epochs", "val acc", "test acc", "model", "message"]))
+    return EXIT_OK
+
+
+def cmd_stop(args) -> int:
+    from . import jobs
+    from .store import RunStore
+
+    store = RunStore()
+    before = store.get_status(args.run_id)
+    if before is None:
+        raise ValueError(f"no run with id {args.run_id}; `python -m fmnist_core runs` lists them")
+    if before in TERMINAL:
+        raise ValueError(f"run {args.run_id} is already {before}; nothing to stop")
+    run = jobs.stop(args.run_id, store)
+    if run["status"] == "stopped":
+        print(f"run {args.run_id} was still queued: removed from the queue (marked stopped)")
+        return EXIT_OK
+    print(f"stop requested: run {args.run_id} finishes its current batch, saves its best weights and ends "
+          "as 'stopped'")
+    if args.wait:
+        run = jobs.wait(args.run_id, store=store)
+        print(_final_line(run))
+    return EXIT_OK

@@ -1,0 +1,326 @@
+"""Training jobs: queue a run in the store; a separate worker process trains it.
+
+The page (or CLI) only writes a ``queued`` row and makes sure a worker is running; the
+worker (``python -m fmnist_core.worker``, its own OS process and session) claims queued
+runs oldest first, trains them, writes progress into the store and saves the model. So a
+run outlives the browser tab, the page reload and the Streamlit server itself, and two
+users training at once just queue one behind the other.
+
+How many trainers: one by default (the machine has 2 cores and Keras already uses both);
+``FMNIST_MAX_WORKERS=N`` allows N. Each worker holds one "slot", an exclusive ``flock`` on
+``runs.sqlite.worker<i>.lock`` next to the store, for its whole life; the kernel releases it
+when the process dies, even on SIGKILL. A worker that finds every slot taken exits at once,
+so racing submits can never start two trainers on one slot.
+
+The executor is a small interface (``Executor.ensure_worker``) so a distributed engine can
+replace the local process pool; see docs/SCALING.md.
+"""
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import fields
+from pathlib import Path
+
+from . import saving
+from .models import ACTIVATIONS, check_param_cap, normalize_spec
+from .store import TERMINAL, RunStore
+from .tasks import get_task
+from .training import HParams
+
+SPEC_SWEEP_PARAMS = ("activation", "dropout")   # rewrite the spec's layers rather than an hparam
+MAX_SWEEP_VALUES = 20
+
+
+def _store(store) -> RunStore:
+    return store if store is not None else RunStore()
+
+
+def max_workers() -> int:
+    raw = os.environ.get("FMNIST_MAX_WORKERS") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        raise ValueError(f"FMNIST_MAX_WORKERS must be an integer in 1-16, got {raw!r}")
+    return int(raw)
+
+
+# ---------------------------------------------------------------- worker slots (shared with worker.py)
+
+def slot_paths(store: RunStore) -> list[Path]:
+    return [store.path.with_name(f"{store.path.name}.worker{i}.lock") for i in range(max_workers())]
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive, non-blocking flock on ``path``: the open fd, or None if someone holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        os.close(fd)
+        return None
+
+
+def unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+# ---------------------------------------------------------------- executors
+
+class Executor:
+    """Where queued runs get trained. The store is the only channel between the two sides:
+    runs are claimed from it, progress and results written to it, stop requests read from it."""
+
+    def ensure_worker(self, store: RunStore) -> bool:
+        """Make sure the queued runs of ``store`` will be picked up; True if a worker was started."""
+        raise NotImplementedError
+
+
+class LocalProcessExecutor(Executor):
+    """Trains on this machine in ``python -m fmnist_core.worker`` processes, one per free slot."""
+
+    def __init__(self):
+        self._procs: list[subprocess.Popen] = []
+
+    def ensure_worker(self, store: RunStore) -> bool:
+        self._reap()
+        if store.next_queued() is None:
+            return False
+        # The run is committed before this probe. A worker that is about to exit releases its
+        # slot, then looks at the queue once more, so either it sees the new run or we get the
+        # slot here and start a fresh worker: a queued run is never left without one.
+        for path in slot_paths(store):
+            fd = try_lock(path)
+            if fd is not None:
+                unlock(fd)
+                self._spawn(store)
+                return True
+        return False
+
+    def _spawn(self, store: RunStore) -> subprocess.Popen:
+        logs = store.path.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if env.get("FMNIST_HOME"):  # the worker runs in the repo root: make a relative path absolute
+            env["FMNIST_HOME"] = str(saving.home_dir().resolve())
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fmnist_core.worker", "--store", str(store.path.resolve()), "--log",
+                 str(log_path)],
+                cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it
+        self._procs.append(proc)
+        return proc
+
+    def _reap(self) -> None:
+        """Collect exited workers we started, so they do not linger as zombies."""
+        self._procs = [p for p in self._procs if p.poll() is None]
+
+
+_executor: Executor = LocalProcessExecutor()
+
+
+def set_executor(executor: Executor) -> None:
+    global _executor
+    _executor = executor
+
+
+def get_executor() -> Executor:
+    return _executor
+
+
+# ---------------------------------------------------------------- validation at the boundary
+
+def _check_run(spec, task, hparams):
+    """(normalized spec, Task, HParams) or ValueError: everything the worker would trip over later."""
+    task = get_task(task)
+    spec = normalize_spec(spec)
+    check_param_cap(spec, task)
+    hp = hparams.validate() if isinstance(hparams, HParams) else HParams.from_dict(hparams)
+    if hp.subset is not None and not (isinstance(hp.subset, int) and 20 <= hp.subset <= 60000):
+        raise ValueError(f"subset must be an integer in 20-60000 (or None for all images), got {hp.subset!r}")
+    if hp.init_from:
+        try:
+            saving.find_model(hp.init_from)
+        except saving.ModelNotFoundError as exc:
+            raise ValueError(str(exc)) from None
+    return spec, task, hp
+
+
+def _check_model_name(model_name, overwrite: bool, store: RunStore) -> None:
+    if model_name is None:
+        return
+    saving.check_name(model_name)
+    if overwrite:
+        return
+    if model_name in {m["name"] for m in saving.list_models()}:
+        raise ValueError(f"a model named {model_name!r} already exists; choose another name, or overwrite it "
+                         "(overwrite=True, --overwrite)")
+    for run in store.list_runs(status=["queued", "running"], with_history=False):
+        if run["model_name"] == model_name:
+            raise ValueError(f"run {run['id']} ({run['status']}) will already save a model named {model_name!r}; "
+                             "choose another name")
+
+
+def _label(spec) -> str:
+    return spec if isinstance(spec, str) else "custom"
+
+
+# ---------------------------------------------------------------- the API
+
+def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, model_name=None,
+           overwrite: bool = False) -> int:
+    """Queue a training run and make sure a worker will train it; returns the run id.
+
+    spec : preset name or layer list; task : task name, Task or dict; hparams : HParams or dict.
+    name : display name (default: ``model_name`` or "<preset> <task>").
+    model_name : name of the saved model (default ``run<id>``); an existing model's name is
+        refused unless ``overwrite=True``.
+    Raises ValueError (SpecError is one) for anything that could not train; nothing is queued then.
+    """
+    store = _store(store)
+    label = _label(spec)
+    spec, task, hp = _check_run(spec, task, hparams)
+    _check_model_name(model_name, overwrite, store)
+    reserved = {m["name"] for m in saving.list_models()}
+    run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
+                              model_name=model_name, reserved_names=reserved)
+    _executor.ensure_worker(store)
+    return run_id
+
+
+def plan_sweep(base: dict, param: str, values) -> list[dict]:
+    """One run description per value: [{"spec", "task", "hparams" (HParams), "name", "value"}].
+
+    base : {"spec": ..., "task": ..., "hparams": {...}, "name": optional}.
+    param : "activation" (every hidden activation in the spec), "dropout" (every Dropout
+        layer's rate), or an HParams field (lr, optimizer, normalize, batch_size, seed, ...).
+    Every run is validated here, so a bad value queues nothing.
+    """
+    if not isinstance(base, dict) or "spec" not in base:
+        raise ValueError('base must be a dict with at least "spec" (and optionally "task", "hparams", "name")')
+    values = list(values)
+    if not 2 <= len(values) <= MAX_SWEEP_VALUES:
+        raise ValueError(f"a sweep needs 2-{MAX_SWEEP_VALUES} values, got {len(values)}")
+    if len({repr(v) for v in values}) != len(values):
+        raise ValueError("sweep values must be distinct")
+    hp_fields = {f.name: f for f in fields(HParams)}
+    if param not in SPEC_SWEEP_PARAMS and param not in hp_fields:
+        raise ValueError(f"cannot sweep {param!r}; choose {', '.join(SPEC_SWEEP_PARAMS)} or a hyperparameter: "
+                         f"{', '.join(hp_fields)}")
+    label = base.get("name") or _label(base["spec"])
+    spec0, task, hp0 = _check_run(base["spec"], base.get("task", "multiclass"), base.get("hparams"))
+    plans = []
+    for value in values:
+        spec, hp = copy.deepcopy(spec0), hp0.to_dict()
+        if param == "activation":
+            spec = _with_activation(spec, value)
+        elif param == "dropout":
+            spec = _with_dropout(spec, value)
+        else:
+            hp[param] = value = _coerce(param, value, HParams().to_dict()[param])
+        spec, task, hp = _check_run(spec, task, hp)
+        plans.append({"spec": spec, "task": task, "hparams": hp, "name": f"{label} {param}={value}",
+                      "value": value})
+    return plans
+
+
+def submit_sweep(base: dict, param: str, values, store=None) -> tuple[str, list[int]]:
+    """Queue one run per value under one sweep id; returns (sweep_id, run ids in value order)."""
+    store = _store(store)
+    plans = plan_sweep(base, param, values)
+    sweep_id = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    reserved = {m["name"] for m in saving.list_models()}
+    ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=param,
+                            sweep_value=p["value"], reserved_names=reserved) for p in plans]
+    _executor.ensure_worker(store)
+    return sweep_id, ids
+
+
+def stop(run_id: int, store=None) -> dict:
+    """Stop a run: a queued one at once; a running one after its current batch, keeping its
+    best weights, which the worker saves before marking it ``stopped``. Returns the run."""
+    store = _store(store)
+    store.request_stop(run_id)
+    return store.get_run(run_id)
+
+
+def refresh(store=None) -> None:
+    """Mark runs whose worker died as failed, and start a worker if queued runs have none."""
+    store = _store(store)
+    store.reap_dead()
+    _executor.ensure_worker(store)
+
+
+def wait(run_id: int, timeout: float | None = None, store=None, poll: float = 0.5) -> dict:
+    """Poll until the run is completed, stopped or failed; returns it. TimeoutError after ``timeout`` s."""
+    store = _store(store)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_refresh = 0.0
+    while True:
+        run = store.get_run(run_id)
+        if run is None:
+            raise ValueError(f"no run with id {run_id}")
+        if run["status"] in TERMINAL:
+            return run
+        if time.monotonic() - last_refresh > 5:  # restart an orphaned queue; cheap
+            refresh(store)
+            last_refresh = time.monotonic()
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} is still {run['status']} after {timeout} s")
+        time.sleep(poll)
+
+
+# ---------------------------------------------------------------- sweep helpers
+
+def _with_activation(spec: list[dict], activation) -> list[dict]:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    changed = 0
+    for layer in spec:
+        # "linear" marks a pre-activation layer (Conv -> BatchNorm -> Activation): leave it linear.
+        if layer.get("activation") not in (None, "linear"):
+            layer["activation"] = activation
+            changed += 1
+    if not changed:
+        raise ValueError("this model has no hidden activations to vary (e.g. the linear preset); "
+                         "pick a model with Dense or Conv2D layers")
+    return spec
+
+
+def _with_dropout(spec: list[dict], rate) -> list[dict]:
+    rate = _coerce("dropout", rate, 0.0)
+    drops = [layer for layer in spec if layer["type"] == "Dropout"]
+    if not drops:
+        raise ValueError("this model has no Dropout layer; add one in the builder (or use the mlp preset) "
+                         "to sweep dropout")
+    for layer in drops:
+        layer["rate"] = rate
+    return spec
+
+
+def _coerce(param: str, value, default):
+    """Sweep values typed in a UI or CLI arrive as strings: turn them into the field's type."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                    raise ValueError
+                return low in ("true", "on", "1", "yes")
+            return bool(value)
+        if isinstance(default, int) or param == "subset":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param} value {value!r} has the wrong type (expected {type(default).__name__})") from None
+    return value

@@ -1,0 +1,165 @@
+"""The training worker: ``python -m fmnist_core.worker --store PATH [--log PATH]``.
+
+Started by ``jobs`` in its own process and session, never inside the Streamlit server. It
+takes a worker slot (see ``jobs``), then claims queued runs oldest first and trains each:
+
+  * progress goes into the store as it happens (batch points, epochs, position);
+  * a background thread heartbeats every 2 s, so a dead worker is noticed (see
+    ``store.reap_dead``);
+  * a stop request (or SIGTERM) ends training after the current batch; the best weights
+    so far are saved and the run is marked ``stopped``;
+  * NaN loss, a bad spec or any error marks the run ``failed`` with the message;
+  * the model is saved atomically (``saving.save_model``) before the run is marked done.
+
+It exits when the queue is empty.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+import time
+import traceback
+
+from .jobs import slot_paths, try_lock, unlock
+from .store import RunStore
+
+HEARTBEAT_EVERY_S = 2.0
+_terminate = threading.Event()  # set by SIGTERM: finish the current run as 'stopped', then exit
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [worker {os.getpid()}] {msg}", flush=True)
+
+
+def acquire_slot(store: RunStore, patience_s: float = 2.0) -> int | None:
+    """Lock a free slot, retrying briefly: a submitter probing the slot holds it for microseconds."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        for path in slot_paths(store):
+            fd = try_lock(path)
+            if fd is not None:
+                return fd
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+class Heartbeat(threading.Thread):
+    """Touches the current run's heartbeat every few seconds while the training thread works.
+
+    TensorFlow releases the GIL inside its ops, so this thread keeps beating during long steps.
+    """
+
+    def __init__(self, store: RunStore):
+        super().__init__(daemon=True, name="heartbeat")
+        self.store, self.run_id = store, None
+
+    def run(self):
+        while True:
+            time.sleep(HEARTBEAT_EVERY_S)
+            rid = self.run_id
+            if rid is not None:
+                try:
+                    self.store.heartbeat(rid)
+                except Exception as exc:  # a locked database for a moment must not kill the worker
+                    log(f"heartbeat failed: {exc}")
+
+
+def run_one(store: RunStore, run: dict) -> None:
+    from .runner import train_and_save
+    from .saving import home_dir
+    from .tasks import get_task
+    from .training import HParams, TrainingDivergedError
+
+    rid = run["id"]
+    task, hp = get_task(run["task_def"]), HParams.from_dict(run["hparams"])
+    log(f"run {rid} '{run['name']}': {task.name}, {hp.epochs} epochs, model -> {run['model_name']}")
+
+    def on_progress(ev):
+        try:
+            if ev["kind"] == "start":
+                store.set_progress(rid, batches_per_epoch=ev["batches_per_epoch"])
+            elif ev["kind"] == "batch":
+                store.add_batch(rid, ev)
+            elif ev["kind"] == "epoch":
+                store.add_epoch(rid, ev)
+                log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "
+                    f"val_accuracy={ev['val_accuracy'] or float('nan'):.4f}")
+        except Exception as exc:  # progress is best-effort; the run itself must go on
+            log(f"run {rid}: could not record progress: {exc}")
+
+    def should_stop():
+        # Also True when the run is no longer 'running' in the store (marked failed meanwhile).
+        return _terminate.is_set() or store.stop_requested(rid)
+
+    extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run"}
+    try:
+        meta = train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
+                              should_stop=should_stop, extra_meta=extra, directory=home_dir())
+    except TrainingDivergedError as exc:
+        log(f"run {rid} failed: {exc}")
+        store.finish(rid, "failed", str(exc))
+        return
+    except Exception as exc:
+        traceback.print_exc()
+        store.finish(rid, "failed", f"{type(exc).__name__}: {exc}")
+        return
+    stopped, best = meta["stopped"], meta["best_epoch"]
+    message = None
+    if stopped:
+        kept = f"the weights of epoch {best} (lowest validation loss)" if best else "the weights it had"
+        message = f"stopped on request during epoch {meta['epochs_trained']}; saved {kept}"
+    status = "stopped" if stopped else "completed"
+    if not store.finish(rid, status, message, val=meta["val_metrics"], test=meta["test_metrics"],
+                        model_path=meta["path"], train_seconds=meta["train_seconds"], best_epoch=best):
+        log(f"run {rid} was no longer 'running' in the store (marked failed meanwhile); model at {meta['path']}")
+        return
+    log(f"run {rid} {status}: val accuracy {meta['val_metrics'].get('accuracy', float('nan')):.4f}, "
+        f"test accuracy {meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_core.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", required=True, help="path of runs.sqlite")
+    parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
+    args = parser.parse_args(argv)
+
+    store = RunStore(args.store)
+    fd = acquire_slot(store)
+    if fd is None:
+        log("every worker slot is taken; another worker is training. Exiting.")
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: _terminate.set())
+    beat = Heartbeat(store)
+    beat.start()
+    log(f"started for {store.path}")
+    try:
+        while not _terminate.is_set():
+            run = store.claim_next(os.getpid(), args.log)
+            if run is None:
+                # Release the slot, then look once more: a run submitted while we held the slot
+                # did not start a worker (its submitter saw the slot taken), so it is ours.
+                unlock(fd)
+                fd = None
+                if store.next_queued() is None:
+                    break
+                fd = acquire_slot(store, patience_s=0)
+                if fd is None:
+                    break  # a new worker took the slot and will run it
+                continue
+            beat.run_id = run["id"]
+            try:
+                run_one(store, run)
+            finally:
+                beat.run_id = None
+    finally:
+        if fd is not None:
+            unlock(fd)
+    log("queue empty; exiting")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""Study A: is a 10-class model, binarized, better at a binary question than a binary model?
+
+Three approaches are scored on the same 10,000 test images:
+
+* **binarized**: a 10-class model; each image goes to the group holding more of its
+  probability mass (``tasks.binarize``). A variant, **binarized_argmax**, takes the group of
+  the single most likely class instead; both are reported.
+* **direct**: a binary model with the same body, trained from scratch on the grouped labels.
+* **transfer**: the same binary model, its conv layers initialized from the 10-class model.
+
+Each approach may hold several models (seeds); metrics are then mean +- sd over them, while
+the confusion matrix, the McNemar tests and the disagreement images use each approach's
+*primary* model (the first one, i.e. the shipped model). The test images are paired, so the
+right test is McNemar's on the images where two approaches disagree.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..inference import get_model, model_task, split_probabilities
+from ..tasks import binarize, get_task
+from .stats import ALPHA, format_p, holm, mcnemar_exact, mean_sd, within_noise
+
+APPROACHES = ("binarized", "direct", "transfer")
+VARIANT = "binarized_argmax"
+LABELS = {
+    "binarized": "binarized 10-class model",
+    "binarized_argmax": "binarized 10-class model (arg-max class)",
+    "direct": "direct binary model",
+    "transfer": "binary model with transfer",
+}
+TITLES = {
+    "binarized": "Binarized 10-class (probability mass)",
+    "binarized_argmax": "Binarized 10-class (arg-max class)",
+    "direct": "Direct binary (from scratch)",
+    "transfer": "Direct binary with transfer",
+}
+PAIRS = (("binarized", "direct"), ("binarized", "transfer"), ("direct", "transfer"), ("binarized", VARIANT))
+METRICS = ("accuracy", "balanced_accuracy", "f1")
+
+
+def default_model_names(task) -> dict:
+    """The shipped models for a task: {'multiclass': 'fmnist_cnn', 'direct': '<task>_cnn', 'transfer': '<task>_transfer'}."""
+    task = get_task(task)
+    return {"multiclass": "fmnist_cnn", "direct": f"{task.name}_cnn", "transfer": f"{task.name}_transfer"}
+
+
+def binarized_predictions(probs10: np.ndarray, task) -> dict:
+    """A 10-class model's probability rows (n, 10) -> binary predictions, two ways.
+
+    Returns {'mass': uint8 (n,), 1 where the positive group's summed probability exceeds the
+    negative group's (ties go to the negative group), 'argmax': uint8 (n,), 1 where the single
+    most likely class belongs to the positive group}.
+    """
+    probs10 = np.asarray(probs10, dtype=np.float64)
+    if probs10.ndim != 2 or probs10.shape[1] != 10:
+        raise ValueError(f"expected probability rows of shape (n, 10), got {probs10.shape}")
+    mass = binarize(probs10, task)
+    return {"mass": (mass[:, 1] > mass[:, 0]).astype(np.uint8),
+            "argmax": binarize(probs10.argmax(axis=1), task)}
+
+
+def binary_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
+    """Accuracy, balanced accuracy, F1 of the positive class and the 2x2 confusion matrix (rows = true)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+    y, pred = np.asarray(y).astype(np.int64), np.asarray(pred).astype(np.int64)
+    return {"accuracy": float(accuracy_score(y, pred)), "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+            "f1": float(f1_score(y, pred, pos_label=1, zero_division=0)),
+            "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(), "n": int(len(y))}
+
+
+def _as_list(names) -> list[str]:
+    names = [names] if isinstance(names, str) else list(names or [])
+    if not names:
+        raise ValueError("each approach needs at least one model")
+    return names
+
+
+def _check_binary_model(name: str, task) -> None:
+    own = model_task(get_model(name)[1])
+    if not own.is_binary or own.positive != task.positive:
+        what = f"a binary model of {own.name!r}" if own.is_binary else "a 10-class model"
+        raise ValueError(f"{name!r} is {what}, not of the grouping {task.name!r} "
+                         f"({', '.join(str(c) for c in sorted(task.positive))} vs rest)")
+
+
+def _predictions(approach: str, name: str, task) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(binary labels of the test split, predictions, {variant: predictions})."""
+    if approach == "binarized":
+        if model_task(get_model(name)[1]).is_binary:
+            raise ValueError(f"{name!r} is a binary model; the binarized approach needs a 10-class model")
+        probs10, _, _, y10 = split_probabilities(name, "test")
+        preds = binarized_predictions(probs10, task)
+        return task.labels(y10), preds["mass"], {VARIANT: preds["argmax"]}
+    _check_binary_model(name, task)
+    probs, y, _, _ = split_probabilities(name, "test")
+    return y, probs.argmax(axis=1).astype(np.uint8), {}
+
+
+def _summary(runs: list[dict], label: str, title: str) -> dict:
+    out = {"label": label, "title": title, "models": [r["model"] for r in runs], "n_seeds": len(runs),
+           "confusion_matrix": runs[0]["confusion_matrix"], "runs": runs}
+    for key in METRICS:
+        out[key], out[f"{key}_sd"] = mean_sd(r[key] for r in runs)
+    return out
+
+
+def compare_binary(task="footwear_luggage", multiclass=None, direct=None, transfer=None,
+                   on_progress=None) -> dict:
+    """Score the three approaches on the test split and test every pair.
+
+    task : a binary grouping: 'footwear_luggage', 'shoes', a custom task ('custom_579') or Task.
+    multiclass, direct, transfer : a saved model name or a list of names (seeds); the first is
+        the primary model. ``None`` -> the shipped defaults (see ``default_model_names``).
+    on_progress : optional callable(done: int, total: int, model_name: str).
+
+    Returns ``compare_predictions``'s dict (see there), plus the model names.
+    """
+    task = get_task(task)
+    if not task.is_binary:
+        raise ValueError(f"task {task.name!r} is not binary; use footwear_luggage, shoes or custom_<digits>")
+    defaults = default_model_names(task)
+    chosen = {"binarized": _as_list(multiclass or defaults["multiclass"]),
+              "direct": _as_list(direct or defaults["direct"]),
+              "transfer": _as_list(transfer or defaults["transfer"])}
+    total, done = sum(len(v) for v in chosen.values()), 0
+    preds = {a: [] for a in (*APPROACHES, VARIANT)}
+    y_ref = None
+    for approach in APPROACHES:
+        for name in chosen[approach]:
+            y, pred, variants = _predictions(approach, name, task)
+            y_ref = y if y_ref is None else y_ref
+            preds[approach].append(pred)
+            for v, vpred in variants.items():
+                preds[v].append(vpred)
+            done += 1
+            if on_progress:
+                on_progress(done, total, name)
+    models = {**chosen, VARIANT: chosen["binarized"]}
+    return compare_predictions(task, y_ref, preds, models, y10=_test_labels10())
+
+
+def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = None, y10=None) -> dict:
+    """The study's statistics from binary predictions on the same images.
+
+    y : true binary labels (n,). preds : {approach: [predictions (n,) per seed]} for the keys
+    'binarized', 'direct', 'transfer' and optionally 'binarized_argmax'; the first array of
+    each list is the approach's primary model. models : {approach: [model names]}, same shapes.
+
+    Returns a dict: task, task_def, class_names, n, approaches {name: summary with accuracy,
+    balanced_accuracy, f1 (means over seeds), their *_sd, confusion_matrix (primary model),
+    runs (per model)}, variants {'binarized_argmax': summary}, mcnemar {'a vs b': {first,
+    second, b (first right, second wrong), c (the reverse), p_value, p_adjusted (Holm over the
+    tests reported), p_values_per_seed (seed i vs seed i, i >= 1)}}, noise {'a vs b': True
+    (gap within 2 sd of seed noise) / False / None (one seed each)}, predictions {name:
+    primary predictions}, y, y10 and disagreements (indices where the primary models of the
+    three approaches do not all agree).
+    """
+    task = get_task(task)
+    y = np.asarray(y).astype(np.int64)
+    keys = [k for k in (*APPROACHES, VARIANT) if k in preds]
+    missing = [k for k in APPROACHES if not preds.get(k)]
+    if missing:
+        raise ValueError(f"no predictions for {', '.join(missing)}")
+    models = models or {k: [f"{k} model {i + 1}" for i in range(len(preds[k]))] for k in keys}
+    summaries = {k: _summary([{"model": m, **binary_metrics(y, p)} for m, p in zip(models[k], preds[k])],
+                             LABELS[k], TITLES[k]) for k in keys}
+    correct = {k: [np.asarray(p) == y for p in preds[k]] for k in keys}
+    mcnemar = {}
+    for a, b in (pair for pair in PAIRS if pair[1] in preds):
+        test = {"first": a, "second": b, **mcnemar_exact(correct[a][0], correct[b][0])}
+        test["p_values_per_seed"] = [mcnemar_exact(ca, cb)["p_value"]
+                                     for ca, cb in list(zip(correct[a], correct[b]))[1:]]
+        mcnemar[f"{a} vs {b}"] = test
+    for key, p in holm({k: v["p_value"] for k, v in mcnemar.items()}).items():
+        mcnemar[key]["p_adjusted"] = p
+    noise = {key: within_noise(summaries[t["first"]]["accuracy"], summaries[t["first"]]["accuracy_sd"],
+                               summaries[t["second"]]["accuracy"], summaries[t["second"]]["accuracy_sd"])
+             for key, t in mcnemar.items()}
+    primary = {k: np.asarray(preds[k][0]).astype(np.uint8) for k in keys}
+    stacked = np.stack([primary[a] for a in APPROACHES])
+    return {"task": task.name, "task_def": task.to_dict(), "class_names": list(task.class_names), "n": int(len(y)),
+            "approaches": {a: summaries[a] for a in APPROACHES},
+            "variants": {k: summaries[k] for k in keys if k not in APPROACHES},
+            "mcnemar": mcnemar, "noise": noise, "alpha": ALPHA, "predictions": primary, "y": y,
+            "y10": None if y10 is None else np.asarray(y10),
+            "disagreements": np.flatnonzero((stacked != stacked[0]).any(axis=0))}
+
+
+def _test_labels10() -> np.ndarray:
+    from ..data import load_fashion_mnist
+
+    return load_fashion_mnist()[1][1]
+
+
+# ---------------------------------------------------------------- reporting
+
+def disagreement_rows(result: dict, limit: int | None = None) -> list[dict]:
+    """The test images on which the approaches' primary models disagree:
+    [{'index', 'true' (group name), 'true_class' (10-class name), 'binarized', 'direct', 'transfer'
+    (predicted group names), 'n_right'}], hardest first (fewest approaches right)."""
+    from ..data import CLASS_NAMES
+
+    names, y, y10 = result["class_names"], result["y"], result["y10"]
+    rows = []
+    for i in result["disagreements"]:
+        preds = {a: int(result["predictions"][a][i]) for a in APPROACHES}
+        rows.append({"index": int(i), "true": names[int(y[i])],
+                     "true_class": None if y10 is None else CLASS_NAMES[int(y10[i])],
+                     **{a: names[p] for a, p in preds.items()},
+                     "n_right": sum(p == int(y[i]) for p in preds.values())})
+    rows.sort(key=lambda r: (r["n_right"], r["index"]))
+    return rows[:limit] if limit else rows
+
+
+def metric_rows(result: dict) -> list[dict]:
+    """One row per approach (variant included) for a table: means, sds and seed counts."""
+    rows = []
+    for key, s in {**result["approaches"], **result["variants"]}.items():
+        row = {"approach": s["title"], "key": key, "models": ", ".join(s["models"]), "seeds": s["n_seeds"]}
+        for m in METRICS:
+            row[m], row[f"{m}_sd"] = s[m], s[f"{m}_sd"]
+        rows.append(row)
+    return rows
+
+
+def to_json(result: dict, max_disagreements: int = 50) -> dict:
+    """The result without arrays: approaches, variants, mcnemar, noise, verdict, first disagreements."""
+    def clean(v):
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+    out = {k: v for k, v in result.items() if k not in ("predictions", "y", "y10", "disagreements")}
+    out["n_disagreements"] = int(len(result["disagreements"]))
+    out["disagreements"] = disagreement_rows(result, max_disagreements)
+    out["verdict"] = verdict(result)
+    return clean(out)
+
+
+def verdict(result: dict) -> str:
+    """The verdict as one paragraph (see ``verdict_sentences``)."""
+    return " ".join(verdict_sentences(result))
+
+
+def verdict_sentences(result: dict) -> list[str]:
+    """A plain-language verdict that follows from the numbers, one entry per pair of approaches.
+
+    For each pair of approaches: which is better and by how many accuracy points, with the
+    McNemar p-value (Holm-adjusted over the tests reported), or "no significant difference";
+    then whether the gap is within the seed-to-seed noise, or that the noise was not measured.
+    """
+    s = {**result["approaches"], **result["variants"]}
+    alpha = result.get("alpha", ALPHA)
+    sentences = []
+    for key, test in result["mcnemar"].items():
+        a, b, noise = test["first"], test["second"], result["noise"][key]
+        acc_a, acc_b = s[a]["runs"][0]["accuracy"], s[b]["runs"][0]["accuracy"]
+        hi, lo = (a, b) if acc_a >= acc_b else (b, a)
+        gap = 100 * abs(acc_a - acc_b)
+        p_txt = format_p(test["p_adjusted"])
+        who = f"{test['b']} images only the {LABELS[a]} gets right, {test['c']} only the {LABELS[b]}"
+        if test["p_adjusted"] < alpha:
+            text = (f"The {LABELS[hi]} is better than the {LABELS[lo]} by {gap:.2f} points "
+                    f"({100 * max(acc_a, acc_b):.2f}% vs {100 * min(acc_a, acc_b):.2f}%, McNemar {p_txt}; {who}).")
+        else:
+            text = (f"No significant difference between the {LABELS[a]} and the {LABELS[b]} "
+                    f"({100 * acc_a:.2f}% vs {100 * acc_b:.2f}%, a gap of {gap:.2f} points, McNemar {p_txt}; {who}).")
+        if noise is True:
+            text += (f" Across seeds ({s[a]['n_seeds']} and {s[b]['n_seeds']} models) the mean accuracies differ by "
+                     f"{100 * abs(s[a]['accuracy'] - s[b]['accuracy']):.2f} points, within the seed-to-seed noise "
+                     f"(sd up to {100 * _max_sd(s[a], s[b]):.2f} points): another seed could reverse the order.")
+        elif noise is False:
+            text += (f" Across seeds the mean gap, {100 * abs(s[a]['accuracy'] - s[b]['accuracy']):.2f} points, is "
+                     f"larger than the seed-to-seed noise (sd up to {100 * _max_sd(s[a], s[b]):.2f} points).")
+        sentences.append(text)
+    if all(result["noise"].get(f"{a} vs {b}") is None for a, b in PAIRS[:3]):
+        sentences.append("Each approach here is a single trained model, so the seed-to-seed noise is not measured: "
+                         "repeat with several seeds (--seeds 3) before trusting a small gap.")
+    return sentences
+
+
+def _max_sd(sa: dict, sb: dict) -> float:
+    return max(v for v in (sa["accuracy_sd"], sb["accuracy_sd"]) if not math.isnan(v))

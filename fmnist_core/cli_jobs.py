@@ -117,7 +117,9 @@ def _epoch_line(e: dict, epochs) -> str:
 def _bar(run: dict, width: int = 30) -> str:
     bpe, epoch, batch = run.get("batches_per_epoch"), run.get("current_epoch"), run.get("current_batch")
     if not (bpe and epoch and batch):
-        return f"run {run['id']} starting..."
+        return f"run {run['id']} starting (loading TensorFlow and the data)..."
+    if len(run["history"]) >= (run["epochs"] or 0) and batch == bpe:
+        return f"run {run['id']} scoring on the test set and saving the model..."
     frac = min(1.0, batch / bpe)
     last = run["batches"][-1] if run["batches"] else {}
     eta = run.get("eta_seconds")

@@ -35,6 +35,7 @@ from .training import HParams
 
 SPEC_SWEEP_PARAMS = ("activation", "dropout")   # rewrite the spec's layers rather than an hparam
 MAX_SWEEP_VALUES = 20
+KEEP_LOGS = 200   # worker logs kept in <store folder>/logs; older ones are deleted at the next start
 
 
 def _store(store) -> RunStore:
@@ -105,6 +106,8 @@ class LocalProcessExecutor(Executor):
     def _spawn(self, store: RunStore) -> subprocess.Popen:
         logs = store.path.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        for old in sorted(logs.glob("worker-*.log"))[:-KEEP_LOGS]:  # names sort by start time
+            old.unlink(missing_ok=True)
         log_path = logs / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if env.get("FMNIST_HOME"):  # the worker runs in the repo root: make a relative path absolute

@@ -204,6 +204,12 @@ class RunStore:
                 f"SELECT {', '.join(EPOCH_KEYS)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run["id"],))]
             run["batches"] = [dict(r) for r in conn.execute(
                 f"SELECT {', '.join(BATCH_KEYS)} FROM batches WHERE run_id = ? ORDER BY step", (run["id"],))]
+        first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
+        if run["eta_seconds"] is not None and last["step"] > first["step"] and None not in (first["elapsed"],
+                                                                                           last["elapsed"]):
+            # Time per step measured from the first point on: that point carries the one-off graph compile.
+            rate = (last["elapsed"] - first["elapsed"]) / (last["step"] - first["step"])
+            run["eta_seconds"] = max(0.0, rate * (run["epochs"] * run["batches_per_epoch"] - last["step"]))
         return run
 
     def list_runs(self, task=None, status=None, sweep_id=None, with_history: bool = True) -> list[dict]:

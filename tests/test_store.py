@@ -63,14 +63,16 @@ def test_worker_claims_fifo_and_records_progress(store):
     assert store.get_status(b) == "queued"
 
     store.set_progress(a, batches_per_epoch=10)
-    for step in (1, 3, 5):
+    for step, elapsed in ((1, 4.0), (3, 5.0), (5, 6.0)):   # the first batch carries 3.5 s of graph compile
         store.add_batch(a, {"step": step, "epoch": 1, "batch": step, "loss": 2.0 / step, "accuracy": 0.1 * step,
-                            "lr": 1e-3, "elapsed": float(step)})
+                            "lr": 1e-3, "elapsed": elapsed})
     run = store.get_run(a)
     assert [p["step"] for p in run["batches"]] == [1, 3, 5]
     assert run["current_epoch"] == 1 and run["current_batch"] == 5
-    # 5 of 2 x 10 batches took 5 s: 15 batches left at 1 s each.
-    assert run["eta_seconds"] == pytest.approx(15.0)
+    # From its batch points: 0.5 s a step after the first; 15 of 2 x 10 steps left.
+    assert run["eta_seconds"] == pytest.approx(7.5)
+    # The listing has no points: 6 s for 5 steps, so 15 steps left take 18 s.
+    assert store.list_runs(status="running")[0]["eta_seconds"] == pytest.approx(18.0)
 
     epoch = {"epoch": 1, "loss": 1.5, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.55, "lr": 1e-3,
              "seconds": 10.0}

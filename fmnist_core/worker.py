@@ -67,11 +67,12 @@ class Heartbeat(threading.Thread):
                     log(f"heartbeat failed: {exc}")
 
 
-def run_one(store: RunStore, run: dict) -> None:
+def _train(store: RunStore, run: dict) -> dict:
+    """Train and save one claimed run; returns the saved model's metadata (see runner.train_and_save)."""
     from .runner import train_and_save
     from .saving import home_dir
     from .tasks import get_task
-    from .training import HParams, TrainingDivergedError
+    from .training import HParams
 
     rid = run["id"]
     task, hp = get_task(run["task_def"]), HParams.from_dict(run["hparams"])
@@ -95,16 +96,25 @@ def run_one(store: RunStore, run: dict) -> None:
         return _terminate.is_set() or store.stop_requested(rid)
 
     extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run"}
+    return train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
+                          should_stop=should_stop, extra_meta=extra, directory=home_dir())
+
+
+def run_one(store: RunStore, run: dict) -> None:
+    """Train one claimed run and record how it ended; any error fails the run, never the worker."""
+    from .training import TrainingDivergedError
+
+    rid = run["id"]
     try:
-        meta = train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
-                              should_stop=should_stop, extra_meta=extra, directory=home_dir())
-    except TrainingDivergedError as exc:
-        log(f"run {rid} failed: {exc}")
-        store.finish(rid, "failed", str(exc))
-        return
+        meta = _train(store, run)
     except Exception as exc:
-        traceback.print_exc()
-        store.finish(rid, "failed", f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, TrainingDivergedError):
+            message = str(exc)
+        else:
+            traceback.print_exc()
+            message = f"{type(exc).__name__}: {exc}"
+        log(f"run {rid} failed: {message}")
+        store.finish(rid, "failed", message)
         return
     stopped, best = meta["stopped"], meta["best_epoch"]
     message = None

@@ -211,8 +211,6 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
     values = list(values)
     if not 2 <= len(values) <= MAX_SWEEP_VALUES:
         raise ValueError(f"a sweep needs 2-{MAX_SWEEP_VALUES} values, got {len(values)}")
-    if len({repr(v) for v in values}) != len(values):
-        raise ValueError("sweep values must be distinct")
     hp_fields = {f.name: f for f in fields(HParams)}
     if param not in SPEC_SWEEP_PARAMS and param not in hp_fields:
         raise ValueError(f"cannot sweep {param!r}; choose {', '.join(SPEC_SWEEP_PARAMS)} or a hyperparameter: "
@@ -228,9 +226,13 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
             spec = _with_dropout(spec, value)
         else:
             hp[param] = value = _coerce(param, value, HParams().to_dict()[param])
+        if param == "dropout":
+            value = _coerce(param, value, 0.0)
         spec, task, hp = _check_run(spec, task, hp)
         plans.append({"spec": spec, "task": task, "hparams": hp, "name": f"{label} {param}={value}",
                       "value": value})
+    if len({repr(p["value"]) for p in plans}) != len(plans):  # after parsing: "1e-3" and "0.001" are one value
+        raise ValueError("sweep values must be distinct")
     return plans
 
 

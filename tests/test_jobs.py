@@ -168,7 +168,7 @@ def test_plan_sweep_rewrites_specs_and_validates_every_value(store):
     with pytest.raises(ValueError, match="cannot sweep 'width'"):
         jobs.plan_sweep(mlp, "width", [1, 2])
     with pytest.raises(ValueError, match="distinct"):
-        jobs.plan_sweep(mlp, "lr", [0.1, 0.1])
+        jobs.plan_sweep(mlp, "lr", ["1e-3", 0.001])    # the same value once parsed
     with pytest.raises(ValueError, match="learning rate"):
         jobs.submit_sweep(mlp, "lr", [0.01, 50.0], store=store)
     assert store.list_runs() == []                             # a bad value queues nothing

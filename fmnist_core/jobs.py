@@ -121,6 +121,14 @@ class LocalProcessExecutor(Executor):
         self._procs.append(proc)
         return proc
 
+    def terminate_started(self, timeout: float = 30) -> None:
+        """SIGTERM the workers this process started that still run (each saves its run as 'stopped')."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout)
+        self._reap()
+
     def _reap(self) -> None:
         """Collect exited workers we started, so they do not linger as zombies."""
         self._procs = [p for p in self._procs if p.poll() is None]

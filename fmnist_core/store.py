@@ -255,10 +255,6 @@ class RunStore:
             row = conn.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         return row[0] if row else None
 
-    def count(self, status: str) -> int:
-        with self._read() as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()[0]
-
     def delete_run(self, run_id: int, delete_model: bool = True) -> None:
         """Delete a finished or queued run and its history; also its model, if the model is still its own.
 

@@ -21,10 +21,7 @@ DIVERGES = ["--preset", "mlp", "--subset", "1000", "--epochs", "2", "--lr", "10"
 @pytest.fixture
 def store(fmnist_home):
     yield RunStore()
-    for proc in jobs.get_executor()._procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
+    jobs.get_executor().terminate_started()
 
 
 @pytest.mark.slow

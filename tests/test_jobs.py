@@ -23,10 +23,7 @@ LONG = {"subset": 3000, "epochs": 30, "batch_size": 32}   # long enough to stop 
 def store(fmnist_home):
     yield RunStore()
     # Never leave a worker we started training in a finished test's folder.
-    for proc in jobs.get_executor()._procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
+    jobs.get_executor().terminate_started()
 
 
 def wait_until(pred, timeout=90, poll=0.05):

@@ -1,0 +1,302 @@
+"""Turning a user's picture (drawing, upload, photo) into a Fashion-MNIST image.
+
+Fashion-MNIST images are 28x28 8-bit grayscale, a light product on a black background,
+and the product fills the frame on its longest edge (Xiao et al. 2017 trimmed each
+product photo to its bounding box, resized the longest edge to 28, centred it and
+negated it). ``to_fashion_mnist`` repeats those steps on any picture and returns every
+intermediate stage, so the Classify page can show *why* a prediction looks the way it does:
+
+  1. the original;
+  2. grayscale, with any transparency flattened;
+  3. inverted when the background is light, background level moved to black;
+  4. cropped to the object;
+  5. padded to a square (centred, black);
+  6. resized to 28x28.
+
+An image that is already in Fashion-MNIST form (28x28 grayscale, dark background) is
+returned exactly unchanged. ``load_upload`` turns uploaded bytes into a PIL image and
+refuses bad files with an ``ImageInputError`` whose message says what to do.
+
+No TensorFlow and no Streamlit here: numpy and Pillow only.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIZE = 28
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024        # 20 MB: a large phone photo is ~5-10 MB
+MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far below a decompression bomb
+WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
+ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
+DARK_BACKGROUND = 128                      # border median below this = already light-on-dark
+OBJECT_THRESHOLD = 13                      # 5% of 255, the closeness Fashion-MNIST's trimming used
+
+
+class ImageInputError(ValueError):
+    """A picture we cannot use; the message says what is wrong and what to do."""
+
+
+# ---------------------------------------------------------------- loading uploads
+
+def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode uploaded bytes into a PIL image in mode 'L', 'LA', 'RGB' or 'RGBA'.
+
+    Handles EXIF rotation (phone photos), 16-bit grayscale, CMYK, palette images with
+    transparency and animations (the first frame is used). What was done is listed in
+    ``image.info["notes"]`` (list of str) so the page can say so.
+
+    Raises ImageInputError for: no bytes, too many bytes, not an image, a format other than
+    PNG/JPEG/WebP/GIF/BMP, more than ``max_pixels`` pixels (decompression bombs), and
+    damaged or truncated files.
+    """
+    if data is None or len(data) == 0:
+        raise ImageInputError("The file is empty (0 bytes). Choose a PNG, JPEG, WebP, GIF or BMP image.")
+    if len(data) > max_bytes:
+        raise ImageInputError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
+                              "Resize or crop the picture and upload it again.")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            # Pillow only *warns* between its own limit and twice it; we want a hard stop.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(bytes(data)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_big(None, max_pixels) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageInputError("This file is not an image we can read. Upload a PNG, JPEG, WebP, GIF or BMP "
+                              "picture.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(f"The image is damaged and cannot be opened ({exc}). Save it again and re-upload.") from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise ImageInputError(f"{img.format} images are not supported. Convert it to PNG or JPEG and upload again.")
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageInputError("The image has no pixels.")
+    if w * h > max_pixels:
+        raise _too_big((w, h), max_pixels)
+
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > 1:
+        img.seek(0)
+        notes.append(f"Animated image ({n_frames} frames): the first frame is used.")
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(f"The image file is truncated or damaged ({exc}). Upload the complete file.") from exc
+
+    orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation tag
+    if orientation not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+        notes.append(f"Rotated upright using the photo's EXIF orientation (tag {orientation}).")
+    img = _to_standard_mode(img, notes)
+    img.info["notes"] = notes
+    return img
+
+
+def _too_big(size, max_pixels) -> ImageInputError:
+    what = (f"The image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)" if size
+            else "The image has far too many pixels (a possible decompression bomb)")
+    return ImageInputError(f"{what}; the limit is {max_pixels / 1e6:.0f} megapixels. "
+                           "Resize it (e.g. to 1000 px wide) and upload again.")
+
+
+def _to_standard_mode(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Any Pillow mode -> 'L', 'LA', 'RGB' or 'RGBA', keeping transparency."""
+    mode = img.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        # 16-bit (and 32-bit int) images use 0-65535 for black-white: map that range, not the
+        # image's own min/max, so a dark photo stays dark. Float images are taken as 0-1 or 0-255.
+        scale = 257.0 if mode != "F" else (1 / 255 if arr.max() <= 1.0 else 1.0)
+        out = Image.fromarray(np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8), "L")
+        notes.append(f"{'16-bit' if mode != 'F' else 'Floating-point'} grayscale converted to 8-bit.")
+        return out
+    if mode == "CMYK":
+        notes.append("CMYK colours converted to RGB.")
+        return img.convert("RGB")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        return img.convert("RGBA" if has_alpha else "RGB")
+    if mode == "1":
+        return img.convert("L")
+    return img.convert("RGBA" if "A" in mode else "RGB")
+
+
+# ---------------------------------------------------------------- to Fashion-MNIST form
+
+def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """Any picture -> (uint8 array (28, 28), steps).
+
+    image : PIL image, encoded bytes (see ``load_upload``) or a numpy array: (h, w)
+        grayscale or (h, w, 3|4) RGB(A); uint8, uint16 (0-65535), bool, or float
+        (0-1 when its maximum is <= 1, else 0-255).
+    steps : list of (title, uint8 array) for the six stages listed in the module docstring;
+        stage 1 keeps the original's colours (h, w[, c]), the others are 2-D.
+
+    Raises ImageInputError for empty or malformed arrays.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        image = load_upload(bytes(image))
+    rgba = _as_array(image)
+    h, w = rgba.shape[:2]
+    steps = [(f"1. Original ({w}x{h})", rgba[..., 0] if rgba.shape[2] == 1 else rgba)]
+
+    if max(h, w) > WORK_SIDE:  # work on a smaller copy: the result is 28 px anyway
+        scale = WORK_SIDE / max(h, w)
+        small_rgba = Image.fromarray(rgba[..., 0] if rgba.shape[2] == 1 else rgba).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+        rgba = _as_array(small_rgba)
+    gray, flatten_note = _grayscale_flattened(rgba)
+    steps.append((f"2. Grayscale{flatten_note}", gray))
+    background = _border_median(gray)
+
+    if gray.shape == (SIZE, SIZE) and background < DARK_BACKGROUND:
+        # Already Fashion-MNIST form: any change would only move it away from the data.
+        steps += [("3. Background already dark: kept", gray), ("4. Already 28x28: no crop", gray),
+                  ("5. Already square", gray), ("6. Already 28x28", gray)]
+        return gray.copy(), steps
+
+    light = background >= DARK_BACKGROUND
+    work = 255 - gray if light else gray
+    work = _level_background(work)
+    steps.append(("3. Inverted (light background)" if light else "3. Kept (background already dark)", work))
+
+    top, bottom, left, right = _object_box(work)
+    cropped = work[top:bottom, left:right]
+    steps.append((f"4. Cropped to the object ({right - left}x{bottom - top})", cropped))
+
+    square = _pad_square(cropped)
+    steps.append((f"5. Padded to a square ({square.shape[0]}x{square.shape[0]})", square))
+
+    # Shrinking: area averaging (no ringing halos around the garment). Enlarging a tiny crop: bicubic.
+    resample = Image.Resampling.BOX if square.shape[0] >= SIZE else Image.Resampling.BICUBIC
+    small = np.asarray(Image.fromarray(square).resize((SIZE, SIZE), resample), dtype=np.uint8)
+    steps.append(("6. Resized to 28x28", small))
+    return small.copy(), steps
+
+
+def _as_array(image) -> np.ndarray:
+    """PIL image or array -> uint8 (h, w, c) with c in 1, 3 or 4."""
+    if isinstance(image, Image.Image):
+        image = _to_standard_mode(image.copy(), [])
+        arr = np.asarray(image)
+    else:
+        arr = np.asarray(image)
+        if arr.dtype == object or arr.size == 0:
+            raise ImageInputError(f"expected a non-empty image array, got shape {arr.shape}")
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8) * 255
+        elif arr.dtype == np.uint16:
+            arr = np.rint(arr / 257.0).astype(np.uint8)
+        elif np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all():
+                raise ImageInputError("the image array contains NaN or infinite values")
+            arr = np.clip(np.rint(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
+        elif arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or min(arr.shape[:2]) < 1:
+        raise ImageInputError(f"expected an image of shape (h, w), (h, w, 3) or (h, w, 4), got {arr.shape}")
+    if arr.shape[2] == 2:  # gray + alpha -> RGBA
+        arr = np.concatenate([np.repeat(arr[..., :1], 3, axis=2), arr[..., 1:]], axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def _grayscale_flattened(rgba: np.ndarray) -> tuple[np.ndarray, str]:
+    """uint8 (h, w, c) -> uint8 (h, w) luminance, and a note on how transparency was handled.
+
+    Transparent pixels are background. They are flattened onto the colour *opposite* to the
+    visible object's mean brightness, so a dark object on a transparent background lands on
+    white (and is inverted next) and a light drawing lands on black: either way the object
+    stays visible.
+    """
+    c = rgba.shape[2]
+    color = rgba[..., :3] if c >= 3 else rgba[..., :1]
+    if color.shape[2] == 3 and not (np.array_equal(color[..., 0], color[..., 1])
+                                    and np.array_equal(color[..., 0], color[..., 2])):
+        lum = color.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as Pillow's "L"
+    else:
+        lum = color[..., 0].astype(np.float64)
+    if c != 4 or rgba[..., 3].min() == 255:
+        return np.clip(np.rint(lum), 0, 255).astype(np.uint8), ""
+    alpha = rgba[..., 3].astype(np.float64) / 255.0
+    if alpha.max() == 0:
+        raise ImageInputError("The image is fully transparent: there is nothing to classify.")
+    object_brightness = (lum * alpha).sum() / alpha.sum()
+    fill = 255.0 if object_brightness < 128 else 0.0
+    flat = lum * alpha + fill * (1 - alpha)
+    return np.clip(np.rint(flat), 0, 255).astype(np.uint8), f", transparency flattened onto {'white' if fill else 'black'}"
+
+
+def _border_median(gray: np.ndarray) -> float:
+    """Median of the outer ring of pixels (about 4% of the side, at least 1 px): the background level."""
+    h, w = gray.shape
+    k = max(1, round(0.04 * min(h, w)))
+    ring = np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
+    return float(np.median(ring))
+
+
+def _level_background(work: np.ndarray) -> np.ndarray:
+    """Move the background (border median) to 0, keeping the brightest pixel where it is.
+
+    A photo on a grey table becomes a product on black, as in the data set. On an image
+    whose background is already 0 this is the identity.
+    """
+    bg = _border_median(work)
+    hi = float(work.max())
+    if bg <= 0 or hi <= bg:
+        return work
+    out = (work.astype(np.float64) - bg) * (hi / (hi - bg))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _object_box(work: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the object: rows/columns holding enough pixels above the threshold.
+
+    "Enough" is 0.5% of the row length (at least 1 pixel), so isolated JPEG noise or dust on
+    a large photo does not stretch the box. A blank image keeps its full frame.
+    """
+    mask = work > max(OBJECT_THRESHOLD, 0.05 * float(work.max()))
+    if not mask.any():
+        raise ImageInputError("No object found: the picture is blank (one flat colour). "
+                              "Draw or photograph a single clothing item.")
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.sum(axis=1) >= max(1, 0.005 * w))
+    cols = np.flatnonzero(mask.sum(axis=0) >= max(1, 0.005 * h))
+    if rows.size == 0 or cols.size == 0:  # only scattered specks: fall back to every marked pixel
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _pad_square(img: np.ndarray) -> np.ndarray:
+    """Centre ``img`` on a black square whose side is its longest edge.
+
+    An odd leftover pixel goes above / left of the object, as in the data set (measured on
+    the test images: the top margin is more often one pixel larger than the bottom).
+    """
+    h, w = img.shape
+    side = max(h, w)
+    out = np.zeros((side, side), dtype=np.uint8)
+    top, left = (side - h + 1) // 2, (side - w + 1) // 2
+    out[top:top + h, left:left + w] = img
+    return out
+
+
+def to_png_bytes(image: np.ndarray) -> bytes:
+    """uint8 (h, w) or (h, w, c) array -> PNG bytes (for downloads and tests)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
+    """Nearest-neighbour upscaling for display, so 28x28 pixels stay crisp squares, not a blur."""
+    image = np.asarray(image)
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

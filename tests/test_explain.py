@@ -1,0 +1,112 @@
+"""fmnist_core.explain: occlusion and gradient saliency, conv feature maps.
+
+A small CNN is trained for one epoch on 2,000 real images (a few seconds); the checks are
+ones that can be derived by hand: occluding black with black changes nothing, the gradient
+matches a finite difference, the first feature map equals a hand-computed convolution.
+"""
+import numpy as np
+import pytest
+
+from fmnist_core import data, explain, training
+from fmnist_core.inference import predict_one, prepare
+from fmnist_core.models import build_model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    result = training.train("tinyvgg", "multiclass", {"epochs": 1, "subset": 2000, "seed": 1})
+    meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
+    return result.model, meta
+
+
+@pytest.fixture(scope="module")
+def images():
+    return data.load_fashion_mnist()[1]
+
+
+def test_occlusion_map_shape_and_black_on_black_is_zero(trained, images):
+    model, meta = trained
+    x, _ = images
+    img = x[0]  # an ankle boot: rows 0-6 are all black
+    assert img[:7].max() == 0
+    occ = explain.occlusion_map(model, meta, img, patch=4, stride=2)
+    assert occ.shape == (28, 28) and occ.dtype == np.float32
+    # Every patch covering rows 0-1 lies in the black rows 0-5 and sets black to black: no change.
+    np.testing.assert_allclose(occ[:2], 0.0, atol=1e-6)
+    assert np.abs(occ[8:22]).max() > 1e-3  # hiding parts of the boot does change the prediction
+
+
+def test_occlusion_of_single_patch_equals_manual_drop(trained, images):
+    model, meta = trained
+    x, _ = images
+    img = x[3]
+    target = explain.predicted_class(model, meta, img)
+    occ = explain.occlusion_map(model, meta, img, patch=28, stride=28)  # one patch: the whole image
+    hidden = np.zeros_like(img)
+    drop = predict_one(model, meta, img)[target] - predict_one(model, meta, hidden)[target]
+    np.testing.assert_allclose(occ, drop, atol=1e-5)
+
+
+def test_gradient_saliency_matches_finite_difference(trained, images):
+    model, meta = trained
+    x, _ = images
+    img = x[1]
+    target = explain.predicted_class(model, meta, img)
+    grad = explain.gradient_saliency(model, meta, img, target=target, normalize=False)
+    assert grad.shape == (28, 28) and (grad >= 0).all()
+    r, c = np.unravel_index(np.argmax(grad), grad.shape)
+    base = prepare(img, meta).astype(np.float64)
+    eps = 1e-3
+    plus, minus = base.copy(), base.copy()
+    plus[0, r, c, 0] += eps
+    minus[0, r, c, 0] -= eps
+    p = lambda inp: float(np.asarray(model(inp.astype(np.float32), training=False))[0, target])
+    fd = abs(p(plus) - p(minus)) / (2 * eps)
+    assert fd == pytest.approx(float(grad[r, c]), rel=0.1)
+    norm = explain.gradient_saliency(model, meta, img, target=target)
+    assert norm.max() == pytest.approx(1.0)
+    smooth = explain.gradient_saliency(model, meta, img, target=target, smooth=8)
+    assert smooth.shape == (28, 28) and smooth.max() == pytest.approx(1.0)
+
+
+def test_feature_maps_one_per_conv_layer_and_first_matches_hand_convolution(trained, images):
+    model, meta = trained
+    x, _ = images
+    maps = explain.feature_maps(model, meta, x[2])
+    convs = explain.conv_layers(model)
+    assert [name for name, _ in maps] == [layer.name for layer in convs] and len(maps) == 3
+    assert [m.shape for _, m in maps] == [(26, 26, 32), (11, 11, 32), (3, 3, 32)]  # TinyVGG, 'valid' convs
+    kernel, bias = convs[0].get_weights()           # (3, 3, 1, 32), (32,)
+    inp = prepare(x[2], meta)[0, :, :, 0]
+    k = 5
+    manual = np.zeros((26, 26))
+    for i in range(26):
+        for j in range(26):
+            manual[i, j] = (inp[i:i + 3, j:j + 3] * kernel[:, :, 0, k]).sum() + bias[k]
+    np.testing.assert_allclose(maps[0][1][..., k], np.maximum(manual, 0), atol=1e-4)
+
+
+def test_binary_sigmoid_model_and_models_without_convs(images):
+    x, _ = images
+    meta = {"task": {"name": "shoes", "positive": [5, 7, 9]}, "hparams": {"normalize": True}}
+    binary = build_model("tinyvgg", "shoes")
+    occ = explain.occlusion_map(binary, meta, x[0], target=1)
+    # For a sigmoid output, the drop for class 0 is exactly minus the drop for class 1.
+    np.testing.assert_allclose(explain.occlusion_map(binary, meta, x[0], target=0), -occ, atol=1e-6)
+    assert explain.gradient_saliency(binary, meta, x[0], target=1).shape == (28, 28)
+    linear = build_model("linear", "multiclass")
+    assert explain.feature_maps(linear, meta, x[0]) == []
+
+
+def test_tile_maps_layout_and_bad_input():
+    maps = np.zeros((5, 4, 10), np.float32)
+    maps[..., 1] = np.arange(20).reshape(5, 4)      # a ramp: scaled to 0..255 on its own
+    mosaic = explain.tile_maps(maps, ncols=4, pad=1)
+    assert mosaic.shape == (3 * 6 - 1, 4 * 5 - 1) and mosaic.dtype == np.uint8
+    tile1 = mosaic[0:5, 5:9]
+    assert tile1.min() == 0 and tile1.max() == 255
+    assert mosaic[0:5, 0:4].max() == 0              # a constant channel shows black
+    with pytest.raises(ValueError):
+        explain.tile_maps(np.zeros((4, 4)))
+    with pytest.raises(ValueError):
+        explain.occlusion_map(None, {}, np.zeros((20, 20), np.uint8))

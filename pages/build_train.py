@@ -1,0 +1,360 @@
+"""Build & Train: pick a task, build a model layer by layer (or start from a preset), set the
+hyperparameters, then train it as a background job and watch it live.
+
+The job runs in a worker process (``fmnist_core.jobs``), so a run keeps going when the user
+leaves the page or reloads; the run being watched is kept in the URL (``?run=12``) and the
+session, and the live view polls the run store.
+"""
+import json
+
+import streamlit as st
+
+import train_ui
+from fmnist_core import jobs, models, saving
+from fmnist_core.training import OPTIMIZERS, SCHEDULES, HParams
+
+DEFAULT_PRESET = "tinyvgg"
+NO_TRANSFER = "(random initialization)"
+# Quick defaults: a few thousand images train in seconds on a CPU; the full 60k is one edit away.
+HP_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3,
+               "schedule": "constant", "step_epoch": 5, "step_factor": 0.5, "decay_rate": 0.9,
+               "early_stopping": 0, "augment_shift": 0.0, "augment_flip": False, "normalize": True,
+               "val_fraction": 0.1, "subset": 6000, "seed": 42}
+SWEEP_EXAMPLES = {"lr": "1e-4, 1e-3, 1e-2", "batch_size": "32, 128, 512", "optimizer": "adam, sgd, rmsprop",
+                  "dropout": "0, 0.25, 0.5", "activation": "relu, tanh, gelu", "normalize": "true, false",
+                  "seed": "1, 2, 3", "epochs": "2, 4, 8", "augment_shift": "0, 0.1", "momentum": "0, 0.9"}
+# Widget settings per layer parameter: (min, max, step) for numbers, options for choices.
+NUMBER_PARAMS = {"filters": (1, 1024, 8), "units": (1, 65536, 16), "kernel_size": (1, 28, 1), "strides": (1, 28, 1),
+                 "pool_size": (1, 28, 1), "rate": (0.0, 0.95, 0.05)}
+CHOICE_PARAMS = {"padding": ("same", "valid"), "activation": models.ACTIVATIONS}
+
+ss = st.session_state
+
+
+# ---------------------------------------------------------------- the layer editor's state
+
+def _with_ids(spec) -> list[dict]:
+    out = []
+    for layer in models.normalize_spec(spec):
+        ss.bt_next_id = ss.get("bt_next_id", 0) + 1
+        out.append({"_id": ss.bt_next_id, **layer})
+    return out
+
+
+def _load_preset():
+    ss.bt_layers = _with_ids(models.preset(ss.bt_preset))
+    ss.bt_origin = ss.bt_preset
+
+
+def _index(lid) -> int:
+    return next(i for i, layer in enumerate(ss.bt_layers) if layer["_id"] == lid)
+
+
+def _move(lid, step):
+    i = _index(lid)
+    j = i + step
+    if 0 <= j < len(ss.bt_layers):
+        ss.bt_layers[i], ss.bt_layers[j] = ss.bt_layers[j], ss.bt_layers[i]
+        _edited()
+
+
+def _remove(lid):
+    ss.bt_layers.pop(_index(lid))
+    _edited()
+
+
+def _add():
+    layer = _with_ids([{"type": ss.bt_add_type}])[0]
+    pos = ss.bt_add_pos
+    ss.bt_layers.insert(len(ss.bt_layers) if pos is None else pos, layer)
+    _edited()
+
+
+def _edited():
+    if ss.get("bt_origin") and not ss.bt_origin.endswith("(edited)"):
+        ss.bt_origin = f"{ss.bt_origin} (edited)"
+
+
+def current_spec() -> list[dict]:
+    return [{k: v for k, v in layer.items() if k != "_id"} for layer in ss.bt_layers]
+
+
+def _param_widget(param, key, label_visibility="visible"):
+    if param in CHOICE_PARAMS:
+        return st.selectbox(param.replace("_", " "), CHOICE_PARAMS[param], key=key,
+                            label_visibility=label_visibility)
+    lo, hi, step = NUMBER_PARAMS[param]
+    return st.number_input(param.replace("_", " "), lo, hi, step=step, key=key,
+                           format="%.2f" if isinstance(step, float) else None, label_visibility=label_visibility)
+
+
+def layer_editor():
+    n = len(ss.bt_layers)
+    box = st.container(height=520 if n > 8 else "content", border=True)
+    with box:
+        if not n:
+            st.info("No hidden layers: the model is the output layer on the flattened image (a linear model). "
+                    "Add layers below.")
+        for i, layer in enumerate(ss.bt_layers):
+            lid, params = layer["_id"], list(models.LAYER_TYPES[layer["type"]])
+            cols = st.columns([1.3, 1, 1, 1, 1, 1, 1.25], vertical_alignment="bottom")
+            cols[0].markdown(f"**{i + 1}.&nbsp;{layer['type']}**")
+            for col, param in zip(cols[1:6], params):
+                key = f"bt_l{lid}_{param}"
+                if key not in ss:
+                    value = layer[param]
+                    ss[key] = float(value) if param == "rate" else value
+                with col:
+                    layer[param] = _param_widget(param, key)
+            with cols[6].container(horizontal=True, gap="small", horizontal_alignment="right"):
+                st.button("", icon=":material/arrow_upward:", key=f"bt_up{lid}", on_click=_move, args=(lid, -1),
+                          disabled=i == 0, help="Move up", type="tertiary")
+                st.button("", icon=":material/arrow_downward:", key=f"bt_dn{lid}", on_click=_move, args=(lid, 1),
+                          disabled=i == n - 1, help="Move down", type="tertiary")
+                st.button("", icon=":material/close:", key=f"bt_rm{lid}", on_click=_remove, args=(lid,),
+                          help="Remove this layer", type="tertiary")
+    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    c1.selectbox("Layer type", list(models.LAYER_TYPES), key="bt_add_type")
+    positions = [None, 0] + list(range(1, n))
+    c2.selectbox("Position", positions, key="bt_add_pos",
+                 format_func=lambda p: "at the end" if p is None else ("at the top" if p == 0 else f"after layer {p}"))
+    c3.button("Add layer", icon=":material/add:", on_click=_add, width="stretch")
+
+
+# ---------------------------------------------------------------- model summary and timing
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def estimate(spec_json: str, task_name: str, hp_json: str) -> dict:
+    from fmnist_core.timing import estimate_epoch_seconds
+    from fmnist_core.tasks import get_task
+    return estimate_epoch_seconds(json.loads(spec_json), get_task(task_name), json.loads(hp_json))
+
+
+def summary(spec, task) -> bool:
+    """The summary table and parameter count; False (with the error shown) if the spec is invalid."""
+    try:
+        rows = train_ui.summary_rows(spec, task)
+        n_params = models.check_param_cap(spec, task)
+    except models.SpecError as exc:
+        st.error(f"This model cannot be built: {exc}")
+        return False
+    left, right = st.columns([3, 2])
+    left.dataframe(rows, hide_index=True, width="stretch",
+                   column_config={"params": st.column_config.NumberColumn(format="localized")})
+    right.metric("Parameters", f"{n_params:,}")
+    right.caption(f"{len(spec)} hidden layers + the output layer; cap {models.DEFAULT_PARAM_CAP:,} parameters. "
+                  f"Float32 weights: about {n_params * 4 / 1e6:.2f} MB.")
+    return True
+
+
+def time_estimate(spec, task, hp) -> None:
+    """Measured time per epoch for this model and batch size, on request (cached per spec, task, sizes)."""
+    key = (train_ui.spec_key(spec), task.name, json.dumps(
+        {k: hp[k] for k in ("batch_size", "subset", "val_fraction", "normalize", "optimizer")}, sort_keys=True))
+    done = ss.setdefault("bt_estimates", {})
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    if c1.button("Estimate time per epoch", icon=":material/timer:", help="Builds the model and times a few real training steps"):
+        with c2, st.spinner("Timing a few training steps…"):
+            done[key] = estimate(*key)
+    if key not in done:
+        c2.caption("Measured on a few real batches of this model at this batch size.")
+        return
+    e = done[key]
+    per_epoch = e["seconds_per_epoch"]
+    c2.markdown(f"**≈ {train_ui.fmt_seconds(per_epoch) if per_epoch >= 1 else f'{per_epoch:.2f} s'} per epoch**, "
+                f"≈ {train_ui.fmt_seconds(per_epoch * hp['epochs'])} for {hp['epochs']} epochs")
+    c2.caption(f"{e['batches_per_epoch']} batches of {e['batch_size']} ({e['seconds_per_batch'] * 1000:.0f} ms each, "
+               f"median of {e['measured_steps']}) on {e['n_train']:,} images, plus validation. Slower while "
+               "another run is training.")
+
+
+# ---------------------------------------------------------------- hyperparameters
+
+def _init_hparams():
+    for k, v in HP_DEFAULTS.items():
+        ss.setdefault(f"bt_hp_{k}", v)
+    ss.setdefault("bt_hp_init_from", NO_TRANSFER)
+    offer = ss.get("lr_from_finder")
+    if offer and offer != ss.get("bt_lr_applied"):
+        ss.bt_hp_lr = float(offer["lr"])
+        if offer.get("optimizer") in OPTIMIZERS:
+            ss.bt_hp_optimizer = offer["optimizer"]
+        ss.bt_lr_applied = offer
+
+
+def hparams_form(spec) -> dict | None:
+    """The hyperparameter widgets; returns a validated HParams dict, or None with the errors shown."""
+    _init_hparams()
+    p = "bt_hp_"
+    keep = dict(persist_state="session")
+    c = st.columns(4)
+    optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key=p + "optimizer", **keep)
+    lr = c[1].number_input("Learning rate", 1e-7, 10.0, step=1e-4, format="%.2e", key=p + "lr", **keep)
+    momentum = c[2].number_input("Momentum (SGD)", 0.0, 0.99, step=0.05, key=p + "momentum",
+                                 disabled=optimizer != "sgd", **keep)
+    batch_size = c[3].selectbox("Batch size", (16, 32, 64, 128, 256, 512, 1024), key=p + "batch_size", **keep)
+    offer = ss.get("lr_from_finder")
+    if offer and abs(lr - offer["lr"]) <= 1e-12 * max(1.0, lr):
+        st.info(f"Learning rate {offer['lr']:.2e} comes from the LR finder ({offer.get('suggestion', '')} "
+                f"suggestion for {offer.get('model', 'the model')}, {offer.get('optimizer', '')}).")
+    c = st.columns(4)
+    epochs = c[0].number_input("Epochs", 1, 500, key=p + "epochs", **keep)
+    schedule = c[1].selectbox("LR schedule", SCHEDULES, key=p + "schedule", **keep,
+                              help="step: keep the LR, then multiply it by a factor every epoch; exponential: "
+                                   "decay per epoch; cosine: anneal to ~0; onecycle: warm up then anneal.")
+    step_epoch = c[2].number_input("Step: keep LR until epoch", 1, 500, key=p + "step_epoch",
+                                   disabled=schedule != "step", **keep)
+    step_factor = c[3].number_input("Step factor / epoch", 0.01, 1.0, step=0.05, key=p + "step_factor",
+                                    disabled=schedule != "step", **keep)
+    c = st.columns(4)
+    decay_rate = c[0].number_input("Exponential decay / epoch", 0.01, 1.0, step=0.05, key=p + "decay_rate",
+                                   disabled=schedule != "exponential", **keep)
+    subset = c[1].number_input("Training images", 100, 60000, step=1000, key=p + "subset", **keep,
+                               help="A stratified subset of the 60,000 training images (60000 = all of them). "
+                                    "A few thousand train in seconds on a CPU.")
+    val_fraction = c[2].number_input("Validation share", 0.05, 0.5, step=0.05, key=p + "val_fraction", **keep)
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, key=p + "seed", **keep)
+    c = st.columns(4, vertical_alignment="bottom")
+    augment_shift = c[0].slider("Augment: max shift", 0.0, 0.3, step=0.05, key=p + "augment_shift", **keep,
+                                help="Random translation as a fraction of the image: 0.1 ≈ 3 pixels.")
+    augment_flip = c[1].checkbox("Augment: flip", key=p + "augment_flip", **keep, help="Random horizontal flip")
+    normalize = c[1].checkbox("Normalize to [0, 1]", key=p + "normalize", **keep,
+                              help="Scale pixels from 0-255 to 0-1. Unticked, small models train much worse.")
+    early_stopping = c[2].number_input("Early stopping patience (0 = off)", 0, 100, key=p + "early_stopping",
+                                       **keep, help="Stop when validation loss has not improved for this many "
+                                                    "epochs, and keep the best epoch's weights.")
+    sources = [NO_TRANSFER] + _transfer_sources(spec)
+    if ss.get(p + "init_from") not in sources:
+        ss[p + "init_from"] = NO_TRANSFER   # the model changed: that source no longer fits
+    init_from = c[3].selectbox("Initialize conv layers from", sources, key=p + "init_from", **keep,
+                               help="Transfer: copy the conv feature extractor of a saved model with the same body.")
+    hp = {"optimizer": optimizer, "lr": float(lr), "momentum": float(momentum), "batch_size": int(batch_size),
+          "epochs": int(epochs), "schedule": schedule, "step_epoch": int(step_epoch),
+          "step_factor": float(step_factor), "decay_rate": float(decay_rate), "early_stopping": int(early_stopping),
+          "augment_shift": float(augment_shift), "augment_flip": bool(augment_flip), "normalize": bool(normalize),
+          "val_fraction": float(val_fraction), "subset": None if subset >= 60000 else int(subset),
+          "seed": int(seed), "init_from": None if init_from == NO_TRANSFER else init_from}
+    try:
+        HParams.from_dict(hp)
+    except ValueError as exc:
+        st.error(f"Hyperparameters: {exc}")
+        return None
+    from fmnist_core.timing import train_set_size
+    n_train, n_val = train_set_size(hp)
+    st.caption(f"Each epoch: {n_train:,} training and {n_val:,} validation images "
+               f"({-(-n_train // hp['batch_size'])} batches). The test set is only used for the final score.")
+    return hp
+
+
+def _transfer_sources(spec) -> list[str]:
+    """Saved models whose conv feature extractor (layers before Flatten) matches this spec's."""
+    def body(s):
+        out = []
+        for layer in s:
+            if layer["type"] in ("Flatten", "GlobalAvgPool", "Dense"):
+                break
+            out.append(layer)
+        return out
+    try:
+        mine = body(models.normalize_spec(spec))
+    except models.SpecError:
+        return []
+    if not any(layer["type"] == "Conv2D" for layer in mine):
+        return []
+    names = []
+    for meta in saving.list_models():
+        try:
+            if meta.get("spec") and body(models.normalize_spec(meta["spec"])) == mine:
+                names.append(meta["name"])
+        except models.SpecError:
+            continue
+    return names
+
+
+# ---------------------------------------------------------------- submitting runs
+
+def watch(run_id: int) -> None:
+    ss.bt_watch_id = int(run_id)
+    st.query_params["run"] = str(run_id)
+
+
+def train_and_sweep(spec, task, hp) -> None:
+    ok = hp is not None and spec is not None
+    label = ss.get("bt_origin") or "custom"
+    c1, c2 = st.columns(2)
+    name = c1.text_input("Run name (optional)", key="bt_name", placeholder=f"{label} {task.name if task else ''}")
+    model_name = c2.text_input("Save the model as (optional)", key="bt_model_name", placeholder="run<id>",
+                               help="1-64 letters, digits, - or _. Defaults to run<id>.")
+    if st.button("Train", icon=":material/rocket_launch:", type="primary", disabled=not ok, key="bt_train"):
+        try:
+            rid = jobs.submit(spec, task, hp, name=name.strip() or f"{label} {task.name}",
+                              model_name=model_name.strip() or None, store=train_ui.get_store())
+        except ValueError as exc:
+            st.error(f"Could not start the run: {exc}")
+        else:
+            watch(rid)
+            st.toast(f"Run #{rid} queued; the live view is below.")
+    with st.expander("Sweep: train one run per value of a hyperparameter"):
+        c1, c2 = st.columns([1, 2])
+        param = c1.selectbox("Vary", list(SWEEP_EXAMPLES), key="bt_sweep_param")
+        text = c2.text_input("Values, comma-separated", key="bt_sweep_values", placeholder=SWEEP_EXAMPLES[param])
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        plans = None
+        if values and ok:
+            base = {"spec": spec, "task": task, "hparams": hp, "name": label}
+            try:
+                plans = jobs.plan_sweep(base, param, values)
+            except ValueError as exc:
+                st.error(f"Sweep: {exc}")
+        if plans:
+            st.caption(f"{len(plans)} runs, one after another: " + "; ".join(p["name"] for p in plans))
+        if st.button(f"Start sweep ({len(plans or [])} runs)", disabled=not plans, key="bt_sweep"):
+            try:
+                sweep_id, ids = jobs.submit_sweep({"spec": spec, "task": task, "hparams": hp, "name": label}, param,
+                                                  values, store=train_ui.get_store())
+            except ValueError as exc:
+                st.error(f"Sweep: {exc}")
+            else:
+                watch(ids[0])
+                ss.cr_sweep = sweep_id
+                st.success(f"Sweep {sweep_id} queued: runs {', '.join(f'#{i}' for i in ids)}. Compare them on "
+                           "the Compare runs page when they finish.")
+                train_ui.page_link(train_ui.COMPARE_PAGE, "Compare runs", ":material/compare_arrows:")
+
+
+# ---------------------------------------------------------------- the page
+
+st.title("Build & Train")
+if "bt_layers" not in ss:
+    ss.bt_preset = DEFAULT_PRESET
+    _load_preset()
+
+active = [r for r in train_ui.get_store().list_runs(status=["running", "queued"], with_history=False)]
+if active:
+    st.info(f"{len(active)} run(s) training or queued. [Jump to the live view ↓](#live-run)")
+
+st.subheader("1. Task")
+task = train_ui.task_picker("bt")
+
+st.subheader("2. Model")
+c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+c1.selectbox("Start from a preset", list(models.PRESETS), key="bt_preset", persist_state="session",
+             format_func=lambda n: f"{n}: {models.PRESET_DESCRIPTIONS[n]}")
+c2.button("Load preset into the editor", on_click=_load_preset, width="stretch",
+          help="Replaces the layers below with the preset's layers")
+st.caption(f"Editing: **{ss.get('bt_origin') or 'custom'}**. The output layer is added for the task "
+           "(softmax over the classes, or one sigmoid unit for a binary task).")
+layer_editor()
+spec = current_spec()
+spec_ok = task is not None and summary(spec, task)
+
+st.subheader("3. Hyperparameters")
+hp = hparams_form(spec)
+if spec_ok and hp is not None:
+    time_estimate(spec, task, hp)
+
+st.subheader("4. Train")
+train_and_sweep(spec if spec_ok else None, task, hp)
+
+st.subheader("Live run", anchor="live-run")
+train_ui.live_run_section(watch)

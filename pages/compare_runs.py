@@ -1,0 +1,234 @@
+"""Compare runs: every training run in a sortable table; tick runs to overlay their curves and
+open one's full history, hyperparameters and confusion matrix; sweeps get a summary chart of
+the metric against the swept value.
+"""
+import pandas as pd
+import streamlit as st
+
+import train_ui
+from fmnist_core import figures, models
+from fmnist_core.figures_training import METRIC_LABELS, legend_below, overlay_figure, sweep_summary_figure
+from fmnist_core.store import STATUSES, TERMINAL
+from fmnist_core.tasks import get_task
+
+ss = st.session_state
+ALL = "(all runs)"
+
+
+@st.cache_data(show_spinner="Scoring the model on its validation split…", max_entries=32)
+def validation_eval(model_name: str, mtime: float, hparams_json: str, task_json: str) -> dict:
+    """Confusion matrix and scores of a run's model on the validation split it was trained with.
+
+    The split is rebuilt from the run's own seed, validation share and subset, exactly as in
+    training, so none of its training images are scored.
+    """
+    import json
+
+    from fmnist_core import data as fdata
+    from fmnist_core.evaluation import evaluate_predictions
+    from fmnist_core.inference import predict_images
+
+    hp, task = json.loads(hparams_json), get_task(json.loads(task_json))
+    _, (x, y10) = fdata.train_val_split(hp.get("val_fraction", 0.1), hp.get("seed", 42), hp.get("subset"))
+    probs = predict_images(model_name, x)
+    return {"class_names": list(task.class_names), **evaluate_predictions(task.labels(y10), probs, task.class_names)}
+
+
+def table(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        hp = r.get("hparams") or {}
+        try:
+            n_params = models.count_params(r["spec"], get_task(r["task_def"]))
+        except (models.SpecError, ValueError):
+            n_params = None
+        done = len(r.get("history") or [])
+        rows.append({
+            "id": r["id"], "name": r["name"], "task": r["task"], "status": r["status"],
+            "val acc": r.get("val_accuracy"), "test acc": r.get("test_accuracy"), "val loss": r.get("val_loss"),
+            "epochs": f"{done}/{r.get('epochs') or '?'}", "params": n_params, "optimizer": hp.get("optimizer"),
+            "lr": hp.get("lr"), "batch": hp.get("batch_size"), "images": hp.get("subset") or 60000,
+            "train s": r.get("train_seconds"), "created": (r.get("created_at") or "")[:19].replace("T", " "),
+            "sweep": f"{r['sweep_param']}={r['sweep_value']}" if r.get("sweep_id") else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def sweep_label(sweep_id: str, runs: list[dict]) -> str:
+    if sweep_id == ALL:
+        return ALL
+    members = [r for r in runs if r.get("sweep_id") == sweep_id]
+    param = members[0]["sweep_param"] if members else "?"
+    return f"{sweep_id} ({param}, {len(members)} runs)"
+
+
+def sweep_summary(sweep_runs: list[dict]) -> None:
+    param = sweep_runs[0]["sweep_param"]
+    finished = [r for r in sweep_runs if r["status"] in TERMINAL and r.get("val_accuracy") is not None]
+    st.markdown(f"**Sweep summary: {METRIC_LABELS['val_accuracy']} against {param}**")
+    if len(finished) < len(sweep_runs):
+        st.caption(f"{len(finished)} of {len(sweep_runs)} runs finished; the chart fills in as the others do.")
+    if not finished:
+        return
+    metric = st.segmented_control("Metric", ["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
+                                  format_func=METRIC_LABELS.get, key="cr_sweep_metric") or "val_accuracy"
+    st.plotly_chart(sweep_summary_figure(finished, param, metric), key="cr_sweep_chart")
+
+
+def run_detail(run_id: int) -> None:
+    store = train_ui.get_store()
+    run = store.get_run(run_id)
+    if run is None:
+        st.warning(f"Run #{run_id} no longer exists.")
+        return
+    with st.container(border=True):
+        head, badge = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"### Run #{run['id']}: {run['name']}")
+        with badge:
+            train_ui.status_badge(run["status"])
+        if run.get("message"):
+            st.caption(run["message"])
+        m = st.columns(4)
+        m[0].metric("Validation accuracy", f"{run['val_accuracy']:.4f}" if run.get("val_accuracy") is not None else "–")
+        m[1].metric("Test accuracy", f"{run['test_accuracy']:.4f}" if run.get("test_accuracy") is not None else "–")
+        m[2].metric("Best epoch", run.get("best_epoch") or "–")
+        m[3].metric("Training time", train_ui.fmt_seconds(run.get("train_seconds")))
+        bpe = run.get("batches_per_epoch")
+        curves, epochs, setup, confusion = st.tabs(["Curves", "Epochs", "Hyperparameters & model", "Confusion matrix"])
+        with curves:
+            if run["history"] or run["batches"]:
+                st.plotly_chart(legend_below(figures.history_figure(
+                    run["history"], [dict(b, batches_per_epoch=bpe) for b in run["batches"]])),
+                                key=f"cr_hist_{run_id}")
+            else:
+                st.caption("No epoch finished yet.")
+        with epochs:
+            st.dataframe(pd.DataFrame(run["history"]), hide_index=True, width="stretch")
+        with setup:
+            c1, c2 = st.columns(2)
+            c1.dataframe(pd.DataFrame({"hyperparameter": list(run["hparams"]),
+                                       "value": [str(v) for v in run["hparams"].values()]}),
+                         hide_index=True, width="stretch")
+            try:
+                c2.dataframe(train_ui.summary_rows(run["spec"], get_task(run["task_def"])), hide_index=True,
+                             width="stretch")
+            except models.SpecError as exc:
+                c2.error(str(exc))
+            c2.caption(f"Task: {get_task(run['task_def']).description} Model file: {run.get('model_name')}")
+        with confusion:
+            confusion_matrix(run)
+        actions(run)
+
+
+def confusion_matrix(run: dict) -> None:
+    if not run.get("model_path"):
+        st.caption("No saved model for this run (it failed or has not finished).")
+        return
+    import json
+
+    from fmnist_core.saving import ModelNotFoundError, find_model
+    try:
+        mtime = find_model(run["model_name"]).stat().st_mtime
+    except ModelNotFoundError:
+        st.warning(f"The model file {run['model_name']} is gone; the run's numbers above are all that is left.")
+        return
+    if not st.toggle("Compute on the validation split", key=f"cr_cm_{run['id']}",
+                     help="Loads the model and classifies the run's own validation images"):
+        return
+    res = validation_eval(run["model_name"], mtime, json.dumps(run["hparams"], sort_keys=True),
+                          json.dumps(run["task_def"], sort_keys=True))
+    normalized = st.checkbox("Row-normalized (recall on the diagonal)", key=f"cr_cm_norm_{run['id']}")
+    st.plotly_chart(figures.confusion_matrix_figure(res["confusion_matrix"], res["class_names"], normalized),
+                    key=f"cr_cm_fig_{run['id']}")
+    st.caption(f"{res['n']:,} validation images · accuracy {res['accuracy']:.4f} · macro F1 {res['macro_f1']:.4f}")
+
+
+def actions(run: dict) -> None:
+    c1, c2, c3 = st.columns(3)
+    if c1.button("Watch in Build & Train", icon=":material/monitoring:", key=f"cr_watch_{run['id']}"):
+        ss.bt_watch_id = run["id"]
+        try:
+            st.switch_page(train_ui.BUILD_PAGE, query_params={"run": str(run["id"])})
+        except st.errors.StreamlitAPIException:
+            st.info("Open Build & Train from the navigation to watch it.")
+    if run.get("model_path") and c2.button("Evaluate this model", icon=":material/fact_check:",
+                                           key=f"cr_eval_{run['id']}"):
+        train_ui.go_to(train_ui.EVALUATE_PAGE, selected_model=run["model_name"])
+    if run["status"] == "running":
+        c3.caption("Stop a running run (Build & Train) before deleting it.")
+        return
+    if c3.button("Delete run…", icon=":material/delete:", key=f"cr_del_{run['id']}"):
+        ss.cr_confirm_delete = run["id"]
+    if ss.get("cr_confirm_delete") == run["id"]:
+        st.warning(f"Delete run #{run['id']} and its history" + (f", and its saved model `{run['model_name']}`"
+                                                                 if run.get("model_path") else "")
+                   + "? This cannot be undone.")
+        y, n, _ = st.columns([1, 1, 3])
+        if y.button("Yes, delete", type="primary", key=f"cr_del_yes_{run['id']}"):
+            try:
+                train_ui.get_store().delete_run(run["id"], delete_model=True)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                ss.cr_confirm_delete = None
+                st.toast(f"Deleted run #{run['id']}.")
+                st.rerun()
+        if n.button("Cancel", key=f"cr_del_no_{run['id']}"):
+            ss.cr_confirm_delete = None
+            st.rerun()
+
+
+# ---------------------------------------------------------------- the page
+
+st.title("Compare runs")
+runs = train_ui.get_store().list_runs()
+if not runs:
+    st.info("No runs yet. Train a model on Build & Train; every run is recorded here.")
+    train_ui.page_link(train_ui.BUILD_PAGE, "Build & Train", ":material/construction:")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+tasks = c1.multiselect("Task", sorted({r["task"] for r in runs}), key="cr_tasks", placeholder="all tasks")
+statuses = c2.multiselect("Status", STATUSES, key="cr_status", placeholder="any status")
+sweeps = [ALL] + sorted({r["sweep_id"] for r in runs if r.get("sweep_id")}, reverse=True)
+if ss.get("cr_sweep") not in sweeps:
+    ss.cr_sweep = ALL
+sweep = c3.selectbox("Sweep", sweeps, key="cr_sweep", format_func=lambda s: sweep_label(s, runs))
+
+shown = [r for r in runs if (not tasks or r["task"] in tasks) and (not statuses or r["status"] in statuses)
+         and (sweep == ALL or r.get("sweep_id") == sweep)]
+df = table(shown)
+st.caption(f"{len(shown)} of {len(runs)} runs. Click column headers to sort; tick rows to overlay their curves "
+           "and open their details.")
+event = st.dataframe(
+    df, key="cr_table", on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
+    column_config={
+        "val acc": st.column_config.NumberColumn(format="%.4f"), "test acc": st.column_config.NumberColumn(format="%.4f"),
+        "val loss": st.column_config.NumberColumn(format="%.4f"), "lr": st.column_config.NumberColumn(format="%.2e"),
+        "params": st.column_config.NumberColumn(format="localized"),
+        "images": st.column_config.NumberColumn(format="localized"),
+        "train s": st.column_config.NumberColumn(format="%.1f"),
+    })
+# The selection is by row position; after a delete or a filter change it may point past the end.
+picked = [int(df.iloc[i]["id"]) for i in event.selection.rows if i < len(df)]
+by_id = {r["id"]: r for r in shown}
+
+if sweep != ALL:
+    sweep_summary([r for r in runs if r.get("sweep_id") == sweep])
+elif picked and len({by_id[i].get("sweep_id") for i in picked}) == 1 and by_id[picked[0]].get("sweep_id"):
+    sweep_summary([r for r in runs if r.get("sweep_id") == by_id[picked[0]]["sweep_id"]])
+
+if not picked:
+    st.info("Tick one or more runs in the table to compare their curves and see details.")
+    st.stop()
+
+st.subheader("Curves")
+metrics = st.multiselect("Curves to overlay", ["val_accuracy", "val_loss", "accuracy", "loss"],
+                         default=["val_accuracy", "val_loss"], format_func=METRIC_LABELS.get, key="cr_metrics")
+if metrics:
+    st.plotly_chart(overlay_figure([by_id[i] for i in picked], metrics), key="cr_overlay")
+
+st.subheader("Run details")
+detail = st.selectbox("Run", picked, format_func=lambda i: train_ui.run_option_label(by_id[i]), key="cr_detail") \
+    if len(picked) > 1 else picked[0]
+run_detail(detail)

@@ -1,0 +1,212 @@
+"""AppTests of the training pages: Build & Train, LR Finder, Compare runs.
+
+Runs go to a temporary run store ($FMNIST_HOME); the training itself is real (worker
+processes on small real subsets). Charts and ``run_every`` polling are invisible to
+AppTest: the browser test (tests/browser/test_browser_training.py) covers those.
+"""
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fmnist_core import jobs, saving
+from fmnist_core.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD, LR, COMPARE = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py", "compare_runs.py"))
+QUICK = {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2}   # ~2 s of training, well above chance
+
+
+@pytest.fixture
+def store(fmnist_home):
+    yield RunStore()
+    jobs.get_executor().terminate_started()   # never leave a worker training in a finished test's folder
+
+
+def page(path, **state) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def widget(seq, label):
+    found = [w for w in seq if w.label == label]
+    assert found, f"no widget labelled {label!r} among {[w.label for w in seq]}"
+    return found[0]
+
+
+def metric(at, label) -> str:
+    return widget(at.metric, label).value
+
+
+def run_ok(x) -> AppTest:
+    """Run the app (x: the AppTest, or a widget after set_value/click) and check nothing raised."""
+    at = x.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+# ---------------------------------------------------------------- Build & Train
+
+def test_build_page_edits_layers_and_shows_live_parameter_counts(store):
+    at = page(BUILD)
+    for label in ("Task", "Start from a preset", "Optimizer", "Batch size", "LR schedule"):
+        widget(at.selectbox, label)
+    for label in ("Learning rate", "Epochs", "Training images", "Seed"):
+        widget(at.number_input, label)
+    widget(at.button, "Train")
+    assert metric(at, "Parameters") == "21,706"          # TinyVGG, the figure CNN Explainer reports
+
+    widget(at.selectbox, "Start from a preset").set_value("linear")
+    run_ok(widget(at.button, "Load preset into the editor").click())
+    assert metric(at, "Parameters") == "7,850"           # 784 * 10 weights + 10 biases
+
+    widget(at.selectbox, "Layer type").set_value("Dense")
+    run_ok(widget(at.button, "Add layer").click())       # at the end: Flatten, Dense(128)
+    assert metric(at, "Parameters") == f"{785 * 128 + 129 * 10:,}"
+
+    ups = [b for b in at.button if b.key and b.key.startswith("bt_up")]
+    run_ok(ups[1].click())                               # Dense above Flatten: cannot be built
+    assert any("needs a flat input" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.label == "Train" and not b.disabled for b in at.button)
+
+    removes = [b for b in at.button if b.key and b.key.startswith("bt_rm")]
+    run_ok(removes[0].click())                           # remove the Dense layer again
+    assert not at.error
+    assert metric(at, "Parameters") == "7,850"
+
+    conv = [n for n in at.number_input if n.label == "filters"]
+    assert not conv                                      # the linear model has no conv layer to edit
+
+
+def test_build_page_measures_the_time_per_epoch(store):
+    at = page(BUILD)
+    run_ok(widget(at.button, "Estimate time per epoch").click())
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    # Defaults: 6000 images, 10% held out -> 5400 training images in ceil(5400 / 128) = 43 batches.
+    assert "per epoch" in text and "43 batches of 128" in text and "5,400 images" in text
+
+
+def test_build_page_explains_invalid_choices(store):
+    at = page(BUILD)
+    widget(at.selectbox, "Task").set_value("custom")
+    run_ok(at)
+    widget(at.multiselect, "Positive classes (the group)").set_value([])
+    run_ok(at)
+    assert any("between 1 and 9" in e.value for e in at.error), [e.value for e in at.error]
+
+    widget(at.selectbox, "Task").set_value("shoes")
+    run_ok(at)
+    widget(at.selectbox, "Vary").set_value("lr")
+    widget(at.text_input, "Values, comma-separated").input("1e-3, fast")
+    run_ok(at)
+    assert any("lr value 'fast'" in e.value for e in at.error), [e.value for e in at.error]
+    sweep = [b for b in at.button if b.label.startswith("Start sweep")][0]
+    assert sweep.disabled
+
+
+@pytest.mark.slow
+def test_build_page_submits_a_one_epoch_job_that_trains_and_shows_its_result(store):
+    at = page(BUILD)
+    widget(at.selectbox, "Start from a preset").set_value("linear")
+    run_ok(widget(at.button, "Load preset into the editor").click())
+    widget(at.number_input, "Training images").set_value(QUICK["subset"])
+    widget(at.number_input, "Epochs").set_value(QUICK["epochs"])
+    widget(at.selectbox, "Batch size").set_value(QUICK["batch_size"])
+    widget(at.number_input, "Learning rate").set_value(QUICK["lr"])
+    widget(at.text_input, "Run name (optional)").input("apptest run")
+    run_ok(widget(at.button, "Train").click())
+
+    runs = store.list_runs()
+    assert len(runs) == 1 and runs[0]["name"] == "apptest run"
+    rid = runs[0]["id"]
+    assert runs[0]["hparams"]["subset"] == 1000 and runs[0]["hparams"]["epochs"] == 1
+    assert [layer["type"] for layer in runs[0]["spec"]] == ["Flatten"]
+    assert at.query_params["run"] in (str(rid), [str(rid)])   # a reload comes back to this run
+    assert at.session_state["bt_watch_id"] == rid
+
+    run = jobs.wait(rid, timeout=150, store=store)
+    assert run["status"] == "completed", run["message"]
+    assert run["val_accuracy"] > 0.4                     # 10 classes: chance is 0.1
+    assert len(run["history"]) == 1 and run["batches"]
+
+    again = page(BUILD, bt_watch_id=rid)                 # coming back to the page shows the finished run
+    assert any("Completed" in s.value and f"{run['val_accuracy']:.4f}" in s.value for s in again.success)
+    assert any(b.label == "Evaluate this model" for b in again.button)
+
+
+# ---------------------------------------------------------------- LR finder
+
+@pytest.mark.slow
+def test_lr_finder_runs_marks_suggestions_and_hands_the_lr_to_build_and_train(store):
+    at = page(LR)
+    widget(at.selectbox, "Model").set_value("linear")
+    widget(at.number_input, "Training images").set_value(1000)
+    widget(at.number_input, "Batches in the sweep").set_value(40)
+    run_ok(at)
+    run_ok(widget(at.button, "Run the LR finder").click())
+
+    labels = {m.label: m.value for m in at.metric}
+    assert set(labels) == {"valley", "steepest", "min / 10"}
+    lrs = {k: float(v) for k, v in labels.items()}
+    # A linear model with Adam learns between ~1e-4 and ~1: the suggestions must land there.
+    assert all(1e-5 < lr < 3 for lr in lrs.values()), lrs
+    assert at.get("plotly_chart"), "the loss-vs-LR chart is drawn"
+
+    use = [b for b in at.button if b.label == "Use this LR"]
+    valley_button = use[list(labels).index("valley")]
+    run_ok(valley_button.click())
+    offer = at.session_state["lr_from_finder"]
+    assert math.isclose(offer["lr"], lrs["valley"], rel_tol=0.01) and offer["optimizer"] == "adam"
+
+    bt = page(BUILD, lr_from_finder=offer)
+    assert math.isclose(widget(bt.number_input, "Learning rate").value, offer["lr"])
+    assert any("comes from the LR finder" in i.value for i in bt.info)
+
+
+# ---------------------------------------------------------------- Compare runs
+
+def test_compare_page_without_runs_says_how_to_get_some(store):
+    at = page(COMPARE)
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_compare_page_filters_overlays_and_opens_a_run_with_its_confusion_matrix(store):
+    sweep_id, ids = jobs.submit_sweep({"spec": "linear", "task": "multiclass", "hparams": QUICK}, "lr",
+                                      ["1e-3", "1e-2"], store=store)
+    other = jobs.submit("linear", "shoes", QUICK, name="shoes run", store=store)
+    runs = [jobs.wait(i, timeout=200, store=store) for i in ids + [other]]
+    assert [r["status"] for r in runs] == ["completed"] * 3, [r["message"] for r in runs]
+
+    at = page(COMPARE)
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [other] + ids[::-1]     # newest first
+    widget(at.selectbox, "Sweep").set_value(sweep_id)
+    run_ok(at)
+    table = at.dataframe[0].value
+    assert sorted(table["id"]) == sorted(ids)
+    assert list(table["sweep"]) == ["lr=0.01", "lr=0.001"]
+    assert any("Sweep summary" in m.value for m in at.markdown)
+
+    at.session_state["cr_table"] = {"selection": {"rows": [0, 1], "columns": []}}
+    run_ok(at)
+    assert [s.value for s in at.subheader] == ["Curves", "Run details"]
+    first = runs[1]                                      # row 0 = the newest sweep run (lr=1e-2)
+    assert f"{first['val_accuracy']:.4f}" == metric(at, "Validation accuracy")
+
+    widget(at.toggle, "Compute on the validation split").set_value(True)
+    run_ok(at)
+    # Its own validation split: 10% of its 1000-image subset, scored as in training.
+    cap = [c.value for c in at.caption if "validation images" in c.value][0]
+    assert cap.startswith("100 validation images") and f"accuracy {first['val_accuracy']:.4f}" in cap
+
+    run_ok(widget(at.button, "Delete run…").click())
+    run_ok(widget(at.button, "Yes, delete").click())
+    assert store.get_run(first["id"]) is None
+    assert first["model_name"] not in {m["name"] for m in saving.list_models()}   # its model went too
+    assert list(at.dataframe[0].value["id"]) == [ids[0]]

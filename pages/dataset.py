@@ -1,0 +1,188 @@
+"""Dataset: browse Fashion-MNIST by class, and see what the classes look like on average.
+
+numpy, scikit-learn and Plotly only (no TensorFlow): this page must render within a few
+seconds from a cold start. The work is in ``fmnist_core.explore``; results are cached.
+"""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import app_ui
+from fmnist_core import data as fdata
+from fmnist_core import explore
+
+CLASSES = list(fdata.CLASS_NAMES)
+PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",  # Plotly's qualitative palette:
+           "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]  # one distinct colour per class
+ALL = "All classes"
+
+st.title("Dataset")
+status = fdata.dataset_status()
+if not status["found"]:
+    st.error(f"Fashion-MNIST is not installed. Run `{status['fix']}` in the project folder, then reload.",
+             icon=":material/error:")
+    st.stop()
+
+
+@st.cache_resource(show_spinner="Loading images…")
+def split_arrays(split: str):
+    """Read-only uint8 images and labels of a split, shared by all sessions (no copy per run)."""
+    return explore.split_arrays(split)
+
+
+@st.cache_data(show_spinner=False)
+def class_counts():
+    return explore.class_counts()
+
+
+@st.cache_data(show_spinner="Computing mean and std images…")
+def mean_std(split: str):
+    return explore.mean_std_images(*split_arrays(split))
+
+
+@st.cache_data(show_spinner="Computing histograms…")
+def histograms(split: str, skip_background: bool):
+    return explore.intensity_histograms(*split_arrays(split), bins=32, skip_background=skip_background)
+
+
+@st.cache_data(show_spinner="Computing the embedding…", max_entries=8)
+def embedding(split: str, method: str, n: int):
+    return explore.embedding(*split_arrays(split), method=method, n=n)
+
+
+split = st.segmented_control("Split", explore.SPLITS, default="train", required=True, key="ds_split",
+                             help="Train and validation are the seeded 90/10 split training uses; "
+                                  "test is the official 10,000 test images.")
+
+
+def browse_view(split, x, y):
+    """A grid of n images of one class (or all): random samples or the next n in file order."""
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+    cls_name = c1.selectbox("Class", [ALL] + CLASSES, key="ds_class")
+    n = c2.slider("Images", 8, 64, 24, step=8, key="ds_n")
+    state = st.session_state
+    view = (split, cls_name)
+    if state.get("ds_view") != view:  # new class or split: start again from the top
+        state.update(ds_view=view, ds_mode="random", ds_seed=0, ds_start=0)
+    if c3.button("Shuffle", icon=":material/shuffle:", width="stretch", key="ds_shuffle"):
+        state.update(ds_mode="random", ds_seed=state.ds_seed + 1)
+    if c4.button("Next", icon=":material/arrow_forward:", width="stretch", key="ds_next"):
+        state.ds_start = state.ds_start + n if state.ds_mode == "next" else 0
+        state.ds_mode = "next"
+    cls = None if cls_name == ALL else CLASSES.index(cls_name)
+    idx = explore.browse(y, cls, n, mode=state.ds_mode, start=state.ds_start, seed=state.ds_seed)
+    state["dataset_shown"] = {"split": split, "class": cls_name, "indices": idx.tolist()}
+    pool = len(y) if cls is None else int((y == cls).sum())
+    where = (f"random sample #{state.ds_seed + 1}" if state.ds_mode == "random"
+             else f"images {state.ds_start % pool + 1}–{(state.ds_start % pool) + len(idx)} in file order")
+    st.caption(f"{len(idx)} of {pool:,} {cls_name if cls is not None else ''} images in the {split} split, "
+               f"{where}. Captions: index in the split · label.")
+    app_ui.gallery([x[i] for i in idx], [f"#{i} · {CLASSES[y[i]]}" for i in idx], ncols=8)
+
+
+def statistics_view(split):
+    """Class counts of the three splits, mean/std images and pixel histograms."""
+    counts = class_counts()
+    st.subheader("Images per class")
+    table = pd.DataFrame({s: counts[s] for s in explore.SPLITS}, index=CLASSES)
+    table.loc["Total"] = table.sum()
+    left, right = st.columns([3, 2])
+    with left:
+        fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s]) for s in explore.SPLITS])
+        fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10),
+                          yaxis_title="images", legend_orientation="h")
+        st.plotly_chart(fig, key="ds_counts_chart")
+    with right:
+        st.dataframe(table, column_config={s: st.column_config.NumberColumn(format="localized")
+                                           for s in explore.SPLITS})
+        st.caption("Every class has exactly the same number of images: accuracy is a fair summary here.")
+
+    st.subheader(f"Mean and standard-deviation image per class ({split})")
+    means, stds = mean_std(split)
+    st.caption("Mean: the 'average' garment of each class. Std: where images of the class disagree "
+               "(bright = varies a lot).")
+    app_ui.gallery(np.clip(means, 0, 255).astype(np.uint8), [f"mean · {c}" for c in CLASSES], ncols=10)
+    app_ui.gallery((stds / max(stds.max(), 1e-9) * 255).astype(np.uint8), [f"std · {c}" for c in CLASSES],
+                   ncols=10)
+
+    st.subheader("Pixel intensities")
+    h1, h2 = st.columns([3, 1])
+    shown = h1.multiselect("Classes", CLASSES, default=["Trouser", "Shirt", "Sandal", "Bag"], key="ds_hist_classes")
+    skip = h2.toggle("Ignore black background", value=True, key="ds_hist_skip",
+                     help="About half of every image is 0 (background); leaving it out shows the garment's pixels.")
+    hist = histograms(split, skip)
+    centers = (hist["edges"][:-1] + hist["edges"][1:]) / 2
+    fig = go.Figure()
+    for c in shown:
+        k = CLASSES.index(c)
+        fig.add_trace(go.Scatter(x=centers, y=hist["density"][k], mode="lines", name=c,
+                                 line=dict(color=PALETTE[k], width=2)))
+    fig.update_layout(height=320, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
+                      margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h")
+    st.plotly_chart(fig, key="ds_hist_chart")
+    st.caption("Background share (pixels exactly 0): " + ", ".join(
+        f"{c} {hist['background_share'][CLASSES.index(c)]:.0%}" for c in shown))
+
+
+def embedding_view(split, x, y):
+    """PCA or t-SNE scatter of a stratified sample; selected points are shown as images."""
+    e1, e2, e3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    method = e1.radio("Method", ["pca", "tsne"], horizontal=True, key="ds_embed_method",
+                      format_func={"pca": "PCA (instant)", "tsne": "t-SNE (slower)"}.get)
+    limit = explore.TSNE_MAX if method == "tsne" else 10_000
+    n_points = e2.select_slider("Images", [500, 1000, 2000, 5000, 10_000][:3 if method == "tsne" else 5],
+                                value=1000 if method == "tsne" else 5000, key=f"ds_embed_n_{method}")
+    n_points = min(n_points, limit)
+    ready = st.session_state.setdefault("ds_embed_ready", [])
+    wanted = [split, method, n_points]
+    if method == "tsne" and wanted not in ready:
+        run = e3.button("Compute", type="primary", key="ds_embed_go", width="stretch")
+        st.info("t-SNE takes several seconds on a CPU (about 5-15 s for 1,000 images). Press **Compute**.")
+        if run:
+            ready.append(wanted)
+            st.rerun()
+    else:
+        emb = embedding(split, method, n_points)
+        if wanted not in ready:
+            ready.append(wanted)
+        fig = go.Figure()
+        for k, c in enumerate(CLASSES):
+            m = emb["label"] == k
+            fig.add_trace(go.Scattergl(
+                x=emb["coords"][m, 0], y=emb["coords"][m, 1], mode="markers", name=c,
+                marker=dict(size=5, color=PALETTE[k], opacity=0.75), customdata=emb["index"][m],
+                hovertemplate=f"{c}<br>#%{{customdata}}<extra></extra>"))
+        axis = ("PC 1", "PC 2") if method == "pca" else ("t-SNE 1", "t-SNE 2")
+        if emb["explained"]:
+            axis = tuple(f"{a} ({v:.0%} of variance)" for a, v in zip(axis, emb["explained"]))
+        fig.update_layout(height=560, xaxis_title=axis[0], yaxis_title=axis[1], dragmode="lasso",
+                          margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"))
+        event = st.plotly_chart(fig, key=f"ds_embed_chart_{method}", on_select="rerun",
+                                selection_mode=("points", "box", "lasso"))
+        st.caption(f"{len(emb['index']):,} images of the {split} split, stratified by class. "
+                   "Draw a lasso or box (or click a point) to see those images; click a class in the legend "
+                   "to hide it.")
+        points = event.selection.points if event and event.selection else []
+        chosen = [int(np.ravel(p["customdata"])[0]) for p in points if p.get("customdata") is not None]
+        st.session_state["dataset_selected"] = chosen
+        if chosen:
+            st.markdown(f"**{len(chosen)} selected** " + ("(showing the first 48)" if len(chosen) > 48 else ""))
+            shown_sel = chosen[:48]
+            app_ui.gallery([x[i] for i in shown_sel], [f"#{i} · {CLASSES[y[i]]}" for i in shown_sel], ncols=12,
+                           factor=2)
+
+
+# Lazy tabs (on_change="rerun"): only the open tab's code runs, so the first render only
+# pays for the image grid; statistics and embeddings are computed when asked for.
+browse_tab, stats_tab, embed_tab = st.tabs(["Browse", "Class statistics", "Embedding"], key="ds_tab",
+                                           on_change="rerun")
+if browse_tab.open:
+    with browse_tab:
+        browse_view(split, *split_arrays(split))
+if stats_tab.open:
+    with stats_tab:
+        statistics_view(split)
+if embed_tab.open:
+    with embed_tab:
+        embedding_view(split, *split_arrays(split))

@@ -1,0 +1,190 @@
+"""Evaluate: how good is a saved model, and where does it go wrong?
+
+Accuracy and loss on the test (or validation) split, a clickable confusion matrix, per-class
+precision/recall/F1, the most-confused pairs, a gallery of top losses, and the feature maps
+of every conv layer for one image. Work happens in fmnist_core (inference, evaluation,
+explain); results are cached per model file version.
+"""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import app_ui
+from fmnist_core import data as fdata
+from fmnist_core import evaluation, figures, inference
+from fmnist_core.tasks import BUILTIN_TASKS, get_task
+
+st.title("Evaluate")
+if not fdata.dataset_status()["found"]:
+    st.error("Fashion-MNIST is not installed. Run `make data` in the project folder, then reload.")
+    st.stop()
+
+c1, c2, c3 = st.columns([3, 1.3, 2])
+name = app_ui.model_picker("eval_model", "Model", container=c1)
+if name is None:
+    st.stop()
+meta = next(m for m in app_ui.models_info() if m["name"] == name)
+own = inference.model_task(meta)
+split = c2.radio("Split", inference.SPLITS, horizontal=True, key="eval_split",
+                 help="Test: the 10,000 official test images. Validation: the 10% of the training images this "
+                      "model held out (its own seed).")
+task_options = [own.name] if own.is_binary else [own.name] + [t for t in BUILTIN_TASKS if t != own.name]
+task_name = c3.selectbox("Score on task", task_options, key=f"eval_task_{name}",
+                         format_func=lambda t: f"{t} (its own task)" if t == own.name else f"{t} (binarized)",
+                         help="A 10-class model can be scored on a binary task by summing each group's "
+                              "probabilities.")
+
+
+@st.cache_data(show_spinner="Running the model on the whole split…", max_entries=16)
+def evaluate(name: str, mtime: float, split: str, task_name: str):
+    """(evaluation dict, probabilities (n, k), task labels (n,), class names)."""
+    probs, y, task, _ = inference.split_probabilities(name, split, task_name)
+    result = evaluation.evaluate_predictions(y, probs, task.class_names)
+    return result, probs, y, list(task.class_names)
+
+
+@st.cache_resource(show_spinner=False)
+def split_images(split: str, seed: int, val_fraction: float):
+    return inference.split_data(split, seed, val_fraction)[0]
+
+
+result, probs, y, class_names = evaluate(name, app_ui.model_mtime(name), split, task_name)
+hp = meta.get("hparams") or {}
+images = split_images(split, int(hp.get("seed", 42)), float(hp.get("val_fraction", 0.1)))
+pred = probs.argmax(axis=1)
+
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric("Accuracy", f"{result['accuracy']:.2%}", border=True)
+m2.metric("Loss", f"{result['loss']:.4f}", border=True, help="Mean cross-entropy, as Keras computes it.")
+m3.metric("Balanced accuracy", f"{result['balanced_accuracy']:.2%}", border=True)
+m4.metric("Macro F1", f"{result['macro_f1']:.3f}", border=True)
+m5.metric("Images", f"{result['n']:,}", border=True)
+saved = (meta.get("test_metrics") or {}).get("accuracy") if split == "test" else None
+if saved is not None and task_name == own.name and abs(saved - result["accuracy"]) > 5e-4:
+    st.warning(f"The accuracy recorded when this model was saved was {saved:.2%}; it scores "
+               f"{result['accuracy']:.2%} now. Was the model file replaced?")
+st.session_state["evaluate_result"] = {"model": name, "split": split, "task": task_name,
+                                       "accuracy": result["accuracy"], "loss": result["loss"]}
+
+
+def caption(i: int) -> str:
+    t, p = int(y[i]), int(pred[i])
+    return (f"#{i} {class_names[t]}" if t == p else f"#{i} {class_names[t]} → {class_names[p]}") + \
+        f" · {probs[i, p]:.0%}"
+
+
+def confusion_view():
+    left, right = st.columns([3, 2])
+    with left:
+        normalized = st.toggle("Normalize rows (recall on the diagonal)", key="eval_norm")
+        cm = np.asarray(result["confusion_matrix"])
+        fig = figures.confusion_matrix_figure(cm, class_names, normalized=normalized)
+        # Heatmap cells are not selectable in Plotly; an invisible marker on each cell is.
+        k = len(class_names)
+        ii, jj = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+        fig.add_trace(go.Scatter(
+            x=[class_names[j] for j in jj.ravel()], y=[class_names[i] for i in ii.ravel()], mode="markers",
+            marker=dict(symbol="square", size=34 if k > 2 else 120, color="rgba(0,0,0,0)"),
+            customdata=np.stack([ii.ravel(), jj.ravel(), cm.ravel()], axis=1), showlegend=False,
+            hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata[2]}<extra></extra>"))
+        fig.update_layout(clickmode="event+select", dragmode="select")
+        event = st.plotly_chart(fig, key=f"eval_cm_{name}_{split}_{task_name}", on_select="rerun",
+                                selection_mode=("points", "box"))
+        st.caption("Rows: true class. Columns: predicted. Click a cell (or drag a box) to see its images.")
+    points = event.selection.points if event and event.selection else []
+    cells = [(int(p["customdata"][0]), int(p["customdata"][1])) for p in points if p.get("customdata")]
+    last = st.session_state.get("eval_cm_last")
+    if cells and cells != last:  # a new chart selection drives the pickers below
+        st.session_state.update(eval_true=class_names[cells[0][0]], eval_pred=class_names[cells[0][1]])
+    st.session_state["eval_cm_last"] = cells
+    with right:
+        st.markdown("**Most confused pairs**")
+        rows = [{"true": c["true"], "predicted as": c["predicted"], "count": c["count"],
+                 "share of true class": c["count"] / max(1, int(cm[c["true_index"]].sum()))}
+                for c in result["most_confused"][:8]]
+        st.dataframe(pd.DataFrame(rows), hide_index=True,
+                     column_config={"share of true class": st.column_config.NumberColumn(format="percent")})
+        if "eval_true" not in st.session_state or st.session_state["eval_true"] not in class_names:
+            top = result["most_confused"][0] if result["most_confused"] else {"true": class_names[0],
+                                                                               "predicted": class_names[0]}
+            st.session_state.update(eval_true=top["true"], eval_pred=top["predicted"])
+        if st.session_state.get("eval_pred") not in class_names:
+            st.session_state["eval_pred"] = class_names[0]
+        p1, p2 = st.columns(2)
+        true = p1.selectbox("True class", class_names, key="eval_true")
+        predicted = p2.selectbox("Predicted as", class_names, key="eval_pred")
+    ti, pj = class_names.index(true), class_names.index(predicted)
+    idx = evaluation.pair_indices(y, probs, ti, pj)
+    st.session_state["evaluate_pair"] = {"true": true, "predicted": predicted, "count": int(len(idx))}
+    order = idx[np.argsort(-probs[idx, pj])][:32]  # most confident first
+    st.markdown(f"**{len(idx):,} images of {true} predicted as {predicted}**"
+                + (" (showing the 32 most confident)" if len(idx) > 32 else ""))
+    app_ui.gallery([images[i] for i in order], [caption(i) for i in order],
+                   colors=["green" if ti == pj else "red"] * len(order), ncols=8)
+
+
+def per_class_view():
+    report = pd.DataFrame(result["report"])
+    left, right = st.columns([2, 3])
+    left.dataframe(report, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
+    fig = go.Figure([go.Bar(name=m, x=report["class"], y=report[m]) for m in ("precision", "recall", "f1")])
+    low = float(report[["precision", "recall", "f1"]].min().min())
+    fig.update_layout(barmode="group", height=360, yaxis_range=[max(0, low - 0.1), 1.0],
+                      margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h")
+    right.plotly_chart(fig, key="eval_report_chart")
+    st.caption("Precision: of the images predicted as the class, the share that are. Recall: of the class's "
+               "images, the share found. F1: their harmonic mean.")
+
+
+def gallery_view():
+    g1, g2 = st.columns([3, 1])
+    kind = g1.radio("Show", ["Top losses", "Misclassified (random)", "Random sample"], horizontal=True,
+                    key="eval_gallery_kind")
+    n = g2.select_slider("Images", [16, 24, 32, 48], value=24, key="eval_gallery_n")
+    if kind == "Top losses":
+        rows = evaluation.top_losses(y, probs, k=n)
+        idx = [r["index"] for r in rows]
+        st.caption("The images the model was most confidently wrong about (or least sure when right); "
+                   "caption: true → predicted · confidence. Green = correct, red = wrong.")
+    else:
+        pool = np.flatnonzero(pred != y) if kind.startswith("Misclassified") else np.arange(len(y))
+        idx = np.sort(np.random.default_rng(0).choice(pool, size=min(n, len(pool)), replace=False)).tolist()
+        st.caption(f"{len(pool):,} images in this pool. Green = correct, red = wrong.")
+    app_ui.gallery([images[i] for i in idx], [caption(i) for i in idx],
+                   colors=["green" if y[i] == pred[i] else "red" for i in idx], ncols=8)
+
+
+def feature_maps_view():
+    from fmnist_core import explain
+
+    model, _ = app_ui.load_model(name)
+    convs = explain.conv_layers(model)
+    if not convs:
+        st.info(f"{name} has no convolutional layers, so there are no feature maps. Pick a CNN.")
+        return
+    f1, f2 = st.columns([1, 3])
+    wrong = np.flatnonzero(pred != y)
+    default = int(wrong[0]) if len(wrong) else 0
+    i = f1.number_input(f"Image index in the {split} split", 0, len(y) - 1, default, key=f"eval_fm_index_{split}")
+    with f1:
+        st.image(app_ui.enlarge(images[i], 6), caption=caption(i))
+        st.caption(f"True: {class_names[y[i]]}. Predicted: {class_names[pred[i]]} ({probs[i, pred[i]]:.1%}).")
+    maps = explain.feature_maps(model, meta, images[i])
+    with f2:
+        for layer, act in maps:
+            h, w, c = act.shape
+            st.markdown(f"**{layer}** · {c} maps of {h}×{w} · mean activation {act.mean():.3f}")
+            mosaic = explain.tile_maps(act, ncols=16 if c > 32 else 8)
+            st.image(app_ui.enlarge(mosaic, max(1, 56 // h)))
+        st.caption("Each square is one filter's output for this image, scaled to its own min (black) and max "
+                   "(white): early layers find edges and textures, later ones larger parts of the garment.")
+
+
+tabs = st.tabs(["Confusion matrix", "Per class", "Gallery", "Feature maps"], key="eval_tab", on_change="rerun")
+views = [confusion_view, per_class_view, gallery_view, feature_maps_view]
+for tab, view in zip(tabs, views):
+    if tab.open:
+        with tab:
+            view()

@@ -1,0 +1,83 @@
+"""Home: what the lab is, the data set's status, the saved models and a map of the pages.
+
+Imports no TensorFlow (see tests/test_app_pages.py): it must render fast from a cold start.
+"""
+import pandas as pd
+import streamlit as st
+
+import app_ui
+from fmnist_core import data as fdata
+
+st.title("Fashion-MNIST Lab")
+st.markdown(
+    "Learn deep learning hands-on on **Fashion-MNIST**: 70,000 grayscale 28×28 photos of clothing in 10 "
+    "classes. Browse the data, build and train models live, find a learning rate, evaluate what a model "
+    "gets wrong and why, and try it on your own drawings and photos. Everything runs on this machine's CPU."
+)
+
+# ---------------------------------------------------------------- data set
+st.subheader("Data set")
+status = fdata.dataset_status()
+if status["found"]:
+    st.success(f"Fashion-MNIST is installed in `{status['folder']}`: 60,000 training and 10,000 test images, "
+               f"classes {', '.join(fdata.CLASS_NAMES)}.", icon=":material/check_circle:")
+else:
+    st.error("Fashion-MNIST was not found, so the pages that need data cannot work yet.",
+             icon=":material/error:")
+    st.markdown("**Fix:** in the project folder, run")
+    st.code(status["fix"], language="bash")
+    st.markdown("It installs Debian's `dataset-fashion-mnist` package (or downloads the files with Keras). "
+                "Alternatively set `FMNIST_DATA_DIR` to a folder holding the four IDX `.gz` files. Searched:")
+    st.code("\n".join(status["notes"] or status["searched"]))
+
+# ---------------------------------------------------------------- models
+st.subheader("Saved models")
+infos = app_ui.models_info()
+if not infos:
+    st.info("No saved model yet. Run `make models` to train the shipped ones, or train your own on "
+            "**Build & Train**.")
+else:
+    rows = []
+    for m in infos:
+        task = (m.get("task") or {}).get("name", "multiclass")
+        rows.append({
+            "model": m["name"],
+            "task": "10 classes" if task == "multiclass" else task,
+            "test accuracy": (m.get("test_metrics") or {}).get("accuracy"),
+            "validation accuracy": (m.get("val_metrics") or {}).get("accuracy"),
+            "parameters": m.get("n_params"),
+            "training time (s)": m.get("train_seconds"),
+            "origin": "shipped" if m.get("shipped") else "yours",
+        })
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "validation accuracy": st.column_config.NumberColumn(format="percent"),
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "training time (s)": st.column_config.NumberColumn(format="%.0f"),
+    })
+    st.caption("Test accuracy is on the 10,000 official test images (never used for training or model choice); "
+               "validation accuracy on the held-out 10% of the training images.")
+
+# ---------------------------------------------------------------- pages
+st.subheader("Pages")
+sections: dict[str, list] = {}
+for page in app_ui.PAGES:
+    sections.setdefault(page[0], []).append(page)
+cols = st.columns(len(sections))
+for col, (section, pages) in zip(cols, sections.items()):
+    with col:
+        st.markdown(f"**{section}**")
+        for _, path, title, icon, blurb in pages:
+            if path == "pages/home.py":
+                continue
+            app_ui.page_link(path, title, icon)
+            st.caption(blurb)
+
+st.divider()
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("**Quick classify:** draw a garment, upload a photo or use your camera, and see each "
+                "preprocessing step, the top-5 classes and what the model looked at.")
+with right:
+    app_ui.page_link("pages/classify.py", "Classify an image →", ":material/draw:")

@@ -145,7 +145,9 @@ def live_run_section(watch) -> None:
         st.caption("No run yet: press **Train** above, and its curves appear here as it trains.")
         return
     recent = store.list_runs(with_history=False)[:40]
-    labels = {r["id"]: run_option_label(r) for r in recent}
+    # No status in these labels: they are drawn once, while the status below updates live.
+    labels = {r["id"]: f"#{r['id']} {r['name']} · {r['task']} · {(r.get('created_at') or '')[:16].replace('T', ' ')}"
+              for r in recent}
     if run_id not in labels:
         labels[run_id] = f"#{run_id}"
     st.session_state.bt_watch_select = run_id
@@ -182,11 +184,13 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.progress(0.0, text=f"Queued: waiting for {len(ahead)} run(s) ahead of it. It starts by itself.")
     elif status == "running":
         e, b = run.get("current_epoch") or 0, run.get("current_batch") or 0
-        done = ((e - 1) * bpe + b) / (epochs * bpe) if bpe and e else 0.0
-        eta = run.get("eta_seconds")
-        st.progress(min(1.0, max(0.0, done)),
-                    text=f"epoch {e or '–'}/{epochs} · batch {b or '–'}/{bpe or '–'} · elapsed "
-                         f"{fmt_seconds(run.get('elapsed'))} · ETA {fmt_seconds(eta) if eta is not None else '–'}")
+        if not (e and bpe):
+            st.progress(0.0, text="Starting: loading TensorFlow and the data, building the model…")
+        else:
+            eta = run.get("eta_seconds")
+            st.progress(min(1.0, max(0.0, ((e - 1) * bpe + b) / (epochs * bpe))),
+                        text=f"epoch {e}/{epochs} · batch {b}/{bpe} · elapsed {fmt_seconds(run.get('elapsed'))}"
+                             f" · ETA {fmt_seconds(eta) if eta is not None else '–'}")
     history, batches = run["history"], run["batches"]
     _live_metrics(run, history, batches)
     if batches or history:

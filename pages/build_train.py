@@ -15,6 +15,7 @@ from fmnist_core.training import OPTIMIZERS, SCHEDULES, HParams
 
 DEFAULT_PRESET = "tinyvgg"
 NO_TRANSFER = "(random initialization)"
+AT_END = -1
 # Quick defaults: a few thousand images train in seconds on a CPU; the full 60k is one edit away.
 HP_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3,
                "schedule": "constant", "step_epoch": 5, "step_factor": 0.5, "decay_rate": 0.9,
@@ -66,7 +67,7 @@ def _remove(lid):
 def _add():
     layer = _with_ids([{"type": ss.bt_add_type}])[0]
     pos = ss.bt_add_pos
-    ss.bt_layers.insert(len(ss.bt_layers) if pos is None else pos, layer)
+    ss.bt_layers.insert(len(ss.bt_layers) if pos == AT_END else pos, layer)
     _edited()
 
 
@@ -115,9 +116,11 @@ def layer_editor():
                           help="Remove this layer", type="tertiary")
     c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
     c1.selectbox("Layer type", list(models.LAYER_TYPES), key="bt_add_type")
-    positions = [None, 0] + list(range(1, n))
+    positions = [AT_END, 0] + list(range(1, n))
+    if ss.get("bt_add_pos") not in positions:
+        ss.bt_add_pos = AT_END
     c2.selectbox("Position", positions, key="bt_add_pos",
-                 format_func=lambda p: "at the end" if p is None else ("at the top" if p == 0 else f"after layer {p}"))
+                 format_func=lambda p: "at the end" if p == AT_END else ("at the top" if p == 0 else f"after layer {p}"))
     c3.button("Add layer", icon=":material/add:", on_click=_add, width="stretch")
 
 
@@ -139,7 +142,7 @@ def summary(spec, task) -> bool:
         st.error(f"This model cannot be built: {exc}")
         return False
     left, right = st.columns([3, 2])
-    left.dataframe(rows, hide_index=True, width="stretch",
+    left.dataframe(rows, hide_index=True, width="stretch", height=min(38 * (len(rows) + 1), 760),
                    column_config={"params": st.column_config.NumberColumn(format="localized")})
     right.metric("Parameters", f"{n_params:,}")
     right.caption(f"{len(spec)} hidden layers + the output layer; cap {models.DEFAULT_PARAM_CAP:,} parameters. "

@@ -1,0 +1,128 @@
+"""Live training in a real browser: start a run from Build & Train, watch the live curve gain
+points while it trains, leave the page and come back, reload it, and see the same run carry
+on each time; then stop it with the Stop button.
+
+Drives Debian's Chromium against ``streamlit run`` (fixtures in conftest.py). Screenshots go
+to test-artifacts/ (git-ignored).
+"""
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# TinyVGG on 6,000 images: 43 batches per epoch, about 1-3 s each on 2 CPU cores. 20 epochs is
+# far longer than the test needs; it stops the run itself once it has seen what it wants.
+SUBSET, EPOCHS = 6000, 20
+POINTS = re.compile(r"(\d+) batch points · (\d+) epochs done · status (\w+)")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"training_{name}.png"), full_page=True)
+
+
+def live_state(page) -> tuple[int, int, str] | None:
+    """(batch points, epochs done, status) from the live view's caption, or None before it shows."""
+    texts = page.get_by_text(POINTS).all_inner_texts()
+    if not texts:
+        return None
+    m = POINTS.search(texts[0])
+    return int(m.group(1)), int(m.group(2)), m.group(3)
+
+
+def chart_points(page) -> int:
+    """Points in the live chart's first trace (the per-batch loss), read from Plotly itself."""
+    # In one step in the page: the live view redraws every second, so a handle could go stale.
+    # Streamlit draws a chart once it is on screen, hence the scroll.
+    return page.evaluate("""() => {
+        const box = document.querySelector('[data-testid=stPlotlyChart]');
+        if (!box) return 0;
+        box.scrollIntoView({block: 'center'});
+        const g = box.querySelector('.js-plotly-plot');
+        return g && g.data && g.data.length ? g.data[0].x.length : 0;
+    }""")
+
+
+def wait_for(page, pred, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    shot(page, "timeout")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last state {live_state(page)}")
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(800)  # let the rerun land before the next change
+
+
+def test_live_curve_grows_and_the_run_survives_a_reload(app_server, page):
+    page.set_viewport_size({"width": 1400, "height": 3400})   # the whole page fits in the screenshots
+    # Enter through the app's front door and its navigation, as a user does. (A fresh server's
+    # very first request straight to /build_train would run the page without streamlit_app.py.)
+    page.goto(app_server)
+    page.get_by_role("link", name="Build & Train").first.click()
+    page.get_by_role("heading", name="Build & Train").wait_for(timeout=60_000)
+    assert page.url.rstrip("/").endswith("/build_train")
+    set_number(page, "Training images", SUBSET)
+    set_number(page, "Epochs", EPOCHS)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    page.wait_for_url(re.compile(r"[?&]run=\d+"), timeout=30_000)
+    run_id = re.search(r"run=(\d+)", page.url).group(1)
+    page.get_by_role("heading", name=re.compile(rf"Run #{run_id}\b")).wait_for(timeout=30_000)
+    stopped = False
+    try:
+        # The worker process starts (TensorFlow import), then batch points arrive ~4 a second.
+        first = wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
+                         timeout=120, what="the first batch points")
+        shot(page, "1_running")
+        plotted = wait_for(page, lambda: chart_points(page), timeout=30, what="the chart to draw")
+        later = wait_for(page, lambda: (s := live_state(page)) and s[0] > first[0] + 5 and s,
+                         timeout=60, what="more batch points")
+        assert later[2] == "running"
+        assert wait_for(page, lambda: (n := chart_points(page)) > plotted and n, timeout=30,
+                        what="the chart to gain points") > plotted
+        shot(page, "2_more_points")
+
+        # Leave for another page and come back through the navigation: same run, same settings.
+        page.get_by_role("link", name="LR Finder").first.click()
+        page.get_by_role("heading", name="LR Finder").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Build & Train").first.click()
+        page.get_by_role("heading", name=re.compile(rf"Run #{run_id}\b")).wait_for(timeout=30_000)
+        back = wait_for(page, lambda: live_state(page), timeout=30, what="the live view after coming back")
+        assert back[2] == "running" and back[0] >= later[0], (later, back)
+        assert page.get_by_role("spinbutton", name="Epochs").input_value() == str(EPOCHS)
+        assert f"run={run_id}" in page.url
+
+        page.reload()
+        page.get_by_role("heading", name=re.compile(rf"Run #{run_id}\b")).wait_for(timeout=60_000)
+        assert f"run={run_id}" in page.url
+        after = wait_for(page, lambda: live_state(page), timeout=30, what="the live view after the reload")
+        assert after[2] == "running" and after[0] >= back[0], (back, after)   # the same run, still going
+        resumed = wait_for(page, lambda: (s := live_state(page)) and s[0] > after[0] and s, timeout=60,
+                           what="points after the reload")
+        assert resumed[2] == "running"
+        page.get_by_text(re.compile(r"epoch \d+/20 · batch \d+/43 · elapsed .* · ETA")).wait_for(timeout=10_000)
+        shot(page, "3_after_reload")
+
+        page.get_by_role("button", name="Stop", exact=True).click()
+        stopped = True
+        page.get_by_text(re.compile(r"^Stopped: stopped on request")).wait_for(timeout=120_000)
+        final = live_state(page)
+        assert final[2] == "stopped" and final[0] >= resumed[0]
+        shot(page, "4_stopped")
+    finally:
+        if not stopped:  # never leave a 20-epoch run training after a failed test
+            stop = page.get_by_role("button", name="Stop", exact=True)
+            if stop.count():
+                stop.click()

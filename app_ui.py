@@ -133,7 +133,11 @@ def model_mtime(name: str) -> float:
 def _load_model(name: str, mtime: float):
     from fmnist_core import inference  # no TF import until a page really needs a model
 
-    return inference.get_model(name)
+    model, meta = inference.get_model(name)
+    # One throw-away call: the first call of a Keras model builds its graph (~40 ms), which
+    # would otherwise show up as the user's first "model call" time.
+    inference.predict_one(model, meta, np.zeros((28, 28), np.uint8))
+    return model, meta
 
 
 def load_model(name: str):
@@ -148,7 +152,8 @@ def sidebar() -> None:
     with st.sidebar:
         status = fdata.dataset_status()
         if status["found"]:
-            st.success(f"Fashion-MNIST found  \n`{status['folder']}`", icon=":material/check_circle:")
+            st.success("Fashion-MNIST found", icon=":material/check_circle:")
+            st.caption(f"in `{status['folder']}`")
         else:
             st.error(f"Fashion-MNIST not found. Run `{status['fix']}` in the project folder, or set "
                      "`FMNIST_DATA_DIR` to a folder with the four IDX .gz files.", icon=":material/error:")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 from plotly.subplots import make_subplots
 
 import app_ui
@@ -44,9 +45,10 @@ def drawn_image():
     with c2:
         st.markdown("Draw **one** garment, light on black, like the data set: a T-shirt, trousers, a shoe, a "
                     "bag… It is cropped to what you draw and scaled to 28×28, so size and position do not "
-                    "matter. Use the canvas toolbar to undo or clear.")
+                    "matter.")
         width = st.slider("Brush width", 4, 40, 18, key="cls_brush")
     with c1:
+        st.caption("Draw here (the toolbar above the canvas has undo, redo and clear).")
         result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
                            return_image_data=True, key="cls_canvas")
@@ -107,11 +109,25 @@ except imaging.ImageInputError as exc:
     st.warning(str(exc), icon=":material/image_not_supported:")
     st.stop()
 
+def thumbnail(arr: np.ndarray, side: int = 200) -> Image.Image:
+    """Fit a step's image into a side x side frame (letterboxed on grey), so the six steps line up.
+    Small images are enlarged by whole pixels (nearest) so 28x28 pixels stay visible squares."""
+    img = Image.fromarray(np.asarray(arr, dtype=np.uint8))
+    w, h = img.size
+    if max(w, h) * 2 <= side:
+        f = side // max(w, h)
+        img = img.resize((w * f, h * f), Image.Resampling.NEAREST)
+    else:
+        img.thumbnail((side, side), Image.Resampling.LANCZOS)
+    frame = Image.new("RGBA", (side, side), (128, 128, 128, 255))
+    frame.paste(img.convert("RGBA"), ((side - img.width) // 2, (side - img.height) // 2), img.convert("RGBA"))
+    return frame
+
+
 st.subheader("Preprocessing")
 cols = st.columns(len(steps))
 for col, (title, arr) in zip(cols, steps):
-    shown = arr if max(arr.shape[:2]) >= 112 else app_ui.enlarge(arr, max(1, 112 // max(arr.shape[:2])))
-    col.image(shown, caption=title, width="stretch", clamp=True)
+    col.image(thumbnail(arr), caption=title, width="stretch")
 st.caption("Fashion-MNIST items are light on black and fill the frame on their longest side; these steps "
            "bring any picture to that form. The model only ever sees step 6.")
 
@@ -144,7 +160,8 @@ st.session_state["classify_result"] = {"model": name, "top1": names[best], "p": 
 if not compare_all:
     left, right = st.columns([1, 2])
     with left:
-        st.metric("Top-1", names[best], f"{probs[best]:.1%} confidence", delta_color="off", border=True)
+        st.metric("Top-1", names[best], f"{probs[best]:.1%} confidence", delta_color="off", delta_arrow="off",
+                  border=True)
         k = st.slider("Top k", 2, len(names), min(5, len(names)), key="cls_topk") if len(names) > 2 else 2
         st.caption(f"One direct model call: {ms:.1f} ms.")
     right.plotly_chart(bar_chart(probs, names, k), key="cls_bars")

@@ -88,12 +88,18 @@ def confusion_view():
             marker=dict(symbol="square", size=34 if k > 2 else 120, color="rgba(0,0,0,0)"),
             customdata=np.stack([ii.ravel(), jj.ravel(), cm.ravel()], axis=1), showlegend=False,
             hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata[2]}<extra></extra>"))
-        fig.update_layout(clickmode="event+select", dragmode="select")
+        # Pin the axes to the cells: the marker layer must not pad the ranges.
+        fig.update_xaxes(range=[-0.5, k - 0.5])
+        fig.update_yaxes(range=[k - 0.5, -0.5], autorange=False)
+        # (No clickmode/dragmode here: setting either stops Streamlit from reporting clicks.)
         event = st.plotly_chart(fig, key=f"eval_cm_{name}_{split}_{task_name}", on_select="rerun",
                                 selection_mode=("points", "box"))
         st.caption("Rows: true class. Columns: predicted. Click a cell (or drag a box) to see its images.")
     points = event.selection.points if event and event.selection else []
-    cells = [(int(p["customdata"][0]), int(p["customdata"][1])) for p in points if p.get("customdata")]
+    # Heatmap and marker points both carry their cell's labels: x = predicted, y = true.
+    cells = [(class_names.index(p["y"]), class_names.index(p["x"])) for p in points
+             if p.get("y") in class_names and p.get("x") in class_names]
+    st.session_state["eval_cm_points"] = points
     last = st.session_state.get("eval_cm_last")
     if cells and cells != last:  # a new chart selection drives the pickers below
         st.session_state.update(eval_true=class_names[cells[0][0]], eval_pred=class_names[cells[0][1]])

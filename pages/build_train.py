@@ -142,7 +142,7 @@ def summary(spec, task) -> bool:
         st.error(f"This model cannot be built: {exc}")
         return False
     left, right = st.columns([3, 2])
-    left.dataframe(rows, hide_index=True, width="stretch", height=min(38 * (len(rows) + 1), 760),
+    left.dataframe(rows, hide_index=True, width="stretch", height="auto" if len(rows) <= 10 else 560,
                    column_config={"params": st.column_config.NumberColumn(format="localized")})
     right.metric("Parameters", f"{n_params:,}")
     right.caption(f"{len(spec)} hidden layers + the output layer; cap {models.DEFAULT_PARAM_CAP:,} parameters. "

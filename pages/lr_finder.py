@@ -57,11 +57,20 @@ st.caption("Train a fresh model for a few batches while the learning rate grows 
            "first falls, then explodes. A good LR lies on the steep falling part, before the minimum. "
            "The model's weights are thrown away afterwards.")
 
+# First visit after building a model: start from the Build & Train task (the user can change it).
+for mine, theirs in (("lrf_task", "bt_task"), ("lrf_task_classes", "bt_task_classes")):
+    if mine not in ss and ss.get(theirs) is not None:
+        ss[mine] = ss[theirs]
+
 c1, c2 = st.columns(2)
 with c1:
-    sources = ([BUILDER] if ss.get("bt_layers") is not None else []) + list(models.PRESETS)
+    has_builder = ss.get("bt_layers") is not None
+    sources = ([BUILDER] if has_builder else []) + list(models.PRESETS)
+    builder_label = (f"{BUILDER} ({ss.get('bt_origin') or 'custom'}, {len(ss.bt_layers)} layers)"
+                     if has_builder else BUILDER)
     source = st.selectbox("Model", sources, key="lrf_model", persist_state="session",
-                          format_func=lambda s: s if s == BUILDER else f"{s}: {models.PRESET_DESCRIPTIONS[s]}")
+                          format_func=lambda s: builder_label if s == BUILDER
+                          else f"{s}: {models.PRESET_DESCRIPTIONS[s]}")
 with c2:
     task = train_ui.task_picker("lrf")
 if source == BUILDER:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_core.store import RunStore
+
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -65,7 +67,7 @@ def set_number(page, label: str, value) -> None:
     page.wait_for_timeout(800)  # let the rerun land before the next change
 
 
-def test_live_curve_grows_and_the_run_survives_a_reload(app_server, page):
+def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, page):
     page.set_viewport_size({"width": 1400, "height": 3400})   # the whole page fits in the screenshots
     # Enter through the app's front door and its navigation, as a user does. (A fresh server's
     # very first request straight to /build_train would run the page without streamlit_app.py.)
@@ -123,6 +125,6 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, page):
         shot(page, "4_stopped")
     finally:
         if not stopped:  # never leave a 20-epoch run training after a failed test
-            stop = page.get_by_role("button", name="Stop", exact=True)
-            if stop.count():
-                stop.click()
+            store = RunStore(app_home / "runs.sqlite")
+            for run in store.list_runs(status=["queued", "running"], with_history=False):
+                store.request_stop(run["id"])

@@ -158,7 +158,7 @@ def live_run_section(watch) -> None:
 
 
 def _live_body(run_id: int, polling: bool) -> None:
-    from fmnist_core import figures, jobs
+    from fmnist_core import figures
     from fmnist_core.figures_training import legend_below
     from fmnist_core.store import TERMINAL
 
@@ -202,7 +202,7 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.caption("Preparing the data and building the model…")
     st.caption(f"{len(batches)} batch points · {len(history)} epochs done · status {status}")
     if status in TERMINAL:
-        _final(run, jobs)
+        _final(run)
 
 
 def _stop(run_id: int) -> None:
@@ -225,7 +225,7 @@ def _live_metrics(run, history, batches) -> None:
     cols[3].metric("Learning rate", f"{lr:.2e}" if lr is not None else "–")
 
 
-def _final(run, jobs) -> None:
+def _final(run) -> None:
     status = run["status"]
     msg = run.get("message") or ""
     if status == "completed":
@@ -244,3 +244,13 @@ def _final(run, jobs) -> None:
             go_to(EVALUATE_PAGE, selected_model=run["model_name"])
         with c2:
             page_link(COMPARE_PAGE, "Compare with other runs", ":material/compare_arrows:")
+    # A sweep or a queue goes on after this run: offer to follow the next one.
+    active = sorted(get_store().list_runs(status=["running", "queued"], with_history=False),
+                    key=lambda r: (r["status"] != "running", r["id"]))
+    if active:
+        nxt = active[0]
+        if st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {nxt['name']}", icon=":material/skip_next:",
+                     key=f"bt_next_{run['id']}"):
+            st.session_state.bt_watch_id = nxt["id"]
+            st.query_params["run"] = str(nxt["id"])
+            st.rerun()  # the whole page, so the live view polls again

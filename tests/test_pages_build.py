@@ -50,6 +50,17 @@ def run_ok(x) -> AppTest:
     return at
 
 
+def quick_linear(at) -> AppTest:
+    """Set the Build page to the linear model and the QUICK hyperparameters."""
+    widget(at.selectbox, "Start from a preset").set_value("linear")
+    run_ok(widget(at.button, "Load preset into the editor").click())
+    widget(at.number_input, "Training images").set_value(QUICK["subset"])
+    widget(at.number_input, "Epochs").set_value(QUICK["epochs"])
+    widget(at.selectbox, "Batch size").set_value(QUICK["batch_size"])
+    widget(at.number_input, "Learning rate").set_value(QUICK["lr"])
+    return run_ok(at)
+
+
 # ---------------------------------------------------------------- Build & Train
 
 def test_build_page_edits_layers_and_shows_live_parameter_counts(store):
@@ -111,13 +122,7 @@ def test_build_page_explains_invalid_choices(store):
 
 @pytest.mark.slow
 def test_build_page_submits_a_one_epoch_job_that_trains_and_shows_its_result(store):
-    at = page(BUILD)
-    widget(at.selectbox, "Start from a preset").set_value("linear")
-    run_ok(widget(at.button, "Load preset into the editor").click())
-    widget(at.number_input, "Training images").set_value(QUICK["subset"])
-    widget(at.number_input, "Epochs").set_value(QUICK["epochs"])
-    widget(at.selectbox, "Batch size").set_value(QUICK["batch_size"])
-    widget(at.number_input, "Learning rate").set_value(QUICK["lr"])
+    at = quick_linear(page(BUILD))
     widget(at.text_input, "Run name (optional)").input("apptest run")
     run_ok(widget(at.button, "Train").click())
 
@@ -176,9 +181,19 @@ def test_compare_page_without_runs_says_how_to_get_some(store):
 
 
 @pytest.mark.slow
-def test_compare_page_filters_overlays_and_opens_a_run_with_its_confusion_matrix(store):
-    sweep_id, ids = jobs.submit_sweep({"spec": "linear", "task": "multiclass", "hparams": QUICK}, "lr",
-                                      ["1e-3", "1e-2"], store=store)
+def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_confusion_matrix(store):
+    bt = quick_linear(page(BUILD))
+    widget(bt.selectbox, "Vary").set_value("lr")
+    widget(bt.text_input, "Values, comma-separated").input("1e-3, 1e-2")
+    run_ok(bt)
+    run_ok(widget(bt.button, "Start sweep (2 runs)").click())
+    sweep = store.list_runs()
+    assert len(sweep) == 2 and len({r["sweep_id"] for r in sweep}) == 1
+    sweep_id, ids = sweep[0]["sweep_id"], [r["id"] for r in sweep[::-1]]
+    assert [r["sweep_value"] for r in sweep[::-1]] == [1e-3, 1e-2]
+    assert [r["hparams"]["lr"] for r in sweep[::-1]] == [1e-3, 1e-2]
+    assert all(r["hparams"]["subset"] == QUICK["subset"] for r in sweep)
+    assert any(sweep_id in s.value for s in bt.success)
     other = jobs.submit("linear", "shoes", QUICK, name="shoes run", store=store)
     runs = [jobs.wait(i, timeout=200, store=store) for i in ids + [other]]
     assert [r["status"] for r in runs] == ["completed"] * 3, [r["message"] for r in runs]

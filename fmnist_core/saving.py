@@ -49,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -96,10 +97,13 @@ def save_model(model, name: str, metadata: dict, directory: Path | None = None) 
     directory = Path(directory) if directory else home_dir()
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}.keras"
-    slim = keras.models.clone_model(model)
+    # Rebuild from the config: an uncompiled twin has no optimizer, so its variables are not saved
+    # (clone_model keeps the compile state in Keras 3, which tripled the file).
+    slim = model.__class__.from_config(model.get_config())
     slim.set_weights(model.get_weights())
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".keras")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; saved models are meant to be shared
     try:
         slim.save(tmp)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

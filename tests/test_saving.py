@@ -54,3 +54,20 @@ def test_missing_and_corrupt(fmnist_home):
     with pytest.raises(ValueError, match="unreadable"):
         saving.load_metadata("broken")
     assert any(m.get("error") for m in saving.list_models() if m["name"] == "broken")
+
+
+def test_trained_model_is_saved_without_optimizer_state(fmnist_home):
+    """Adam's two moment tensors per weight would triple the file; inference does not need them."""
+    import zipfile
+
+    import h5py
+    from fmnist_core.training import train
+
+    res = train("tinyvgg", "multiclass", {"epochs": 1, "subset": 500})
+    path = saving.save_model(res.model, "trained", {})
+    with zipfile.ZipFile(path) as zf:
+        zf.extract("model.weights.h5", fmnist_home / "x")
+    with h5py.File(fmnist_home / "x" / "model.weights.h5") as h5:
+        assert "optimizer" not in h5 or len(h5["optimizer"]) == 0
+    assert os.path.getsize(path) < 4 * res.model.count_params() + 100_000
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"

@@ -175,8 +175,8 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.markdown(f"#### Run #{run['id']}: {run['name']}")
         status_badge(status + (" (stop requested)" if run.get("stop_requested") and status == "running" else ""))
     if status in ("queued", "running"):
-        stop_col.button("Stop", icon=":material/stop_circle:", key=f"bt_stop_{run_id}", on_click=_stop, args=(run_id,),
-                        help="Finish the current batch, keep the best epoch's weights and save the model")
+        stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run_id}", on_click=_stop,
+                        args=(run_id,), help="Finish the current batch, keep the best weights and save the model")
 
     epochs, bpe = run.get("epochs") or 1, run.get("batches_per_epoch")
     if status == "queued":

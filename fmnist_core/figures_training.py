@@ -84,7 +84,8 @@ def overlay_figure(runs: list[dict], metrics=("val_accuracy", "val_loss"), title
             fig.add_trace(go.Scatter(x=[h["epoch"] for h in hist], y=[h.get(metric) for h in hist],
                                      mode="lines+markers", name=run_label(run), legendgroup=str(run["id"]),
                                      showlegend=col == 1, line=dict(color=color),
-                                     hovertemplate=f"{run_label(run)}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+                                     hovertemplate=f"{run_label(run)}<br>epoch %{{x}}<br>{metric} "
+                                                   "%{y:.4f}<extra></extra>"),
                           1, col)
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(title=title, height=400)

@@ -120,7 +120,8 @@ def layer_editor():
     if ss.get("bt_add_pos") not in positions:
         ss.bt_add_pos = AT_END
     c2.selectbox("Position", positions, key="bt_add_pos",
-                 format_func=lambda p: "at the end" if p == AT_END else ("at the top" if p == 0 else f"after layer {p}"))
+                 format_func=lambda p: "at the end" if p == AT_END
+                 else ("at the top" if p == 0 else f"after layer {p}"))
     c3.button("Add layer", icon=":material/add:", on_click=_add, width="stretch")
 
 
@@ -156,7 +157,8 @@ def time_estimate(spec, task, hp) -> None:
         {k: hp[k] for k in ("batch_size", "subset", "val_fraction", "normalize", "optimizer")}, sort_keys=True))
     done = ss.setdefault("bt_estimates", {})
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
-    if c1.button("Estimate time per epoch", icon=":material/timer:", help="Builds the model and times a few real training steps"):
+    if c1.button("Estimate time per epoch", icon=":material/timer:",
+                 help="Builds the model and times a few real training steps"):
         with c2, st.spinner("Timing a few training steps…"):
             done[key] = estimate(*key)
     if key not in done:

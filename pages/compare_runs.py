@@ -65,7 +65,7 @@ def sweep_label(sweep_id: str, runs: list[dict]) -> str:
 def sweep_summary(sweep_runs: list[dict]) -> None:
     param = sweep_runs[0]["sweep_param"]
     finished = [r for r in sweep_runs if r["status"] in TERMINAL and r.get("val_accuracy") is not None]
-    st.markdown(f"**Sweep summary: {METRIC_LABELS['val_accuracy']} against {param}**")
+    st.markdown(f"**Sweep summary: {len(sweep_runs)} runs over {param}**")
     if len(finished) < len(sweep_runs):
         st.caption(f"{len(finished)} of {len(sweep_runs)} runs finished; the chart fills in as the others do.")
     if not finished:
@@ -73,6 +73,10 @@ def sweep_summary(sweep_runs: list[dict]) -> None:
     metric = st.segmented_control("Metric", ["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
                                   format_func=METRIC_LABELS.get, key="cr_sweep_metric") or "val_accuracy"
     st.plotly_chart(sweep_summary_figure(finished, param, metric), key="cr_sweep_chart")
+
+
+def _fmt4(v) -> str:
+    return f"{v:.4f}" if v is not None else "–"
 
 
 def run_detail(run_id: int) -> None:
@@ -89,8 +93,8 @@ def run_detail(run_id: int) -> None:
         if run.get("message"):
             st.caption(run["message"])
         m = st.columns(4)
-        m[0].metric("Validation accuracy", f"{run['val_accuracy']:.4f}" if run.get("val_accuracy") is not None else "–")
-        m[1].metric("Test accuracy", f"{run['test_accuracy']:.4f}" if run.get("test_accuracy") is not None else "–")
+        m[0].metric("Validation accuracy", _fmt4(run.get("val_accuracy")))
+        m[1].metric("Test accuracy", _fmt4(run.get("test_accuracy")))
         m[2].metric("Best epoch", run.get("best_epoch") or "–")
         m[3].metric("Training time", train_ui.fmt_seconds(run.get("train_seconds")))
         bpe = run.get("batches_per_epoch")
@@ -203,8 +207,10 @@ st.caption(f"{len(shown)} of {len(runs)} runs. Click column headers to sort; tic
 event = st.dataframe(
     df, key="cr_table", on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
     column_config={
-        "val acc": st.column_config.NumberColumn(format="%.4f"), "test acc": st.column_config.NumberColumn(format="%.4f"),
-        "val loss": st.column_config.NumberColumn(format="%.4f"), "lr": st.column_config.NumberColumn(format="%.2e"),
+        "val acc": st.column_config.NumberColumn(format="%.4f"),
+        "test acc": st.column_config.NumberColumn(format="%.4f"),
+        "val loss": st.column_config.NumberColumn(format="%.4f"),
+        "lr": st.column_config.NumberColumn(format="%.2e"),
         "params": st.column_config.NumberColumn(format="localized"),
         "images": st.column_config.NumberColumn(format="localized"),
         "train s": st.column_config.NumberColumn(format="%.1f"),

@@ -137,7 +137,8 @@ if result is not None:
                 _use(lr, name, model_label, optimizer)
     offer = ss.get("lr_from_finder")
     if offer:
-        st.info(f"Build & Train will use learning rate {offer['lr']:.2e} ({offer['suggestion']}, {offer['optimizer']}).")
+        st.info(f"Build & Train will use learning rate {offer['lr']:.2e} "
+                f"({offer['suggestion']}, {offer['optimizer']}).")
         train_ui.page_link(train_ui.BUILD_PAGE, "Go to Build & Train", ":material/construction:")
 elif not problems:
     st.info("Press **Run the LR finder**: about 100 training batches, a few seconds for small models.")

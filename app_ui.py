@@ -10,15 +10,40 @@ Session state shared between pages:
 """
 from __future__ import annotations
 
+import base64
+import html
+import io
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from fmnist_core import data as fdata
 from fmnist_core import saving
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _leave_pages_directory_mode() -> None:
+    """Make a fresh server route every URL through streamlit_app.py.
+
+    Streamlit treats an app with a ``pages/`` folder as an old-style ("MPA v1") app until the
+    first ``st.navigation`` call in the server process: until then a direct link such as
+    /dataset runs ``pages/dataset.py`` on its own, without our sidebar, layout or page
+    list. The first time this module is imported inside such a run we switch the process to
+    ``st.navigation`` mode (what that call itself does) and rerun the session, which then goes
+    through streamlit_app.py. Renaming the folder (e.g. to ``app_pages/``) would make this
+    unnecessary.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_directory_mode()
 PREFERRED_DEFAULT = "fmnist_cnn"
 
 # (section, file, title, icon, one-line description). A page is listed only when its file
@@ -169,19 +194,41 @@ def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int = 3) -> None:
-    """A grid of small grayscale images with (optionally coloured) captions under each."""
+def png_data_uri(image: np.ndarray) -> str:
+    """uint8 image -> 'data:image/png;base64,...' (28x28 grayscale is about 0.5-1 kB)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+CAPTION_COLORS = {"green": "#2e7d32", "red": "#c62828", None: "rgba(49, 51, 63, 0.65)"}
+
+
+def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int | None = None) -> None:
+    """A grid of small grayscale images with (optionally green/red) captions under each.
+
+    Images fill their grid cell; ``factor`` caps the displayed size at ``factor`` times the
+    image's own width (e.g. 3 -> at most 84 px for 28x28).
+
+    One HTML element with the images inlined, shown with crisp pixels (``image-rendering:
+    pixelated``): far cheaper than one st.image per picture, each fetched separately, which
+    made the Dataset page's first render seconds slower.
+    """
     images = list(images)
     if not images:
         st.caption("No images.")
         return
     captions = list(captions) if captions is not None else [""] * len(images)
-    for start in range(0, len(images), ncols):
-        cols = st.columns(ncols, gap="small")
-        for col, i in zip(cols, range(start, min(start + ncols, len(images)))):
-            with col:
-                st.image(enlarge(np.asarray(images[i], dtype=np.uint8), factor), width="stretch")
-                text = captions[i]
-                if colors is not None and colors[i]:
-                    text = f":{colors[i]}[{text}]"
-                st.caption(text)
+    colors = list(colors) if colors is not None else [None] * len(images)
+    cells = []
+    for img, cap, color in zip(images, captions, colors):
+        size_cap = f"max-width:{np.asarray(img).shape[1] * factor}px;" if factor else ""
+        cells.append(
+            f'<figure style="margin:0;text-align:center">'
+            f'<img src="{png_data_uri(img)}" alt="{html.escape(cap)}" style="width:100%;{size_cap}'
+            f'image-rendering:pixelated;border-radius:4px;display:block;margin:0 auto"/>'
+            f'<figcaption style="font-size:0.72rem;line-height:1.25;margin-top:2px;'
+            f'color:{CAPTION_COLORS.get(color, color)}">{html.escape(cap)}</figcaption></figure>')
+    st.markdown(f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:repeat({ncols},'
+                f'minmax(0,1fr));gap:10px 8px;margin-bottom:0.5rem">{"".join(cells)}</div>',
+                unsafe_allow_html=True)

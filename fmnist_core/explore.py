@@ -23,11 +23,33 @@ def split_arrays(split: str, val_fraction: float = 0.1, seed: int = 42):
     match ``training.HParams``); 'test' is the official 10k test set.
     """
     if split == "test":
-        return fdata.load_fashion_mnist()[1]
+        return _test_set()
     if split in ("train", "validation"):
         tr, va = _train_val(float(val_fraction), int(seed))
         return tr if split == "train" else va
     raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _test_set():
+    """The 10k test images alone: 0.2 s to read instead of the 1-2 s for all 70k, so the
+    Dataset page opens fast. Uses the full in-memory copy when something already loaded it."""
+    if fdata._load_cached.cache_info().currsize:
+        return fdata.load_fashion_mnist()[1]
+    return _read_test_files()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_test_files():
+    folder, _ = fdata.find_dataset()
+    if folder is None:  # not installed: the full loader gives the clear message (or downloads)
+        return fdata.load_fashion_mnist()[1]
+    out = []
+    for key in ("x_test", "y_test"):
+        name, magic, count = fdata.FILES[key]
+        arr = fdata._read_idx(folder / name, magic, count)
+        arr.setflags(write=False)
+        out.append(arr)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=2)

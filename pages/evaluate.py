@@ -45,13 +45,12 @@ def evaluate(name: str, mtime: float, split: str, task_name: str):
 
 
 @st.cache_resource(show_spinner=False)
-def split_images(split: str, seed: int, val_fraction: float):
-    return inference.split_data(split, seed, val_fraction)[0]
+def split_images(split: str, seed: int, val_fraction: float, subset):
+    return inference.split_data(split, seed, val_fraction, subset)[0]
 
 
 result, probs, y, class_names = evaluate(name, app_ui.model_mtime(name), split, task_name)
-hp = meta.get("hparams") or {}
-images = split_images(split, int(hp.get("seed", 42)), float(hp.get("val_fraction", 0.1)))
+images = split_images(split, *inference.split_args(meta))
 pred = probs.argmax(axis=1)
 
 m1, m2, m3, m4, m5 = st.columns(5)

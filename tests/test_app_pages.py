@@ -120,15 +120,18 @@ def test_home_and_dataset_do_not_import_tensorflow(fmnist_home):
 def test_dataset_browse_change_class_next_and_split(fmnist_home, test_set):
     at = app("pages/dataset.py")
     shown = at.session_state["dataset_shown"]
-    assert shown["split"] == "train" and len(shown["indices"]) == 24
+    assert shown["split"] == "test" and len(shown["indices"]) == 24   # test first: no split to compute
     assert at.selectbox(key="ds_class").value == "All classes"
+    at.button_group(key="ds_split").set_value("train").run()
+    ok(at)
 
     at.selectbox(key="ds_class").set_value("Trouser").run()
     ok(at)
     xtr, ytr = data.train_val_split(0.1, 42)[0]
     shown = at.session_state["dataset_shown"]
     assert shown["class"] == "Trouser" and (ytr[shown["indices"]] == 1).all()
-    assert any("#%d · Trouser" % shown["indices"][0] == c.value for c in at.caption)
+    grid = next(m.value for m in at.markdown if "fmnist-gallery" in m.value)
+    assert grid.count("<img") == 24 and f"#{shown['indices'][0]} · Trouser" in grid
 
     at.button(key="ds_next").click().run()
     first = np.flatnonzero(ytr == 1)[:24].tolist()
@@ -141,6 +144,7 @@ def test_dataset_browse_change_class_next_and_split(fmnist_home, test_set):
     _, yt = test_set
     shown = at.session_state["dataset_shown"]
     assert shown["split"] == "test" and (yt[shown["indices"]] == 1).all()
+    assert at.session_state["ds_mode"] == "random"                      # a new split starts over
 
 
 def test_dataset_statistics_and_embedding_tabs(fmnist_home):
@@ -168,9 +172,9 @@ def test_evaluate_shows_the_shipped_models_accuracy_and_pair_images(fmnist_home,
     at.selectbox(key="eval_model").set_value(name).run()
     ok(at)
     x, y = test_set
-    probs = inference.predict_images(name, x)
+    probs = inference.split_probabilities(name, "test")[0]    # cached by the page's own run
     pred = probs.argmax(1)
-    accuracy = float((pred == y).mean())                      # counted here, independently of the page
+    accuracy = float((pred == y).mean())                      # counted here from the probabilities
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Accuracy"] == f"{accuracy:.2%}"
     assert metrics["Images"] == "10,000"

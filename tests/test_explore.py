@@ -24,6 +24,13 @@ def test_class_counts_match_the_published_split_sizes():
     assert counts["validation"] == [600] * 10
 
 
+def test_test_split_is_the_official_test_set_read_alone(test_set):
+    x, y = test_set
+    (_, _), (xt, yt) = data.load_fashion_mnist()
+    assert np.array_equal(x, xt) and np.array_equal(y, yt)
+    assert x.shape == (10000, 28, 28) and not x.flags.writeable
+
+
 def test_splits_are_the_training_split_and_cached_read_only():
     xtr, ytr = explore.split_arrays("train")
     (xt2, yt2), _ = data.train_val_split(0.1, 42)

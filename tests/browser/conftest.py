@@ -10,8 +10,8 @@ app_server (session) : base URL, e.g. ``http://localhost:53117``, of a server st
 browser    (session) : a Playwright Chromium browser (/usr/bin/chromium, or $CHROMIUM).
 page       (function): a fresh page (1400x1000) in its own context; closed after the test, with a
                        screenshot in test-artifacts/ when the test failed.
-wait_idle  (function): ``wait_idle(page, timeout=120)`` waits until the Streamlit script has finished
-                       running (the app's ``data-test-script-state`` is ``notRunning``).
+wait_idle  (function): ``wait_idle(page, timeout=120)`` waits for the rerun just triggered to finish
+                       (the app's ``data-test-script-state`` goes ``running`` -> ``notRunning``).
 
 Without Chromium or Playwright the tests are skipped with the reason; with ``CI=true`` they fail
 instead, so CI cannot pass by silently skipping them.
@@ -36,6 +36,10 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 SERVER_START_TIMEOUT = 90
+RUNNING_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'running';
+}"""
 IDLE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
@@ -79,7 +83,9 @@ def app_server(app_home):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+             "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             # No file watcher: tests do not edit the app, and watching .venv overflowed inotify.
+             "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -145,10 +151,20 @@ def page(browser, request):
     context.close()
 
 
-def _wait_idle(pg, timeout: float = 120) -> None:
-    time.sleep(0.3)  # let a just-triggered rerun flip the state to 'running' first
+def _wait_idle(pg, timeout: float = 120, start_within: float = 2.0) -> None:
+    """Wait for the rerun an action just triggered to finish.
+
+    First give the rerun up to ``start_within`` seconds to begin (an upload, for one, reaches
+    the server before the rerun starts), then wait until the script is no longer running.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        pg.wait_for_function(RUNNING_JS, timeout=start_within * 1000, polling=50)
+    except PlaywrightTimeout:
+        pass  # it was quick and has already finished, or nothing was triggered
     pg.wait_for_function(IDLE_JS, timeout=timeout * 1000)
-    time.sleep(0.3)
+    time.sleep(0.3)  # let the last deltas paint
 
 
 @pytest.fixture

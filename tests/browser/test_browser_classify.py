@@ -1,0 +1,141 @@
+"""The app in a real browser: every page renders (screenshots saved), drawing on the canvas and
+uploading a picture both give a prediction, clicking a confusion-matrix cell shows its images.
+
+Drives Debian's Chromium against `streamlit run` (fixtures in conftest.py). Screenshots go to
+test-artifacts/ (git-ignored).
+"""
+import os
+import re
+
+import pytest
+
+import app_ui
+from fmnist_core import data, imaging
+from fmnist_core.saving import SHIPPED_DIR
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = app_ui.ROOT / "test-artifacts"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def url_of(base: str, path: str) -> str:
+    return base + "/" if path == "pages/home.py" else f"{base}/{path.removeprefix('pages/').removesuffix('.py')}"
+
+
+def no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]').all_inner_texts()
+    assert not errors, errors[0][:2000]
+
+
+def needs_a_model(name: str = "fmnist_cnn"):
+    """The server's own $FMNIST_HOME starts empty, so a shipped model is what it classifies with."""
+    if (SHIPPED_DIR / f"{name}.keras").is_file():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"shipped model {name} missing under CI; run `make models`")
+    pytest.skip(f"shipped model {name} not trained yet (run `make models`)")
+
+
+def top1(page) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Top-1")
+    metric.wait_for(timeout=60_000)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_every_page_renders_and_is_screenshotted(app_server, page, wait_idle):
+    page.set_viewport_size({"width": 1400, "height": 2200})
+    pages = app_ui.available_pages()
+    page.goto(app_server)
+    wait_idle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    for _, _, title, _, _ in pages:
+        assert title in nav, f"{title} missing from the navigation"
+    for _, path, title, _, _ in pages:
+        page.goto(url_of(app_server, path))
+        wait_idle(page, timeout=240)  # Evaluate scores 10,000 images on its first visit
+        no_exception(page)
+        heading = page.locator("h1").first.inner_text()
+        assert heading.strip(), f"{path}: no page title"
+        shot(page, f"page-{path.removeprefix('pages/').removesuffix('.py')}")
+
+
+def test_draw_a_garment_on_the_canvas_and_see_a_prediction(app_server, page, wait_idle):
+    needs_a_model()
+    page.goto(url_of(app_server, "pages/classify.py"))
+    wait_idle(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+
+    def stroke(points):
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+
+    # A pair of trousers: waistband and two legs.
+    stroke([(90, 40), (190, 40)])
+    stroke([(95, 40), (85, 250)])
+    stroke([(185, 40), (195, 250)])
+    stroke([(140, 55), (120, 250)])
+    stroke([(140, 55), (160, 250)])
+    wait_idle(page)
+    no_exception(page)
+    assert top1(page) in data.CLASS_NAMES
+    captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert any(c.startswith("6. Resized to 28x28") for c in captions), captions
+    shot(page, "classify-draw")
+
+
+def test_upload_an_image_and_see_a_prediction(app_server, page, wait_idle, tmp_path):
+    needs_a_model()
+    x, y = data.load_fashion_mnist()[1]
+    i = 1  # a pullover, which the shipped CNN gets right with high confidence
+    png = tmp_path / "pullover.png"
+    png.write_bytes(imaging.to_png_bytes(x[i]))
+    page.goto(url_of(app_server, "pages/classify.py"))
+    wait_idle(page)
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile("^Upload$")).click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(png))
+    wait_idle(page)
+    no_exception(page)
+    assert top1(page) == data.CLASS_NAMES[y[i]]  # fmnist_cnn is the default model
+    shot(page, "classify-upload")
+
+    # A file that is not an image: a clear message, and the page still works.
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"these are my notes, not a picture")
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_text("This file is not an image we can read").wait_for()
+    wait_idle(page)
+    assert page.locator('[data-testid="stMetric"]').count() == 0   # no stale prediction left
+    shot(page, "classify-bad-upload")
+
+
+def test_click_a_confusion_matrix_cell_and_see_its_images(app_server, page, wait_idle):
+    needs_a_model()
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    page.goto(url_of(app_server, "pages/evaluate.py"))
+    wait_idle(page, timeout=240)
+    no_exception(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    area = chart.locator(".nsewdrag").first.bounding_box()   # the heatmap's plot area
+    k, ti, pj = 10, 2, 4  # fmnist_cnn (the default model): row Pullover, column Coat
+    cx = area["x"] + (pj + 0.5) * area["width"] / k
+    cy = area["y"] + (ti + 0.5) * area["height"] / k
+    page.mouse.move(cx - 4, cy - 4)
+    page.mouse.move(cx, cy, steps=3)
+    page.mouse.click(cx, cy)
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_text(re.compile(r"\d[\d,]* images of Pullover predicted as Coat")).wait_for()
+    shot(page, "evaluate-cell-click")

@@ -50,20 +50,32 @@ def predict_one(model, meta: dict, image: np.ndarray) -> np.ndarray:
     return np.array([1 - p[0], p[0]]) if p.shape[0] == 1 else p
 
 
-def split_data(split: str, seed: int = 42, val_fraction: float = 0.1):
-    """uint8 images and 10-class labels of 'test' or 'validation' (the seeded split)."""
+def split_data(split: str, seed: int = 42, val_fraction: float = 0.1, subset: int | None = None):
+    """uint8 images and 10-class labels of 'test' or 'validation'.
+
+    'validation' is the seeded split a model was trained with: pass the same seed,
+    val_fraction and subset as its hparams, or images it trained on would be scored as
+    validation (use ``split_args`` to read them from a model's metadata).
+    """
     if split == "test":
         _, (x, y) = fdata.load_fashion_mnist()
         return x, y
     if split == "validation":
-        _, (x, y) = fdata.train_val_split(val_fraction, seed)
+        _, (x, y) = fdata.train_val_split(val_fraction, seed, subset)
         return x, y
     raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
+def split_args(meta: dict) -> tuple[int, float, int | None]:
+    """(seed, val_fraction, subset) of the validation split a saved model was trained with."""
+    hp = meta.get("hparams") or {}
+    subset = hp.get("subset")
+    return int(hp.get("seed", 42)), float(hp.get("val_fraction", 0.1)), (int(subset) if subset else None)
+
+
 @functools.lru_cache(maxsize=32)
-def _probs_cached(name: str, mtime: float, split: str, seed: int, val_fraction: float) -> np.ndarray:
-    x, _ = split_data(split, seed, val_fraction)
+def _probs_cached(name: str, mtime: float, split: str, seed: int, val_fraction: float, subset) -> np.ndarray:
+    x, _ = split_data(split, seed, val_fraction, subset)
     return predict_images(name, x)
 
 
@@ -71,10 +83,9 @@ def split_probabilities(name: str, split: str = "test", task=None):
     """(probs on the requested task (n, k), task labels (n,), Task, 10-class labels (n,))."""
     model, meta = get_model(name)
     own = model_task(meta)
-    hp = meta.get("hparams", {})
-    seed, vf = int(hp.get("seed", 42)), float(hp.get("val_fraction", 0.1))
-    probs = _probs_cached(name, find_model(name).stat().st_mtime, split, seed, vf)
-    _, y10 = split_data(split, seed, vf)
+    args = split_args(meta)
+    probs = _probs_cached(name, find_model(name).stat().st_mtime, split, *args)
+    _, y10 = split_data(split, *args)
     task = get_task(task) if task is not None else own
     if task.name != own.name:
         if own.is_binary:

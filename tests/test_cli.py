@@ -83,3 +83,13 @@ def test_real_process_exit_codes_and_one_line_errors(tiny_home):
     for cmd in ("test", "lr-find", "models", "train-here"):
         h = run_cli(cmd, "-h", home=home)
         assert h.returncode == 0 and "usage:" in h.stdout
+
+
+def test_validation_split_of_a_subset_model_is_its_own_held_out_part(tiny_home, capsys):
+    """A model trained on a 3,000-image subset is validated on that subset's 300 held-out images,
+    never on the full split (which would include images it trained on)."""
+    assert cli.main(["test", "-mn", "tiny", "--split", "validation", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    _, meta = tiny_home
+    assert out["n"] == 300
+    assert out["accuracy"] == pytest.approx(meta["val_metrics"]["accuracy"])

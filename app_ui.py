@@ -211,7 +211,8 @@ def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int | No
     image's own width (e.g. 3 -> at most 84 px for 28x28).
 
     One HTML element with the images inlined, shown with crisp pixels (``image-rendering:
-    pixelated``): far cheaper than one st.image per picture, each fetched separately, which
+    pixelated``; ``object-fit: contain`` because Streamlit's markdown style would otherwise keep
+    them at their natural 28 px): far cheaper than one st.image per picture, each fetched separately, which
     made the Dataset page's first render seconds slower.
     """
     images = list(images)
@@ -223,10 +224,11 @@ def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int | No
     cells = []
     for img, cap, color in zip(images, captions, colors):
         size_cap = f"max-width:{np.asarray(img).shape[1] * factor}px;" if factor else ""
+        frame = f"border:3px solid {CAPTION_COLORS.get(color, color)};box-sizing:border-box;" if color else ""
         cells.append(
             f'<figure style="margin:0;text-align:center">'
-            f'<img src="{png_data_uri(img)}" alt="{html.escape(cap)}" style="width:100%;{size_cap}'
-            f'image-rendering:pixelated;border-radius:4px;display:block;margin:0 auto"/>'
+            f'<img src="{png_data_uri(img)}" alt="{html.escape(cap)}" style="width:100%;{size_cap}{frame}'
+            f'object-fit:contain;image-rendering:pixelated;border-radius:4px;display:block;margin:0 auto"/>'
             f'<figcaption style="font-size:0.72rem;line-height:1.25;margin-top:2px;'
             f'color:{CAPTION_COLORS.get(color, color)}">{html.escape(cap)}</figcaption></figure>')
     st.markdown(f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:repeat({ncols},'

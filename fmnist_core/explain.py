@@ -33,16 +33,22 @@ def predicted_class(model, meta: dict, image) -> int:
 
 
 def occlusion_map(model, meta: dict, image, target: int | None = None, patch: int = 4, stride: int = 2,
-                  fill: float = 0.0) -> np.ndarray:
-    """How much the target class's probability drops when each region is hidden.
+                  fill: float = 0.0, score: str = "probability") -> np.ndarray:
+    """How much the target class's score drops when each region is hidden.
 
     A ``patch`` x ``patch`` square of the image is set to ``fill`` (black, the data set's
     background) at every ``stride`` step; all occluded copies go through the model in one
-    batch. Each pixel's score is the mean drop over the patches covering it.
+    batch. Each pixel's value is the mean drop over the patches covering it.
+
+    score : 'probability' (drop in p, in [-1, 1]) or 'log-odds' (drop in log(p / (1 - p))).
+        A confident model sits at p ~ 1.0, where hiding a part barely moves p; its log-odds
+        still move, so 'log-odds' gives a readable map for confident predictions.
 
     Returns float32 (28, 28): positive = evidence for ``target`` (default: the predicted class),
     negative = hiding it made the class *more* likely.
     """
+    if score not in ("probability", "log-odds"):
+        raise ValueError(f"score must be 'probability' or 'log-odds', got {score!r}")
     image = _check_image(image)
     if not (1 <= patch <= 28 and 1 <= stride <= 28):
         raise ValueError("patch and stride must be between 1 and 28 pixels")
@@ -57,7 +63,10 @@ def occlusion_map(model, meta: dict, image, target: int | None = None, patch: in
     for i, (r, c) in enumerate(boxes, start=1):
         batch[i, r:r + patch, c:c + patch, 0] = fill_value
     out = np.asarray(model(batch, training=False), dtype=np.float64)
-    probs = np.asarray(_class_prob(out, target))
+    probs = np.asarray(_class_prob(out, target), dtype=np.float64)
+    if score == "log-odds":
+        p = np.clip(probs, 1e-12, 1 - 1e-12)  # float64 keeps p = 1 - 1e-9 distinct from 1
+        probs = np.log(p) - np.log1p(-p)
     drop = probs[0] - probs[1:]
     total = np.zeros((28, 28))
     count = np.zeros((28, 28))
@@ -103,23 +112,49 @@ def conv_layers(model) -> list:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
-def feature_maps(model, meta: dict, image) -> list[tuple[str, np.ndarray]]:
+def conv_blocks(model) -> list[tuple]:
+    """[(Conv2D layer, layers applied right after it)] for every Conv2D layer.
+
+    The layers after it are the BatchNormalization and Activation layers that directly
+    follow (as in ``Conv2D(linear) -> BatchNorm -> ReLU``), so a feature map can be shown
+    after the non-linearity, as CNN Explainer does, even when the conv itself is linear.
+    """
+    import keras
+
+    layers = model.layers
+    blocks = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, keras.layers.Conv2D):
+            continue
+        after = []
+        for nxt in layers[i + 1:]:
+            if not isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.Activation)):
+                break
+            after.append(nxt)
+        blocks.append((layer, after))
+    return blocks
+
+
+def feature_maps(model, meta: dict, image, after_activation: bool = True) -> list[tuple[str, np.ndarray]]:
     """Activations of every Conv2D layer for one image, like CNN Explainer.
 
-    Returns [(layer name, float32 array (h, w, filters))], one per Conv2D layer, in order
-    (output after the layer's own activation). Empty for models without convolutions.
+    Returns [(conv layer name, float32 array (h, w, filters))], one per Conv2D layer, in order.
+    With ``after_activation`` each map is taken after the BatchNorm/Activation layers that
+    directly follow the conv (see ``conv_blocks``); otherwise it is the conv's own output
+    (after its own activation, if it has one). Empty for models without convolutions.
     """
     import keras
 
     image = _check_image(image)
-    convs = conv_layers(model)
-    if not convs:
+    blocks = conv_blocks(model)
+    if not blocks:
         return []
-    probe = keras.Model(model.inputs[0], [layer.output for layer in convs])
+    taps = [(after[-1] if after and after_activation else conv).output for conv, after in blocks]
+    probe = keras.Model(model.inputs[0], taps)
     outs = probe(prepare(image, meta), training=False)
     if not isinstance(outs, (list, tuple)):
         outs = [outs]
-    return [(layer.name, np.asarray(o)[0].astype(np.float32)) for layer, o in zip(convs, outs)]
+    return [(conv.name, np.asarray(o)[0].astype(np.float32)) for (conv, _), o in zip(blocks, outs)]
 
 
 def tile_maps(maps: np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:

@@ -188,42 +188,46 @@ else:
 
 
 st.subheader("What did the model look at?")
-s1, s2, s3 = st.columns([2, 2, 3])
+s1, s2, s3 = st.columns([2, 2, 2])
 method = s1.radio("Saliency", ["Occlusion", "Gradient"], horizontal=True, key="cls_saliency",
-                  help="Occlusion: hide each 4×4 patch and measure how much the class probability drops. "
-                       "Gradient: how sensitive the probability is to each pixel (SmoothGrad, 16 noisy copies).")
+                  help="Occlusion: hide each patch (set it to black) and measure how much the class's log-odds "
+                       "drop. Gradient: how sensitive the class probability is to each pixel (SmoothGrad, "
+                       "16 noisy copies).")
 target = s2.selectbox("For class", names, index=best, key=f"cls_target_{name}")
+patch = s3.select_slider("Occlusion patch (pixels)", [2, 4, 6, 8], value=4, key="cls_patch",
+                         disabled=method != "Occlusion")
 
 
 @st.cache_data(show_spinner="Computing the saliency map…", max_entries=32)
-def saliency(model_name: str, mtime: float, image_bytes: bytes, method: str, target: int):
+def saliency(model_name: str, mtime: float, image_bytes: bytes, method: str, target: int, patch: int):
     from fmnist_core import explain
 
     model, meta = app_ui.load_model(model_name)
     img = np.frombuffer(image_bytes, dtype=np.uint8).reshape(28, 28)
     if method == "Occlusion":
-        return explain.occlusion_map(model, meta, img, target=target, patch=4, stride=2)
+        return explain.occlusion_map(model, meta, img, target=target, patch=patch, stride=max(1, patch // 2),
+                                     score="log-odds")
     return explain.gradient_saliency(model, meta, img, target=target, smooth=16)
 
 
-smap = saliency(name, app_ui.model_mtime(name), image28.tobytes(), method, names.index(target))
+smap = saliency(name, app_ui.model_mtime(name), image28.tobytes(), method, names.index(target), patch)
 fig = make_subplots(1, 2, subplot_titles=("model input (28×28)", f"{method.lower()} saliency for {target}"),
-                    horizontal_spacing=0.04)
+                    horizontal_spacing=0.08)
 fig.add_trace(go.Heatmap(z=image28, colorscale="gray", showscale=False, zmin=0, zmax=255,
                          hovertemplate="x %{x}, y %{y}: %{z}<extra></extra>"), 1, 1)
-fig.add_trace(go.Heatmap(z=image28, colorscale="gray", showscale=False, zmin=0, zmax=255, hoverinfo="skip"), 1, 2)
 if method == "Occlusion":
     lim = float(np.abs(smap).max()) or 1.0
-    fig.add_trace(go.Heatmap(z=smap, colorscale="RdBu_r", zmid=0, zmin=-lim, zmax=lim, opacity=0.65,
-                             colorbar=dict(title="p drop", len=0.9),
-                             hovertemplate="x %{x}, y %{y}: drop %{z:.3f}<extra></extra>"), 1, 2)
+    fig.add_trace(go.Heatmap(z=smap, colorscale="RdBu_r", zmid=0, zmin=-lim, zmax=lim,
+                             colorbar=dict(title="log-odds drop", len=0.9),
+                             hovertemplate="x %{x}, y %{y}: drop %{z:.2f}<extra></extra>"), 1, 2)
 else:
-    fig.add_trace(go.Heatmap(z=smap, colorscale="Hot", zmin=0, zmax=1, opacity=0.7, colorbar=dict(len=0.9),
+    fig.add_trace(go.Heatmap(z=smap, colorscale="Inferno", zmin=0, zmax=1, colorbar=dict(len=0.9),
                              hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>"), 1, 2)
 fig.update_xaxes(visible=False)
 fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
 fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
-s3.caption("Red: pixels that support the class (hiding them lowers its probability). Blue: pixels that "
-           "argue against it." if method == "Occlusion" else
-           "Bright: pixels where a small change moves the class probability most.")
 st.plotly_chart(fig, key="cls_saliency_chart")
+st.caption("Red: regions that support the class (hiding them lowers its log-odds). Blue: regions that argue "
+           "against it. White: no effect." if method == "Occlusion" else
+           "Bright: pixels where a small change moves the class probability most (absolute gradient, scaled to "
+           "the largest).")

@@ -91,12 +91,12 @@ def statistics_view(split):
     left, right = st.columns([3, 2])
     with left:
         fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s]) for s in explore.SPLITS])
-        fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=10, b=10),
-                          yaxis_title="images", legend_orientation="h")
+        fig.update_layout(barmode="group", height=400, margin=dict(l=10, r=10, t=30, b=10), xaxis_tickangle=-35,
+                          yaxis_title="images", legend=dict(orientation="h", y=1.08, x=0))
         st.plotly_chart(fig, key="ds_counts_chart")
     with right:
-        st.dataframe(table, column_config={s: st.column_config.NumberColumn(format="localized")
-                                           for s in explore.SPLITS})
+        st.dataframe(table, height=35 * (len(table) + 1) + 3,
+                     column_config={s: st.column_config.NumberColumn(format="localized") for s in explore.SPLITS})
         st.caption("Every class has exactly the same number of images: accuracy is a fair summary here.")
 
     st.subheader(f"Mean and standard-deviation image per class ({split})")
@@ -119,8 +119,8 @@ def statistics_view(split):
         k = CLASSES.index(c)
         fig.add_trace(go.Scatter(x=centers, y=hist["density"][k], mode="lines", name=c,
                                  line=dict(color=PALETTE[k], width=2)))
-    fig.update_layout(height=320, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
-                      margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h")
+    fig.update_layout(height=340, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1, x=0))
     st.plotly_chart(fig, key="ds_hist_chart")
     st.caption("Background share (pixels exactly 0): " + ", ".join(
         f"{c} {hist['background_share'][CLASSES.index(c)]:.0%}" for c in shown))

@@ -27,8 +27,8 @@ if name is None:
 meta = next(m for m in app_ui.models_info() if m["name"] == name)
 own = inference.model_task(meta)
 split = c2.radio("Split", inference.SPLITS, horizontal=True, key="eval_split",
-                 help="Test: the 10,000 official test images. Validation: the 10% of the training images this "
-                      "model held out (its own seed).")
+                 help="Test: the 10,000 official test images. Validation: the images this model held out "
+                      "from training (its own seed, fraction and subset).")
 task_options = [own.name] if own.is_binary else [own.name] + [t for t in BUILTIN_TASKS if t != own.name]
 task_name = c3.selectbox("Score on task", task_options, key=f"eval_task_{name}",
                          format_func=lambda t: f"{t} (its own task)" if t == own.name else f"{t} (binarized)",
@@ -44,7 +44,7 @@ def evaluate(name: str, mtime: float, split: str, task_name: str):
     return result, probs, y, list(task.class_names)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def split_images(split: str, seed: int, val_fraction: float, subset):
     return inference.split_data(split, seed, val_fraction, subset)[0]
 
@@ -177,10 +177,12 @@ def feature_maps_view():
         st.image(app_ui.enlarge(images[i], 6), caption=caption(i))
         st.caption(f"True: {class_names[y[i]]}. Predicted: {class_names[pred[i]]} ({probs[i, pred[i]]:.1%}).")
     maps = explain.feature_maps(model, meta, images[i])
+    after = {conv.name: [a.name for a in rest] for conv, rest in explain.conv_blocks(model)}
     with f2:
         for layer, act in maps:
             h, w, c = act.shape
-            st.markdown(f"**{layer}** · {c} maps of {h}×{w} · mean activation {act.mean():.3f}")
+            tail = f" → {' → '.join(after[layer])}" if after.get(layer) else ""
+            st.markdown(f"**{layer}**{tail} · {c} maps of {h}×{w} · mean activation {act.mean():.3f}")
             mosaic = explain.tile_maps(act, ncols=16 if c > 32 else 8)
             st.image(app_ui.enlarge(mosaic, max(1, 56 // h)))
         st.caption("Each square is one filter's output for this image, scaled to its own min (black) and max "

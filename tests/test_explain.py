@@ -47,6 +47,20 @@ def test_occlusion_of_single_patch_equals_manual_drop(trained, images):
     np.testing.assert_allclose(occ, drop, atol=1e-5)
 
 
+def test_occlusion_log_odds_score(trained, images):
+    model, meta = trained
+    x, _ = images
+    img = x[3]
+    target = explain.predicted_class(model, meta, img)
+    occ = explain.occlusion_map(model, meta, img, patch=28, stride=28, score="log-odds")
+    logit = lambda p: np.log(p) - np.log1p(-p)
+    p_img = predict_one(model, meta, img)[target]
+    p_black = predict_one(model, meta, np.zeros_like(img))[target]
+    np.testing.assert_allclose(occ, logit(p_img) - logit(p_black), rtol=1e-4)
+    with pytest.raises(ValueError, match="score"):
+        explain.occlusion_map(model, meta, img, score="logit")
+
+
 def test_gradient_saliency_matches_finite_difference(trained, images):
     model, meta = trained
     x, _ = images
@@ -84,6 +98,25 @@ def test_feature_maps_one_per_conv_layer_and_first_matches_hand_convolution(trai
         for j in range(26):
             manual[i, j] = (inp[i:i + 3, j:j + 3] * kernel[:, :, 0, k]).sum() + bias[k]
     np.testing.assert_allclose(maps[0][1][..., k], np.maximum(manual, 0), atol=1e-4)
+
+
+def test_feature_maps_are_taken_after_batchnorm_and_relu(images):
+    x, _ = images
+    meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
+    spec = [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
+            {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"},
+            {"type": "MaxPool2D", "pool_size": 2},
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "valid", "activation": "linear"},
+            {"type": "Flatten"}]
+    model = build_model(spec, "multiclass")
+    blocks = explain.conv_blocks(model)
+    assert [(c.name, [a.name for a in after]) for c, after in blocks] == [
+        ("conv2d_1", ["batchnorm_2", "activation_3"]), ("conv2d_5", [])]
+    after = explain.feature_maps(model, meta, x[4])
+    raw = explain.feature_maps(model, meta, x[4], after_activation=False)
+    assert [m.shape for _, m in after] == [(28, 28, 8), (12, 12, 4)]
+    assert after[0][1].min() >= 0 and raw[0][1].min() < 0      # ReLU applied / raw linear conv output
+    np.testing.assert_allclose(after[1][1], raw[1][1])          # nothing follows the second conv
 
 
 def test_binary_sigmoid_model_and_models_without_convs(images):

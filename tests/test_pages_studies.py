@@ -5,12 +5,15 @@ Charts are invisible to AppTest; the pages also leave their results in session s
 the tests read.
 """
 import os
+
+import numpy as np
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core import jobs, saving
+from fmnist_core.data import CLASS_NAMES
 from fmnist_core.models import preset
 from fmnist_core.tasks import get_task
 from fmnist_core.training import HParams, train
@@ -54,18 +57,22 @@ def home(tmp_path_factory):
         yield home
 
 
-def binary_page_with_tiny_models(grouping="footwear_luggage", seeds=1) -> AppTest:
+def binary_page_with_tiny_models(custom_classes=None, seeds=1) -> AppTest:
+    """The page on footwear_luggage with the tiny models chosen, or on a custom grouping (no models yet)."""
     at = AppTest.from_file(BINARY_PAGE, default_timeout=TIMEOUT)
     at.session_state["bs_seeds"] = seeds
     at.run()
     ok(at)
-    if grouping != "footwear_luggage":
-        at.radio(key="bs_grouping").set_value(grouping).run()
-        ok(at)
-    at.selectbox(key=f"bs_multi_{grouping}").set_value("lin_mc").run()
-    for key, name in (("bs_direct", "lin_fl"), ("bs_transfer", "lin_fl_tr")):
-        if grouping == "footwear_luggage":
-            at.selectbox(key=f"{key}_{grouping}").set_value(name).run()
+    task = "footwear_luggage"
+    if custom_classes:
+        at.radio(key="bs_grouping").set_value("custom").run()
+        at.multiselect(key="bs_custom_classes").set_value(custom_classes).run()
+        task = ok(at).session_state["bs_custom_classes"] and "custom_" + "".join(
+            str(CLASS_NAMES.index(c)) for c in sorted(custom_classes, key=CLASS_NAMES.index))
+    at.selectbox(key=f"bs_multi_{task}").set_value("lin_mc").run()
+    if not custom_classes:
+        for key, name in (("bs_direct", "lin_fl"), ("bs_transfer", "lin_fl_tr")):
+            at.selectbox(key=f"{key}_{task}").set_value(name).run()
     return ok(at)
 
 
@@ -91,19 +98,19 @@ def test_binary_page_shows_the_study_for_chosen_models(home):
 
 
 def test_binary_page_trains_missing_models_for_a_new_grouping_through_jobs(home):
-    at = binary_page_with_tiny_models("shoes", seeds=1)
+    at = binary_page_with_tiny_models(["Trouser", "Bag"], seeds=1)
     assert any("needs at least one trained binary model" in w.value for w in at.warning)
     assert "binary_study_result" not in at.session_state
     at.button(key="bs_train").click().run()
     ok(at)
     runs = at.session_state["bs_runs"]
-    assert set(runs) == {"shoes_cnn_seed0", "shoes_transfer_seed0"}
+    assert set(runs) == {"custom_18_cnn_seed0", "custom_18_transfer_seed0"}
     for rid in runs.values():
         assert jobs.wait(rid, timeout=300)["status"] == "completed"
     at.run()
     res = ok(at).session_state["binary_study_result"]
-    assert res["task"] == "shoes" and res["approaches"]["direct"]["models"] == ["shoes_cnn_seed0"]
-    assert res["approaches"]["direct"]["accuracy"] > 0.8                    # 70% are "not shoes"
+    assert res["task"] == "custom_18" and res["approaches"]["direct"]["models"] == ["custom_18_cnn_seed0"]
+    assert res["approaches"]["direct"]["accuracy"] > 0.85                   # 80% are neither trousers nor bags
 
 
 def test_binary_page_opens_on_the_shipped_models(fmnist_home):
@@ -113,3 +120,64 @@ def test_binary_page_opens_on_the_shipped_models(fmnist_home):
     assert [res["approaches"][a]["models"][0] for a in ("binarized", "direct", "transfer")] == \
         ["fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer"]
     assert at.button(key="bs_train")       # 2 more seeds per approach can be trained
+
+
+# ---------------------------------------------------------------- few-shot
+
+def test_few_shot_page_runs_all_methods_and_switches_task_and_draws_a_curve(home):
+    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
+    at.session_state["fs_seeds"] = 2
+    ok(at.run())
+    assert at.title[0].value == "Few-shot"
+    res = at.session_state["fewshot_result"]
+    assert set(res) == {"frozen", "finetune", "prototype", "scratch"}
+    assert all(r["n_test"] == 20 and r["n_train"] == 2 and len(r["accuracies"]) == 2 for r in res.values())
+    assert any("no curve to draw" in c.value for c in at.caption)
+    at.selectbox(key="fs_backbone_flats-heels").set_value("lin_mc").run()
+    assert ok(at).session_state["fewshot_result"]["frozen"]["backbone"] == "lin_mc"
+
+    at.segmented_control(key="fs_task").set_value("shoe-types").run()
+    at.selectbox(key="fs_backbone_shoe-types").set_value("lin_mc")
+    at.multiselect(key="fs_methods").set_value(["prototype", "frozen"])
+    at.select_slider(key="fs_shots").set_value(2).run()
+    res = ok(at).session_state["fewshot_result"]
+    assert set(res) == {"prototype", "frozen"} and res["frozen"]["n_train"] == 6 and res["frozen"]["n_test"] == 3000
+    assert res["prototype"]["accuracy"] > 0.45                        # chance is 1/3, even on raw pixels
+    at.multiselect(key="fs_ks").set_value([1, 2])
+    at.number_input(key="fs_draws").set_value(2)
+    at.button(key="fs_curve_go").click().run()
+    rows = ok(at).session_state["fewshot_curve"]
+    assert [(r["k"], r["method"]) for r in rows] == [(1, "prototype"), (1, "frozen"), (2, "prototype"), (2, "frozen")]
+
+
+def test_few_shot_page_learns_your_own_classes_from_picked_images(home):
+    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
+    at.session_state["fs_seeds"] = 1
+    at.session_state["fs_methods"] = ["prototype"]
+    ok(at.run())
+    at.segmented_control(key="fs_task").set_value("own").run()
+    ok(at)
+    assert any("at least 2 images" in i.value for i in at.info)
+    y_train = fdata_train_labels()
+    trousers, bags = np.flatnonzero(y_train == 1)[:5], np.flatnonzero(y_train == 8)[:5]
+    at.text_input(key="fs_own_names").set_value("trouser, bag").run()
+    at.text_input(key="fs_idx_trouser").set_value(", ".join(map(str, trousers)))
+    at.text_input(key="fs_idx_bag").set_value(", ".join(map(str, bags))).run()
+    ok(at)
+    at.selectbox(key="fs_backbone_own").set_value("lin_mc").run()
+    res = ok(at).session_state["fewshot_result"]["prototype"]
+    assert res["n_train"] == 8 and res["n_test"] == 2                   # 4 per class train (k max), 1 per class test
+    assert res["accuracy"] == 1.0                                        # trousers vs bags: easy even on pixels
+
+
+def test_few_shot_page_opens_on_the_shipped_backbone(fmnist_home):
+    require_shipped("fmnist_cnn")
+    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
+    at.session_state["fs_methods"] = ["frozen", "prototype"]
+    res = ok(at.run()).session_state["fewshot_result"]
+    assert res["frozen"]["backbone"] == "fmnist_cnn" and res["frozen"]["accuracy"] > 0.8
+
+
+def fdata_train_labels():
+    from fmnist_core.data import load_fashion_mnist
+    return load_fashion_mnist()[0][1]

@@ -45,10 +45,11 @@ def drawn_image():
     with c2:
         st.markdown("Draw **one** garment, light on black, like the data set: a T-shirt, trousers, a shoe, a "
                     "bag… It is cropped to what you draw and scaled to 28×28, so size and position do not "
-                    "matter.")
+                    "matter. The toolbar above the canvas has undo, redo and clear.")
         width = st.slider("Brush width", 4, 40, 18, key="cls_brush")
     with c1:
-        st.caption("Draw here (the toolbar above the canvas has undo, redo and clear).")
+        # Room for the canvas's own toolbar, which floats just above it.
+        st.markdown("<div style='height:2.6rem'></div>", unsafe_allow_html=True)
         result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
                            return_image_data=True, key="cls_canvas")

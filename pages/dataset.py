@@ -162,8 +162,8 @@ def embedding_view(split, x, y):
         event = st.plotly_chart(fig, key=f"ds_embed_chart_{method}", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"))
         st.caption(f"{len(emb['index']):,} images of the {split} split, stratified by class. "
-                   "Draw a lasso or box (or click a point) to see those images; click a class in the legend "
-                   "to hide it.")
+                   "Draw a lasso round some points (the box tool is in the chart's toolbar) to see those "
+                   "images; click a class in the legend to hide it, double-click to show only it.")
         points = event.selection.points if event and event.selection else []
         chosen = [int(np.ravel(p["customdata"])[0]) for p in points if p.get("customdata") is not None]
         st.session_state["dataset_selected"] = chosen

@@ -45,6 +45,16 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
+def _tiff_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (20, 20), 128).save(buf, "TIFF")
+    return buf.getvalue()
+
+
 @pytest.fixture(scope="module")
 def test_set():
     return data.load_fashion_mnist()[1]
@@ -248,6 +258,8 @@ def test_classify_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, 
     ("notes.png", b"just some text", "not an image"),
     ("cut.png", imaging.to_png_bytes(np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8))[:300],
      "truncated|damaged"),
+    ("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024), "limit is 21 MB|limit is 20 MB"),
+    ("renamed.png", _tiff_bytes(), "TIFF images are not supported"),  # a TIFF saved under a .png name
 ])
 def test_classify_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_home, filename, payload, message):
     import re
@@ -262,6 +274,35 @@ def test_classify_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_h
     at.button_group(key="cls_input").set_value("Test image").run()   # the page still works
     ok(at)
     assert "Top-1" in {m.label for m in at.metric}
+
+
+def test_classify_animated_16bit_and_exif_uploads_are_handled(fmnist_home, test_set):
+    import io
+
+    from PIL import Image
+
+    name = shipped_model()
+    x, y = test_set
+    i = 1
+    frames = [Image.fromarray(x[i]), Image.fromarray(x[i + 1])]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    png16 = io.BytesIO()
+    Image.fromarray(x[i].astype(np.uint16) * 257).save(png16, "PNG")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; the viewer must turn it 90 degrees clockwise
+    photo = Image.fromarray(255 - x[i]).resize((140, 140)).rotate(90, expand=True)
+    jpg = io.BytesIO()
+    photo.convert("RGB").save(jpg, "JPEG", quality=92, exif=exif.tobytes())
+    at = app("pages/classify.py")
+    at.selectbox(key="cls_model").set_value(name).run()
+    at.button_group(key="cls_input").set_value("Upload").run()
+    for filename, payload, note in (("anim.gif", gif.getvalue(), "first frame"), ("deep.png", png16.getvalue(), "16-bit"),
+                                    ("phone.jpg", jpg.getvalue(), "EXIF")):
+        at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
+        ok(at)
+        assert any(note in m.value for m in at.info), (filename, [m.value for m in at.info])
+        assert {m.label: m.value for m in at.metric}["Top-1"] == data.CLASS_NAMES[y[i]], filename
 
 
 def test_classify_test_image_mode_and_random(fmnist_home, test_set):

@@ -70,7 +70,8 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
         raise ImageInputError("This file is not an image we can read. Upload a PNG, JPEG, WebP, GIF or BMP "
                               "picture.") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(f"The image is damaged and cannot be opened ({exc}). Save it again and re-upload.") from exc
+        raise ImageInputError(f"The image is damaged and cannot be opened ({exc}). "
+                              "Save it again and re-upload.") from exc
     if img.format not in ALLOWED_FORMATS:
         raise ImageInputError(f"{img.format} images are not supported. Convert it to PNG or JPEG and upload again.")
     w, h = img.size
@@ -232,7 +233,8 @@ def _grayscale_flattened(rgba: np.ndarray) -> tuple[np.ndarray, str]:
     object_brightness = (lum * alpha).sum() / alpha.sum()
     fill = 255.0 if object_brightness < 128 else 0.0
     flat = lum * alpha + fill * (1 - alpha)
-    return np.clip(np.rint(flat), 0, 255).astype(np.uint8), f", transparency flattened onto {'white' if fill else 'black'}"
+    note = f", transparency flattened onto {'white' if fill else 'black'}"
+    return np.clip(np.rint(flat), 0, 255).astype(np.uint8), note
 
 
 def _border_median(gray: np.ndarray) -> float:

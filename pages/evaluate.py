@@ -13,7 +13,7 @@ import streamlit as st
 import app_ui
 from fmnist_core import data as fdata
 from fmnist_core import evaluation, figures, inference
-from fmnist_core.tasks import BUILTIN_TASKS, get_task
+from fmnist_core.tasks import BUILTIN_TASKS
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:

@@ -297,8 +297,9 @@ def test_classify_animated_16bit_and_exif_uploads_are_handled(fmnist_home, test_
     at = app("pages/classify.py")
     at.selectbox(key="cls_model").set_value(name).run()
     at.button_group(key="cls_input").set_value("Upload").run()
-    for filename, payload, note in (("anim.gif", gif.getvalue(), "first frame"), ("deep.png", png16.getvalue(), "16-bit"),
-                                    ("phone.jpg", jpg.getvalue(), "EXIF")):
+    cases = (("anim.gif", gif.getvalue(), "first frame"), ("deep.png", png16.getvalue(), "16-bit"),
+             ("phone.jpg", jpg.getvalue(), "EXIF"))
+    for filename, payload, note in cases:
         at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
         ok(at)
         assert any(note in m.value for m in at.info), (filename, [m.value for m in at.info])

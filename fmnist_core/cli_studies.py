@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 
 
 def _print_json(obj) -> None:
@@ -60,12 +61,13 @@ def cmd_compare_binary(args) -> int:
             runs = rep.submit_missing(plan)
             last = {}
 
-            def show(name, run):
-                line = (f"  {name}: {run.get('status')} epoch {run.get('current_epoch') or 0}/{run.get('epochs')}"
-                        f" batch {run.get('current_batch') or 0}/{run.get('batches_per_epoch') or '?'}")
-                if last.get(name) != line:
-                    last[name] = line
-                    _err(line)
+            def show(name, run):  # one line per status or epoch change, at most every 15 s otherwise
+                state = (run.get("status"), run.get("current_epoch"))
+                now = time.monotonic()
+                if last.get(name, (None, 0))[0] != state or now - last[name][1] > 15:
+                    last[name] = (state, now)
+                    _err(f"  {name}: {run.get('status')} epoch {run.get('current_epoch') or 0}/{run.get('epochs')}"
+                         f" batch {run.get('current_batch') or 0}/{run.get('batches_per_epoch') or '?'}")
             rep.wait_for(runs, on_progress=show)
         lists = rep.model_lists(plan)
     else:  # default: the given models plus any same-recipe replicates already trained
@@ -85,6 +87,10 @@ def cmd_compare_binary(args) -> int:
         return 0
     print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, "
           f"{res['n']:,} test images\n")
+    for note in res.get("notes", []):
+        print(f"note: {note}")
+    if res.get("notes"):
+        print()
     rows = bs.metric_rows(res)
     width = max(len(r["approach"]) for r in rows)
     print(f"{'approach'.ljust(width)}  seeds  {'accuracy':>16}  {'balanced acc':>16}  {'F1':>16}  models")

@@ -193,6 +193,8 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 ss["binary_study_result"] = bs.to_json(res, max_disagreements=0)
+for note in res.get("notes", []):
+    st.warning(note, icon=":material/warning:")
 
 st.subheader("3. The verdict")
 sentences = bs.verdict_sentences(res)

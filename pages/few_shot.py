@@ -196,10 +196,17 @@ ss["fewshot_result"] = {m: {k: r[k] for k in ("accuracy", "sd", "accuracies", "n
 st.subheader("3. Results")
 best = max(results, key=lambda m: results[m]["accuracy"])
 any_r = results[best]
+tied = [m for m in results if abs(results[m]["accuracy"] - any_r["accuracy"]) < 1e-9]
 st.markdown(f"On **{any_r['n_test']}** test images, with **{any_r['n_train']}** training images per seed, backbone "
-            f"`{backbone}`: **{best}** does best, {100 * any_r['accuracy']:.1f}%"
+            f"`{backbone}`: " + (f"**{best}** does best" if len(tied) == 1 else
+                                 " and ".join(f"**{m}**" for m in tied) + " tie for best")
+            + f", {100 * any_r['accuracy']:.1f}%"
             + (f" ± {100 * any_r['sd']:.1f} over {int(seeds)} seeds." if int(seeds) > 1 else " (one seed).")
             + f" Chance is {100 / len(data.classes):.0f}%.")
+steady = [m for m, r in results.items() if len(r["accuracies"]) > 1 and r["sd"] == 0]
+if steady and data.fixed:
+    st.caption(f"{', '.join(steady)}: the same score for every seed. This task has one fixed training set, and "
+               "these methods start from the class means instead of random weights, so a seed changes nothing.")
 fig = go.Figure()
 for m, r in results.items():
     fig.add_trace(go.Bar(x=[m], y=[100 * r["accuracy"]], marker_color=COLORS[m], name=m, showlegend=False,
@@ -217,13 +224,16 @@ right.dataframe(pd.DataFrame([{"method": m, "accuracy": f"{100 * r['accuracy']:.
                               for m, r in results.items()]), hide_index=True)
 shown = right.selectbox("Look closer at", list(results), index=list(results).index(best), key="fs_closer")
 r = results[shown]
-st.plotly_chart(figures.confusion_matrix_figure(r["confusion_matrix"], data.classes, title=f"{shown}, seed 1"),
-                key="fs_cm")
-if len(data.y_test) <= 60:
+cm_col, img_col = st.columns([2, 3]) if len(data.y_test) <= 60 else (st.container(), None)
+cm_col.plotly_chart(figures.confusion_matrix_figure(r["confusion_matrix"], data.classes, title=f"{shown}, seed 1"),
+                    key="fs_cm")
+if img_col is not None:
     pred = r["predictions"]
     caps = [f"{data.classes[t]}" + ("" if p == t else f" → {data.classes[p]}") for t, p in zip(data.y_test, pred)]
-    app_ui.gallery(data.x_test, caps, colors=["green" if p == t else "red" for t, p in zip(data.y_test, pred)],
-                   ncols=10, factor=2)
+    with img_col:
+        st.caption(f"The test images, as {shown} (seed 1) labels them: green right, red wrong.")
+        app_ui.gallery(data.x_test, caps, colors=["green" if p == t else "red" for t, p in zip(data.y_test, pred)],
+                       ncols=7, factor=2)
 
 with st.expander("Try the fitted model on your own picture"):
     up = st.file_uploader("A picture of one of the classes", type=UPLOAD_TYPES, key="fs_try")

@@ -127,6 +127,13 @@ def test_compare_binary_on_tiny_models_matches_evaluate_saved(tiny_models):
     js = bs.to_json(res, max_disagreements=3)
     assert set(js["approaches"]) == {"binarized", "direct", "transfer"} and len(js["disagreements"]) <= 3
     assert "binarized_argmax" in js["variants"] and js["verdict"]
+    assert res["notes"] == []
+
+
+def test_compare_binary_notes_an_unfair_choice_of_models(tiny_models):
+    res = bs.compare_binary("footwear_luggage", multiclass="tiny_mc", direct="tiny_fl_tr", transfer="tiny_fl")
+    assert any("not a from-scratch model" in n for n in res["notes"])
+    assert any("initialized from random weights, not from tiny_mc" in n for n in res["notes"])
 
 
 def test_compare_binary_refuses_mismatched_models(tiny_models):

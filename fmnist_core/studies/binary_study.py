@@ -117,7 +117,8 @@ def compare_binary(task="footwear_luggage", multiclass=None, direct=None, transf
         the primary model. ``None`` -> the shipped defaults (see ``default_model_names``).
     on_progress : optional callable(done: int, total: int, model_name: str).
 
-    Returns ``compare_predictions``'s dict (see there), plus the model names.
+    Returns ``compare_predictions``'s dict (see there), plus ``notes``: warnings from
+    ``design_notes`` when the chosen models do not make a fair comparison.
     """
     task = get_task(task)
     if not task.is_binary:
@@ -140,7 +141,33 @@ def compare_binary(task="footwear_luggage", multiclass=None, direct=None, transf
             if on_progress:
                 on_progress(done, total, name)
     models = {**chosen, VARIANT: chosen["binarized"]}
-    return compare_predictions(task, y_ref, preds, models, y10=_test_labels10())
+    result = compare_predictions(task, y_ref, preds, models, y10=_test_labels10())
+    result["notes"] = design_notes(chosen)
+    return result
+
+
+def design_notes(chosen: dict) -> list[str]:
+    """Warnings when the chosen models do not make a fair comparison: a binary model with a
+    different body than the 10-class model, a "direct" model that was transfer-initialized, or
+    a transfer model initialized from another 10-class model than the one compared."""
+    from ..models import normalize_spec
+
+    multi = chosen["binarized"][0]
+    body = normalize_spec(get_model(multi)[1].get("spec") or [])
+    notes = []
+    for approach in ("direct", "transfer"):
+        for name in chosen[approach]:
+            meta = get_model(name)[1]
+            spec = meta.get("spec")
+            if spec is not None and normalize_spec(spec) != body:
+                notes.append(f"{name} ({LABELS[approach]}) has a different architecture body than {multi}: "
+                             "the comparison mixes the approach with the architecture.")
+            source = (meta.get("hparams") or {}).get("init_from")
+            if approach == "direct" and source:
+                notes.append(f"{name} was initialized from {source}, so it is not a from-scratch model.")
+            if approach == "transfer" and source != multi:
+                notes.append(f"{name} was initialized from {source or 'random weights'}, not from {multi}.")
+    return notes
 
 
 def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = None, y10=None) -> dict:
@@ -264,8 +291,9 @@ def verdict_sentences(result: dict) -> list[str]:
         acc_a, acc_b = s[a]["runs"][0]["accuracy"], s[b]["runs"][0]["accuracy"]
         hi, lo = (a, b) if acc_a >= acc_b else (b, a)
         gap = 100 * abs(acc_a - acc_b)
-        p_txt = format_p(test["p_adjusted"])
-        who = f"{test['b']} images only the {LABELS[a]} gets right, {test['c']} only the {LABELS[b]}"
+        p_txt = f"{format_p(test['p_value'])}, Holm-adjusted {format_p(test['p_adjusted'])}"
+        who = (f"{test['b']} image{'s' * (test['b'] != 1)} only the {LABELS[a]} gets right, "
+               f"{test['c']} only the {LABELS[b]}")
         if test["p_adjusted"] < alpha:
             text = (f"The {LABELS[hi]} is better than the {LABELS[lo]} by {gap:.2f} points "
                     f"({100 * max(acc_a, acc_b):.2f}% vs {100 * min(acc_a, acc_b):.2f}%, McNemar {p_txt}; {who}).")

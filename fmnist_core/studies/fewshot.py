@@ -28,6 +28,7 @@ Training sets are tiny, so every method trains full-batch for a fixed number of 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -59,7 +60,8 @@ KS = (1, 2, 5, 10, 20)
 STEPS = {"head": 100, "finetune": 30, "scratch": 150}
 OPTIMIZERS = {"head": ("sgd", 1.0), "finetune": ("adam", 1e-4), "scratch": ("adam", 1e-3)}
 _FEATURE_CACHE: OrderedDict = OrderedDict()
-_FEATURE_CACHE_SIZE = 32
+_FEATURE_CACHE_BYTES = 512 * 2**20  # the 3,000 shoe test images' conv features are ~40 MB per backbone
+_FEATURE_LOCK = threading.Lock()    # the app's sessions run in threads
 
 
 # ---------------------------------------------------------------- backbone features
@@ -94,16 +96,18 @@ def features(backbone: str, images: np.ndarray) -> np.ndarray:
     """
     images = np.ascontiguousarray(images, dtype=np.uint8)
     key = (backbone, find_model(backbone).stat().st_mtime, images.shape, hashlib.sha1(images.tobytes()).hexdigest())
-    if key in _FEATURE_CACHE:
-        _FEATURE_CACHE.move_to_end(key)
-        return _FEATURE_CACHE[key]
+    with _FEATURE_LOCK:
+        if key in _FEATURE_CACHE:
+            _FEATURE_CACHE.move_to_end(key)
+            return _FEATURE_CACHE[key]
     _, meta, extractor = _backbone(backbone)
     feats = np.concatenate([np.asarray(extractor(prepare(images[i:i + 1024], meta), training=False))
                             for i in range(0, len(images), 1024)]).astype(np.float32)
     feats.setflags(write=False)
-    _FEATURE_CACHE[key] = feats
-    while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
-        _FEATURE_CACHE.popitem(last=False)
+    with _FEATURE_LOCK:
+        _FEATURE_CACHE[key] = feats
+        while len(_FEATURE_CACHE) > 1 and sum(f.nbytes for f in _FEATURE_CACHE.values()) > _FEATURE_CACHE_BYTES:
+            _FEATURE_CACHE.popitem(last=False)
     return feats
 
 
@@ -231,6 +235,8 @@ def fit_frozen(backbone, x, y, n_classes, seed=0, on_step=None) -> FewShotModel:
 
 
 def fit_finetune(backbone, x, y, n_classes, seed=0, on_step=None) -> FewShotModel:
+    """The frozen method's head, then a copy of the whole network (conv body + that head) trained
+    at a low learning rate, with every BatchNorm layer frozen in inference mode."""
     import keras
 
     fitted = fit_frozen(backbone, x, y, n_classes, seed)

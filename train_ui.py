@@ -9,6 +9,7 @@ import json
 
 import streamlit as st
 
+import app_ui  # noqa: F401  importing it sends a direct page URL on a fresh server through streamlit_app.py
 from fmnist_core import models
 from fmnist_core.data import CLASS_NAMES
 from fmnist_core.store import RunStore, default_path

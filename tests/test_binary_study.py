@@ -101,11 +101,14 @@ def test_verdict_says_when_a_gap_is_within_the_seed_noise():
     base = {"binarized": [_with_errors(y, range(500, 520))], "transfer": [_with_errors(y, range(500, 520))]}
     noisy = bs.compare_predictions("shoes", y, {**base, "direct": wide})
     assert noisy["noise"]["binarized vs direct"] is True
-    assert "within the seed-to-seed noise" in bs.verdict(noisy)
+    assert "is within the seed-to-seed noise (sd up to 6.00 points): another seed could reverse" in bs.verdict(noisy)
     assert len(noisy["mcnemar"]["binarized vs direct"]["p_values_per_seed"]) == 0   # one 10-class model only
     firm = bs.compare_predictions("shoes", y, {**base, "direct": tight})
     assert firm["noise"]["binarized vs direct"] is False
-    assert "larger than the seed-to-seed noise" in bs.verdict(firm)
+    assert "The gap also holds across seeds (3 and 1 models" in bs.verdict(firm)
+    two = bs.compare_predictions("shoes", y, {**base, "direct": wide[:2]})
+    assert two["noise"]["binarized vs direct"] is None                 # two seeds make no noise estimate
+    assert "seed-to-seed noise is not measured" in bs.verdict(two)
     assert firm["approaches"]["direct"]["accuracy_sd"] == pytest.approx(0.001)
 
 

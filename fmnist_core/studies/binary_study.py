@@ -39,6 +39,7 @@ TITLES = {
 }
 PAIRS = (("binarized", "direct"), ("binarized", "transfer"), ("direct", "transfer"), ("binarized", VARIANT))
 METRICS = ("accuracy", "balanced_accuracy", "f1")
+MIN_SEEDS_FOR_NOISE = 3
 
 
 def default_model_names(task) -> dict:
@@ -182,7 +183,7 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
     runs (per model)}, variants {'binarized_argmax': summary}, mcnemar {'a vs b': {first,
     second, b (first right, second wrong), c (the reverse), p_value, p_adjusted (Holm over the
     tests reported), p_values_per_seed (seed i vs seed i, i >= 1)}}, noise {'a vs b': True
-    (gap within 2 sd of seed noise) / False / None (one seed each)}, predictions {name:
+    (gap within 2 sd of seed noise) / False / None (neither approach has MIN_SEEDS_FOR_NOISE seeds)}, predictions {name:
     primary predictions}, y, y10 and disagreements (indices where the primary models of the
     three approaches do not all agree).
     """
@@ -204,8 +205,8 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
         mcnemar[f"{a} vs {b}"] = test
     for key, p in holm({k: v["p_value"] for k, v in mcnemar.items()}).items():
         mcnemar[key]["p_adjusted"] = p
-    noise = {key: within_noise(summaries[t["first"]]["accuracy"], summaries[t["first"]]["accuracy_sd"],
-                               summaries[t["second"]]["accuracy"], summaries[t["second"]]["accuracy_sd"])
+    noise = {key: within_noise(summaries[t["first"]]["accuracy"], _sd_if_measured(summaries[t["first"]]),
+                               summaries[t["second"]]["accuracy"], _sd_if_measured(summaries[t["second"]]))
              for key, t in mcnemar.items()}
     primary = {k: np.asarray(preds[k][0]).astype(np.uint8) for k in keys}
     stacked = np.stack([primary[a] for a in APPROACHES])
@@ -215,6 +216,11 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
             "mcnemar": mcnemar, "noise": noise, "alpha": ALPHA, "predictions": primary, "y": y,
             "y10": None if y10 is None else np.asarray(y10),
             "disagreements": np.flatnonzero((stacked != stacked[0]).any(axis=0))}
+
+
+def _sd_if_measured(summary: dict) -> float:
+    """The accuracy sd over seeds, or NaN below MIN_SEEDS_FOR_NOISE seeds (two values make a poor sd)."""
+    return summary["accuracy_sd"] if summary["n_seeds"] >= MIN_SEEDS_FOR_NOISE else float("nan")
 
 
 def _test_labels10() -> np.ndarray:
@@ -294,23 +300,32 @@ def verdict_sentences(result: dict) -> list[str]:
         p_txt = f"{format_p(test['p_value'])}, Holm-adjusted {format_p(test['p_adjusted'])}"
         who = (f"{test['b']} image{'s' * (test['b'] != 1)} only the {LABELS[a]} gets right, "
                f"{test['c']} only the {LABELS[b]}")
-        if test["p_adjusted"] < alpha:
+        significant = test["p_adjusted"] < alpha
+        if significant:
             text = (f"The {LABELS[hi]} is better than the {LABELS[lo]} by {gap:.2f} points "
                     f"({100 * max(acc_a, acc_b):.2f}% vs {100 * min(acc_a, acc_b):.2f}%, McNemar {p_txt}; {who}).")
         else:
             text = (f"No significant difference between the {LABELS[a]} and the {LABELS[b]} "
                     f"({100 * acc_a:.2f}% vs {100 * acc_b:.2f}%, a gap of {gap:.2f} points, McNemar {p_txt}; {who}).")
-        if noise is True:
-            text += (f" Across seeds ({s[a]['n_seeds']} and {s[b]['n_seeds']} models) the mean accuracies differ by "
-                     f"{100 * abs(s[a]['accuracy'] - s[b]['accuracy']):.2f} points, within the seed-to-seed noise "
-                     f"(sd up to {100 * _max_sd(s[a], s[b]):.2f} points): another seed could reverse the order.")
-        elif noise is False:
-            text += (f" Across seeds the mean gap, {100 * abs(s[a]['accuracy'] - s[b]['accuracy']):.2f} points, is "
-                     f"larger than the seed-to-seed noise (sd up to {100 * _max_sd(s[a], s[b]):.2f} points).")
+        if noise is not None:
+            seeds = f"{s[a]['n_seeds']} and {s[b]['n_seeds']} models"
+            mean_gap = 100 * abs(s[a]["accuracy"] - s[b]["accuracy"])
+            spread = f"sd up to {100 * _max_sd(s[a], s[b]):.2f} points"
+            if noise and significant:
+                text += (f" But across seeds ({seeds}) the mean gap, {mean_gap:.2f} points, is within the seed-to-seed "
+                         f"noise ({spread}): another seed could reverse the order.")
+            elif noise:
+                text += f" Across seeds ({seeds}) the mean gap, {mean_gap:.2f} points, is within the noise too ({spread})."
+            elif significant:
+                text += f" The gap also holds across seeds ({seeds}: mean gap {mean_gap:.2f} points, {spread})."
+            else:
+                text += (f" Across seeds ({seeds}) the mean gap, {mean_gap:.2f} points, exceeds the seed spread "
+                         f"({spread}), so more test images might separate them.")
         sentences.append(text)
     if all(result["noise"].get(f"{a} vs {b}") is None for a, b in PAIRS[:3]):
-        sentences.append("Each approach here is a single trained model, so the seed-to-seed noise is not measured: "
-                         "repeat with several seeds (--seeds 3) before trusting a small gap.")
+        sentences.append(f"No approach here has {MIN_SEEDS_FOR_NOISE} or more trained models, so the seed-to-seed "
+                         f"noise is not measured: repeat with {MIN_SEEDS_FOR_NOISE} seeds (--seeds "
+                         f"{MIN_SEEDS_FOR_NOISE}) before trusting a small gap.")
     return sentences
 
 

@@ -133,10 +133,6 @@ def cmd_fewshot(args) -> int:
     from .studies import fewshot as fs
 
     data = _fewshot_data(args)
-    shots = args.shots
-    if shots is None and not data.fixed:
-        shots = 5
-        _err("shoe-types: no --shots given, using 5 per class")
     progress = (lambda f, msg: _err(f"[{100 * f:5.1f}%] {msg}")) if not args.quiet else None
     if args.curve:
         ks = [_positive_int(k) for k in args.ks.split(",")]
@@ -156,6 +152,10 @@ def cmd_fewshot(args) -> int:
             print(str(k).rjust(4) + "".join(cells[m].rjust(18) for m in methods))
         return 0
 
+    shots = args.shots
+    if shots is None and not data.fixed:
+        shots = 5
+        _err(f"{data.name}: no --shots given, using 5 per class")
     res = fs.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
     res = {k: v for k, v in res.items() if k not in ("predictions", "model")}
     if args.json:
@@ -199,7 +199,7 @@ def register(subparsers) -> None:
     fs.add_argument("--test-dir", default=None, help="same layout as --train-dir, same class names")
     fs.add_argument("--shots", type=int, default=None, help="images per class drawn for each seed "
                     "(shoe-types: default 5; folders: default all)")
-    fs.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    fs.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
     fs.add_argument("--backbone", default=None,
                     help=f"saved model to start from ({', '.join(BACKBONES)}; default {DEFAULT_BACKBONE}, "
                          + ", ".join(f"{v} for {k}" for k, v in DEFAULT_BACKBONES.items()) + ")")

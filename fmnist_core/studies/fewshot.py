@@ -368,6 +368,10 @@ def kshot_curve(task="shoe-types", methods=METHODS, ks=KS, draws: int = 5, backb
     too_many = [k for k in ks if k > data.max_shots()]
     if too_many:
         raise ValueError(f"{data.name} has at most {data.max_shots()} image(s) per class; drop k = {too_many}")
+    if isinstance(draws, bool) or not isinstance(draws, int) or not 1 <= draws <= 100:
+        raise ValueError(f"draws must be an integer in 1-100, got {draws!r}")
+    if not ks or not methods:
+        raise ValueError("the curve needs at least one k and one method")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")

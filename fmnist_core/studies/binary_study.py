@@ -182,7 +182,7 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
     balanced_accuracy, f1 (means over seeds), their *_sd, confusion_matrix (primary model),
     runs (per model)}, variants {'binarized_argmax': summary}, mcnemar {'a vs b': {first,
     second, b (first right, second wrong), c (the reverse), p_value, p_adjusted (Holm over the
-    tests reported), p_values_per_seed (seed i vs seed i, i >= 1)}}, noise {'a vs b': True
+    tests reported), p_values_per_seed (the other seeds' pairs, see ``_seed_pairs``)}}, noise {'a vs b': True
     (gap within 2 sd of seed noise) / False / None (neither approach has MIN_SEEDS_FOR_NOISE seeds)}, predictions {name:
     primary predictions}, y, y10 and disagreements (indices where the primary models of the
     three approaches do not all agree).
@@ -200,8 +200,8 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
     mcnemar = {}
     for a, b in (pair for pair in PAIRS if pair[1] in preds):
         test = {"first": a, "second": b, **mcnemar_exact(correct[a][0], correct[b][0])}
-        test["p_values_per_seed"] = [mcnemar_exact(ca, cb)["p_value"]
-                                     for ca, cb in list(zip(correct[a], correct[b]))[1:]]
+        test["p_values_per_seed"] = [mcnemar_exact(correct[a][i], correct[b][j])["p_value"]
+                                     for i, j in _seed_pairs(len(correct[a]), len(correct[b]))]
         mcnemar[f"{a} vs {b}"] = test
     for key, p in holm({k: v["p_value"] for k, v in mcnemar.items()}).items():
         mcnemar[key]["p_adjusted"] = p
@@ -216,6 +216,14 @@ def compare_predictions(task, y: np.ndarray, preds: dict, models: dict | None = 
             "mcnemar": mcnemar, "noise": noise, "alpha": ALPHA, "predictions": primary, "y": y,
             "y10": None if y10 is None else np.asarray(y10),
             "disagreements": np.flatnonzero((stacked != stacked[0]).any(axis=0))}
+
+
+def _seed_pairs(na: int, nb: int) -> list[tuple[int, int]]:
+    """Model index pairs for the per-seed tests beyond the primary pair (0, 0): seed i with seed i;
+    a lone model (one 10-class model, say) is paired with every other seed of the other side."""
+    if na == 1 or nb == 1:
+        return [(min(i, na - 1), min(i, nb - 1)) for i in range(1, max(na, nb))]
+    return [(i, i) for i in range(1, min(na, nb))]
 
 
 def _sd_if_measured(summary: dict) -> float:

@@ -227,9 +227,10 @@ for col, (key, s) in zip(st.columns(len(shown)), shown.items()):
                                           title=s["title"])
     col.plotly_chart(fig, key=f"bs_cm_{key}")
     col.caption(f"`{s['models'][0]}` · accuracy {s['runs'][0]['accuracy']:.2%}")
-st.markdown("**McNemar tests** (b: only the first is right, c: only the second)")
+st.markdown("**McNemar tests** on the first model of each approach (b: only the first approach is right, "
+            "c: only the second); other seed pairs unadjusted")
 st.dataframe(pd.DataFrame([{"pair": k, "b": t["b"], "c": t["c"], "p": t["p_value"], "p (Holm)": t["p_adjusted"],
-                            "p per extra seed": ", ".join(f"{p:.3g}" for p in t["p_values_per_seed"]) or "–"}
+                            "p, other seed pairs": ", ".join(f"{p:.3g}" for p in t["p_values_per_seed"]) or "–"}
                            for k, t in res["mcnemar"].items()]),
              hide_index=True, key="bs_mcnemar",
              column_config={"p": st.column_config.NumberColumn(format="%.3g"),

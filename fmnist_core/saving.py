@@ -91,8 +91,6 @@ def save_model(model, name: str, metadata: dict, directory: Path | None = None) 
     Both files are replaced atomically, the model first, so a crash leaves the old pair or a
     new model with the old metadata, never a truncated file.
     """
-    import keras
-
     check_name(name)
     directory = Path(directory) if directory else home_dir()
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,4 @@
 """Shared fixtures. Tests use the real Fashion-MNIST (installed by `make data`)."""
-import os
 import pytest
 
 

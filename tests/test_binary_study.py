@@ -1,5 +1,4 @@
 """Study A: binarized 10-class model vs direct binary models (fmnist_core.studies.binary_study)."""
-import os
 
 import numpy as np
 import pytest
@@ -10,30 +9,17 @@ from fmnist_core.runner import train_and_save
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies.replicates import plan_replicates
 from fmnist_core.tasks import binarize
+from study_models import require_shipped, tiny_footwear_home
 
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 
 
-def require_shipped(*names):
-    """Skip when a shipped model is not trained yet, except on CI, where that is a failure."""
-    missing = [n for n in names if not (saving.SHIPPED_DIR / f"{n}.keras").exists()]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shipped model(s) {missing} missing: run `make models`")
-        pytest.skip(f"shipped model(s) {missing} not trained yet: run `make models`")
 
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A $FMNIST_HOME with a tiny linear 10-class model and two tiny footwear_luggage binary models."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FMNIST_HOME", str(home))
-        hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
-        train_and_save("linear", "multiclass", hp, "tiny_mc")
-        train_and_save("linear", "footwear_luggage", hp, "tiny_fl")
-        train_and_save("linear", "footwear_luggage", {**hp, "init_from": "tiny_mc"}, "tiny_fl_tr")
-        yield home
+    yield from tiny_footwear_home(tmp_path_factory, "tiny", save=train_and_save)
 
 
 # ---------------------------------------------------------------- pure functions

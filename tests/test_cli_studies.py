@@ -6,42 +6,22 @@ import sys
 
 import pytest
 
-from fmnist_core import cli, saving
-from fmnist_core.models import preset
+from fmnist_core import cli
 from fmnist_core.studies import fewshot_data as fd
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams, train
+from study_models import require_shipped, tiny_footwear_home
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 
 
-def require_shipped(*names):
-    missing = [n for n in names if not (saving.SHIPPED_DIR / f"{n}.keras").exists()]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shipped model(s) {missing} missing: run `make models`")
-        pytest.skip(f"shipped model(s) {missing} not trained yet: run `make models`")
 
 
-def _train_and_save(preset_name, task, hp, name):
-    hp = HParams(**hp)
-    spec = preset(preset_name)
-    saving.save_model(train(spec, task, hp).model, name,
-                      {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """Tiny linear models: a 10-class one (also a pixel-feature backbone) and two footwear_luggage ones."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FMNIST_HOME", str(home))
-        hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
-        _train_and_save("linear", "multiclass", hp, "lin_mc")
-        _train_and_save("linear", "footwear_luggage", hp, "lin_fl")
-        _train_and_save("linear", "footwear_luggage", {**hp, "init_from": "lin_mc"}, "lin_fl_tr")
-        yield home
+    yield from tiny_footwear_home(tmp_path_factory)
 
 
 def run_cli(*args, home=None):

@@ -1,6 +1,5 @@
 """Study B: few-shot fine-tuning (fmnist_core.studies.fewshot and fewshot_data)."""
 import io
-import os
 
 import numpy as np
 import pytest
@@ -9,28 +8,14 @@ from PIL import Image
 from fmnist_core import imaging, saving
 from fmnist_core.data import load_fashion_mnist
 from fmnist_core.inference import get_model
-from fmnist_core.models import preset
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams, train
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
+from study_models import require_shipped
+from study_models import train_and_save_unscored as _train_and_save
 
 
-def require_shipped(*names):
-    """Skip when a shipped model is not trained yet, except on CI, where that is a failure."""
-    missing = [n for n in names if not (saving.SHIPPED_DIR / f"{n}.keras").exists()]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shipped model(s) {missing} missing: run `make models`")
-        pytest.skip(f"shipped model(s) {missing} not trained yet: run `make models`")
 
 
-def _train_and_save(preset_name, task, hp, name):
-    """Train and save without scoring on the test set (the studies never read stored scores)."""
-    hp = HParams(**hp)
-    spec = preset(preset_name)
-    saving.save_model(train(spec, task, hp).model, name,
-                      {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import os
 import signal
 import time
 
-import numpy as np
 import pytest
 
 from fmnist_core import cli, jobs, saving

@@ -4,7 +4,6 @@ Each renders without an exception, shows its main widgets, and a main interactio
 Charts are invisible to AppTest; the pages also leave their results in session state, which
 the tests read.
 """
-import os
 
 import numpy as np
 from pathlib import Path
@@ -12,11 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import jobs, saving
+from fmnist_core import jobs
 from fmnist_core.data import CLASS_NAMES
-from fmnist_core.models import preset
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams, train
+from study_models import require_shipped, tiny_footwear_home
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_PAGE = str(ROOT / "pages" / "binary_study.py")
@@ -24,12 +21,6 @@ FEWSHOT_PAGE = str(ROOT / "pages" / "few_shot.py")
 TIMEOUT = 240  # seconds per script run: 2 shared cores, and the first run scores 10,000 images per model
 
 
-def require_shipped(*names):
-    missing = [n for n in names if not (saving.SHIPPED_DIR / f"{n}.keras").exists()]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shipped model(s) {missing} missing: run `make models`")
-        pytest.skip(f"shipped model(s) {missing} not trained yet: run `make models`")
 
 
 def ok(at: AppTest) -> AppTest:
@@ -37,24 +28,12 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
-def _train_and_save(preset_name, task, hp, name):
-    hp = HParams(**hp)
-    spec = preset(preset_name)
-    saving.save_model(train(spec, task, hp).model, name,
-                      {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """Tiny linear models in a temporary $FMNIST_HOME: 10-class and footwear_luggage (scratch, transfer)."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FMNIST_HOME", str(home))
-        hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
-        _train_and_save("linear", "multiclass", hp, "lin_mc")
-        _train_and_save("linear", "footwear_luggage", hp, "lin_fl")
-        _train_and_save("linear", "footwear_luggage", {**hp, "init_from": "lin_mc"}, "lin_fl_tr")
-        yield home
+    yield from tiny_footwear_home(tmp_path_factory)
 
 
 def binary_page_with_tiny_models(custom_classes=None, seeds=1) -> AppTest:

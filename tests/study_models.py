@@ -1,0 +1,40 @@
+"""Helpers shared by the study tests: shipped-model guard and tiny trained models in a temp home."""
+import os
+
+import pytest
+
+from fmnist_core import saving
+from fmnist_core.models import preset
+from fmnist_core.tasks import get_task
+from fmnist_core.training import HParams, train
+
+
+def require_shipped(*names):
+    """Skip when a shipped model is not trained yet, except on CI, where that is a failure."""
+    missing = [n for n in names if not (saving.SHIPPED_DIR / f"{n}.keras").exists()]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shipped model(s) {missing} missing: run `make models`")
+        pytest.skip(f"shipped model(s) {missing} not trained yet: run `make models`")
+
+
+def train_and_save_unscored(preset_name, task, hp, name):
+    """Train and save without scoring on the test set (the studies never read stored scores)."""
+    hp = HParams(**hp)
+    spec = preset(preset_name)
+    saving.save_model(train(spec, task, hp).model, name,
+                      {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
+
+
+def tiny_footwear_home(tmp_path_factory, prefix="lin", save=train_and_save_unscored):
+    """Generator for a module fixture: a temp $FMNIST_HOME with a tiny linear 10-class model
+    ``<prefix>_mc`` and two footwear_luggage ones, ``<prefix>_fl`` (scratch) and ``<prefix>_fl_tr``
+    (transfer from ``<prefix>_mc``)."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FMNIST_HOME", str(home))
+        hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
+        save("linear", "multiclass", hp, f"{prefix}_mc")
+        save("linear", "footwear_luggage", hp, f"{prefix}_fl")
+        save("linear", "footwear_luggage", {**hp, "init_from": f"{prefix}_mc"}, f"{prefix}_fl_tr")
+        yield home

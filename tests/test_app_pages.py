@@ -16,18 +16,12 @@ from streamlit.testing.v1 import AppTest
 
 import app_ui
 from fmnist_core import data, imaging, inference
-from fmnist_core.saving import SHIPPED_DIR
+from shared_models import shipped_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # seconds per script run: the first Evaluate run scores 10,000 images on 2 shared cores
 
 
-def shipped_model(name="fmnist_cnn"):
-    if (SHIPPED_DIR / f"{name}.keras").is_file():
-        return name
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"shipped model {name} missing under CI; run `make models`")
-    pytest.skip(f"shipped model {name} not trained yet (run `make models`)")
 
 
 def app(page: str | None = None) -> AppTest:

@@ -9,7 +9,7 @@ from fmnist_core.runner import train_and_save
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies.replicates import plan_replicates
 from fmnist_core.tasks import binarize
-from study_models import require_shipped, tiny_footwear_home
+from shared_models import require_shipped, tiny_footwear_home
 
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 

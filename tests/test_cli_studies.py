@@ -8,7 +8,7 @@ import pytest
 
 from fmnist_core import cli
 from fmnist_core.studies import fewshot_data as fd
-from study_models import require_shipped, tiny_footwear_home
+from shared_models import require_shipped, tiny_footwear_home
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")

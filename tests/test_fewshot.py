@@ -10,8 +10,8 @@ from fmnist_core.data import load_fashion_mnist
 from fmnist_core.inference import get_model
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
-from study_models import require_shipped
-from study_models import train_and_save_unscored as _train_and_save
+from shared_models import require_shipped
+from shared_models import train_and_save_unscored as _train_and_save
 
 
 

@@ -5,7 +5,6 @@ shipped model still gets them right after saving as PNG, inverting onto white as
 or embedding in a larger canvas.
 """
 import io
-import os
 import struct
 import zlib
 
@@ -15,7 +14,7 @@ from PIL import Image
 
 from fmnist_core import data, imaging
 from fmnist_core.imaging import ImageInputError, load_upload, to_fashion_mnist
-from fmnist_core.saving import SHIPPED_DIR
+from shared_models import shipped_model
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +37,6 @@ def png_claiming(width: int, height: int) -> bytes:
     return bytes(raw)
 
 
-def shipped_model(name="fmnist_cnn"):
-    """A shipped model's name; skipped when absent (a failure under CI=true: CI must have them)."""
-    if (SHIPPED_DIR / f"{name}.keras").is_file():
-        return name
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"shipped model {name} missing under CI; run `make models`")
-    pytest.skip(f"shipped model {name} not trained yet (run `make models`)")
 
 
 # ---------------------------------------------------------------- already Fashion-MNIST form

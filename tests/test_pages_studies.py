@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core import jobs
 from fmnist_core.data import CLASS_NAMES
-from study_models import require_shipped, tiny_footwear_home
+from shared_models import require_shipped, tiny_footwear_home
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_PAGE = str(ROOT / "pages" / "binary_study.py")

@@ -1,4 +1,4 @@
-"""Helpers shared by the study tests: shipped-model guard and tiny trained models in a temp home."""
+"""Helpers shared by tests: the shipped-model guard and tiny trained models in a temp home."""
 import os
 
 import pytest
@@ -38,3 +38,9 @@ def tiny_footwear_home(tmp_path_factory, prefix="lin", save=train_and_save_unsco
         save("linear", "footwear_luggage", hp, f"{prefix}_fl")
         save("linear", "footwear_luggage", {**hp, "init_from": f"{prefix}_mc"}, f"{prefix}_fl_tr")
         yield home
+
+
+def shipped_model(name="fmnist_cnn"):
+    """A shipped model's name; skipped when absent (a failure under CI=true: CI must have them)."""
+    require_shipped(name)
+    return name

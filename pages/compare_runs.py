@@ -16,22 +16,13 @@ ALL = "(all runs)"
 
 
 @st.cache_data(show_spinner="Scoring the model on its validation split…", max_entries=32)
-def validation_eval(model_name: str, mtime: float, hparams_json: str, task_json: str) -> dict:
-    """Confusion matrix and scores of a run's model on the validation split it was trained with.
+def validation_eval(model_name: str, mtime: float) -> dict:
+    """Confusion matrix and scores of a run's model on the validation split it was trained with
+    (its own seed, validation share and subset, read from the model's metadata), so none of its
+    training images are scored."""
+    from fmnist_core.inference import evaluate_saved
 
-    The split is rebuilt from the run's own seed, validation share and subset, exactly as in
-    training, so none of its training images are scored.
-    """
-    import json
-
-    from fmnist_core import data as fdata
-    from fmnist_core.evaluation import evaluate_predictions
-    from fmnist_core.inference import predict_images
-
-    hp, task = json.loads(hparams_json), get_task(json.loads(task_json))
-    _, (x, y10) = fdata.train_val_split(hp.get("val_fraction", 0.1), hp.get("seed", 42), hp.get("subset"))
-    probs = predict_images(model_name, x)
-    return {"class_names": list(task.class_names), **evaluate_predictions(task.labels(y10), probs, task.class_names)}
+    return evaluate_saved(model_name, split="validation")
 
 
 def table(runs: list[dict]) -> pd.DataFrame:
@@ -128,8 +119,6 @@ def confusion_matrix(run: dict) -> None:
     if not run.get("model_path"):
         st.caption("No saved model for this run (it failed or has not finished).")
         return
-    import json
-
     from fmnist_core.saving import ModelNotFoundError, find_model
     try:
         mtime = find_model(run["model_name"]).stat().st_mtime
@@ -139,8 +128,7 @@ def confusion_matrix(run: dict) -> None:
     if not st.toggle("Compute on the validation split", key=f"cr_cm_{run['id']}",
                      help="Loads the model and classifies the run's own validation images"):
         return
-    res = validation_eval(run["model_name"], mtime, json.dumps(run["hparams"], sort_keys=True),
-                          json.dumps(run["task_def"], sort_keys=True))
+    res = validation_eval(run["model_name"], mtime)
     normalized = st.checkbox("Row-normalized (recall on the diagonal)", key=f"cr_cm_norm_{run['id']}")
     st.plotly_chart(figures.confusion_matrix_figure(res["confusion_matrix"], res["class_names"], normalized),
                     key=f"cr_cm_fig_{run['id']}")

@@ -141,11 +141,11 @@ def cmd_train_here(args) -> int:
     except ModelNotFoundError:
         pass
 
+    from .cli_jobs import epoch_line
+
     def show(e):
         if e["kind"] == "epoch":
-            print(f"epoch {e['epoch']}/{e['epochs']}  loss {e['loss']:.4f}  acc {e['accuracy']:.4f}  "
-                  f"val_loss {e['val_loss']:.4f}  val_acc {e['val_accuracy']:.4f}  lr {e['lr']:.2e}  "
-                  f"{e['seconds']:.1f}s", flush=True)
+            print(epoch_line(e, e["epochs"]), flush=True)
     meta = train_and_save(preset(args.preset), args.task, hparams_from_args(args), args.model_name, on_progress=show)
     print(f"saved {meta['path']}: val acc {meta['val_metrics']['accuracy']:.4f}, "
           f"test acc {meta['test_metrics']['accuracy']:.4f}, {meta['train_seconds']:.0f} s")

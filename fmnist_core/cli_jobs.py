@@ -76,7 +76,7 @@ def follow(run_id: int, store, out=None, poll: float = 0.5) -> dict:
                                 f"model {run['model_name']})")
                 said = "running"
             for e in run["history"][shown:]:
-                _line(out, tty, _epoch_line(e, run["epochs"]))
+                _line(out, tty, epoch_line(e, run["epochs"]))
             shown = len(run["history"])
             if status in TERMINAL:
                 _line(out, tty, _final_line(run))
@@ -108,7 +108,8 @@ def _f(v, fmt=".4f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _epoch_line(e: dict, epochs) -> str:
+def epoch_line(e: dict, epochs) -> str:
+    """One line per epoch, shared by `train` (following a job) and `train-here`."""
     return (f"epoch {e['epoch']}/{epochs}  loss {_f(e['loss'])}  acc {_f(e['accuracy'])}  "
             f"val_loss {_f(e['val_loss'])}  val_acc {_f(e['val_accuracy'])}  lr {_f(e['lr'], '.2e')}  "
             f"{_f(e['seconds'], '.1f')}s")

@@ -9,9 +9,9 @@ model import it themselves.
 """
 import streamlit as st
 
-import app_ui
+from ui import frame
 
 st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
-page = st.navigation(app_ui.navigation_pages())
-app_ui.sidebar()
+page = st.navigation(frame.navigation_pages())
+frame.sidebar()
 page.run()

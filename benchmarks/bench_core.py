@@ -32,7 +32,7 @@ def main():
     args = ap.parse_args()
     print(f"# {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  cores={os.cpu_count()}")
 
-    from fmnist_core import data
+    from fmnist_core.data import fashion_mnist as data
     t0 = time.perf_counter()
     data._load_cached.cache_clear()
     (x, y), (xt, yt) = data.load_fashion_mnist()
@@ -40,8 +40,9 @@ def main():
     print(f"load_fashion_mnist (cached): {median_time(data.load_fashion_mnist, 5) * 1e6:.1f} us")
 
     import numpy as np
-    from fmnist_core.inference import predict_one
-    from fmnist_core.models import build_model
+
+    from fmnist_core.modeling.inference import predict_one
+    from fmnist_core.modeling.models import build_model
     model = build_model("fmnist_net")
     meta = {"hparams": {"normalize": True}}
     img = xt[0]
@@ -52,11 +53,11 @@ def main():
     print(f"one image, fmnist_net: direct call {direct * 1e3:.1f} ms, model.predict {via_predict * 1e3:.1f} ms "
           f"(ratio {via_predict / direct:.1f}x), median of 30")
 
-    from fmnist_core.lr_finder import lr_find
+    from fmnist_core.modeling.lr_finder import lr_find
     t = median_time(lambda: lr_find("tinyvgg", hparams={"subset": 20000}), max(1, args.repeats // 2))
     print(f"lr_find tinyvgg, 100 batches of 128: {t:.1f} s")
 
-    from fmnist_core.training import train
+    from fmnist_core.modeling.training import train
     n = args.epoch_images
     for name in ("tinyvgg", "exercise_cnn", "shoe_cnn", "fmnist_net"):
         secs = []

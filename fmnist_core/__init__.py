@@ -1,4 +1,5 @@
-"""Fashion-MNIST Lab core: data, tasks, models, training, evaluation, runs and studies.
+"""Fashion-MNIST Lab core, in layers that import one way: ``cli`` -> ``runs``/``studies`` ->
+``modeling``/``insight`` -> ``data``.
 
 No Streamlit here: the app's pages, the CLI (``python -m fmnist_core``) and the tests all
 call these same functions. TensorFlow is imported lazily, only by the modules that train

@@ -1,4 +1,4 @@
-"""``python -m fmnist_core``: see cli.py."""
-from .cli import main
+"""``python -m fmnist_core``: see cli/main.py."""
+from fmnist_core.cli import main
 
 raise SystemExit(main())

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_ui
-from fmnist_core import data as fdata
-from fmnist_core import figures
-from fmnist_core.store import TERMINAL
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, get_task
+from fmnist_core.insight import figures
+from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
-from fmnist_core.tasks import BUILTIN_TASKS, custom_task, get_task
-from train_ui import get_store
+from ui import catalog
+from ui.run_widgets import get_store
 
 GROUPINGS = {"footwear_luggage": "Footwear + bags vs clothing", "shoes": "Shoes vs the rest",
              "custom": "Custom: my classes vs the rest"}
@@ -56,7 +56,7 @@ st.caption(f"**{task.class_names[1]}** vs **{task.class_names[0]}**. {task.descr
 # ---------------------------------------------------------------- 2. the models
 
 st.subheader("2. The models")
-infos = {m["name"]: m for m in app_ui.models_info()}
+infos = {m["name"]: m for m in catalog.models_info()}
 
 
 def _task_of(meta):
@@ -79,7 +79,7 @@ def _pick(col, label, options, default, key, help):
         return None
     index = options.index(default) if default in options else 0
     return col.selectbox(label, options, index=index, key=f"{key}_{task.name}", help=help,
-                         format_func=lambda n: app_ui.model_label(infos[n]))
+                         format_func=lambda n: catalog.model_label(infos[n]))
 
 
 c1, c2, c3 = st.columns(3)
@@ -126,7 +126,7 @@ missing = rep.missing(plan)
 
 def _progress_panel(run_ids: dict, polling: bool) -> None:
     """One progress bar per training job; when the last one ends, rerun the page to use the new models."""
-    from fmnist_core import jobs
+    from fmnist_core.runs import jobs
 
     store = get_store()
     jobs.refresh(store)  # fails runs whose worker died, restarts a worker for an orphaned queue
@@ -188,7 +188,7 @@ def test_images():
 all_names = (multi, *lists["direct"], *lists["transfer"])
 try:
     res = run_study(task.to_dict(), multi, tuple(lists["direct"]), tuple(lists["transfer"]),
-                    tuple(app_ui.model_mtime(n) for n in all_names))
+                    tuple(catalog.model_mtime(n) for n in all_names))
 except ValueError as exc:
     st.error(str(exc))
     st.stop()

@@ -9,9 +9,10 @@ import json
 
 import streamlit as st
 
-import train_ui
-from fmnist_core import jobs, models, saving
-from fmnist_core.training import OPTIMIZERS, SCHEDULES, HParams
+from fmnist_core.modeling import models, saving
+from fmnist_core.modeling.training import OPTIMIZERS, SCHEDULES, HParams
+from fmnist_core.runs import jobs
+from ui import frame, live, run_widgets
 
 DEFAULT_PRESET = "tinyvgg"
 NO_TRANSFER = "(random initialization)"
@@ -129,15 +130,15 @@ def layer_editor():
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def estimate(spec_json: str, task_name: str, hp_json: str) -> dict:
-    from fmnist_core.timing import estimate_epoch_seconds
-    from fmnist_core.tasks import get_task
+    from fmnist_core.data.tasks import get_task
+    from fmnist_core.modeling.timing import estimate_epoch_seconds
     return estimate_epoch_seconds(json.loads(spec_json), get_task(task_name), json.loads(hp_json))
 
 
 def summary(spec, task) -> bool:
     """The summary table and parameter count; False (with the error shown) if the spec is invalid."""
     try:
-        rows = train_ui.summary_rows(spec, task)
+        rows = run_widgets.summary_rows(spec, task)
         n_params = models.check_param_cap(spec, task)
     except models.SpecError as exc:
         st.error(f"This model cannot be built: {exc}")
@@ -153,7 +154,7 @@ def summary(spec, task) -> bool:
 
 def time_estimate(spec, task, hp) -> None:
     """Measured time per epoch for this model and batch size, on request (cached per spec, task, sizes)."""
-    key = (train_ui.spec_key(spec), task.name, json.dumps(
+    key = (run_widgets.spec_key(spec), task.name, json.dumps(
         {k: hp[k] for k in ("batch_size", "subset", "val_fraction", "normalize", "optimizer")}, sort_keys=True))
     done = ss.setdefault("bt_estimates", {})
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
@@ -166,8 +167,8 @@ def time_estimate(spec, task, hp) -> None:
         return
     e = done[key]
     per_epoch = e["seconds_per_epoch"]
-    c2.markdown(f"**≈ {train_ui.fmt_seconds(per_epoch) if per_epoch >= 1 else f'{per_epoch:.2f} s'} per epoch**, "
-                f"≈ {train_ui.fmt_seconds(per_epoch * hp['epochs'])} for {hp['epochs']} epochs")
+    c2.markdown(f"**≈ {run_widgets.fmt_seconds(per_epoch) if per_epoch >= 1 else f'{per_epoch:.2f} s'} per epoch**, "
+                f"≈ {run_widgets.fmt_seconds(per_epoch * hp['epochs'])} for {hp['epochs']} epochs")
     c2.caption(f"{e['batches_per_epoch']} batches of {e['batch_size']} ({e['seconds_per_batch'] * 1000:.0f} ms each, "
                f"median of {e['measured_steps']}) on {e['n_train']:,} images, plus validation. Slower while "
                "another run is training.")
@@ -244,7 +245,7 @@ def hparams_form(spec) -> dict | None:
     except ValueError as exc:
         st.error(f"Hyperparameters: {exc}")
         return None
-    from fmnist_core.timing import train_set_size
+    from fmnist_core.modeling.timing import train_set_size
     n_train, n_val = train_set_size(hp)
     st.caption(f"Each epoch: {n_train:,} training and {n_val:,} validation images "
                f"({-(-n_train // hp['batch_size'])} batches). The test set is only used for the final score.")
@@ -293,7 +294,7 @@ def train_and_sweep(spec, task, hp) -> None:
     if st.button("Train", icon=":material/rocket_launch:", type="primary", disabled=not ok, key="bt_train"):
         try:
             rid = jobs.submit(spec, task, hp, name=name.strip() or f"{label} {task.name}",
-                              model_name=model_name.strip() or None, store=train_ui.get_store())
+                              model_name=model_name.strip() or None, store=run_widgets.get_store())
         except ValueError as exc:
             st.error(f"Could not start the run: {exc}")
         else:
@@ -316,7 +317,7 @@ def train_and_sweep(spec, task, hp) -> None:
         if st.button(f"Start sweep ({len(plans or [])} runs)", disabled=not plans, key="bt_sweep"):
             try:
                 sweep_id, ids = jobs.submit_sweep({"spec": spec, "task": task, "hparams": hp, "name": label}, param,
-                                                  values, store=train_ui.get_store())
+                                                  values, store=run_widgets.get_store())
             except ValueError as exc:
                 st.error(f"Sweep: {exc}")
             else:
@@ -324,7 +325,7 @@ def train_and_sweep(spec, task, hp) -> None:
                 ss.cr_sweep = sweep_id
                 st.success(f"Sweep {sweep_id} queued: runs {', '.join(f'#{i}' for i in ids)}. Compare them on "
                            "the Compare runs page when they finish.")
-                train_ui.page_link(train_ui.COMPARE_PAGE, "Compare runs", ":material/compare_arrows:")
+                frame.page_link(run_widgets.COMPARE_PAGE, "Compare runs", ":material/compare_arrows:")
 
 
 # ---------------------------------------------------------------- the page
@@ -334,12 +335,12 @@ if "bt_layers" not in ss:
     ss.bt_preset = DEFAULT_PRESET
     _load_preset()
 
-active = [r for r in train_ui.get_store().list_runs(status=["running", "queued"], with_history=False)]
+active = [r for r in run_widgets.get_store().list_runs(status=["running", "queued"], with_history=False)]
 if active:
     st.info(f"{len(active)} run(s) training or queued. [Jump to the live view ↓](#live-run)")
 
 st.subheader("1. Task")
-task = train_ui.task_picker("bt")
+task = run_widgets.task_picker("bt")
 
 st.subheader("2. Model")
 c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -362,4 +363,4 @@ st.subheader("4. Train")
 train_and_sweep(spec if spec_ok else None, task, hp)
 
 st.subheader("Live run", anchor="live-run")
-train_ui.live_run_section(watch)
+live.live_run_section(watch)

@@ -14,9 +14,10 @@ import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
-import app_ui
-from fmnist_core import data as fdata
-from fmnist_core import imaging, inference
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data import imaging
+from fmnist_core.modeling import inference
+from ui import catalog
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 CANVAS_SIZE = 280
@@ -24,7 +25,7 @@ CANVAS_SIZE = 280
 st.title("Classify")
 
 top1, top2 = st.columns([3, 2], vertical_alignment="bottom")
-name = app_ui.model_picker("cls_model", "Model", container=top1)
+name = catalog.model_picker("cls_model", "Model", container=top1)
 if name is None:
     st.stop()
 compare_all = top2.toggle("Compare every saved model", key="cls_compare",
@@ -135,7 +136,7 @@ st.caption("Fashion-MNIST items are light on black and fill the frame on their l
 
 def predict(model_name: str):
     """(probabilities, class names, milliseconds for the model call) for the 28x28 image."""
-    model, meta = app_ui.load_model(model_name)
+    model, meta = catalog.load_model(model_name)
     t0 = time.perf_counter()
     p = inference.predict_one(model, meta, image28)
     ms = (time.perf_counter() - t0) * 1000
@@ -168,7 +169,7 @@ if not compare_all:
     right.plotly_chart(bar_chart(probs, names, k), key="cls_bars")
 else:
     rows, charts = [], []
-    for m in app_ui.models_info():
+    for m in catalog.models_info():
         try:
             p, n, t = predict(m["name"])
         except Exception as exc:  # noqa: BLE001 - one broken model file must not hide the others
@@ -201,9 +202,9 @@ patch = s3.select_slider("Occlusion patch (pixels)", [2, 4, 6, 8], value=4, key=
 
 @st.cache_data(show_spinner="Computing the saliency map…", max_entries=32)
 def saliency(model_name: str, mtime: float, image_bytes: bytes, method: str, target: int, patch: int):
-    from fmnist_core import explain
+    from fmnist_core.insight import explain
 
-    model, meta = app_ui.load_model(model_name)
+    model, meta = catalog.load_model(model_name)
     img = np.frombuffer(image_bytes, dtype=np.uint8).reshape(28, 28)
     if method == "Occlusion":
         return explain.occlusion_map(model, meta, img, target=target, patch=patch, stride=max(1, patch // 2),
@@ -211,7 +212,7 @@ def saliency(model_name: str, mtime: float, image_bytes: bytes, method: str, tar
     return explain.gradient_saliency(model, meta, img, target=target, smooth=16)
 
 
-smap = saliency(name, app_ui.model_mtime(name), image28.tobytes(), method, names.index(target), patch)
+smap = saliency(name, catalog.model_mtime(name), image28.tobytes(), method, names.index(target), patch)
 fig = make_subplots(1, 2, subplot_titles=("model input (28×28)", f"{method.lower()} saliency for {target}"),
                     horizontal_spacing=0.08)
 fig.add_trace(go.Heatmap(z=image28, colorscale="gray", showscale=False, zmin=0, zmax=255,

@@ -5,11 +5,12 @@ the metric against the swept value.
 import pandas as pd
 import streamlit as st
 
-import train_ui
-from fmnist_core import figures, models
-from fmnist_core.figures_training import METRIC_LABELS, legend_below, overlay_figure, sweep_summary_figure
-from fmnist_core.store import STATUSES, TERMINAL
-from fmnist_core.tasks import get_task
+from fmnist_core.data.tasks import get_task
+from fmnist_core.insight import figures
+from fmnist_core.insight.training_figures import METRIC_LABELS, legend_below, overlay_figure, sweep_summary_figure
+from fmnist_core.modeling import models
+from fmnist_core.runs.store import STATUSES, TERMINAL
+from ui import frame, run_widgets
 
 ss = st.session_state
 ALL = "(all runs)"
@@ -20,7 +21,7 @@ def validation_eval(model_name: str, mtime: float) -> dict:
     """Confusion matrix and scores of a run's model on the validation split it was trained with
     (its own seed, validation share and subset, read from the model's metadata), so none of its
     training images are scored."""
-    from fmnist_core.inference import evaluate_saved
+    from fmnist_core.modeling.inference import evaluate_saved
 
     return evaluate_saved(model_name, split="validation")
 
@@ -71,7 +72,7 @@ def _fmt4(v) -> str:
 
 
 def run_detail(run_id: int) -> None:
-    store = train_ui.get_store()
+    store = run_widgets.get_store()
     run = store.get_run(run_id)
     if run is None:
         st.warning(f"Run #{run_id} no longer exists.")
@@ -80,14 +81,14 @@ def run_detail(run_id: int) -> None:
         head, badge = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"### Run #{run['id']}: {run['name']}")
         with badge:
-            train_ui.status_badge(run["status"])
+            run_widgets.status_badge(run["status"])
         if run.get("message"):
             st.caption(run["message"])
         m = st.columns(4)
         m[0].metric("Validation accuracy", _fmt4(run.get("val_accuracy")))
         m[1].metric("Test accuracy", _fmt4(run.get("test_accuracy")))
         m[2].metric("Best epoch", run.get("best_epoch") or "–")
-        m[3].metric("Training time", train_ui.fmt_seconds(run.get("train_seconds")))
+        m[3].metric("Training time", run_widgets.fmt_seconds(run.get("train_seconds")))
         bpe = run.get("batches_per_epoch")
         curves, epochs, setup, confusion = st.tabs(["Curves", "Epochs", "Hyperparameters & model", "Confusion matrix"])
         with curves:
@@ -105,7 +106,7 @@ def run_detail(run_id: int) -> None:
                                        "value": [str(v) for v in run["hparams"].values()]}),
                          hide_index=True, width="stretch")
             try:
-                c2.dataframe(train_ui.summary_rows(run["spec"], get_task(run["task_def"])), hide_index=True,
+                c2.dataframe(run_widgets.summary_rows(run["spec"], get_task(run["task_def"])), hide_index=True,
                              width="stretch")
             except models.SpecError as exc:
                 c2.error(str(exc))
@@ -119,7 +120,7 @@ def confusion_matrix(run: dict) -> None:
     if not run.get("model_path"):
         st.caption("No saved model for this run (it failed or has not finished).")
         return
-    from fmnist_core.saving import ModelNotFoundError, find_model
+    from fmnist_core.modeling.saving import ModelNotFoundError, find_model
     try:
         mtime = find_model(run["model_name"]).stat().st_mtime
     except ModelNotFoundError:
@@ -140,12 +141,12 @@ def actions(run: dict) -> None:
     if c1.button("Watch in Build & Train", icon=":material/monitoring:", key=f"cr_watch_{run['id']}"):
         ss.bt_watch_id = run["id"]
         try:
-            st.switch_page(train_ui.BUILD_PAGE, query_params={"run": str(run["id"])})
+            st.switch_page(run_widgets.BUILD_PAGE, query_params={"run": str(run["id"])})
         except st.errors.StreamlitAPIException:
             st.info("Open Build & Train from the navigation to watch it.")
     if run.get("model_path") and c2.button("Evaluate this model", icon=":material/fact_check:",
                                            key=f"cr_eval_{run['id']}"):
-        train_ui.go_to(train_ui.EVALUATE_PAGE, selected_model=run["model_name"])
+        frame.go_to(run_widgets.EVALUATE_PAGE, selected_model=run["model_name"])
     if run["status"] == "running":
         c3.caption("Stop a running run (Build & Train) before deleting it.")
         return
@@ -158,7 +159,7 @@ def actions(run: dict) -> None:
         y, n, _ = st.columns([1, 1, 3])
         if y.button("Yes, delete", type="primary", key=f"cr_del_yes_{run['id']}"):
             try:
-                train_ui.get_store().delete_run(run["id"], delete_model=True)
+                run_widgets.get_store().delete_run(run["id"], delete_model=True)
             except ValueError as exc:
                 st.error(str(exc))
             else:
@@ -173,10 +174,10 @@ def actions(run: dict) -> None:
 # ---------------------------------------------------------------- the page
 
 st.title("Compare runs")
-runs = train_ui.get_store().list_runs()
+runs = run_widgets.get_store().list_runs()
 if not runs:
     st.info("No runs yet. Train a model on Build & Train; every run is recorded here.")
-    train_ui.page_link(train_ui.BUILD_PAGE, "Build & Train", ":material/construction:")
+    frame.page_link(run_widgets.BUILD_PAGE, "Build & Train", ":material/construction:")
     st.stop()
 
 c1, c2, c3 = st.columns(3)
@@ -223,6 +224,6 @@ if metrics:
     st.plotly_chart(overlay_figure([by_id[i] for i in picked], metrics), key="cr_overlay")
 
 st.subheader("Run details")
-detail = st.selectbox("Run", picked, format_func=lambda i: train_ui.run_option_label(by_id[i]), key="cr_detail") \
+detail = st.selectbox("Run", picked, format_func=lambda i: run_widgets.run_option_label(by_id[i]), key="cr_detail") \
     if len(picked) > 1 else picked[0]
 run_detail(detail)

@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import app_ui
-from fmnist_core import data as fdata
-from fmnist_core import explore
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.insight import explore
+from ui import tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
 PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",  # Plotly's qualitative palette:
@@ -79,7 +79,7 @@ def browse_view(split, x, y):
              else f"images {state.ds_start % pool + 1}–{(state.ds_start % pool) + len(idx)} in file order")
     st.caption(f"{len(idx)} of {pool:,} {cls_name if cls is not None else ''} images in the {split} split, "
                f"{where}. Captions: index in the split · label.")
-    app_ui.gallery([x[i] for i in idx], [f"#{i} · {CLASSES[y[i]]}" for i in idx], ncols=8)
+    tiles.gallery([x[i] for i in idx], [f"#{i} · {CLASSES[y[i]]}" for i in idx], ncols=8)
 
 
 def statistics_view(split):
@@ -103,8 +103,8 @@ def statistics_view(split):
     means, stds = mean_std(split)
     st.caption("Mean: the 'average' garment of each class. Std: where images of the class disagree "
                "(bright = varies a lot).")
-    app_ui.gallery(np.clip(means, 0, 255).astype(np.uint8), [f"mean · {c}" for c in CLASSES], ncols=10)
-    app_ui.gallery((stds / max(stds.max(), 1e-9) * 255).astype(np.uint8), [f"std · {c}" for c in CLASSES],
+    tiles.gallery(np.clip(means, 0, 255).astype(np.uint8), [f"mean · {c}" for c in CLASSES], ncols=10)
+    tiles.gallery((stds / max(stds.max(), 1e-9) * 255).astype(np.uint8), [f"std · {c}" for c in CLASSES],
                    ncols=10)
 
     st.subheader("Pixel intensities")
@@ -170,7 +170,7 @@ def embedding_view(split, x, y):
         if chosen:
             st.markdown(f"**{len(chosen)} selected** " + ("(showing the first 48)" if len(chosen) > 48 else ""))
             shown_sel = chosen[:48]
-            app_ui.gallery([x[i] for i in shown_sel], [f"#{i} · {CLASSES[y[i]]}" for i in shown_sel], ncols=12,
+            tiles.gallery([x[i] for i in shown_sel], [f"#{i} · {CLASSES[y[i]]}" for i in shown_sel], ncols=12,
                            factor=2)
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import app_ui
-from fmnist_core import data as fdata
-from fmnist_core import evaluation, figures, inference
-from fmnist_core.tasks import BUILTIN_TASKS
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import BUILTIN_TASKS
+from fmnist_core.insight import figures
+from fmnist_core.modeling import evaluation, inference
+from ui import catalog, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -21,10 +22,10 @@ if not fdata.dataset_status()["found"]:
     st.stop()
 
 c1, c2, c3 = st.columns([3, 1.3, 2])
-name = app_ui.model_picker("eval_model", "Model", container=c1)
+name = catalog.model_picker("eval_model", "Model", container=c1)
 if name is None:
     st.stop()
-meta = next(m for m in app_ui.models_info() if m["name"] == name)
+meta = next(m for m in catalog.models_info() if m["name"] == name)
 own = inference.model_task(meta)
 split = c2.radio("Split", inference.SPLITS, horizontal=True, key="eval_split",
                  help="Test: the 10,000 official test images. Validation: the images this model held out "
@@ -49,7 +50,7 @@ def split_images(split: str, seed: int, val_fraction: float, subset):
     return inference.split_data(split, seed, val_fraction, subset)[0]
 
 
-result, probs, y, class_names = evaluate(name, app_ui.model_mtime(name), split, task_name)
+result, probs, y, class_names = evaluate(name, catalog.model_mtime(name), split, task_name)
 images = split_images(split, *inference.split_args(meta))
 pred = probs.argmax(axis=1)
 
@@ -125,7 +126,7 @@ def confusion_view():
     order = idx[np.argsort(-probs[idx, pj])][:32]  # most confident first
     st.markdown(f"**{len(idx):,} images of {true} predicted as {predicted}**"
                 + (" (showing the 32 most confident)" if len(idx) > 32 else ""))
-    app_ui.gallery([images[i] for i in order], [caption(i) for i in order],
+    tiles.gallery([images[i] for i in order], [caption(i) for i in order],
                    colors=["green" if ti == pj else "red"] * len(order), ncols=8)
 
 
@@ -157,14 +158,14 @@ def gallery_view():
         pool = np.flatnonzero(pred != y) if kind.startswith("Misclassified") else np.arange(len(y))
         idx = np.sort(np.random.default_rng(0).choice(pool, size=min(n, len(pool)), replace=False)).tolist()
         st.caption(f"{len(pool):,} images in this pool. Green = correct, red = wrong.")
-    app_ui.gallery([images[i] for i in idx], [caption(i) for i in idx],
+    tiles.gallery([images[i] for i in idx], [caption(i) for i in idx],
                    colors=["green" if y[i] == pred[i] else "red" for i in idx], ncols=8)
 
 
 def feature_maps_view():
-    from fmnist_core import explain
+    from fmnist_core.insight import explain
 
-    model, _ = app_ui.load_model(name)
+    model, _ = catalog.load_model(name)
     convs = explain.conv_layers(model)
     if not convs:
         st.info(f"{name} has no convolutional layers, so there are no feature maps. Pick a CNN.")
@@ -174,7 +175,7 @@ def feature_maps_view():
     default = int(wrong[0]) if len(wrong) else 0
     i = f1.number_input(f"Image index in the {split} split", 0, len(y) - 1, default, key=f"eval_fm_index_{split}")
     with f1:
-        st.image(app_ui.enlarge(images[i], 6), caption=caption(i))
+        st.image(tiles.enlarge(images[i], 6), caption=caption(i))
         st.caption(f"True: {class_names[y[i]]}. Predicted: {class_names[pred[i]]} ({probs[i, pred[i]]:.1%}).")
     maps = explain.feature_maps(model, meta, images[i])
     after = {conv.name: [a.name for a in rest] for conv, rest in explain.conv_blocks(model)}
@@ -184,7 +185,7 @@ def feature_maps_view():
             tail = f" → {' → '.join(after[layer])}" if after.get(layer) else ""
             st.markdown(f"**{layer}**{tail} · {c} maps of {h}×{w} · mean activation {act.mean():.3f}")
             mosaic = explain.tile_maps(act, ncols=16 if c > 32 else 8)
-            st.image(app_ui.enlarge(mosaic, max(1, 56 // h)))
+            st.image(tiles.enlarge(mosaic, max(1, 56 // h)))
         st.caption("Each square is one filter's output for this image, scaled to its own min (black) and max "
                    "(white): early layers find edges and textures, later ones larger parts of the garment.")
 

@@ -13,11 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import app_ui
-from fmnist_core import data as fdata
-from fmnist_core import figures
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.insight import figures
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
+from ui import catalog, tiles
 
 TASKS = {"flats-heels": "Flats vs heels", "shoe-types": "Shoe types", "own": "Your images"}
 METHOD_HELP = {"frozen": "backbone fixed, a new softmax head trained on its features (the earlier project's way)",
@@ -77,16 +77,16 @@ if task_kind == "flats-heels":
     st.caption(data.description)
     left, right = st.columns([1, 4])
     with left:
-        app_ui.gallery(data.x_pool, [f"train: {data.classes[c]}" for c in data.y_pool], ncols=2, factor=3)
+        tiles.gallery(data.x_pool, [f"train: {data.classes[c]}" for c in data.y_pool], ncols=2, factor=3)
     with right:
-        app_ui.gallery(data.x_test, [data.classes[c] for c in data.y_test], ncols=10, factor=2)
+        tiles.gallery(data.x_test, [data.classes[c] for c in data.y_test], ncols=10, factor=2)
     data_key = "flats-heels"
 elif task_kind == "shoe-types":
     data = builtin_task("shoe-types")
     st.caption(data.description + " The default backbone is the shoes-vs-rest model, which never saw these labels.")
     shots = st.select_slider("Training images per class (k)", [1, 2, 3, 5, 10, 20, 50], value=5, key="fs_shots")
     x_show, y_show = data.draw(shots, 0)
-    app_ui.gallery(x_show[:30], [data.classes[c] for c in y_show[:30]], ncols=10, factor=2)
+    tiles.gallery(x_show[:30], [data.classes[c] for c in y_show[:30]], ncols=10, factor=2)
     st.caption(f"Draw 1 of {shots} per class (each seed draws its own); tested on all {len(data.y_test):,} "
                "test images of these classes.")
     data_key = "shoe-types"
@@ -126,7 +126,7 @@ else:
         src = b1.selectbox("Class", fdata.CLASS_NAMES, index=9, key="fs_browse_class")
         page = b2.number_input("Page", 0, 249, 0, key="fs_browse_page")
         idx = np.flatnonzero(train_split()[1] == fdata.CLASS_NAMES.index(src))[page * 24:(page + 1) * 24]
-        app_ui.gallery(train_split()[0][idx], [f"#{i}" for i in idx], ncols=12, factor=2)
+        tiles.gallery(train_split()[0][idx], [f"#{i}" for i in idx], ncols=12, factor=2)
     if len(names) < 2 or len(set(names)) != len(names):
         st.info("Name at least two different classes.")
         st.stop()
@@ -151,7 +151,7 @@ else:
 # ---------------------------------------------------------------- 2. the methods
 
 st.subheader("2. Four ways to learn from a few images")
-infos = {m["name"]: m for m in app_ui.models_info()}
+infos = {m["name"]: m for m in catalog.models_info()}
 default_bb = fs.default_backbone(data)
 options = [b for b in fs.BACKBONES if b in infos] + [n for n in infos if n not in fs.BACKBONES]
 if not options:
@@ -160,7 +160,7 @@ if not options:
 c1, c2, c3 = st.columns([2, 3, 1])
 backbone = c1.selectbox("Backbone (pre-trained network)", options,
                         index=options.index(default_bb) if default_bb in options else 0, key=f"fs_backbone_{task_kind}",
-                        format_func=lambda n: app_ui.model_label(infos[n]),
+                        format_func=lambda n: catalog.model_label(infos[n]),
                         help="Its features (the layer before its output) are what the methods build on.")
 methods = c2.multiselect("Methods", fs.METHODS, default=list(fs.METHODS), key="fs_methods",
                          help="; ".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
@@ -172,7 +172,7 @@ if not methods:
     st.info("Pick at least one method.")
     st.stop()
 
-key = (data_key, tuple(methods), backbone, app_ui.model_mtime(backbone), int(seeds), shots)
+key = (data_key, tuple(methods), backbone, catalog.model_mtime(backbone), int(seeds), shots)
 bar = st.progress(0.0, text="Fitting…") if key not in _results() else None
 
 
@@ -232,7 +232,7 @@ if img_col is not None:
     caps = [f"{data.classes[t]}" + ("" if p == t else f" → {data.classes[p]}") for t, p in zip(data.y_test, pred)]
     with img_col:
         st.caption(f"The test images, as {shown} (seed 1) labels them: green right, red wrong.")
-        app_ui.gallery(data.x_test, caps, colors=["green" if p == t else "red" for t, p in zip(data.y_test, pred)],
+        tiles.gallery(data.x_test, caps, colors=["green" if p == t else "red" for t, p in zip(data.y_test, pred)],
                        ncols=7, factor=2)
 
 with st.expander("Try the fitted model on your own picture"):
@@ -245,7 +245,7 @@ with st.expander("Try the fitted model on your own picture"):
         else:
             probs = r["model"].predict_proba(img[None])[0]
             t1, t2 = st.columns([1, 3])
-            t1.image(app_ui.enlarge(img, 4), caption="as the model sees it")
+            t1.image(tiles.enlarge(img, 4), caption="as the model sees it")
             t2.markdown(f"**{data.classes[int(probs.argmax())]}** ({probs.max():.0%}) by **{shown}**, seed 1")
             t2.dataframe(pd.DataFrame({"class": data.classes, "probability": probs}), hide_index=True)
 
@@ -260,7 +260,7 @@ k1, k2 = st.columns([3, 1])
 ks_all = [k for k in (1, 2, 5, 10, 20, 50) if k <= data.max_shots()]
 ks = k1.multiselect("k (images per class)", ks_all, default=[k for k in fs.KS if k in ks_all], key="fs_ks")
 draws = k2.number_input("Draws per k", 1, 10, 3, key="fs_draws")
-curve_key = ("curve", data_key, tuple(methods), backbone, app_ui.model_mtime(backbone), tuple(sorted(ks)), int(draws))
+curve_key = ("curve", data_key, tuple(methods), backbone, catalog.model_mtime(backbone), tuple(sorted(ks)), int(draws))
 if curve_key not in _results():
     n_fits = len(ks) * len(methods) * int(draws)
     if not st.button(f"Compute the curve ({n_fits} fits)", icon=":material/show_chart:", key="fs_curve_go",

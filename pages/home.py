@@ -5,8 +5,8 @@ Imports no TensorFlow (see tests/test_app_pages.py): it must render fast from a 
 import pandas as pd
 import streamlit as st
 
-import app_ui
-from fmnist_core import data as fdata
+from fmnist_core.data import fashion_mnist as fdata
+from ui import catalog, frame
 
 st.title("Fashion-MNIST Lab")
 st.markdown(
@@ -32,7 +32,7 @@ else:
 
 # ---------------------------------------------------------------- models
 st.subheader("Saved models")
-infos = app_ui.models_info()
+infos = catalog.models_info()
 if not infos:
     st.info("No saved model yet. Run `make models` to train the shipped ones, or train your own on "
             "**Build & Train**.")
@@ -62,7 +62,7 @@ else:
 # ---------------------------------------------------------------- pages
 st.subheader("Pages")
 sections: dict[str, list] = {}
-for page in app_ui.PAGES:
+for page in frame.PAGES:
     sections.setdefault(page[0], []).append(page)
 cols = st.columns(len(sections))
 for col, (section, pages) in zip(cols, sections.items()):
@@ -71,7 +71,7 @@ for col, (section, pages) in zip(cols, sections.items()):
         for _, path, title, icon, blurb in pages:
             if path == "pages/home.py":
                 continue
-            app_ui.page_link(path, title, icon)
+            frame.page_link(path, title, icon)
             st.caption(blurb)
 
 st.divider()
@@ -80,4 +80,4 @@ with left:
     st.markdown("**Quick classify:** draw a garment, upload a photo or use your camera, and see each "
                 "preprocessing step, the top-5 classes and what the model looked at.")
 with right:
-    app_ui.page_link("pages/classify.py", "Classify an image →", ":material/draw:")
+    frame.page_link("pages/classify.py", "Classify an image →", ":material/draw:")

@@ -9,10 +9,10 @@ import time
 
 import streamlit as st
 
-import train_ui
-from fmnist_core import models
-from fmnist_core.figures_training import SUGGESTION_LABELS, lr_finder_figure
-from fmnist_core.training import OPTIMIZERS, HParams
+from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
+from fmnist_core.modeling import models
+from fmnist_core.modeling.training import OPTIMIZERS, HParams
+from ui import frame, run_widgets
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
@@ -30,7 +30,7 @@ def _results() -> dict:
 
 
 def _run(key: str, spec, task, hp: dict, start_lr: float, end_lr: float, num_batches: int) -> dict:
-    from fmnist_core.lr_finder import lr_find
+    from fmnist_core.modeling.lr_finder import lr_find
 
     bar = st.progress(0.0, text="Preparing the data and building the model…")
 
@@ -48,7 +48,7 @@ def _use(lr: float, suggestion: str, model_label: str, optimizer: str) -> None:
     """Hand the LR (and the optimizer it was found for) to Build & Train and go there."""
     ss.lr_from_finder = {"lr": float(lr), "suggestion": SUGGESTION_LABELS.get(suggestion, suggestion),
                          "model": model_label, "optimizer": optimizer, "at": time.time()}
-    train_ui.go_to(train_ui.BUILD_PAGE)
+    frame.go_to(run_widgets.BUILD_PAGE)
     st.success(f"Learning rate {lr:.2e} will be the default on Build & Train.")
 
 
@@ -72,7 +72,7 @@ with c1:
                           format_func=lambda s: builder_label if s == BUILDER
                           else f"{s}: {models.PRESET_DESCRIPTIONS[s]}")
 with c2:
-    task = train_ui.task_picker("lrf")
+    task = run_widgets.task_picker("lrf")
 if source == BUILDER:
     spec = [{k: v for k, v in layer.items() if k != "_id"} for layer in ss.bt_layers]
     model_label = f"the Build & Train model ({ss.get('bt_origin') or 'custom'})"
@@ -113,7 +113,7 @@ for p in problems:
 
 key = None
 if not problems:
-    key = json.dumps({"spec": train_ui.spec_key(spec), "task": task.name, "hp": hp, "start": start_lr,
+    key = json.dumps({"spec": run_widgets.spec_key(spec), "task": task.name, "hp": hp, "start": start_lr,
                       "end": end_lr, "n": int(num_batches)}, sort_keys=True)
 result = _results().get(key) if key else None
 label = "Run the LR finder" if result is None else "Run it again"
@@ -139,6 +139,6 @@ if result is not None:
     if offer:
         st.info(f"Build & Train will use learning rate {offer['lr']:.2e} "
                 f"({offer['suggestion']}, {offer['optimizer']}).")
-        train_ui.page_link(train_ui.BUILD_PAGE, "Go to Build & Train", ":material/construction:")
+        frame.page_link(run_widgets.BUILD_PAGE, "Go to Build & Train", ":material/construction:")
 elif not problems:
     st.info("Press **Run the LR finder**: about 100 training batches, a few seconds for small models.")

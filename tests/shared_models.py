@@ -3,10 +3,10 @@ import os
 
 import pytest
 
-from fmnist_core import saving
-from fmnist_core.models import preset
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams, train
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.models import preset
+from fmnist_core.modeling.training import HParams, train
 
 
 def require_shipped(*names):

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_models import shipped_model
 from streamlit.testing.v1 import AppTest
 
-import app_ui
-from fmnist_core import data, imaging, inference
-from shared_models import shipped_model
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.data import imaging
+from fmnist_core.modeling import inference
+from ui import catalog, frame
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # seconds per script run: the first Evaluate run scores 10,000 images on 2 shared cores
@@ -58,10 +60,10 @@ def test_set():
 
 def test_navigation_lists_exactly_the_page_files_that_exist():
     files = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_")}
-    listed = {path for _, path, *_ in app_ui.available_pages()}
-    assert listed == files & {path for _, path, *_ in app_ui.PAGES}
+    listed = {path for _, path, *_ in frame.available_pages()}
+    assert listed == files & {path for _, path, *_ in frame.PAGES}
     assert {"pages/home.py", "pages/dataset.py", "pages/evaluate.py", "pages/classify.py"} <= listed
-    sections = app_ui.navigation_pages()
+    sections = frame.navigation_pages()
     assert list(sections)[0] == "Learn"
 
 
@@ -69,7 +71,7 @@ def test_home_renders_with_sidebar_status_models_and_links(fmnist_home):
     at = app()
     assert at.title[0].value == "Fashion-MNIST Lab"
     assert at.sidebar.success and "Fashion-MNIST found" in at.sidebar.success[0].value
-    names = [m["name"] for m in app_ui.models_info()]
+    names = [m["name"] for m in catalog.models_info()]
     if names:
         assert len(at.sidebar.selectbox(key="_sidebar_model").options) == len(names)
         table = at.dataframe[0].value
@@ -91,7 +93,7 @@ def test_home_shows_the_exact_fix_when_the_data_is_missing(fmnist_home, tmp_path
 
 def test_sidebar_choice_is_shared_with_pages(fmnist_home):
     name = shipped_model()
-    others = [m["name"] for m in app_ui.models_info() if m["name"] != name]
+    others = [m["name"] for m in catalog.models_info() if m["name"] != name]
     at = app()
     assert at.session_state["selected_model"] == name          # fmnist_cnn is the default
     if others:
@@ -229,8 +231,9 @@ def test_classify_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, 
     assert at.session_state["classify_result"]["image"] == x[i].tolist()   # unchanged by preprocessing
 
     # An inverted JPEG on a white page: preprocessing undoes it and the answer stays.
-    from PIL import Image
     import io
+
+    from PIL import Image
     page = Image.new("L", (300, 240), 255)
     page.paste(Image.fromarray(255 - x[i]).resize((112, 112)), (90, 60))
     buf = io.BytesIO()
@@ -244,7 +247,7 @@ def test_classify_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, 
     at.toggle(key="cls_compare").set_value(True).run()
     ok(at)
     rows = at.session_state["classify_all"]
-    assert {r["model"] for r in rows} == {m["name"] for m in app_ui.models_info()}
+    assert {r["model"] for r in rows} == {m["name"] for m in catalog.models_info()}
 
 
 @pytest.mark.parametrize("filename, payload, message", [
@@ -258,7 +261,7 @@ def test_classify_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, 
 def test_classify_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_home, filename, payload, message):
     import re
 
-    if not app_ui.models_info():
+    if not catalog.models_info():
         pytest.skip("no saved model to classify with")
     at = app("pages/classify.py")
     at.button_group(key="cls_input").set_value("Upload").run()
@@ -301,7 +304,7 @@ def test_classify_animated_16bit_and_exif_uploads_are_handled(fmnist_home, test_
 
 
 def test_classify_test_image_mode_and_random(fmnist_home, test_set):
-    if not app_ui.models_info():
+    if not catalog.models_info():
         pytest.skip("no saved model to classify with")
     at = app("pages/classify.py")
     at.button_group(key="cls_input").set_value("Test image").run()

@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
+from shared_models import require_shipped, tiny_footwear_home
 
-from fmnist_core import saving
-from fmnist_core.inference import evaluate_saved
-from fmnist_core.runner import train_and_save
+from fmnist_core.data.tasks import binarize
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.inference import evaluate_saved
+from fmnist_core.runs.runner import train_and_save
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies.replicates import plan_replicates
-from fmnist_core.tasks import binarize
-from shared_models import require_shipped, tiny_footwear_home
 
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fmnist_core import cli
-from fmnist_core.runner import train_and_save
+from fmnist_core.runs.runner import train_and_save
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

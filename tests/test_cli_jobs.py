@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from fmnist_core import cli, jobs
-from fmnist_core.saving import REPO_ROOT
-from fmnist_core.store import RunStore
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams
+from fmnist_core import cli
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.saving import REPO_ROOT
+from fmnist_core.modeling.training import HParams
+from fmnist_core.runs import jobs
+from fmnist_core.runs.store import RunStore
 
 GOOD = ["--preset", "linear", "--subset", "1500", "--epochs", "2", "--batch-size", "64"]
 DIVERGES = ["--preset", "mlp", "--subset", "1000", "--epochs", "2", "--lr", "10", "--optimizer", "sgd",

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from shared_models import require_shipped, tiny_footwear_home
 
 from fmnist_core import cli
 from fmnist_core.studies import fewshot_data as fd
-from shared_models import require_shipped, tiny_footwear_home
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
@@ -83,7 +83,7 @@ def test_compare_binary_trains_missing_seed_replicates_through_jobs(home):
     assert len(out["mcnemar"]["direct vs transfer"]["p_values_per_seed"]) == 1
     assert (home / "lin_fl_e1_n1000_seed1.keras").exists()
     assert "training 4 replicate model(s)" in r.stderr
-    from fmnist_core.store import RunStore
+    from fmnist_core.runs.store import RunStore
     runs = RunStore(home / "runs.sqlite").list_runs(with_history=False)
     assert sorted(r["model_name"] for r in runs)[0] == "lin_fl_e1_n1000_seed0"
     assert all(r["status"] == "completed" for r in runs)

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fmnist_core import data
-from fmnist_core.tasks import FOOTWEAR_LUGGAGE, SHOES, binarize
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.data.tasks import FOOTWEAR_LUGGAGE, SHOES, binarize
 
 
 def test_shapes_counts_and_labels():

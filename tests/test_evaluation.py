@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fmnist_core.evaluation import cross_entropy, evaluate_predictions, most_confused, pair_indices, top_losses
+from fmnist_core.modeling.evaluation import cross_entropy, evaluate_predictions, most_confused, pair_indices, top_losses
 
 # 3 classes, 5 examples. True: A A B B C. Predicted (arg-max): A B B B A.
 Y = np.array([0, 0, 1, 1, 2])

@@ -1,4 +1,4 @@
-"""fmnist_core.explain: occlusion and gradient saliency, conv feature maps.
+"""fmnist_core.insight.explain: occlusion and gradient saliency, conv feature maps.
 
 A small CNN is trained for one epoch on 2,000 real images (a few seconds); the checks are
 ones that can be derived by hand: occluding black with black changes nothing, the gradient
@@ -7,9 +7,11 @@ matches a finite difference, the first feature map equals a hand-computed convol
 import numpy as np
 import pytest
 
-from fmnist_core import data, explain, training
-from fmnist_core.inference import predict_one, prepare
-from fmnist_core.models import build_model
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.insight import explain
+from fmnist_core.modeling import training
+from fmnist_core.modeling.inference import predict_one, prepare
+from fmnist_core.modeling.models import build_model
 
 
 @pytest.fixture(scope="module")

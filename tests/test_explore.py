@@ -1,4 +1,4 @@
-"""fmnist_core.explore: browsing, class counts, mean/std images, histograms, embeddings.
+"""fmnist_core.insight.explore: browsing, class counts, mean/std images, histograms, embeddings.
 
 Numbers are checked against what can be counted by hand on the real data set, and the
 module must not import TensorFlow (the Dataset page relies on that for its start-up time).
@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from fmnist_core import data, explore
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.insight import explore
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_tsne_embedding_small_and_capped(test_set):
 
 
 def test_explore_does_not_import_tensorflow():
-    code = ("import sys; from fmnist_core import explore; x, y = explore.split_arrays('test'); "
+    code = ("import sys; from fmnist_core.insight import explore; x, y = explore.split_arrays('test'); "
             "explore.embedding(x, y, 'pca', 200); explore.class_counts(); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

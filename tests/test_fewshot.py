@@ -4,18 +4,15 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-
-from fmnist_core import imaging, saving
-from fmnist_core.data import load_fashion_mnist
-from fmnist_core.inference import get_model
-from fmnist_core.studies import fewshot as fs
-from fmnist_core.studies import fewshot_data as fd
 from shared_models import require_shipped
 from shared_models import train_and_save_unscored as _train_and_save
 
-
-
-
+from fmnist_core.data import imaging
+from fmnist_core.data.fashion_mnist import load_fashion_mnist
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.inference import get_model
+from fmnist_core.studies import fewshot as fs
+from fmnist_core.studies import fewshot_data as fd
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Figures of the training pages: LR finder chart, run overlay, sweep summary."""
 import math
 
-from fmnist_core.figures_training import lr_finder_figure, overlay_figure, sweep_points, sweep_summary_figure
+from fmnist_core.insight.training_figures import lr_finder_figure, overlay_figure, sweep_points, sweep_summary_figure
 
 
 def finder_result():

@@ -1,4 +1,4 @@
-"""fmnist_core.imaging: uploads are validated, pictures are brought to Fashion-MNIST form.
+"""fmnist_core.data.imaging: uploads are validated, pictures are brought to Fashion-MNIST form.
 
 Real Fashion-MNIST test images are used throughout; the round-trip tests check that a
 shipped model still gets them right after saving as PNG, inverting onto white as JPEG,
@@ -11,10 +11,11 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-
-from fmnist_core import data, imaging
-from fmnist_core.imaging import ImageInputError, load_upload, to_fashion_mnist
 from shared_models import shipped_model
+
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.data import imaging
+from fmnist_core.data.imaging import ImageInputError, load_upload, to_fashion_mnist
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +260,7 @@ def test_exif_rotation_is_applied(test_set):
 # ---------------------------------------------------------------- round trips through a real model
 
 def test_round_trips_keep_the_right_top1_with_the_shipped_model(test_set):
-    from fmnist_core import inference
+    from fmnist_core.modeling import inference
 
     name = shipped_model()
     model, meta = inference.get_model(name)

@@ -8,11 +8,14 @@ import time
 
 import pytest
 
-from fmnist_core import cli, jobs, saving
-from fmnist_core.data import load_fashion_mnist, preprocess
-from fmnist_core.evaluation import loss_and_accuracy, predict_proba
-from fmnist_core.store import RunStore, pid_alive
-from fmnist_core.tasks import get_task
+from fmnist_core import cli
+from fmnist_core.data.fashion_mnist import load_fashion_mnist, preprocess
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.evaluation import loss_and_accuracy, predict_proba
+from fmnist_core.runs import jobs
+from fmnist_core.runs.liveness import pid_alive
+from fmnist_core.runs.store import RunStore
 
 TINY = {"subset": 1500, "epochs": 2, "batch_size": 64}
 LONG = {"subset": 3000, "epochs": 30, "batch_size": 32}   # long enough to stop or kill mid-way

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from fmnist_core.lr_finder import lr_find
-from fmnist_core.models import build_model
-from fmnist_core.training import HParams, compile_model
+from fmnist_core.modeling.lr_finder import lr_find
+from fmnist_core.modeling.models import build_model
+from fmnist_core.modeling.training import HParams, compile_model
 
 
 def test_restores_weights_and_optimizer_exactly_and_suggests_inside_range():

@@ -1,6 +1,6 @@
 import pytest
 
-from fmnist_core import models
+from fmnist_core.modeling import models
 
 
 @pytest.mark.parametrize("name", sorted(models.PRESETS))

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import jobs, saving
-from fmnist_core.store import RunStore
+from fmnist_core.modeling import saving
+from fmnist_core.runs import jobs
+from fmnist_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD, LR, COMPARE = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py", "compare_runs.py"))

@@ -5,15 +5,15 @@ Charts are invisible to AppTest; the pages also leave their results in session s
 the tests read.
 """
 
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
+from shared_models import require_shipped, tiny_footwear_home
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import jobs
-from fmnist_core.data import CLASS_NAMES
-from shared_models import require_shipped, tiny_footwear_home
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.runs import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_PAGE = str(ROOT / "pages" / "binary_study.py")
@@ -158,5 +158,5 @@ def test_few_shot_page_opens_on_the_shipped_backbone(fmnist_home):
 
 
 def fdata_train_labels():
-    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.data.fashion_mnist import load_fashion_mnist
     return load_fashion_mnist()[0][1]

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from fmnist_core import saving
-from fmnist_core.models import build_model
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.models import build_model
 
 
 def test_names_are_checked():
@@ -61,7 +61,8 @@ def test_trained_model_is_saved_without_optimizer_state(fmnist_home):
     import zipfile
 
     import h5py
-    from fmnist_core.training import train
+
+    from fmnist_core.modeling.training import train
 
     res = train("tinyvgg", "multiclass", {"epochs": 1, "subset": 500})
     path = saving.save_model(res.model, "trained", {})

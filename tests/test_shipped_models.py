@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from fmnist_core import saving
-from fmnist_core.inference import evaluate_saved
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.inference import evaluate_saved
 
 SHIPPED = {  # name: (task, minimum test accuracy promised in the README)
     "fmnist_cnn": ("multiclass", 0.93),

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from fmnist_core import store as store_mod
-from fmnist_core.models import normalize_spec
-from fmnist_core.store import SCHEMA_VERSION, RunStore, SchemaTooNewError
-from fmnist_core.tasks import get_task
-from fmnist_core.training import HParams
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.models import normalize_spec
+from fmnist_core.modeling.training import HParams
+from fmnist_core.runs import store as store_mod
+from fmnist_core.runs.liveness import pid_alive
+from fmnist_core.runs.store import SCHEMA_VERSION, RunStore, SchemaTooNewError
 
 
 @pytest.fixture
@@ -141,12 +142,12 @@ def test_dead_worker_is_marked_failed_on_next_look(store):
 def test_killed_unreaped_child_counts_as_dead(store):
     proc = subprocess.Popen(["sleep", "60"])
     try:
-        assert store_mod.pid_alive(proc.pid)
+        assert pid_alive(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while store_mod.pid_alive(proc.pid) and time.monotonic() < deadline:
+        while pid_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not store_mod.pid_alive(proc.pid)  # a zombie until reaped, yet dead
+        assert not pid_alive(proc.pid)  # a zombie until reaped, yet dead
     finally:
         proc.wait()
 

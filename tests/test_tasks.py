@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmnist_core.tasks import FOOTWEAR_LUGGAGE, MULTICLASS, SHOES, binarize, custom_task, get_task
+from fmnist_core.data.tasks import FOOTWEAR_LUGGAGE, MULTICLASS, SHOES, binarize, custom_task, get_task
 
 
 def test_builtin_groupings():

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from fmnist_core import data, timing, training
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.modeling import timing, training
 
 
 def test_train_set_size_matches_the_real_split():

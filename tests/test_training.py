@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from fmnist_core.training import HParams, TrainingDivergedError, make_lr_schedule, train
+from fmnist_core.modeling.training import HParams, TrainingDivergedError, make_lr_schedule, train
 
 
 def test_short_training_beats_70_percent_validation_accuracy():

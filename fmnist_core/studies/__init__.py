@@ -6,4 +6,5 @@
   images) with four methods (frozen, finetune, prototype, scratch) and a k-shot curve.
 
 ``stats`` holds the statistics both use. No Streamlit here; the pages only show these results.
+Imports ``runs``, ``modeling`` and ``data``; never ``cli``.
 """

@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 
-from ..inference import get_model, model_task, split_probabilities
-from ..tasks import binarize, get_task
-from .stats import ALPHA, format_p, holm, mcnemar_exact, mean_sd, within_noise
+from fmnist_core.data.tasks import binarize, get_task
+from fmnist_core.modeling.inference import get_model, model_task, split_probabilities
+from fmnist_core.studies.stats import ALPHA, format_p, holm, mcnemar_exact, mean_sd, within_noise
 
 APPROACHES = ("binarized", "direct", "transfer")
 VARIANT = "binarized_argmax"
@@ -151,7 +151,7 @@ def design_notes(chosen: dict) -> list[str]:
     """Warnings when the chosen models do not make a fair comparison: a binary model with a
     different body than the 10-class model, a "direct" model that was transfer-initialized, or
     a transfer model initialized from another 10-class model than the one compared."""
-    from ..models import normalize_spec
+    from fmnist_core.modeling.models import normalize_spec
 
     multi = chosen["binarized"][0]
     body = normalize_spec(get_model(multi)[1].get("spec") or [])
@@ -232,7 +232,7 @@ def _sd_if_measured(summary: dict) -> float:
 
 
 def _test_labels10() -> np.ndarray:
-    from ..data import load_fashion_mnist
+    from fmnist_core.data.fashion_mnist import load_fashion_mnist
 
     return load_fashion_mnist()[1][1]
 
@@ -243,7 +243,7 @@ def disagreement_rows(result: dict, limit: int | None = None) -> list[dict]:
     """The test images on which the approaches' primary models disagree:
     [{'index', 'true' (group name), 'true_class' (10-class name), 'binarized', 'direct', 'transfer'
     (predicted group names), 'n_right'}], hardest first (fewest approaches right)."""
-    from ..data import CLASS_NAMES
+    from fmnist_core.data.fashion_mnist import CLASS_NAMES
 
     names, y, y10 = result["class_names"], result["y"], result["y10"]
     rows = []

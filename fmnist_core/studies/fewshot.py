@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluation import predict_proba
-from ..inference import get_model, prepare
-from ..saving import find_model
-from ..tasks import Task
-from .fewshot_data import FewShotData, builtin
-from .stats import mean_sd
+from fmnist_core.data.tasks import Task
+from fmnist_core.modeling.evaluation import predict_proba
+from fmnist_core.modeling.inference import get_model, prepare
+from fmnist_core.modeling.saving import find_model
+from fmnist_core.studies.fewshot_data import FewShotData, builtin
+from fmnist_core.studies.stats import mean_sd
 
 METHODS = ("frozen", "finetune", "prototype", "scratch")
 DEFAULT_METHOD = "frozen"
@@ -259,7 +259,7 @@ def fit_scratch(backbone, x, y, n_classes, seed=0, on_step=None) -> FewShotModel
     """
     import keras
 
-    from ..models import build_model
+    from fmnist_core.modeling.models import build_model
 
     meta = get_model(backbone)[1]
     if not meta.get("spec"):

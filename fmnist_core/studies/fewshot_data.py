@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import CLASS_NAMES, load_fashion_mnist
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 
 FLATS_HEELS_CSV = Path(__file__).with_name("flats_heels.csv")
 FLATS_HEELS_SOURCE = ("the original FashionMNIST_Classification project's Shoes few-shot set: 22 Fashion-MNIST "
@@ -136,7 +136,7 @@ def image_to_fmnist(data) -> np.ndarray:
     is; anything else goes through ``imaging.to_fashion_mnist`` (grayscale, invert a light
     background, crop, pad, resize). Raises ``imaging.ImageInputError`` (a ValueError) for bad files.
     """
-    from .. import imaging
+    from fmnist_core.data import imaging
 
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = imaging.load_upload(bytes(data))

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import time
 
-from ..saving import ModelNotFoundError, find_model, load_metadata
-from ..tasks import get_task
-from .binary_study import default_model_names
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.saving import ModelNotFoundError, find_model, load_metadata
+from fmnist_core.studies.binary_study import default_model_names
 
 TERMINAL = ("completed", "stopped", "failed")
 
@@ -88,7 +88,7 @@ def missing(plan: dict) -> list[dict]:
 
 def in_flight(store=None) -> dict:
     """{model name: run id} of the queued or running jobs that will save a model."""
-    from ..store import RunStore
+    from fmnist_core.runs.store import RunStore
 
     store = store or RunStore()
     return {r["model_name"]: r["id"] for r in store.list_runs(status=["queued", "running"], with_history=False)
@@ -101,8 +101,8 @@ def submit_missing(plan: dict, store=None) -> dict:
     A model already being trained by a queued or running job is not queued twice: its
     run id is returned instead, so pressing "train" again just follows the same jobs.
     """
-    from .. import jobs
-    from ..store import RunStore
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
 
     store = store or RunStore()
     active = in_flight(store)
@@ -121,8 +121,8 @@ def wait_for(run_ids: dict, on_progress=None, poll: float = 2.0, store=None) -> 
 
     Raises RuntimeError naming the first run that failed or was stopped.
     """
-    from .. import jobs
-    from ..store import RunStore
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
 
     store = store or RunStore()
     pending = dict(run_ids)

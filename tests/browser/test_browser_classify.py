@@ -9,13 +9,14 @@ import re
 
 import pytest
 
-import app_ui
-from fmnist_core import data, imaging
-from fmnist_core.saving import SHIPPED_DIR
+from fmnist_core.data import fashion_mnist as data
+from fmnist_core.data import imaging
+from fmnist_core.modeling.saving import SHIPPED_DIR
+from ui import frame
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = app_ui.ROOT / "test-artifacts"
+ARTIFACTS = frame.ROOT / "test-artifacts"
 
 
 def shot(page, name: str) -> None:
@@ -49,7 +50,7 @@ def top1(page) -> str:
 
 def test_every_page_renders_and_is_screenshotted(app_server, page, wait_idle):
     page.set_viewport_size({"width": 1400, "height": 2200})
-    pages = app_ui.available_pages()
+    pages = frame.available_pages()
     page.goto(app_server)
     wait_idle(page)
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()

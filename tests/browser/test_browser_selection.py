@@ -6,7 +6,6 @@ AppTest cannot see Plotly charts, so these interactions are only tested here.
 import re
 
 import pytest
-
 from test_browser_classify import needs_a_model, no_exception, shot, url_of
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.store import RunStore
+from fmnist_core.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

@@ -22,8 +22,8 @@ import threading
 import time
 import traceback
 
-from .jobs import slot_paths, try_lock, unlock
-from .store import RunStore
+from fmnist_core.runs.jobs import slot_paths, try_lock, unlock
+from fmnist_core.runs.store import RunStore
 
 HEARTBEAT_EVERY_S = 2.0
 _terminate = threading.Event()  # set by SIGTERM: finish the current run as 'stopped', then exit
@@ -69,10 +69,10 @@ class Heartbeat(threading.Thread):
 
 def _train(store: RunStore, run: dict) -> dict:
     """Train and save one claimed run; returns the saved model's metadata (see runner.train_and_save)."""
-    from .runner import train_and_save
-    from .saving import home_dir
-    from .tasks import get_task
-    from .training import HParams
+    from fmnist_core.data.tasks import get_task
+    from fmnist_core.modeling.saving import home_dir
+    from fmnist_core.modeling.training import HParams
+    from fmnist_core.runs.runner import train_and_save
 
     rid = run["id"]
     task, hp = get_task(run["task_def"]), HParams.from_dict(run["hparams"])
@@ -102,7 +102,7 @@ def _train(store: RunStore, run: dict) -> dict:
 
 def run_one(store: RunStore, run: dict) -> None:
     """Train one claimed run and record how it ended; any error fails the run, never the worker."""
-    from .training import TrainingDivergedError
+    from fmnist_core.modeling.training import TrainingDivergedError
 
     rid = run["id"]
     try:

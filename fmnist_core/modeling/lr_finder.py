@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from .models import build_model
-from .tasks import get_task
-from .training import HParams, compile_model, make_dataset, prepare_split
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.models import build_model
+from fmnist_core.modeling.training import HParams, compile_model, make_dataset, prepare_split
 
 
 def _suggestions(lrs: np.ndarray, smoothed: np.ndarray) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inference import prepare
+from fmnist_core.modeling.inference import prepare
 
 
 def _class_prob(outputs, target: int):
@@ -27,7 +27,7 @@ def _check_image(image) -> np.ndarray:
 
 def predicted_class(model, meta: dict, image) -> int:
     """Arg-max class of one image (binary models: 1 when p >= 0.5)."""
-    from .inference import predict_one
+    from fmnist_core.modeling.inference import predict_one
 
     return int(np.argmax(predict_one(model, meta, _check_image(image))))
 

@@ -9,10 +9,10 @@ import functools
 
 import numpy as np
 
-from . import data as fdata
-from .evaluation import evaluate_predictions, predict_proba
-from .saving import find_model, load_model
-from .tasks import binarize, get_task
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import binarize, get_task
+from fmnist_core.modeling.evaluation import evaluate_predictions, predict_proba
+from fmnist_core.modeling.saving import find_model, load_model
 
 SPLITS = ("test", "validation")
 

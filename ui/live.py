@@ -1,112 +1,10 @@
-"""Streamlit widgets shared by the training pages (Build & Train, LR Finder, Compare runs).
-
-Not a page (it lives outside pages/ so the navigation does not list it) and not core (it
-imports Streamlit). The pages call these; the work itself happens in ``fmnist_core``.
-"""
+"""The live view of a training run (Build & Train): curves, metrics, stop, the final result."""
 from __future__ import annotations
-
-import json
 
 import streamlit as st
 
-import app_ui  # noqa: F401  importing it sends a direct page URL on a fresh server through streamlit_app.py
-from fmnist_core import models
-from fmnist_core.data import CLASS_NAMES
-from fmnist_core.store import RunStore, default_path
-from fmnist_core.tasks import BUILTIN_TASKS, custom_task, get_task
-
-BUILD_PAGE = "pages/build_train.py"
-LR_PAGE = "pages/lr_finder.py"
-COMPARE_PAGE = "pages/compare_runs.py"
-EVALUATE_PAGE = "pages/evaluate.py"
-
-TASK_LABELS = {"multiclass": "10 classes", "shoes": "Shoes vs the rest",
-               "footwear_luggage": "Footwear + bags vs clothing", "custom": "Custom: my classes vs the rest"}
-STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
-
-
-@st.cache_resource(show_spinner=False)
-def _store_at(path: str) -> RunStore:
-    return RunStore(path)
-
-
-def get_store() -> RunStore:
-    """The run store of $FMNIST_HOME, opened once per path for all sessions (cheap: a path and no connection)."""
-    return _store_at(str(default_path().resolve()))
-
-
-def task_picker(prefix: str, label: str = "Task"):
-    """A task selector (built-in tasks or a custom group of classes). Returns a Task, or None with an
-    error shown when the custom group is invalid."""
-    kind = st.selectbox(label, list(TASK_LABELS), format_func=TASK_LABELS.get, key=f"{prefix}_task",
-                        persist_state="session",
-                        help="Binary tasks put a group of classes against all the others.")
-    if kind != "custom":
-        task = BUILTIN_TASKS[kind]
-    else:
-        chosen = st.multiselect("Positive classes (the group)", CLASS_NAMES, default=["Sandal", "Sneaker"],
-                                key=f"{prefix}_task_classes", persist_state="session")
-        try:
-            task = custom_task(chosen)
-        except ValueError as exc:
-            st.error(f"{exc}. Pick at least one and at most nine classes.")
-            return None
-    st.caption(task.description)
-    return task
-
-
-def spec_key(spec) -> str:
-    """A stable string for a spec: cache key and equality test."""
-    return json.dumps(models.normalize_spec(spec), sort_keys=True)
-
-
-def summary_rows(spec, task) -> list[dict]:
-    """Rows for a model-summary table (pure Python, no TensorFlow); raises SpecError."""
-    return [{"layer": name, "output shape": " × ".join(str(d) for d in shape), "params": params}
-            for name, shape, params in models.layer_shapes(spec, get_task(task))]
-
-
-def status_badge(status: str) -> None:
-    st.badge(status, color=STATUS_COLORS.get(status, "gray"))
-
-
-def run_option_label(run: dict) -> str:
-    acc = run.get("val_accuracy")
-    tail = f", val acc {acc:.3f}" if acc is not None else ""
-    return f"#{run['id']} {run['name']} ({run['status']}{tail})"
-
-
-def go_to(page: str, **state) -> None:
-    """Set session state and switch page; when the page is not in the navigation (a page run on its own,
-    as in tests) show a note instead of failing."""
-    for key, value in state.items():
-        st.session_state[key] = value
-    try:
-        st.switch_page(page)
-    except st.errors.StreamlitAPIException:
-        st.info(f"Open {page} from the navigation to continue.")
-
-
-def page_link(page: str, label: str, icon: str | None = None) -> None:
-    """st.page_link that degrades to a caption when the page is not registered (page run standalone)."""
-    try:
-        st.page_link(page, label=label, icon=icon)
-    except (st.errors.StreamlitAPIException, KeyError):
-        st.caption(f"{label}: {page}")
-
-
-def fmt_seconds(s) -> str:
-    if s is None:
-        return "–"
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min {s:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
-
+from ui.frame import go_to, page_link
+from ui.run_widgets import COMPARE_PAGE, EVALUATE_PAGE, fmt_seconds, get_store, status_badge
 
 # ---------------------------------------------------------------- the live view of a run (Build & Train)
 
@@ -136,8 +34,8 @@ def _watch_target(store) -> int | None:
 
 def live_run_section(watch) -> None:
     """Pick the watched run and show it; polls the store while the run is queued or running."""
-    from fmnist_core import jobs
-    from fmnist_core.store import TERMINAL
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import TERMINAL
 
     store = get_store()
     jobs.refresh(store)  # fail runs whose worker died; restart a worker for an orphaned queue
@@ -159,9 +57,9 @@ def live_run_section(watch) -> None:
 
 
 def _live_body(run_id: int, polling: bool) -> None:
-    from fmnist_core import figures
-    from fmnist_core.figures_training import legend_below
-    from fmnist_core.store import TERMINAL
+    from fmnist_core.insight import figures
+    from fmnist_core.insight.training_figures import legend_below
+    from fmnist_core.runs.store import TERMINAL
 
     store = get_store()
     run = store.get_run(run_id)
@@ -207,7 +105,7 @@ def _live_body(run_id: int, polling: bool) -> None:
 
 
 def _stop(run_id: int) -> None:
-    from fmnist_core import jobs
+    from fmnist_core.runs import jobs
     run = jobs.stop(run_id, store=get_store())
     st.toast(f"Run #{run_id}: " + ("stopped before it started." if run and run["status"] == "stopped" else
                                    "stop requested; it finishes its batch and saves the best weights."))

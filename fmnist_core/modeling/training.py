@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from . import data as fdata
-from .models import build_model, normalize_spec
-from .tasks import get_task
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.models import build_model, normalize_spec
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
@@ -63,7 +63,7 @@ class HParams:
         if not 0 <= self.augment_shift <= 0.3:
             raise ValueError(f"augment shift must be in [0, 0.3], got {self.augment_shift}")
         if self.init_from is not None:
-            from .saving import check_name
+            from fmnist_core.modeling.saving import check_name
             check_name(self.init_from)
         if self.early_stopping < 0:
             raise ValueError("early-stopping patience must be >= 0")
@@ -132,13 +132,6 @@ def make_optimizer(hp: HParams, steps_per_epoch: int):
     if hp.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(lr)
     return keras.optimizers.Adam(lr)
-
-
-def current_lr(optimizer) -> float:
-    try:
-        return float(np.asarray(optimizer.learning_rate))
-    except Exception:  # a schedule object in an odd state must not break training
-        return float("nan")
 
 
 def compile_model(model, hp: HParams, task, steps_per_epoch: int):
@@ -211,7 +204,7 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     """
     import keras
 
-    from .callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest
+    from fmnist_core.modeling.callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest
 
     hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
     hp.validate()
@@ -224,8 +217,8 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     if model is None:
         model = build_model(spec, task)
         if hp.init_from:
-            from .inference import get_model
-            from .models import transfer_conv_weights
+            from fmnist_core.modeling.inference import get_model
+            from fmnist_core.modeling.models import transfer_conv_weights
             transfer_conv_weights(get_model(hp.init_from)[0], model)
     compile_model(model, hp, task, steps)
 
@@ -262,7 +255,7 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
 
 
 def _val_metrics(model, x, y, task) -> dict:
-    from .evaluation import predict_proba, loss_and_accuracy
+    from fmnist_core.modeling.evaluation import loss_and_accuracy, predict_proba
 
     if len(x) == 0:
         return {}

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from . import data as fdata
+from fmnist_core.data import fashion_mnist as fdata
 
 SPLITS = ("train", "validation", "test")
 TSNE_MAX = 2000  # t-SNE is O(n log n) with a large constant: ~2k points keeps it to seconds on a CPU

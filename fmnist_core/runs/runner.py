@@ -1,12 +1,12 @@
 """Train, score and save in one call: what a job's worker (and ``make models``) does for a run."""
 from __future__ import annotations
 
-from . import data as fdata
-from .evaluation import loss_and_accuracy, predict_proba
-from .models import normalize_spec
-from .saving import save_model
-from .tasks import get_task
-from .training import HParams, train
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.evaluation import loss_and_accuracy, predict_proba
+from fmnist_core.modeling.models import normalize_spec
+from fmnist_core.modeling.saving import save_model
+from fmnist_core.modeling.training import HParams, train
 
 
 def test_metrics(model, task, hp: HParams) -> dict:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 
-from .tasks import get_task
+from fmnist_core.data.tasks import get_task
 
 INPUT_SHAPE = (28, 28, 1)
 DEFAULT_PARAM_CAP = 3_000_000

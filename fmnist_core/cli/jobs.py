@@ -1,4 +1,4 @@
-"""CLI commands over training jobs: ``train``, ``runs``, ``stop`` (registered by cli.py).
+"""CLI commands over training jobs: ``train``, ``runs``, ``stop`` (registered by cli/main.py).
 
 ``train`` queues a run for the same worker the app uses. With ``--detach`` it prints the run
 id and returns; otherwise it follows the run in the terminal (one line per epoch, a live
@@ -10,13 +10,11 @@ from __future__ import annotations
 import sys
 import time
 
-from .store import STATUSES, TERMINAL
-
-EXIT_OK, EXIT_FAIL = 0, 1
+from fmnist_core.cli.common import EXIT_FAIL, EXIT_OK, add_train_arguments, fmt_table, hparams_from_args, pct, print_json
+from fmnist_core.runs.store import STATUSES, TERMINAL
 
 
 def register(subparsers) -> None:
-    from .cli import add_train_arguments
 
     tr = subparsers.add_parser("train", help="train a model as a job (survives the terminal with --detach)")
     add_train_arguments(tr)
@@ -39,9 +37,8 @@ def register(subparsers) -> None:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args) -> int:
-    from . import jobs
-    from .cli import hparams_from_args
-    from .store import RunStore
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
 
     store = RunStore()
     run_id = jobs.submit(args.preset, args.task, hparams_from_args(args), name=args.model_name, store=store,
@@ -57,7 +54,7 @@ def cmd_train(args) -> int:
 
 def follow(run_id: int, store, out=None, poll: float = 0.5) -> dict:
     """Print a run's progress until it ends; returns the final run dict."""
-    from . import jobs
+    from fmnist_core.runs import jobs
 
     out = out or sys.stdout
     tty = out.isatty()
@@ -141,15 +138,14 @@ def _final_line(run: dict) -> str:
 # ---------------------------------------------------------------- runs and stop
 
 def cmd_runs(args) -> int:
-    from . import jobs
-    from .cli import _fmt_table, _pct, _print_json
-    from .store import RunStore
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
 
     store = RunStore()
     jobs.refresh(store)  # the listing shows dead workers' runs as failed, and restarts an orphaned queue
     runs = store.list_runs(task=args.task, status=args.status, sweep_id=args.sweep)
     if args.json:
-        _print_json(runs)
+        print_json(runs)
         return EXIT_OK
     if not runs:
         print("no runs yet: start one with `python -m fmnist_core train --preset linear -mn my_first --detach`")
@@ -159,15 +155,15 @@ def cmd_runs(args) -> int:
         done = r["current_epoch"] if r["status"] == "running" else len(r["history"])
         msg = r.get("message") or ""
         rows.append([r["id"], r["name"][:32], r["status"], r["task"], f"{done or 0}/{r['epochs']}",
-                     _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), r["model_name"],
+                     pct(r["val_accuracy"]), pct(r["test_accuracy"]), r["model_name"],
                      msg if len(msg) <= 60 else msg[:57] + "..."])
-    print(_fmt_table(rows, ["id", "name", "status", "task", "epochs", "val acc", "test acc", "model", "message"]))
+    print(fmt_table(rows, ["id", "name", "status", "task", "epochs", "val acc", "test acc", "model", "message"]))
     return EXIT_OK
 
 
 def cmd_stop(args) -> int:
-    from . import jobs
-    from .store import RunStore
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
 
     store = RunStore()
     before = store.get_status(args.run_id)

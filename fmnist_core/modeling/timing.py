@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from . import data as fdata
-from .models import build_model
-from .tasks import get_task
-from .training import HParams, compile_model
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.models import build_model
+from fmnist_core.modeling.training import HParams, compile_model
 
 N_TRAIN_IMAGES = 60_000
 

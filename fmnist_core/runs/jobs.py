@@ -27,11 +27,11 @@ import uuid
 from dataclasses import fields
 from pathlib import Path
 
-from . import saving
-from .models import ACTIVATIONS, check_param_cap, normalize_spec
-from .store import TERMINAL, RunStore
-from .tasks import get_task
-from .training import HParams
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling import saving
+from fmnist_core.modeling.models import ACTIVATIONS, check_param_cap, normalize_spec
+from fmnist_core.modeling.training import HParams
+from fmnist_core.runs.store import TERMINAL, RunStore
 
 SPEC_SWEEP_PARAMS = ("activation", "dropout")   # rewrite the spec's layers rather than an hparam
 MAX_SWEEP_VALUES = 20
@@ -114,7 +114,7 @@ class LocalProcessExecutor(Executor):
             env["FMNIST_HOME"] = str(saving.home_dir().resolve())
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "fmnist_core.worker", "--store", str(store.path.resolve()), "--log",
+                [sys.executable, "-m", "fmnist_core.runs.worker", "--store", str(store.path.resolve()), "--log",
                  str(log_path)],
                 cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it

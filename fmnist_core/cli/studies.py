@@ -1,28 +1,15 @@
-"""CLI for the two studies: ``compare-binary`` and ``fewshot`` (registered by cli.py).
+"""CLI for the two studies: ``compare-binary`` and ``fewshot`` (registered by cli/main.py).
 
 Both print a readable report, or with ``--json`` exactly one JSON object on stdout; progress
 goes to stderr so it never mixes with the JSON.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 
-
-def _print_json(obj) -> None:
-    from .saving import _json_default
-
-    def clean(v):  # JSON has no NaN: an unmeasured sd is null
-        if isinstance(v, float) and math.isnan(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    print(json.dumps(clean(obj), default=_json_default))
+from fmnist_core.cli.common import print_json
 
 
 def _err(msg: str) -> None:
@@ -47,8 +34,8 @@ def _positive_int(text: str) -> int:
 # ---------------------------------------------------------------- compare-binary
 
 def cmd_compare_binary(args) -> int:
-    from .studies import binary_study as bs
-    from .studies import replicates as rep
+    from fmnist_core.studies import binary_study as bs
+    from fmnist_core.studies import replicates as rep
 
     lists = {"direct": args.binary, "transfer": args.transfer}
     if args.seeds is not None or args.epochs or args.subset:
@@ -83,7 +70,7 @@ def cmd_compare_binary(args) -> int:
     res = bs.compare_binary(args.task, args.multiclass, lists["direct"], lists["transfer"],
                             on_progress=lambda d, t, name: _err(f"evaluating {name} ({d}/{t})"))
     if args.json:
-        _print_json(bs.to_json(res))
+        print_json(bs.to_json(res))
         return 0
     print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, "
           f"{res['n']:,} test images\n")
@@ -115,7 +102,7 @@ def cmd_compare_binary(args) -> int:
 # ---------------------------------------------------------------- fewshot
 
 def _fewshot_data(args):
-    from .studies import fewshot_data as fd
+    from fmnist_core.studies import fewshot_data as fd
 
     if args.train_dir or args.test_dir:
         if args.task:
@@ -130,7 +117,7 @@ def _fewshot_data(args):
 
 
 def cmd_fewshot(args) -> int:
-    from .studies import fewshot as fs
+    from fmnist_core.studies import fewshot as fs
 
     data = _fewshot_data(args)
     progress = (lambda f, msg: _err(f"[{100 * f:5.1f}%] {msg}")) if not args.quiet else None
@@ -142,7 +129,7 @@ def cmd_fewshot(args) -> int:
         out = {"task": data.name, "backbone": backbone, "classes": list(data.classes),
                "n_test": int(len(data.y_test)), "draws": args.draws, "curve": rows}
         if args.json:
-            _print_json(out)
+            print_json(out)
             return 0
         print(f"{data.name}: accuracy vs shots per class, mean ± sd over {args.draws} draws, "
               f"backbone {backbone}, {len(data.y_test)} test images")
@@ -159,7 +146,7 @@ def cmd_fewshot(args) -> int:
     res = fs.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
     res = {k: v for k, v in res.items() if k not in ("predictions", "model")}
     if args.json:
-        _print_json(res)
+        print_json(res)
         return 0
     print(f"{res['task']} ({', '.join(res['classes'])}): method {res['method']}, backbone {res['backbone']}, "
           f"{res['n_train']} training images, {res['n_test']} test images")
@@ -173,7 +160,7 @@ def cmd_fewshot(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``compare-binary`` and ``fewshot`` to the main parser's subcommands."""
-    from .studies.fewshot import BACKBONES, DEFAULT_BACKBONE, DEFAULT_BACKBONES, DEFAULT_METHOD, KS, METHODS
+    from fmnist_core.studies.fewshot import BACKBONES, DEFAULT_BACKBONE, DEFAULT_BACKBONES, DEFAULT_METHOD, KS, METHODS
 
     cb = subparsers.add_parser(
         "compare-binary", help="binarized 10-class model vs direct binary models (McNemar, seeds)",

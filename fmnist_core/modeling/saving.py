@@ -16,7 +16,7 @@ import re
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # fmnist_core/modeling/saving.py -> the repository
 SHIPPED_DIR = REPO_ROOT / "saved_models"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -62,10 +62,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default).encode())
 
 
-def _json_default(o):
+def json_default(o):
     import numpy as np
     if isinstance(o, np.generic):
         return o.item()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CLASS_NAMES, N_CLASSES
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, N_CLASSES
 
 
 @dataclass(frozen=True)

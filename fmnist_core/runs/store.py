@@ -21,7 +21,6 @@ read (``list_runs``, ``get_run``) first marks such runs ``failed``, judged from 
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import os
@@ -31,7 +30,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .store_schema import SCHEMA_VERSION, SchemaTooNewError, upgrade  # noqa: F401 (re-exported)
+from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
+from fmnist_core.runs.schema import SCHEMA_VERSION, SchemaTooNewError, upgrade  # noqa: F401 (re-exported)
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
 TERMINAL = ("completed", "stopped", "failed")
@@ -43,16 +43,6 @@ EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "se
 BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")
 
 
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _age_s(iso: str | None) -> float:
-    if not iso:
-        return math.inf
-    return (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(iso)).total_seconds()
-
-
 def _num(v):
     """SQLite stores NaN as NULL anyway; say so explicitly and turn numpy scalars into floats."""
     if v is None:
@@ -61,25 +51,8 @@ def _num(v):
     return v if math.isfinite(v) else None
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True if a process with this pid exists and is not a zombie (a killed, unreaped child)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): os.kill said it exists
-
-
 def default_path() -> Path:
-    from .saving import home_dir
+    from fmnist_core.modeling.saving import home_dir
     return home_dir() / "runs.sqlite"
 
 
@@ -157,7 +130,7 @@ class RunStore:
 
         task : Task (or its dict); spec : normalized layer list; hparams : HParams or dict.
         """
-        from .tasks import get_task
+        from fmnist_core.data.tasks import get_task
         task = get_task(task)
         hp = hparams.to_dict() if hasattr(hparams, "to_dict") else dict(hparams)
         with self._tx() as conn:
@@ -393,7 +366,7 @@ class RunStore:
                 "SELECT id, pid, host, heartbeat_at, current_epoch, log_path FROM runs WHERE status = 'running'")]
         here = socket.gethostname()
         dead = [r for r in rows if (r["host"] == here and not pid_alive(r["pid"]))
-                or _age_s(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S]
+                or age_seconds(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S]
         marked = []
         for r in dead:
             when = f"during epoch {r['current_epoch']}" if r["current_epoch"] else "before its first epoch ended"

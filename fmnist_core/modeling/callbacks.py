@@ -8,6 +8,13 @@ import keras
 import numpy as np
 
 
+def current_lr(optimizer) -> float:
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except Exception:  # a schedule object in an odd state must not break training
+        return float("nan")
+
+
 def _batch_size_at(batch: int, n: int, batch_size: int) -> int:
     return min(batch_size, n - batch * batch_size)
 
@@ -57,7 +64,6 @@ class ProgressReporter(keras.callbacks.Callback):
         last = batch == self.steps - 1
         if self.fn and (now - self._last_emit >= self.interval or last):
             self._last_emit = now
-            from .training import current_lr
             self._emit({"kind": "batch", "epoch": self._epoch + 1, "batch": batch + 1,
                         "step": self._epoch * self.steps + batch + 1, "batches_per_epoch": self.steps,
                         "loss": real.get("loss"), "accuracy": real.get("accuracy"),
@@ -65,7 +71,6 @@ class ProgressReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        from .training import current_lr
         self._emit({"kind": "epoch", "epoch": epoch + 1, "epochs": self.hp.epochs,
                     "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
                     "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),
@@ -131,7 +136,6 @@ class BestWeights(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        from .training import current_lr
         self.history.append({"epoch": epoch + 1, "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
                              "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),
                              "lr": current_lr(self.model.optimizer), "seconds": time.perf_counter() - self._t0})

@@ -1,0 +1,41 @@
+"""``python -m fmnist_core``: the parser over every command group, and the one error policy.
+
+Bad arguments get a one-line error and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+from fmnist_core.cli import jobs, modeling, studies
+from fmnist_core.cli.common import EXIT_FAIL, EXIT_USAGE, Parser
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m fmnist_core", description="Fashion-MNIST Lab: train, test and study models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for group in (modeling, jobs, studies):
+        group.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from fmnist_core.data.fashion_mnist import DatasetNotFoundError
+    from fmnist_core.modeling.saving import ModelNotFoundError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DatasetNotFoundError, ModelNotFoundError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAIL
+    except (ValueError, PermissionError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

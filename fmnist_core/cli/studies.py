@@ -181,7 +181,9 @@ def register(subparsers) -> None:
     fs = subparsers.add_parser(
         "fewshot", help="few-shot fine-tuning (flats-heels, shoe-types, your folders)",
         description="Fit a few-shot classifier on a pre-trained backbone and score it on the task's test images.")
-    fs.add_argument("--task", choices=["flats-heels", "shoe-types"], default=None)
+    fs.add_argument("--task", choices=["flats-heels", "flats-heels-val", "shoe-types"], default=None,
+                    help="flats-heels: the seed set (2 shots, 20 test boots); flats-heels-val: the study's own "
+                         "validation set (216 training-split boots labelled by eye); shoe-types")
     fs.add_argument("--train-dir", default=None, help="folder with one sub-folder of images per class")
     fs.add_argument("--test-dir", default=None, help="same layout as --train-dir, same class names")
     fs.add_argument("--shots", type=int, default=None, help="images per class drawn for each seed "

@@ -324,20 +324,20 @@ def run_fewshot(task, method: str = DEFAULT_METHOD, backbone: str | None = None,
         raise ValueError(f"seeds must be an integer in 1-100, got {seeds!r}")
     accs, first = [], None
     for s in range(seeds):
-        x, y = data.draw(shots, s)
+        x, y, x_test, y_test = data.split(shots, s)
 
         def step(i, n, s=s):
             if on_progress:
                 on_progress((s + i / n) / seeds, f"seed {s + 1}/{seeds}: {method} step {i}/{n}")
         fitted = fit(method, backbone, x, y, data.classes, seed=s, on_step=step)
-        pred = fitted.predict_proba(data.x_test).argmax(axis=1)
-        accs.append(float(np.mean(pred == data.y_test)))
+        pred = fitted.predict_proba(x_test).argmax(axis=1)
+        accs.append(float(np.mean(pred == y_test)))
         if first is None:
-            first = (pred, len(x), fitted)
+            first = (pred, len(x), fitted, y_test)
     mean, sd = mean_sd(accs)
-    cm = confusion_matrix(data.y_test, first[0], labels=list(range(len(data.classes))))
+    cm = confusion_matrix(first[3], first[0], labels=list(range(len(data.classes))))
     return {"task": data.name, "method": method, "backbone": backbone, "classes": list(data.classes),
-            "shots": shots, "n_train": first[1], "n_test": int(len(data.y_test)), "seeds": list(range(seeds)),
+            "shots": shots, "n_train": first[1], "n_test": int(len(first[3])), "seeds": list(range(seeds)),
             "accuracies": accs, "accuracy": mean, "sd": sd, "confusion_matrix": cm.tolist(),
             "predictions": first[0], "model": first[2]}
 
@@ -379,10 +379,10 @@ def kshot_curve(task="shoe-types", methods=METHODS, ks=KS, draws: int = 5, backb
     for k in ks:
         accs = {m: [] for m in methods}
         for d in range(draws):
-            x, y = data.draw(k, d)
+            x, y, x_test, y_test = data.split(k, d)
             for m in methods:
-                pred = fit(m, backbone, x, y, data.classes, seed=d).predict_proba(data.x_test).argmax(axis=1)
-                accs[m].append(float(np.mean(pred == data.y_test)))
+                pred = fit(m, backbone, x, y, data.classes, seed=d).predict_proba(x_test).argmax(axis=1)
+                accs[m].append(float(np.mean(pred == y_test)))
                 done += 1
                 if on_progress:
                     on_progress(done / total, f"k = {k}, draw {d + 1}/{draws}: {m}")

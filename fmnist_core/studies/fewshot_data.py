@@ -17,11 +17,12 @@ import numpy as np
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 
 FLATS_HEELS_CSV = Path(__file__).with_name("flats_heels.csv")
+FLATS_HEELS_VAL_CSV = Path(__file__).with_name("flats_heels_val.csv")
 FLATS_HEELS_SOURCE = ("the original FashionMNIST_Classification project's Shoes few-shot set: 22 Fashion-MNIST "
                       "'Ankle boot' images labelled flat-soled or heeled (1 training image per class, 20 test images)")
 SHOE_TYPES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-BUILTIN = ("flats-heels", "shoe-types")
+BUILTIN = ("flats-heels", "flats-heels-val", "shoe-types")
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +32,9 @@ class FewShotData:
     x_pool, x_test : uint8 (n, 28, 28); y_pool, y_test : int64 (n,) indexing ``classes``.
     fixed : True when the pool is normally used whole as the training set (flats-heels, the
         user's images); False when runs draw k shots per class from a large pool (shoe-types).
+    shots_from_test : True for a labelled validation set (flats-heels-val): k shots per class are
+        drawn from the test set itself and the rest of it is scored, so a draw never tests on its
+        own shots; k=None uses the pool (the seed's shots) and scores the whole test set.
     """
 
     name: str
@@ -41,6 +45,7 @@ class FewShotData:
     y_test: np.ndarray
     description: str = ""
     fixed: bool = False
+    shots_from_test: bool = False
 
     def __post_init__(self):
         k = len(self.classes)
@@ -59,7 +64,25 @@ class FewShotData:
         return [int(np.sum(self.y_pool == c)) for c in range(len(self.classes))]
 
     def max_shots(self) -> int:
+        """The most shots per class a draw can take (shots_from_test: leaving >= 1 test image per class)."""
+        if self.shots_from_test:
+            return min(int(np.sum(self.y_test == c)) for c in range(len(self.classes))) - 1
         return min(self.pool_counts())
+
+    def split(self, k: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Training shots and test images of one draw: (x_train, y_train, x_test, y_test).
+
+        Usually ``draw(k, seed)`` and the whole test set. With ``shots_from_test`` and k given, k
+        images per class are drawn from the test set with ``seed`` and the rest are the test images.
+        """
+        if not (self.shots_from_test and k is not None):
+            return (*self.draw(k, seed), self.x_test, self.y_test)
+        _check_k(k, self.max_shots(), self.name)
+        rng = np.random.default_rng(seed)
+        idx = np.concatenate([np.sort(rng.choice(np.flatnonzero(self.y_test == c), k, replace=False))
+                              for c in range(len(self.classes))])
+        rest = np.setdiff1d(np.arange(len(self.y_test)), idx)
+        return self.x_test[idx], self.y_test[idx], self.x_test[rest], self.y_test[rest]
 
     def draw(self, k: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """k training images per class, drawn without replacement with ``seed``; k=None -> the whole pool.
@@ -70,26 +93,42 @@ class FewShotData:
         if k is None:
             order = np.argsort(self.y_pool, kind="stable")
             return self.x_pool[order], self.y_pool[order]
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"shots per class must be a positive integer, got {k!r}")
-        if k > self.max_shots():
-            raise ValueError(f"{self.name} has only {self.max_shots()} training image(s) in its smallest class; "
-                             f"ask for at most {self.max_shots()} shots per class")
+        _check_k(k, min(self.pool_counts()), self.name)
         rng = np.random.default_rng(seed)
         idx = np.concatenate([np.sort(rng.choice(np.flatnonzero(self.y_pool == c), k, replace=False))
                               for c in range(len(self.classes))])
         return self.x_pool[idx], self.y_pool[idx]
 
 
+def _check_k(k, most: int, name: str) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"shots per class must be a positive integer, got {k!r}")
+    if k > most:
+        raise ValueError(f"{name} has only {most} training image(s) in its smallest class; "
+                         f"ask for at most {most} shots per class")
+
+
 # ---------------------------------------------------------------- built-in tasks
 
-def flats_heels_rows() -> list[dict]:
-    """The 22 labelled indices: [{'split', 'fmnist_split', 'fmnist_index', 'label'}] (see flats_heels.csv)."""
-    lines = [ln for ln in FLATS_HEELS_CSV.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+def _csv_rows(path: Path) -> list[dict]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     rows = list(csv.DictReader(lines))
     for r in rows:
         r["fmnist_index"] = int(r["fmnist_index"])
     return rows
+
+
+def flats_heels_rows() -> list[dict]:
+    """The 22 labelled indices: [{'split', 'fmnist_split', 'fmnist_index', 'label'}] (see flats_heels.csv)."""
+    return _csv_rows(FLATS_HEELS_CSV)
+
+
+def flats_heels_val_rows(labelled_only: bool = True) -> list[dict]:
+    """The validation set's rows [{'position', 'fmnist_split', 'fmnist_index', 'label'}] (flats_heels_val.csv):
+    216 labelled training-split ankle boots (labelled_only) or all 240 viewed, 24 of them 'ambiguous'."""
+    rows = _csv_rows(FLATS_HEELS_VAL_CSV)
+    return [r for r in rows if r["label"] != "ambiguous"] if labelled_only else rows
+
 
 
 def flats_heels() -> FewShotData:
@@ -104,6 +143,22 @@ def flats_heels() -> FewShotData:
     (xp, yp), (xt, yt) = ([np.stack(parts[s][0]), np.array(parts[s][1], dtype=np.int64)] for s in ("train", "test"))
     return FewShotData("flats-heels", classes, xp, yp, xt, yt,
                        "Flat-soled vs heeled ankle boots. Labels from " + FLATS_HEELS_SOURCE + ".", fixed=True)
+
+
+def flats_heels_val() -> FewShotData:
+    """The study's own validation set: the seed's 2 training shots as the pool, the 216 boots of
+    flats_heels_val.csv (training split, labelled by eye) as the test set; k-shot draws take
+    their shots from those 216 and score the rest (``shots_from_test``)."""
+    seed = flats_heels()
+    (x_tr, _), _ = load_fashion_mnist()
+    rows = flats_heels_val_rows()
+    x = x_tr[[r["fmnist_index"] for r in rows]]
+    y = np.array([seed.classes.index(r["label"]) for r in rows], dtype=np.int64)
+    return FewShotData("flats-heels-val", seed.classes, seed.x_pool, seed.y_pool, x, y,
+                       f"Flat-soled vs heeled ankle boots, the study's validation set: {len(y)} training-split "
+                       f"boots labelled by eye ({int(np.sum(y == 0))} flats, {int(np.sum(y == 1))} heels; see "
+                       "flats_heels_val_README.md). Default shots: the seed's two; k-shot draws take their "
+                       "shots from these boots and test on the rest.", fixed=True, shots_from_test=True)
 
 
 def shoe_types() -> FewShotData:
@@ -122,6 +177,8 @@ def shoe_types() -> FewShotData:
 def builtin(name: str) -> FewShotData:
     if name == "flats-heels":
         return flats_heels()
+    if name == "flats-heels-val":
+        return flats_heels_val()
     if name == "shoe-types":
         return shoe_types()
     raise ValueError(f"unknown few-shot task {name!r}; choose from {', '.join(BUILTIN)}, or give --train-dir/--test-dir")

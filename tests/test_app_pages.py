@@ -1,5 +1,5 @@
-"""AppTest (streamlit.testing.v1) for the app frame and the Home, Dataset, Evaluate and
-Classify pages: each renders without an exception, its main widgets exist and a main
+"""AppTest (streamlit.testing.v1) for the app frame and the Home, Dataset and Evaluate
+pages: each renders without an exception, its main widgets exist and a main
 interaction works. Pages run through streamlit_app.py, as in the real app.
 
 Charts and the drawing canvas are invisible to AppTest; tests/browser/ covers those.
@@ -16,7 +16,6 @@ from shared_models import shipped_model
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as data
-from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
 from ui import catalog, frame
 
@@ -39,16 +38,6 @@ def app(page: str | None = None) -> AppTest:
 def ok(at: AppTest) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def _tiff_bytes() -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("L", (20, 20), 128).save(buf, "TIFF")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -211,106 +200,3 @@ def test_evaluate_binarized_and_validation(fmnist_home):
     at.radio(key="eval_split").set_value("validation").run()
     ok(at)
     assert {m.label: m.value for m in at.metric}["Images"] == "6,000"
-
-
-# ---------------------------------------------------------------- classify
-
-def test_classify_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, test_set):
-    name = shipped_model()
-    x, y = test_set
-    probs = inference.predict_images(name, x[:50])
-    i = next(k for k in range(50) if probs[k].argmax() == y[k] and probs[k].max() > 0.95 and y[k] != 9)
-    at = app("pages/classify.py")
-    at.selectbox(key="cls_model").set_value(name).run()
-    at.button_group(key="cls_input").set_value("Upload").run()
-    ok(at)
-    at.file_uploader(key="cls_upload").set_value(("item.png", imaging.to_png_bytes(x[i]), "image/png")).run()
-    ok(at)
-    top1 = {m.label: m.value for m in at.metric}["Top-1"]
-    assert top1 == data.CLASS_NAMES[y[i]]
-    assert at.session_state["classify_result"]["image"] == x[i].tolist()   # unchanged by preprocessing
-
-    # An inverted JPEG on a white page: preprocessing undoes it and the answer stays.
-    import io
-
-    from PIL import Image
-    page = Image.new("L", (300, 240), 255)
-    page.paste(Image.fromarray(255 - x[i]).resize((112, 112)), (90, 60))
-    buf = io.BytesIO()
-    page.convert("RGB").save(buf, "JPEG", quality=90)
-    at.file_uploader(key="cls_upload").set_value(("photo.jpg", buf.getvalue(), "image/jpeg")).run()
-    ok(at)
-    assert {m.label: m.value for m in at.metric}["Top-1"] == data.CLASS_NAMES[y[i]]
-
-    at.radio(key="cls_saliency").set_value("Gradient").run()
-    ok(at)
-    at.toggle(key="cls_compare").set_value(True).run()
-    ok(at)
-    rows = at.session_state["classify_all"]
-    assert {r["model"] for r in rows} == {m["name"] for m in catalog.models_info()}
-
-
-@pytest.mark.parametrize("filename, payload, message", [
-    ("empty.png", b"", "empty"),
-    ("notes.png", b"just some text", "not an image"),
-    ("cut.png", imaging.to_png_bytes(np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8))[:300],
-     "truncated|damaged"),
-    ("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024), "limit is 21 MB|limit is 20 MB"),
-    ("renamed.png", _tiff_bytes(), "TIFF images are not supported"),  # a TIFF saved under a .png name
-])
-def test_classify_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_home, filename, payload, message):
-    import re
-
-    if not catalog.models_info():
-        pytest.skip("no saved model to classify with")
-    at = app("pages/classify.py")
-    at.button_group(key="cls_input").set_value("Upload").run()
-    at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
-    ok(at)
-    assert any(re.search(message, e.value) for e in at.error), [e.value for e in at.error]
-    at.button_group(key="cls_input").set_value("Test image").run()   # the page still works
-    ok(at)
-    assert "Top-1" in {m.label for m in at.metric}
-
-
-def test_classify_animated_16bit_and_exif_uploads_are_handled(fmnist_home, test_set):
-    import io
-
-    from PIL import Image
-
-    name = shipped_model()
-    x, y = test_set
-    i = 1
-    frames = [Image.fromarray(x[i]), Image.fromarray(x[i + 1])]
-    gif = io.BytesIO()
-    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100)
-    png16 = io.BytesIO()
-    Image.fromarray(x[i].astype(np.uint16) * 257).save(png16, "PNG")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated; the viewer must turn it 90 degrees clockwise
-    photo = Image.fromarray(255 - x[i]).resize((140, 140)).rotate(90, expand=True)
-    jpg = io.BytesIO()
-    photo.convert("RGB").save(jpg, "JPEG", quality=92, exif=exif.tobytes())
-    at = app("pages/classify.py")
-    at.selectbox(key="cls_model").set_value(name).run()
-    at.button_group(key="cls_input").set_value("Upload").run()
-    cases = (("anim.gif", gif.getvalue(), "first frame"), ("deep.png", png16.getvalue(), "16-bit"),
-             ("phone.jpg", jpg.getvalue(), "EXIF"))
-    for filename, payload, note in cases:
-        at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
-        ok(at)
-        assert any(note in m.value for m in at.info), (filename, [m.value for m in at.info])
-        assert {m.label: m.value for m in at.metric}["Top-1"] == data.CLASS_NAMES[y[i]], filename
-
-
-def test_classify_test_image_mode_and_random(fmnist_home, test_set):
-    if not catalog.models_info():
-        pytest.skip("no saved model to classify with")
-    at = app("pages/classify.py")
-    at.button_group(key="cls_input").set_value("Test image").run()
-    ok(at)
-    assert at.session_state["classify_result"]["image"] == test_set[0][0].tolist()
-    at.button(key="cls_test_random").click().run()
-    ok(at)
-    i = at.session_state["cls_test_index"]
-    assert at.session_state["classify_result"]["image"] == test_set[0][i].tolist()

@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIZE = 28
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024        # 20 MB: a large phone photo is ~5-10 MB
+MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; server.maxUploadSize matches
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # Streamlit counts upload megabytes as MiB
 MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far below a decompression bomb
 WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
@@ -56,7 +57,7 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     if data is None or len(data) == 0:
         raise ImageInputError("The file is empty (0 bytes). Choose a PNG, JPEG, WebP, GIF or BMP image.")
     if len(data) > max_bytes:
-        raise ImageInputError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
+        raise ImageInputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
                               "Resize or crop the picture and upload it again.")
     notes: list[str] = []
     try:
@@ -289,6 +290,22 @@ def _pad_square(img: np.ndarray) -> np.ndarray:
     top, left = (side - h + 1) // 2, (side - w + 1) // 2
     out[top:top + h, left:left + w] = img
     return out
+
+
+def looks_like_outline(image28: np.ndarray, level: int = 64) -> bool:
+    """True when a 28x28 image is a thin closed outline (a shoe drawn as its contour) rather than a solid
+    shape: the holes that its strokes enclose cover more than the strokes themselves.
+
+    Fashion-MNIST items are solid silhouettes; a model trained on them reads an outline as something
+    else (a bag, a sandal), so the page suggests filling the shape.
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(image28) > level
+    if mask.sum() < 10:
+        return False
+    holes = ndimage.binary_fill_holes(mask) & ~mask
+    return bool(holes.sum() >= 20 and holes.sum() > mask.sum())
 
 
 def to_png_bytes(image: np.ndarray) -> bytes:

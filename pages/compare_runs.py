@@ -10,7 +10,7 @@ from fmnist_core.insight import figures
 from fmnist_core.insight.training_figures import METRIC_LABELS, legend_below, overlay_figure, sweep_summary_figure
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import frame, run_widgets
+from ui import export_widgets, frame, run_widgets
 
 ss = st.session_state
 ALL = "(all runs)"
@@ -114,6 +114,7 @@ def run_detail(run_id: int) -> None:
         with confusion:
             confusion_matrix(run)
         actions(run)
+        export_widgets.take_it_with_you(run.get("model_path") and run["model_name"], key=f"cr_export_{run['id']}")
 
 
 def confusion_matrix(run: dict) -> None:

@@ -14,7 +14,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, tiles
+from ui import catalog, export_widgets, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -66,6 +66,7 @@ if saved is not None and task_name == own.name and abs(saved - result["accuracy"
                f"{result['accuracy']:.2%} now. Was the model file replaced?")
 st.session_state["evaluate_result"] = {"model": name, "split": split, "task": task_name,
                                        "accuracy": result["accuracy"], "loss": result["loss"]}
+export_widgets.take_it_with_you(name, key="eval_export")
 
 
 def caption(i: int) -> str:

@@ -1,0 +1,105 @@
+"""Export: the .keras file, the TFLite conversion run for real with tf.lite.Interpreter, the
+standalone training script run for real in a subprocess, and the ``export`` CLI."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from shared_models import shipped_model
+
+from fmnist_core import cli
+from fmnist_core.data import fashion_mnist as fdata
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling import export, saving
+from fmnist_core.modeling.inference import get_model, prepare
+from fmnist_core.modeling.models import PRESETS, build_model, preset
+
+
+def _layer_signature(model):
+    """What makes two models the same architecture: layer names, classes, configs without dtypes, weight shapes."""
+    rows = []
+    for layer in model.layers:
+        cfg = {k: v for k, v in layer.get_config().items() if k not in ("dtype", "trainable", "seed")}
+        rows.append((layer.name, type(layer).__name__, json.dumps(cfg, sort_keys=True, default=str),
+                     [tuple(w.shape) for w in layer.weights]))
+    return rows
+
+
+def _script_model(spec, task):
+    """Execute the generated build_model() code and return its model."""
+    from keras import layers
+    ns = {"keras": keras, "layers": layers}
+    exec("def build_model():\n" + export.model_code(spec, task), ns)  # noqa: S102 - our own generated code
+    return ns["build_model"]()
+
+
+@pytest.mark.parametrize("name,task", [(p, "multiclass") for p in PRESETS] + [("shoe_cnn", "shoes"),
+                                                                               ("fmnist_net", "custom_08")])
+def test_script_builds_the_same_architecture_as_the_lab(name, task):
+    lab = build_model(preset(name), task, name="fmnist_model")
+    assert _layer_signature(_script_model(preset(name), get_task(task))) == _layer_signature(lab)
+
+
+def test_tflite_export_agrees_with_keras_and_runs_in_the_interpreter():
+    name = shipped_model("fmnist_cnn")
+    res = export.tflite_export(name)
+    assert res.n == 1000 and res.passed and res.agree >= 995, res.summary()
+    assert f"{res.agree:,}/1,000" in res.summary()
+    # Run the exported bytes on other test images than the check used: it must classify, not just agree.
+    model, meta = get_model(name)
+    _, (x, y) = fdata.load_fashion_mnist()
+    xs = prepare(x[5000:5400], meta)
+    lite = export.run_tflite(res.data, xs)
+    assert lite.shape == (400, 10)
+    np.testing.assert_allclose(lite.sum(axis=1), 1.0, atol=1e-4)
+    assert (lite.argmax(1) == y[5000:5400]).mean() > 0.85     # the shipped model's test accuracy is 94%
+    assert (lite.argmax(1) == np.asarray(model(xs)).argmax(1)).mean() >= 0.995
+
+
+def test_tflite_binary_model_top1_is_the_sigmoid_threshold():
+    assert export.top1(np.array([[0.2], [0.5], [0.9]])).tolist() == [0, 1, 1]
+    assert export.top1(np.array([[0.2, 0.8], [0.7, 0.3]])).tolist() == [1, 0]
+
+
+def test_cli_export_keras_tflite_and_script(tmp_path, capsys):
+    name = shipped_model("shoes_cnn")
+    assert cli.main(["export", "-mn", name, "--format", "keras", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / f"{name}.keras").read_bytes() == saving.find_model(name).read_bytes()
+    capsys.readouterr()
+    assert cli.main(["export", "-mn", name, "--format", "tflite", "-o", str(tmp_path / "s.tflite"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)   # stdout holds only the JSON (the converter's chatter is kept off it)
+    assert out["bytes"] == (tmp_path / "s.tflite").stat().st_size > 10_000 and "1,000" in out["note"]
+    assert cli.main(["export", "-mn", name, "--format", "script", "-o", str(tmp_path)]) == 0
+    src = (tmp_path / f"{name}_train.py").read_text()
+    assert "fmnist_core" not in src and "def build_model" in src
+    compile(src, "shoes_cnn_train.py", "exec")
+    # Refusals: existing file, unknown model, unknown format.
+    assert cli.main(["export", "-mn", name, "--format", "keras", "-o", str(tmp_path)]) == 2
+    assert cli.main(["export", "-mn", "no_such_model", "--format", "keras", "-o", str(tmp_path)]) == 1
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["export", "-mn", name, "--format", "onnx"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_exported_script_trains_the_exact_model(tmp_path):
+    """The fmnist_cnn script (BatchNorm, flips, one-cycle) for one epoch on 2,000 images, in a subprocess."""
+    name = shipped_model("fmnist_cnn")
+    script = tmp_path / "train.py"
+    script.write_text(export.script_for(name))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, str(script), "--epochs", "1", "--subset", "2000", "--save",
+                           str(tmp_path / "retrained.keras"), "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["n_train"] == 1800 and res["n_val"] == 200
+    # Chance is 10%: one epoch on 1,800 images trains well above it.
+    assert res["history"]["accuracy"][0] > 0.3 and res["val_accuracy"] > 0.2, res
+    retrained = keras.saving.load_model(tmp_path / "retrained.keras", compile=False)
+    shipped, _ = get_model(name)
+    assert retrained.count_params() == shipped.count_params() == 469_098
+    assert _layer_signature(retrained)[1:] == _layer_signature(shipped)[1:]  # [0] is the input layer

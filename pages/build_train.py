@@ -10,7 +10,7 @@ import json
 import streamlit as st
 
 from fmnist_core.modeling import models, saving
-from fmnist_core.modeling.training import OPTIMIZERS, SCHEDULES, HParams
+from fmnist_core.modeling.training import OPTIMIZERS, SCHEDULES
 from fmnist_core.runs import jobs
 from ui import frame, live, run_widgets
 
@@ -189,44 +189,48 @@ def _init_hparams():
 
 
 def hparams_form(spec) -> dict | None:
-    """The hyperparameter widgets; returns a validated HParams dict, or None with the errors shown."""
+    """The hyperparameter widgets; returns a validated HParams dict, or None with the errors shown.
+
+    The number fields have no min/max of their own: a browser refuses an out-of-range value
+    without telling Python, which kept the old value and let Train go ahead with it. Here every
+    value reaches ``run_widgets.hparam_errors``, which names each bad field and disables Train.
+    """
     _init_hparams()
     p = "bt_hp_"
     keep = dict(persist_state="session")
     c = st.columns(4)
     optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key=p + "optimizer", **keep)
-    lr = c[1].number_input("Learning rate", 1e-7, 10.0, step=1e-4, format="%.2e", key=p + "lr", **keep)
-    momentum = c[2].number_input("Momentum (SGD)", 0.0, 0.99, step=0.05, key=p + "momentum",
-                                 disabled=optimizer != "sgd", **keep)
+    lr = c[1].number_input("Learning rate", step=1e-4, format="%.2e", key=p + "lr", **keep)
+    momentum = c[2].number_input("Momentum (SGD)", step=0.05, key=p + "momentum", disabled=optimizer != "sgd", **keep)
     batch_size = c[3].selectbox("Batch size", (16, 32, 64, 128, 256, 512, 1024), key=p + "batch_size", **keep)
     offer = ss.get("lr_from_finder")
     if offer and abs(lr - offer["lr"]) <= 1e-12 * max(1.0, lr):
         st.info(f"Learning rate {offer['lr']:.2e} comes from the LR finder ({offer.get('suggestion', '')} "
                 f"suggestion for {offer.get('model', 'the model')}, {offer.get('optimizer', '')}).")
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 1, 500, key=p + "epochs", **keep)
+    epochs = c[0].number_input("Epochs", step=1, key=p + "epochs", **keep)
     schedule = c[1].selectbox("LR schedule", SCHEDULES, key=p + "schedule", **keep,
                               help="step: keep the LR, then multiply it by a factor every epoch; exponential: "
                                    "decay per epoch; cosine: anneal to ~0; onecycle: warm up then anneal.")
-    step_epoch = c[2].number_input("Step: keep LR until epoch", 1, 500, key=p + "step_epoch",
+    step_epoch = c[2].number_input("Step: keep LR until epoch", step=1, key=p + "step_epoch",
                                    disabled=schedule != "step", **keep)
-    step_factor = c[3].number_input("Step factor / epoch", 0.01, 1.0, step=0.05, key=p + "step_factor",
+    step_factor = c[3].number_input("Step factor / epoch", step=0.05, key=p + "step_factor",
                                     disabled=schedule != "step", **keep)
     c = st.columns(4)
-    decay_rate = c[0].number_input("Exponential decay / epoch", 0.01, 1.0, step=0.05, key=p + "decay_rate",
+    decay_rate = c[0].number_input("Exponential decay / epoch", step=0.05, key=p + "decay_rate",
                                    disabled=schedule != "exponential", **keep)
-    subset = c[1].number_input("Training images", 100, 60000, step=1000, key=p + "subset", **keep,
+    subset = c[1].number_input("Training images", step=1000, key=p + "subset", **keep,
                                help="A stratified subset of the 60,000 training images (60000 = all of them). "
                                     "A few thousand train in seconds on a CPU.")
-    val_fraction = c[2].number_input("Validation share", 0.05, 0.5, step=0.05, key=p + "val_fraction", **keep)
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, key=p + "seed", **keep)
+    val_fraction = c[2].number_input("Validation share", step=0.05, key=p + "val_fraction", **keep)
+    seed = c[3].number_input("Seed", step=1, key=p + "seed", **keep)
     c = st.columns(4, vertical_alignment="bottom")
     augment_shift = c[0].slider("Augment: max shift", 0.0, 0.3, step=0.05, key=p + "augment_shift", **keep,
                                 help="Random translation as a fraction of the image: 0.1 ≈ 3 pixels.")
     augment_flip = c[1].checkbox("Augment: flip", key=p + "augment_flip", **keep, help="Random horizontal flip")
     normalize = c[1].checkbox("Normalize to [0, 1]", key=p + "normalize", **keep,
                               help="Scale pixels from 0-255 to 0-1. Unticked, small models train much worse.")
-    early_stopping = c[2].number_input("Early stopping patience (0 = off)", 0, 100, key=p + "early_stopping",
+    early_stopping = c[2].number_input("Early stopping patience (0 = off)", step=1, key=p + "early_stopping",
                                        **keep, help="Stop when validation loss has not improved for this many "
                                                     "epochs, and keep the best epoch's weights.")
     sources = [NO_TRANSFER] + _transfer_sources(spec)
@@ -234,16 +238,15 @@ def hparams_form(spec) -> dict | None:
         ss[p + "init_from"] = NO_TRANSFER   # the model changed: that source no longer fits
     init_from = c[3].selectbox("Initialize conv layers from", sources, key=p + "init_from", **keep,
                                help="Transfer: copy the conv feature extractor of a saved model with the same body.")
-    hp = {"optimizer": optimizer, "lr": float(lr), "momentum": float(momentum), "batch_size": int(batch_size),
-          "epochs": int(epochs), "schedule": schedule, "step_epoch": int(step_epoch),
-          "step_factor": float(step_factor), "decay_rate": float(decay_rate), "early_stopping": int(early_stopping),
-          "augment_shift": float(augment_shift), "augment_flip": bool(augment_flip), "normalize": bool(normalize),
-          "val_fraction": float(val_fraction), "subset": None if subset >= 60000 else int(subset),
-          "seed": int(seed), "init_from": None if init_from == NO_TRANSFER else init_from}
-    try:
-        HParams.from_dict(hp)
-    except ValueError as exc:
-        st.error(f"Hyperparameters: {exc}")
+    raw = {"optimizer": optimizer, "lr": lr, "momentum": momentum, "batch_size": batch_size, "epochs": epochs,
+           "schedule": schedule, "step_epoch": step_epoch, "step_factor": step_factor, "decay_rate": decay_rate,
+           "early_stopping": early_stopping, "augment_shift": augment_shift, "augment_flip": augment_flip,
+           "normalize": normalize, "val_fraction": val_fraction, "subset": subset, "seed": seed,
+           "init_from": None if init_from == NO_TRANSFER else init_from}
+    hp, errors = run_widgets.hparam_errors(raw)
+    if errors:
+        st.error("Fix these before training (Train stays off until then):\n\n"
+                 + "\n".join(f"- **{field}**: {msg}" for field, msg in errors.items()))
         return None
     from fmnist_core.modeling.timing import train_set_size
     n_train, n_val = train_set_size(hp)
@@ -287,19 +290,24 @@ def watch(run_id: int) -> None:
 def train_and_sweep(spec, task, hp) -> None:
     ok = hp is not None and spec is not None
     label = ss.get("bt_origin") or "custom"
+    default = run_widgets.default_run_name(label, task, hp["epochs"]) if ok and task else "my-run"
     c1, c2 = st.columns(2)
-    name = c1.text_input("Run name (optional)", key="bt_name", placeholder=f"{label} {task.name if task else ''}")
-    model_name = c2.text_input("Save the model as (optional)", key="bt_model_name", placeholder="run<id>",
-                               help="1-64 letters, digits, - or _. Defaults to run<id>.")
+    name = c1.text_input("Run name (optional)", key="bt_name", placeholder=default)
+    model_name = c2.text_input("Save the model as (optional)", key="bt_model_name", placeholder=default,
+                               help="1-64 letters, digits, - or _. Defaults to the run name (plus -2, -3... "
+                                    "if that model exists).")
     if st.button("Train", icon=":material/rocket_launch:", type="primary", disabled=not ok, key="bt_train"):
+        store = run_widgets.get_store()
         try:
-            rid = jobs.submit(spec, task, hp, name=name.strip() or f"{label} {task.name}",
-                              model_name=model_name.strip() or None, store=run_widgets.get_store())
+            rid = jobs.submit(spec, task, hp, name=name.strip() or default,
+                              model_name=model_name.strip() or run_widgets.unique_model_name(default, store),
+                              store=store)
         except ValueError as exc:
             st.error(f"Could not start the run: {exc}")
         else:
             watch(rid)
-            st.toast(f"Run #{rid} queued; the live view is below.")
+            live.request_scroll()
+            st.toast(f"Run #{rid} queued; its live view is below.")
     with st.expander("Sweep: train one run per value of a hyperparameter"):
         c1, c2 = st.columns([1, 2])
         param = c1.selectbox("Vary", list(SWEEP_EXAMPLES), key="bt_sweep_param")
@@ -322,6 +330,7 @@ def train_and_sweep(spec, task, hp) -> None:
                 st.error(f"Sweep: {exc}")
             else:
                 watch(ids[0])
+                live.request_scroll()
                 ss.cr_sweep = sweep_id
                 st.success(f"Sweep {sweep_id} queued: runs {', '.join(f'#{i}' for i in ids)}. Compare them on "
                            "the Compare runs page when they finish.")
@@ -335,9 +344,7 @@ if "bt_layers" not in ss:
     ss.bt_preset = DEFAULT_PRESET
     _load_preset()
 
-active = [r for r in run_widgets.get_store().list_runs(status=["running", "queued"], with_history=False)]
-if active:
-    st.info(f"{len(active)} run(s) training or queued. [Jump to the live view ↓](#live-run)")
+live.active_banner()
 
 st.subheader("1. Task")
 task = run_widgets.task_picker("bt")
@@ -364,3 +371,4 @@ train_and_sweep(spec if spec_ok else None, task, hp)
 
 st.subheader("Live run", anchor="live-run")
 live.live_run_section(watch)
+live.scroll_to("live-run")

@@ -1,20 +1,84 @@
-"""The live view of a training run (Build & Train): curves, metrics, stop, the final result."""
+"""The live view of a training run (Build & Train): curves, metrics, stop, the final result.
+
+Cheap by design, since it polls every second while a run trains on the same two cores:
+  * each poll reads only the batch points that are new since the last one (``after_step``) and
+    keeps the rest in the session, thinned to a bound;
+  * the chart is a dict-built Plotly figure of at most ``MAX_CHART_POINTS`` points per curve;
+  * polling stops while the browser tab is hidden (``tab_hidden``) and when the run ends;
+  * the worker never waits on the app: the store is the only channel, written by the worker
+    and read here.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
 from ui.frame import go_to, page_link
-from ui.run_widgets import COMPARE_PAGE, EVALUATE_PAGE, fmt_seconds, get_store, status_badge
-
-# ---------------------------------------------------------------- the live view of a run (Build & Train)
+from ui.run_widgets import COMPARE_PAGE, EVALUATE_PAGE, fmt_seconds, get_store, pct, status_badge
 
 POLL_SECONDS = 1.0
-MAX_CHART_POINTS = 2000
+MAX_CHART_POINTS = 400      # per curve on screen
+MAX_CACHED_POINTS = 4000    # per run in the session; thinned past this
 
+ss = st.session_state
+
+# Reports whether the browser tab is hidden, so the page stops polling while nobody looks.
+_TAB_JS = """
+export default function({ setStateValue }) {
+  const report = () => setStateValue("hidden", document.hidden);
+  document.addEventListener("visibilitychange", report);
+  return () => document.removeEventListener("visibilitychange", report);
+}
+"""
+# Scrolls the live view into sight once per Train click (data = a new number per click).
+_SCROLL_JS = """
+export default function({ data }) {
+  if (!data || window.__fmnistScrolled === data.nonce) return;
+  window.__fmnistScrolled = data.nonce;
+  const go = (tries) => {
+    const el = document.getElementById(data.anchor);
+    if (el) el.scrollIntoView({ behavior: "smooth", block: "start" });
+    else if (tries > 0) setTimeout(() => go(tries - 1), 100);
+  };
+  go(20);
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _components():
+    v2 = st.components.v2
+    return v2.component("fmnist_tab_visibility", js=_TAB_JS), v2.component("fmnist_scroll_to", js=_SCROLL_JS)
+
+
+def tab_hidden() -> bool:
+    """True while the browser tab showing this page is hidden; a change reruns the page."""
+    try:
+        result = _components()[0](key="bt_tab_visibility", on_hidden_change=lambda: None)
+    except Exception:  # no browser (AppTest) or an old Streamlit: poll as before
+        return False
+    return bool(getattr(result, "hidden", False))
+
+
+def scroll_to(anchor: str) -> None:
+    """Bring ``anchor`` into sight after this run, once per call of ``request_scroll``."""
+    nonce = ss.pop("bt_scroll_nonce", None)
+    if nonce is None:
+        return
+    try:
+        _components()[1](data={"anchor": anchor, "nonce": nonce}, key=f"bt_scroll_{nonce}")
+    except Exception:
+        pass
+
+
+def request_scroll() -> None:
+    ss.bt_scroll_nonce = ss.get("bt_scroll_seq", 0) + 1
+    ss.bt_scroll_seq = ss.bt_scroll_nonce
+
+
+# ---------------------------------------------------------------- which run to watch
 
 def _watch_target(store) -> int | None:
     """The run to show: ?run= in the URL, else the session's, else the running (or newest queued) one."""
-    ss = st.session_state
     q = st.query_params.get("run")
     if q and q.isdigit():
         ss.bt_watch_id = int(q)
@@ -23,13 +87,29 @@ def _watch_target(store) -> int | None:
         ss.bt_watch_id = None
         st.query_params.pop("run", None)
     if ss.get("bt_watch_id") is None:
-        running = store.list_runs(status="running", with_history=False)
-        queued = store.list_runs(status="queued", with_history=False)
-        if running or queued:
-            ss.bt_watch_id = (running or queued)[0]["id"]
+        active = next_active(store)
+        if active:
+            ss.bt_watch_id = active["id"]
     if ss.get("bt_watch_id") is not None and st.query_params.get("run") != str(ss.bt_watch_id):
         st.query_params["run"] = str(ss.bt_watch_id)   # so a reload comes back to this run
     return ss.get("bt_watch_id")
+
+
+def next_active(store, after: dict | None = None) -> dict | None:
+    """The run to follow: after a sweep's run, the next run of the same sweep that has not ended;
+    otherwise the running run, else the oldest queued one (the next to start)."""
+    active = sorted(store.list_runs(status=["running", "queued"], with_history=False),
+                    key=lambda r: (r["status"] != "running", r["id"]))
+    if after and after.get("sweep_id"):
+        same = [r for r in active if r.get("sweep_id") == after["sweep_id"]]
+        if same:
+            return min(same, key=lambda r: (r["status"] != "running", r["id"]))
+    return active[0] if active else None
+
+
+def set_watch(run_id: int) -> None:
+    ss.bt_watch_id = int(run_id)
+    st.query_params["run"] = str(run_id)
 
 
 def live_run_section(watch) -> None:
@@ -39,6 +119,7 @@ def live_run_section(watch) -> None:
 
     store = get_store()
     jobs.refresh(store)  # fail runs whose worker died; restart a worker for an orphaned queue
+    hidden = tab_hidden()
     run_id = _watch_target(store)
     if run_id is None:
         st.caption("No run yet: press **Train** above, and its curves appear here as it trains.")
@@ -49,90 +130,143 @@ def live_run_section(watch) -> None:
               for r in recent}
     if run_id not in labels:
         labels[run_id] = f"#{run_id}"
-    st.session_state.bt_watch_select = run_id
+    ss.bt_watch_select = run_id
     st.selectbox("Watching", list(labels), format_func=labels.get, key="bt_watch_select",
-                 on_change=lambda: watch(st.session_state.bt_watch_select))
+                 on_change=lambda: watch(ss.bt_watch_select))
     active = store.get_status(run_id) not in TERMINAL
-    st.fragment(_live_body, run_every=POLL_SECONDS if active else None)(run_id, active)
+    if hidden and active:
+        st.caption("Paused while this tab is hidden; it catches up when you come back.")
+    st.fragment(_live_body, run_every=POLL_SECONDS if active and not hidden else None)(run_id, active)
+
+
+# ---------------------------------------------------------------- one poll
+
+def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
+    """The run (with its epochs) and all its batch points, reading only the points new since the last poll."""
+    cache = ss.get("bt_live_cache")
+    if not cache or cache["run"] != run_id:
+        cache = ss.bt_live_cache = {"run": run_id, "points": []}   # one run at a time: memory stays bounded
+    pts = cache["points"]
+    run = store.get_run(run_id, after_step=pts[-1]["step"] if pts else None)
+    if run is None:
+        return None, []
+    pts.extend(run.pop("batches"))
+    if len(pts) > MAX_CACHED_POINTS:
+        from fmnist_core.insight.training_figures import thin
+        cache["points"] = pts = thin(pts, MAX_CACHED_POINTS // 2)
+    return run, pts
+
+
+def phase(run: dict, n_done: int) -> str:
+    """What a run is doing now, in words: queued, starting, training, validating, stopping, or its end status."""
+    status = run["status"]
+    if status != "running":
+        return status
+    if run.get("stop_requested"):
+        return "stopping"
+    e, b, bpe = run.get("current_epoch"), run.get("current_batch"), run.get("batches_per_epoch")
+    if not (e and bpe):
+        return "starting"
+    if b == bpe and n_done < e:
+        return "validating"   # the epoch's last batch is done; its validation pass runs
+    return "training"
+
+
+def _eta(run: dict, pts: list[dict]) -> float | None:
+    """Seconds left, from the time per step since the first point (which carries the one-off compile)."""
+    bpe, epochs = run.get("batches_per_epoch"), run.get("epochs")
+    if len(pts) < 2 or not (bpe and epochs) or None in (pts[0].get("elapsed"), pts[-1].get("elapsed")):
+        return run.get("eta_seconds")
+    steps = pts[-1]["step"] - pts[0]["step"]
+    if steps <= 0:
+        return run.get("eta_seconds")
+    return max(0.0, (pts[-1]["elapsed"] - pts[0]["elapsed"]) / steps * (epochs * bpe - pts[-1]["step"]))
 
 
 def _live_body(run_id: int, polling: bool) -> None:
-    from fmnist_core.insight import figures
-    from fmnist_core.insight.training_figures import legend_below
+    from fmnist_core.insight.training_figures import curves_figure
     from fmnist_core.runs.store import TERMINAL
 
     store = get_store()
-    run = store.get_run(run_id)
+    run, pts = _poll(store, run_id)
     if run is None:
         st.warning(f"Run #{run_id} was deleted.")
         return
     if polling and run["status"] in TERMINAL:
-        st.rerun()  # the whole page: redraw this view once more, without polling, with the final results
-    status = run["status"]
+        nxt = next_active(store, after=run)
+        if nxt and nxt.get("sweep_id") and nxt["sweep_id"] == run.get("sweep_id"):
+            st.toast(f"Run #{run_id} {run['status']} (validation {pct(run.get('val_accuracy'))}); now watching "
+                     f"the sweep's next run, #{nxt['id']}.")
+            set_watch(nxt["id"])
+        st.rerun()  # the whole page: redraw once more (or the next run), with the final results and banner
+    history = run["history"]
+    now = phase(run, len(history))
     head, stop_col = st.columns([5, 1], vertical_alignment="center")
     with head:
         st.markdown(f"#### Run #{run['id']}: {run['name']}")
-        status_badge(status + (" (stop requested)" if run.get("stop_requested") and status == "running" else ""))
-    if status in ("queued", "running"):
+        status_badge(run["status"] if now in ("training", "starting") else now)
+    if run["status"] in ("queued", "running") and now != "stopping":
         stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run_id}", on_click=_stop,
-                        args=(run_id,), help="Finish the current batch, keep the best weights and save the model")
+                        args=(run_id,), help="Stop after the current batch, keep the best epoch's weights, save")
+    _progress(store, run, pts, now)
+    _live_metrics(history, pts)
+    if pts or history:
+        st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), max_points=MAX_CHART_POINTS),
+                        key=f"bt_live_chart_{run_id}", config={"displaylogo": False})
+    st.caption(f"{len(pts)} batch points · {len(history)} epochs done · status {run['status']}")
+    if run["status"] in TERMINAL:
+        _final(run, history)
 
+
+def _progress(store, run: dict, pts: list[dict], now: str) -> None:
     epochs, bpe = run.get("epochs") or 1, run.get("batches_per_epoch")
-    if status == "queued":
-        ahead = [r for r in store.list_runs(status=["queued", "running"], with_history=False) if r["id"] < run_id]
+    e, b = run.get("current_epoch") or 0, run.get("current_batch") or 0
+    where = f"epoch {e}/{epochs} · batch {b}/{bpe}" if e and bpe else ""
+    frac = min(1.0, max(0.0, ((e - 1) * bpe + b) / (epochs * bpe))) if e and bpe else 0.0
+    if now == "queued":
+        ahead = [r for r in store.list_runs(status=["queued", "running"], with_history=False) if r["id"] < run["id"]]
         st.progress(0.0, text=f"Queued: waiting for {len(ahead)} run(s) ahead of it. It starts by itself.")
-    elif status == "running":
-        e, b = run.get("current_epoch") or 0, run.get("current_batch") or 0
-        if not (e and bpe):
-            st.progress(0.0, text="Starting: loading TensorFlow and the data, building the model…")
-        else:
-            eta = run.get("eta_seconds")
-            st.progress(min(1.0, max(0.0, ((e - 1) * bpe + b) / (epochs * bpe))),
-                        text=f"epoch {e}/{epochs} · batch {b}/{bpe} · elapsed {fmt_seconds(run.get('elapsed'))}"
-                             f" · ETA {fmt_seconds(eta) if eta is not None else '–'}")
-    history, batches = run["history"], run["batches"]
-    _live_metrics(run, history, batches)
-    if batches or history:
-        pts = [dict(b, batches_per_epoch=bpe) for b in batches]
-        if len(pts) > MAX_CHART_POINTS:  # keep the drawing light; the curve keeps its shape
-            pts = pts[::len(pts) // MAX_CHART_POINTS + 1] + [pts[-1]]
-        st.plotly_chart(legend_below(figures.history_figure(history, pts)), key=f"bt_live_chart_{run_id}")
-    elif status == "running":
-        st.caption("Preparing the data and building the model…")
-    st.caption(f"{len(batches)} batch points · {len(history)} epochs done · status {status}")
-    if status in TERMINAL:
-        _final(run)
+    elif now == "starting":
+        st.progress(0.0, text="Starting: loading TensorFlow and the data, building the model…")
+    elif now == "stopping":
+        st.progress(frac, text=f"Stopping… at {where}: finishing this batch, then scoring and saving the best "
+                               "finished epoch's weights")
+    elif now == "validating":
+        st.progress(frac, text=f"Validating… epoch {e}/{epochs} trained; measuring it on the validation images")
+    elif now == "training":
+        eta = _eta(run, pts)
+        st.progress(frac, text=f"{where} · elapsed {fmt_seconds(run.get('elapsed'))}"
+                               f" · ETA {fmt_seconds(eta) if eta is not None else '–'}")
 
 
 def _stop(run_id: int) -> None:
     from fmnist_core.runs import jobs
     run = jobs.stop(run_id, store=get_store())
     st.toast(f"Run #{run_id}: " + ("stopped before it started." if run and run["status"] == "stopped" else
-                                   "stop requested; it finishes its batch and saves the best weights."))
+                                   "stopping after this batch; the best finished epoch's weights are saved."))
 
 
-def _live_metrics(run, history, batches) -> None:
+def _live_metrics(history, pts) -> None:
     cols = st.columns(4)
-    last_b = batches[-1] if batches else {}
+    last_b = pts[-1] if pts else {}
     last_e = history[-1] if history else {}
     best = max((h["val_accuracy"] for h in history if h.get("val_accuracy") is not None), default=None)
-    cols[0].metric("Batch loss", f"{last_b['loss']:.4f}" if last_b.get("loss") is not None else "–")
-    cols[1].metric("Train accuracy (last epoch)", f"{last_e['accuracy']:.4f}" if last_e.get("accuracy") is not None
-                   else "–")
-    cols[2].metric("Best validation accuracy", f"{best:.4f}" if best is not None else "–")
-    lr = last_b.get("lr") if last_b else last_e.get("lr")
+    cols[0].metric("Batch loss", f"{last_b['loss']:.3f}" if last_b.get("loss") is not None else "–")
+    cols[1].metric("Train accuracy (last epoch)", pct(last_e.get("accuracy")))
+    cols[2].metric("Best validation accuracy", pct(best))
+    lr = last_b.get("lr") if last_b.get("lr") is not None else last_e.get("lr")
     cols[3].metric("Learning rate", f"{lr:.2e}" if lr is not None else "–")
 
 
-def _final(run) -> None:
+def _final(run, history) -> None:
     status = run["status"]
     msg = run.get("message") or ""
     if status == "completed":
         st.success(f"Completed in {fmt_seconds(run.get('train_seconds'))}. Validation accuracy "
-                   f"{run['val_accuracy']:.4f}, test accuracy {run['test_accuracy']:.4f}. Saved as "
+                   f"{pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}. Saved as "
                    f"`{run['model_name']}`.")
     elif status == "stopped":
-        extra = (f" Validation accuracy {run['val_accuracy']:.4f}, test accuracy {run['test_accuracy']:.4f}, "
+        extra = (f" Validation accuracy {pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}, "
                  f"saved as `{run['model_name']}`." if run.get("val_accuracy") is not None else "")
         st.warning(f"Stopped: {msg}.{extra}")
     else:
@@ -143,13 +277,21 @@ def _final(run) -> None:
             go_to(EVALUATE_PAGE, selected_model=run["model_name"])
         with c2:
             page_link(COMPARE_PAGE, "Compare with other runs", ":material/compare_arrows:")
-    # A sweep or a queue goes on after this run: offer to follow the next one.
-    active = sorted(get_store().list_runs(status=["running", "queued"], with_history=False),
-                    key=lambda r: (r["status"] != "running", r["id"]))
-    if active:
-        nxt = active[0]
-        if st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {nxt['name']}", icon=":material/skip_next:",
-                     key=f"bt_next_{run['id']}"):
-            st.session_state.bt_watch_id = nxt["id"]
-            st.query_params["run"] = str(nxt["id"])
-            st.rerun()  # the whole page, so the live view polls again
+    # A sweep or a queue goes on after this run: follow it.
+    nxt = next_active(get_store(), after=run)
+    if nxt and st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {nxt['name']}", icon=":material/skip_next:",
+                         key=f"bt_next_{run['id']}"):
+        set_watch(nxt["id"])
+        st.rerun(scope="app")  # a button in a fragment reruns only the fragment, with the old run id
+
+
+def active_banner() -> None:
+    """"N run(s) training or queued", kept current: it polls (one cheap query) while runs are active."""
+    n = len(get_store().list_runs(status=["running", "queued"], with_history=False))
+    st.fragment(_banner, run_every=5.0 if n else None)()
+
+
+def _banner() -> None:
+    n = len(get_store().list_runs(status=["running", "queued"], with_history=False))
+    if n:
+        st.info(f"{n} run(s) training or queued. [Jump to the live view ↓](#live-run)")

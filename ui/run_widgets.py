@@ -4,6 +4,7 @@ the task picker, run labels and badges. The work itself happens in ``fmnist_core
 from __future__ import annotations
 
 import json
+import math
 
 import streamlit as st
 
@@ -52,6 +53,52 @@ def task_picker(prefix: str, label: str = "Task"):
     return task
 
 
+# Build & Train's number fields: (label, integer?, low, high, low inclusive?, high inclusive?). Checked
+# here rather than by the widgets, whose min/max the browser enforces without telling Python.
+HPARAM_FIELDS = {
+    "lr": ("Learning rate", False, 0.0, 10.0, False, True),
+    "momentum": ("Momentum (SGD)", False, 0.0, 0.99, True, True),
+    "epochs": ("Epochs", True, 1, 500, True, True),
+    "step_epoch": ("Step: keep LR until epoch", True, 1, 500, True, True),
+    "step_factor": ("Step factor / epoch", False, 0.0, 1.0, False, True),
+    "decay_rate": ("Exponential decay / epoch", False, 0.0, 1.0, False, True),
+    "subset": ("Training images", True, 100, 60000, True, True),
+    "val_fraction": ("Validation share", False, 0.05, 0.5, True, True),
+    "seed": ("Seed", True, 0, 2**31 - 1, True, True),
+    "early_stopping": ("Early stopping patience (0 = off)", True, 0, 100, True, True),
+}
+
+
+def hparam_errors(raw: dict) -> tuple[dict | None, dict]:
+    """(HParams dict ready to submit, {} ) or (None, {field label: what is wrong and what to type}).
+
+    Every field is checked, so the user sees all mistakes at once; nothing falls back to a default.
+    """
+    from fmnist_core.modeling.training import HParams
+
+    errors, hp = {}, dict(raw)
+    for key, (label, integer, lo, hi, lo_in, hi_in) in HPARAM_FIELDS.items():
+        v = raw.get(key)
+        ok_type = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if ok_type and integer and float(v).is_integer():
+            v = int(v)
+        if not ok_type or (integer and not isinstance(v, int)) or not (
+                (lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)):
+            kind = "a whole number" if integer else "a number"
+            errors[label] = (f"{v!r} is not allowed; type {kind} from {lo:g}{'' if lo_in else ' (excluded)'} to "
+                             f"{hi:g}{'' if hi_in else ' (excluded)'}")
+            continue
+        hp[key] = v if integer else float(v)
+    if errors:
+        return None, errors
+    hp["subset"] = None if hp["subset"] >= 60000 else hp["subset"]
+    try:
+        HParams.from_dict(hp)
+    except ValueError as exc:
+        return None, {"Hyperparameters": str(exc)}
+    return hp, {}
+
+
 def spec_key(spec) -> str:
     """A stable string for a spec: cache key and equality test."""
     return json.dumps(models.normalize_spec(spec), sort_keys=True)
@@ -63,14 +110,39 @@ def summary_rows(spec, task) -> list[dict]:
             for name, shape, params in models.layer_shapes(spec, get_task(task))]
 
 
+TASK_SHORT = {"multiclass": "10class", "shoes": "shoes", "footwear_luggage": "footwear-bags"}
+
+
+def default_run_name(origin: str | None, task, epochs: int) -> str:
+    """A descriptive default name, e.g. ``tinyvgg-10class-3ep`` (an edited preset counts as custom)."""
+    model = origin if origin in models.PRESETS else "custom"
+    return f"{model}-{TASK_SHORT.get(task.name, task.name.replace('_', ''))}-{int(epochs)}ep"
+
+
+def unique_model_name(base: str, store: RunStore) -> str:
+    """``base``, or ``base-2``, ``base-3``... : the first name no saved model and no run has taken."""
+    from fmnist_core.modeling.saving import list_models
+
+    taken = {m["name"] for m in list_models()} | {r["model_name"] for r in store.list_runs(with_history=False)}
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
 def status_badge(status: str) -> None:
     st.badge(status, color=STATUS_COLORS.get(status, "gray"))
 
 
 def run_option_label(run: dict) -> str:
     acc = run.get("val_accuracy")
-    tail = f", val acc {acc:.3f}" if acc is not None else ""
+    tail = f", val acc {pct(acc)}" if acc is not None else ""
     return f"#{run['id']} {run['name']} ({run['status']}{tail})"
+
+
+def pct(v, digits: int = 2) -> str:
+    """An accuracy (a fraction) in percent, as everywhere in the app: 0.9477 -> "94.77%"."""
+    return "–" if v is None else f"{100 * v:.{digits}f}%"
 
 
 def fmt_seconds(s) -> str:

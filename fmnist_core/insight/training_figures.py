@@ -143,3 +143,114 @@ def sweep_summary_figure(runs: list[dict], param: str, metric: str = "val_accura
     fig.update_yaxes(title_text=ylabel)
     fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=50 if title else 20, b=10), showlegend=False)
     return fig
+
+
+# ---------------------------------------------------------------- training curves (live view, Compare runs)
+# Built as plain dicts, not graph_objects: the live view redraws every second and Plotly's
+# object validation of a 4-trace figure costs ~100 ms of server CPU at 2,000 points.
+
+X_AXES = {"epoch": "epoch", "step": "step (batch)", "wall": "wall-clock (s since the start)"}
+BATCH_COLOR, TRAIN_COLOR, VAL_COLOR = "rgba(110,110,110,0.55)", "#1f77b4", "#ff7f0e"
+
+
+def thin(points: list, limit: int) -> list:
+    """At most ``limit`` evenly spaced points, always keeping the last (the curve keeps its shape)."""
+    if len(points) <= limit:
+        return list(points)
+    step = -(-len(points) // (limit - 1))
+    return list(points[::step]) + [points[-1]]
+
+
+def ema(values: list, weight: float) -> list:
+    """TensorBoard's smoothing: a debiased exponential moving average; None (a gap) passes through.
+
+    weight : 0 = raw, 0.99 = very smooth. Debiased, so the curve starts at the first value
+    instead of rising from zero.
+    """
+    if not weight:
+        return list(values)
+    out, last, n = [], 0.0, 0
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(None)
+            continue
+        last, n = last * weight + (1 - weight) * v, n + 1
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+def _x_of_points(points: list, bpe: int, x: str) -> list:
+    if x == "step":
+        return [p["step"] for p in points]
+    if x == "wall":
+        return [p.get("elapsed") for p in points]
+    return [round(p["step"] / bpe, 4) for p in points]
+
+
+def _x_of_epochs(history: list, bpe: int, x: str) -> list:
+    if x == "step":
+        return [h["epoch"] * bpe for h in history]
+    if x == "wall":   # the epochs' own durations, summed: when each one (and its validation) ended
+        total, out = 0.0, []
+        for h in history:
+            total += h.get("seconds") or 0.0
+            out.append(round(total, 2))
+        return out
+    return [h["epoch"] for h in history]
+
+
+def curves_figure(history: list[dict], points: list[dict], batches_per_epoch: int | None, *, x: str = "epoch",
+                  smoothing: float = 0.0, log_y: bool = False, max_points: int = 400, height: int = 340) -> dict:
+    """Loss and accuracy of one run as a Plotly figure dict: two panels side by side.
+
+    history : finished epochs only (epoch, loss, accuracy, val_loss, val_accuracy, seconds);
+        an unfinished epoch shows as batch points alone, never as an epoch point.
+    points : per-batch points (step, loss, accuracy, elapsed); drawn thin, smoothed with ``ema``.
+    x : "epoch" (fractional for batches), "step" or "wall" (seconds since the start).
+    Accuracy is in percent, like the rest of the app; ``log_y`` puts the loss panel on a log axis.
+    """
+    bpe = batches_per_epoch or max((p.get("batch") or 1 for p in points), default=1)
+    pts = thin(points, max_points)
+    data = []
+    hover_x = {"epoch": "epoch %{x:.2f}", "step": "step %{x}", "wall": "%{x:.1f} s"}[x]
+    if pts:
+        px = _x_of_points(pts, bpe, x)
+        for axis, key, scale in (("", "loss", 1), ("2", "accuracy", 100)):
+            ys = [None if p.get(key) is None else p[key] * scale for p in pts]
+            name = "batch" + (f" (smoothed {smoothing:g})" if smoothing else "")
+            data.append({"type": "scatter", "mode": "lines", "x": px, "y": ema(ys, smoothing), "name": name,
+                         "legendgroup": "batch", "showlegend": axis == "", "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                         "line": {"width": 1.2, "color": BATCH_COLOR},
+                         "hovertemplate": f"{hover_x}<br>batch {key} %{{y:.3f}}<extra></extra>"})
+    if history:
+        ex = _x_of_epochs(history, bpe, x)
+        for axis, key, scale in (("", "loss", 1), ("2", "accuracy", 100)):
+            for prefix, label, color in (("", "train (epoch mean)", TRAIN_COLOR), ("val_", "validation", VAL_COLOR)):
+                ys = [None if h.get(prefix + key) is None else h[prefix + key] * scale for h in history]
+                data.append({"type": "scatter", "mode": "lines+markers", "x": ex, "y": ys, "name": label,
+                             "legendgroup": label, "showlegend": axis == "", "xaxis": f"x{axis}",
+                             "yaxis": f"y{axis}", "line": {"color": color}, "marker": {"size": 7},
+                             "hovertemplate": f"{hover_x}<br>{label} {key} %{{y:.3f}}<extra></extra>"})
+    xtitle = X_AXES[x]
+    layout = {
+        "height": height, "margin": {"l": 10, "r": 10, "t": 36, "b": 10}, "uirevision": "keep",
+        "xaxis": {"domain": [0, 0.46], "title": {"text": xtitle}, "anchor": "y"},
+        "xaxis2": {"domain": [0.54, 1], "title": {"text": xtitle}, "anchor": "y2"},
+        "yaxis": {"title": {"text": "loss" + (" (log)" if log_y else "")}, "type": "log" if log_y else "linear",
+                  "anchor": "x"},
+        "yaxis2": {"title": {"text": "accuracy (%)"}, "anchor": "x2"},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    }
+    return {"data": data, "layout": layout}
+
+
+def curves_csv(history: list[dict], points: list[dict]) -> str:
+    """The run's curves as CSV: one row per batch point and per finished epoch (kind = batch | epoch)."""
+    cols = ("kind", "epoch", "batch", "step", "elapsed", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
+            "seconds")
+    rows = [",".join(cols)]
+    for kind, items in (("batch", points), ("epoch", history)):
+        for item in items:
+            rows.append(",".join([kind] + ["" if item.get(c) is None else f"{item[c]:.6g}"
+                                           if isinstance(item[c], float) else str(item[c]) for c in cols[1:]]))
+    return "\n".join(rows) + "\n"

@@ -1,4 +1,11 @@
-"""Keras callbacks used by ``training.train``: progress, NaN guard, stop request, best weights."""
+"""Keras callbacks used by ``training.train``: progress, NaN guard, stop request, best weights.
+
+An epoch that a stop request or a NaN loss cut short is *unfinished*: its running means cover
+only some batches, so it is never reported as an epoch (no epoch event, no history row, never
+the "best epoch"); its last batch point says where training stopped. Keras would still run a
+full validation pass after such an epoch, which costs seconds and measures nothing anyone
+reads, so the callbacks that stop mid-epoch skip it (``_stop_now``).
+"""
 from __future__ import annotations
 
 import math
@@ -19,6 +26,26 @@ def _batch_size_at(batch: int, n: int, batch_size: int) -> int:
     return min(batch_size, n - batch * batch_size)
 
 
+def _finished(callback, batches_seen: int) -> bool:
+    """Did this epoch run all its batches? (Keras puts the batch count in ``params["steps"]``.)"""
+    steps = (callback.params or {}).get("steps")
+    return steps is None or batches_seen >= steps
+
+
+def _stop_now(model) -> None:
+    """Stop after this batch, without the validation pass Keras runs after an unfinished epoch.
+
+    Keras 3's fit loop asks ``model._should_eval`` before validating; an instance attribute
+    shadows that method for the rest of this fit (``_restore_eval`` removes it at train end).
+    """
+    model.stop_training = True
+    model._should_eval = lambda *args, **kwargs: False
+
+
+def _restore_eval(model) -> None:
+    model.__dict__.pop("_should_eval", None)
+
+
 class ProgressReporter(keras.callbacks.Callback):
     """Turns Keras's running means into real per-batch values and reports them, throttled.
 
@@ -35,6 +62,8 @@ class ProgressReporter(keras.callbacks.Callback):
         self._last_emit = 0.0
         self._t0 = self._epoch_t0 = 0.0
         self._epoch = 0
+        self._batches = 0          # batches run in this epoch
+        self._pending = None       # the newest batch point, if the throttle held it back
 
     def _emit(self, event):
         if self.fn:
@@ -46,7 +75,7 @@ class ProgressReporter(keras.callbacks.Callback):
                     "n_train": self.n_train, "n_val": self.n_val})
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._prev, self._seen, self._epoch = {}, 0, epoch
+        self._prev, self._seen, self._epoch, self._batches = {}, 0, epoch, 0
         self._epoch_t0 = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -59,18 +88,27 @@ class ProgressReporter(keras.callbacks.Callback):
                 mean = float(logs[key])
                 real[key] = (mean * seen - self._prev.get(key, 0.0) * self._seen) / size
                 self._prev[key] = mean
-        self._seen = seen
+        self._seen, self._batches = seen, batch + 1
+        if not self.fn:
+            return
         now = time.perf_counter()
         last = batch == self.steps - 1
-        if self.fn and (now - self._last_emit >= self.interval or last):
-            self._last_emit = now
-            self._emit({"kind": "batch", "epoch": self._epoch + 1, "batch": batch + 1,
-                        "step": self._epoch * self.steps + batch + 1, "batches_per_epoch": self.steps,
-                        "loss": real.get("loss"), "accuracy": real.get("accuracy"),
-                        "lr": current_lr(self.model.optimizer), "elapsed": now - self._t0})
+        point = {"kind": "batch", "epoch": self._epoch + 1, "batch": batch + 1,
+                 "step": self._epoch * self.steps + batch + 1, "batches_per_epoch": self.steps,
+                 "loss": real.get("loss"), "accuracy": real.get("accuracy"), "lr": None, "elapsed": now - self._t0}
+        if now - self._last_emit >= self.interval or last:
+            self._last_emit, self._pending = now, None
+            self._emit(dict(point, lr=current_lr(self.model.optimizer)))
+        else:
+            self._pending = point
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if not _finished(self, self._batches):
+            if self._pending:  # where it stopped, even if the throttle held that point back
+                self._emit(dict(self._pending, lr=current_lr(self.model.optimizer)))
+                self._pending = None
+            return
         self._emit({"kind": "epoch", "epoch": epoch + 1, "epochs": self.hp.epochs,
                     "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
                     "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),
@@ -98,26 +136,31 @@ class NaNGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.message = (f"loss became NaN at epoch {self._epoch + 1} batch {batch + 1}; "
                             "try a lower learning rate")
-            self.model.stop_training = True
+            _stop_now(self.model)
+
+    def on_train_end(self, logs=None):
+        _restore_eval(self.model)
 
 
 class StopRequest(keras.callbacks.Callback):
-    """Polls ``should_stop()`` after each batch (at most 5 times a second) and stops training."""
+    """Asks ``should_stop()`` after every batch and stops training there.
 
-    def __init__(self, should_stop, interval=0.2):
+    Every batch, not every n seconds: a batch of a big model can take seconds, and the check
+    (one indexed SQLite read in a job) costs well under a millisecond.
+    """
+
+    def __init__(self, should_stop):
         super().__init__()
-        self.should_stop, self.interval = should_stop, interval
+        self.should_stop = should_stop
         self.requested = False
-        self._last = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        if self.should_stop():
+        if not self.model.stop_training and self.should_stop():
             self.requested = True
-            self.model.stop_training = True
+            _stop_now(self.model)
+
+    def on_train_end(self, logs=None):
+        _restore_eval(self.model)
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -130,11 +173,17 @@ class BestWeights(keras.callbacks.Callback):
         self.best_epoch = None
         self.history = []
         self._t0 = 0.0
+        self._batches = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
+        self._t0, self._batches = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches = batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _finished(self, self._batches):
+            return  # cut short: not an epoch of the history, never the best one
         logs = logs or {}
         self.history.append({"epoch": epoch + 1, "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
                              "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),

@@ -165,8 +165,11 @@ class RunStore:
             run["eta_seconds"] = max(0.0, elapsed / done * (run["epochs"] * bpe - done))
         return run
 
-    def get_run(self, run_id: int) -> dict | None:
-        """The run with ``history`` (epoch dicts) and ``batches`` (batch dicts), or None."""
+    def get_run(self, run_id: int, after_step: int | None = None) -> dict | None:
+        """The run with ``history`` (epoch dicts) and ``batches`` (batch dicts), or None.
+
+        after_step : only the batch points past this step (a live view's poll reads just what is new).
+        """
         self.reap_dead()
         with self._read() as conn:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
@@ -176,7 +179,8 @@ class RunStore:
             run["history"] = [dict(r) for r in conn.execute(
                 f"SELECT {', '.join(EPOCH_KEYS)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run["id"],))]
             run["batches"] = [dict(r) for r in conn.execute(
-                f"SELECT {', '.join(BATCH_KEYS)} FROM batches WHERE run_id = ? ORDER BY step", (run["id"],))]
+                f"SELECT {', '.join(BATCH_KEYS)} FROM batches WHERE run_id = ? AND step > ? ORDER BY step",
+                (run["id"], -1 if after_step is None else int(after_step)))]
         first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
         if run["eta_seconds"] is not None and last["step"] > first["step"] and None not in (first["elapsed"],
                                                                                            last["elapsed"]):

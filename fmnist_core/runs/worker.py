@@ -119,8 +119,14 @@ def run_one(store: RunStore, run: dict) -> None:
     stopped, best = meta["stopped"], meta["best_epoch"]
     message = None
     if stopped:
-        kept = f"the weights of epoch {best} (lowest validation loss)" if best else "the weights it had"
-        message = f"stopped on request during epoch {meta['epochs_trained']}; saved {kept}"
+        # Where it stopped: the last batch point (the unfinished epoch is not in the history).
+        now = store.get_run(rid) or {}
+        e, b, bpe = now.get("current_epoch"), now.get("current_batch"), now.get("batches_per_epoch")
+        where = f"epoch {e}, batch {b}/{bpe}" if e and b and bpe else f"epoch {meta['epochs_trained'] + 1}"
+        kept = (f"the weights of epoch {best} (lowest validation loss)" if best
+                else "the weights it had (no epoch had finished)")
+        n = meta["epochs_trained"]
+        message = f"stopped on request at {where}; {n} epoch{'' if n == 1 else 's'} finished; saved {kept}"
     status = "stopped" if stopped else "completed"
     if not store.finish(rid, status, message, val=meta["val_metrics"], test=meta["test_metrics"],
                         model_path=meta["path"], train_seconds=meta["train_seconds"], best_epoch=best):

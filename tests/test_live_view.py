@@ -1,0 +1,158 @@
+"""The live view and the Build & Train form (AppTest), with a real run store and real jobs.
+
+Runs marked 'running' here belong to this test process (its pid, a fresh heartbeat), so the
+store treats them as alive and no worker is started for them.
+"""
+import os
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fmnist_core.runs import jobs
+from fmnist_core.runs.store import RunStore
+from ui.live import next_active, phase
+from ui.run_widgets import default_run_name, hparam_errors
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = str(ROOT / "pages" / "build_train.py")
+SPEC = [{"type": "Flatten"}]
+
+
+@pytest.fixture
+def store(fmnist_home):
+    yield RunStore()
+    jobs.get_executor().terminate_started()
+
+
+def page(**state) -> AppTest:
+    at = AppTest.from_file(BUILD, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def widget(seq, label):
+    found = [w for w in seq if w.label == label]
+    assert found, f"no widget labelled {label!r} among {[w.label for w in seq]}"
+    return found[0]
+
+
+def train_enabled(at) -> bool:
+    return any(b.label == "Train" and not b.disabled for b in at.button)
+
+
+def make_run(store, sweep=None, status="running", **hp):
+    rid = store.create_run(f"run in {sweep}", "multiclass", SPEC, {"epochs": 3, **hp}, sweep, sweep_param="lr",
+                           sweep_value=1e-3)
+    assert store.mark_running(rid, os.getpid())
+    if status != "running":
+        store.finish(rid, status, val={"accuracy": 0.8123, "loss": 0.5}, test={"accuracy": 0.8, "loss": 0.5})
+    return rid
+
+
+# ---------------------------------------------------------------- the form (issue 10, item 4)
+
+@pytest.mark.parametrize("label, bad", [("Learning rate", 1e6), ("Training images", -100),
+                                        ("Validation share", -0.1), ("Seed", 99999999999)])
+def test_every_field_with_an_error_disables_train(store, label, bad):
+    at = page()
+    assert train_enabled(at)
+    widget(at.number_input, label).set_value(bad)
+    at.run()
+    assert not at.exception
+    assert any(label in e.value for e in at.error), [e.value for e in at.error]
+    assert not train_enabled(at)
+
+
+def test_field_checks_name_each_bad_field_and_never_fall_back_to_a_default():
+    good = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3, "schedule": "constant",
+            "step_epoch": 5, "step_factor": 0.5, "decay_rate": 0.9, "early_stopping": 0, "augment_shift": 0.0,
+            "augment_flip": False, "normalize": True, "val_fraction": 0.1, "subset": 6000, "seed": 42,
+            "init_from": None}
+    hp, errors = hparam_errors(good)
+    assert errors == {} and hp["lr"] == 1e-3 and hp["subset"] == 6000
+    assert hparam_errors({**good, "subset": 60000})[0]["subset"] is None          # 60000 = all images
+    hp, errors = hparam_errors({**good, "lr": 1e6, "seed": -1, "epochs": 2.5})
+    assert hp is None and set(errors) == {"Learning rate", "Seed", "Epochs"}
+
+
+def test_new_runs_get_descriptive_default_names(store):
+    from fmnist_core.data.tasks import get_task
+    assert default_run_name("tinyvgg", get_task("multiclass"), 3) == "tinyvgg-10class-3ep"
+    assert default_run_name("tinyvgg (edited)", get_task("shoes"), 1) == "custom-shoes-1ep"
+    at = page()
+    assert widget(at.text_input, "Run name (optional)").placeholder == "tinyvgg-10class-3ep"
+
+
+# ---------------------------------------------------------------- sweeps and the banner (issue 10, item 8)
+
+def test_watch_next_run_of_a_sweep_and_the_banner_ends_with_the_runs(store):
+    first = make_run(store, "sweep-x", status="completed")
+    other = make_run(store, None)             # a run outside the sweep, started earlier than the sweep's next
+    second = make_run(store, "sweep-x")
+    assert next_active(store, after=store.get_run(first))["id"] == second      # the sweep goes first
+    assert next_active(store)["id"] == other                                    # else the oldest running one
+
+    at = page(bt_watch_id=first)
+    assert any("2 run(s) training or queued" in i.value for i in at.info)
+    watch = widget(at.button, f"Watch run #{second} (running): run in sweep-x")
+    at = watch.click().run()
+    assert not at.exception
+    assert at.session_state["bt_watch_id"] == second
+    assert at.query_params["run"] in (str(second), [str(second)])
+    assert any(f"Run #{second}:" in m.value for m in at.markdown)
+
+    for rid in (other, second):
+        store.finish(rid, "completed", val={"accuracy": 0.8, "loss": 0.5}, test={"accuracy": 0.8, "loss": 0.5})
+    at = page(bt_watch_id=second)
+    assert not any("training or queued" in i.value for i in at.info)
+
+
+def test_live_metrics_are_in_percent(store):
+    rid = make_run(store, None, status="completed")
+    store.add_epoch(rid, {"epoch": 1, "loss": 0.6, "accuracy": 0.7512, "val_loss": 0.55, "val_accuracy": 0.8123})
+    at = page(bt_watch_id=rid)
+    assert widget(at.metric, "Train accuracy (last epoch)").value == "75.12%"
+    assert widget(at.metric, "Best validation accuracy").value == "81.23%"
+    assert any("Validation accuracy 81.23%" in s.value for s in at.success)
+
+
+def test_phase_names_validating_and_stopping(store):
+    run = {"status": "running", "current_epoch": 2, "current_batch": 43, "batches_per_epoch": 43}
+    assert phase(run, 1) == "validating"          # epoch 2's last batch done, its validation not yet
+    assert phase(run, 2) == "training"
+    assert phase({**run, "current_batch": 5}, 1) == "training"
+    assert phase({**run, "stop_requested": True}, 1) == "stopping"
+    assert phase({"status": "running"}, 0) == "starting"
+
+
+# ---------------------------------------------------------------- a stopped run (issue 10, item 5)
+
+@pytest.mark.slow
+def test_a_run_stopped_mid_epoch_keeps_only_finished_epochs_and_says_where_it_stopped(store):
+    rid = jobs.submit("linear", "multiclass", {"subset": 3000, "epochs": 30, "batch_size": 16}, store=store)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run = store.get_run(rid)
+        if run["status"] == "running" and (run.get("current_epoch") or 0) >= 2 and (run.get("current_batch") or 0) >= 5:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the run never reached epoch 2")
+    jobs.stop(rid, store=store)
+    asked = time.monotonic()
+    run = jobs.wait(rid, timeout=60, store=store, poll=0.05)
+    assert run["status"] == "stopped", run["message"]
+    e, b, bpe = run["current_epoch"], run["current_batch"], run["batches_per_epoch"]
+    assert 0 < b < bpe, (e, b, bpe)                            # stopped inside an epoch
+    assert [h["epoch"] for h in run["history"]] == list(range(1, e))   # the unfinished epoch is not one
+    assert f"at epoch {e}, batch {b}/{bpe}" in run["message"]
+    assert f"saved the weights of epoch {run['best_epoch']}" in run["message"] and run["best_epoch"] < e
+    assert time.monotonic() - asked < 30                        # generous: the machine is shared
+
+    at = page(bt_watch_id=rid)
+    assert any(f"{e - 1} epochs done" in c.value for c in at.caption), [c.value for c in at.caption]

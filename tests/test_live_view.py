@@ -5,18 +5,16 @@ store treats them as alive and no worker is started for them.
 """
 import os
 import time
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_pages_build import BUILD, widget
+from test_pages_build import page as build_page
 
 from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
 from ui.live import next_active, phase
 from ui.run_widgets import default_run_name, hparam_errors
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = str(ROOT / "pages" / "build_train.py")
 SPEC = [{"type": "Flatten"}]
 
 
@@ -27,18 +25,7 @@ def store(fmnist_home):
 
 
 def page(**state) -> AppTest:
-    at = AppTest.from_file(BUILD, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def widget(seq, label):
-    found = [w for w in seq if w.label == label]
-    assert found, f"no widget labelled {label!r} among {[w.label for w in seq]}"
-    return found[0]
+    return build_page(BUILD, **state)
 
 
 def train_enabled(at) -> bool:

@@ -141,7 +141,7 @@ def test_build_page_submits_a_one_epoch_job_that_trains_and_shows_its_result(sto
     assert len(run["history"]) == 1 and run["batches"]
 
     again = page(BUILD, bt_watch_id=rid)                 # coming back to the page shows the finished run
-    assert any("Completed" in s.value and f"{run['val_accuracy']:.4f}" in s.value for s in again.success)
+    assert any("Completed" in s.value and f"{100 * run['val_accuracy']:.2f}%" in s.value for s in again.success)
     assert any(b.label == "Evaluate this model" for b in again.button)
 
 

@@ -12,6 +12,7 @@ import pytest
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.models import normalize_spec
 from fmnist_core.modeling.training import HParams
+from fmnist_core.runs import leases
 from fmnist_core.runs import store as store_mod
 from fmnist_core.runs.liveness import pid_alive
 from fmnist_core.runs.store import SCHEMA_VERSION, RunStore, SchemaTooNewError
@@ -85,7 +86,7 @@ def test_worker_claims_fifo_and_records_progress(store):
                         model_path="/x/run1.keras", train_seconds=12.5, best_epoch=2)
     run = store.get_run(a)
     assert (run["status"], run["val_accuracy"], run["test_accuracy"], run["model_path"]) == \
-        ("completed", 0.8, 0.79, "/x/run1.keras")
+        ("completed", 0.8, 0.79, "/x/run1.keras")   # outside the home: kept as given, never followed
     assert run["finished_at"] >= run["started_at"] >= run["created_at"] and run["eta_seconds"] is None
     assert not store.finish(a, "failed", "late")   # only a running run can be finished
     assert store.get_status(a) == "completed"
@@ -94,7 +95,7 @@ def test_worker_claims_fifo_and_records_progress(store):
 
 
 def test_batch_points_are_thinned_past_the_cap(store, monkeypatch):
-    monkeypatch.setattr(store_mod, "MAX_BATCH_POINTS", 10)
+    monkeypatch.setattr(leases, "MAX_BATCH_POINTS", 10)
     rid = _queue(store)
     store.claim_next(os.getpid())
     for step in range(1, 26):
@@ -163,25 +164,167 @@ def test_stale_heartbeat_is_dead_even_with_a_live_pid(store):
     assert "before its first epoch ended" in store.get_run(stale)["message"]
 
 
+def _saved_model(home, name, run_id):
+    from fmnist_core.modeling.models import build_model
+    from fmnist_core.modeling.saving import save_model
+    return save_model(build_model("linear", "shoes"), name,
+                      {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
+                       "run_id": run_id, "source": "run"}, home)
+
+
 def test_delete_run(store, fmnist_home):
     mine, other, running = _queue(store), _queue(store), _queue(store)
     for rid in (mine, other):
         store.mark_running(rid, os.getpid())
         store.finish(rid, "completed", model_path=fmnist_home / f"run{rid}.keras")
-        (fmnist_home / f"run{rid}.keras").write_bytes(b"model bytes")
-    # run<mine>'s files are its own; run<other>'s name was since overwritten by a later run 999.
-    (fmnist_home / f"run{mine}.json").write_text(json.dumps({"run_id": mine, "source": "run"}))
-    (fmnist_home / f"run{other}.json").write_text(json.dumps({"run_id": 999, "source": "run"}))
+    # run<mine>'s model is its own; run<other>'s name was since overwritten by a later run 999.
+    _saved_model(fmnist_home, f"run{mine}", mine)
+    _saved_model(fmnist_home, f"run{other}", 999)
     store.mark_running(running, os.getpid())
     with pytest.raises(ValueError, match="stop it first"):
         store.delete_run(running)
     store.delete_run(mine)
     store.delete_run(other)
     assert [r["id"] for r in store.list_runs()] == [running]
-    assert not (fmnist_home / f"run{mine}.keras").exists() and not (fmnist_home / f"run{mine}.json").exists()
+    assert not (fmnist_home / f"run{mine}.keras").exists()
     assert (fmnist_home / f"run{other}.keras").exists()  # another run's model is never deleted
     with pytest.raises(ValueError, match="no run with id"):
         store.delete_run(mine)
+
+
+def test_paths_are_relative_and_deleting_in_a_copied_home_spares_the_original(tmp_path, monkeypatch):
+    """Issue 11 item 3: copy a home, delete a run in the copy: the original's model stays."""
+    import shutil
+    original = tmp_path / "original"
+    monkeypatch.setenv("FMNIST_HOME", str(original))
+    store = RunStore()
+    rid = _queue(store)
+    store.mark_running(rid, os.getpid())
+    store.finish(rid, "completed", model_path=original / f"run{rid}.keras")
+    _saved_model(original, f"run{rid}", rid)
+    assert store.get_run(rid)["model_path"] == f"run{rid}.keras"
+    store.close()
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    monkeypatch.setenv("FMNIST_HOME", str(copy))
+    RunStore().delete_run(rid)
+    assert not (copy / f"run{rid}.keras").exists()
+    assert (original / f"run{rid}.keras").exists()
+
+
+def test_a_name_is_reserved_in_the_same_transaction_as_the_run(fmnist_home):
+    """Issue 11 item 2: ten processes submitting the same model name at once: exactly one is queued."""
+    script = (
+        "import sys, time\n"
+        "from fmnist_core.runs.store import RunStore, NameTakenError\n"
+        "from fmnist_core.data.tasks import get_task\n"
+        "s = RunStore(); t = float(sys.argv[1])\n"
+        "time.sleep(max(0, t - time.time()))\n"
+        "try:\n"
+        "    s.create_run('x', get_task('multiclass'), [{'type': 'Flatten'}], {}, model_name='shared')\n"
+        "    print('queued')\n"
+        "except NameTakenError:\n"
+        "    print('taken')\n")
+    RunStore()   # create it once, so the racers only race for the name
+    start = time.time() + 2.0
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(start)], stdout=subprocess.PIPE, text=True,
+                              env=os.environ) for _ in range(10)]
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs == ["queued"] + ["taken"] * 9
+    runs = RunStore().list_runs(with_history=False)
+    assert [r["model_name"] for r in runs] == ["shared"]
+
+
+def test_existing_model_names_need_overwrite_and_active_names_are_never_shared(store):
+    spec, task = normalize_spec("linear"), get_task("multiclass")
+    with pytest.raises(store_mod.NameTakenError, match="already exists"):
+        store.create_run("x", task, spec, {}, model_name="m", reserved_names={"m"})
+    first = store.create_run("x", task, spec, {}, model_name="m", reserved_names={"m"}, overwrite=True)
+    with pytest.raises(store_mod.NameTakenError, match=f"run {first} \\(queued\\)"):
+        store.create_run("x", task, spec, {}, model_name="m", overwrite=True)
+    store.request_stop(first)
+    assert store.create_run("x", task, spec, {}, model_name="m", overwrite=True) == first + 1
+
+
+def test_a_fenced_worker_cannot_write_after_its_lease_was_taken(store, fmnist_home):
+    """Issue 11 item 4: a paused worker declared dead must not save its results or its model afterwards."""
+    rid = _queue(store)
+    run = store.claim_next(os.getpid())
+    lease = run["lease"]
+    assert store.heartbeat(rid, lease) and store.add_epoch(rid, {"epoch": 1, "loss": 1.0}, lease=lease)
+    with sqlite3.connect(store.path) as conn:   # 66 s of SIGSTOP, as far as the store can tell
+        conn.execute("UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (rid,))
+    assert store.reap_dead() == [rid]
+    assert "stopped heartbeating" in store.get_run(rid)["message"]   # the real cause: pid alive, silent
+    assert not store.heartbeat(rid, lease)
+    assert not store.add_epoch(rid, {"epoch": 2, "loss": 0.5}, lease=lease)
+    assert not store.add_batch(rid, {"step": 9, "epoch": 2, "batch": 1}, lease=lease)
+    assert store.stop_requested(rid, lease)
+    published = []
+    with pytest.raises(leases.LeaseLostError):
+        store.finish(rid, "completed", val={"accuracy": 0.9}, lease=lease, publish=lambda: published.append(1))
+    assert published == [] and store.get_status(rid) == "failed" and len(store.get_run(rid)["history"]) == 1
+
+
+def test_an_expired_lease_publishes_nothing_and_records_why(store):
+    rid = _queue(store)
+    lease = store.claim_next(os.getpid())["lease"]
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (rid,))
+    published = []
+    with pytest.raises(leases.LeaseLostError, match="expired"):
+        store.finish(rid, "completed", lease=lease, publish=lambda: published.append(1))
+    assert published == [] and store.get_status(rid) == "failed"
+    assert "lease expired" in store.get_run(rid)["message"]
+
+
+def test_only_the_owner_may_stop_rename_or_delete(store):
+    rid = store.create_run("ann's", get_task("multiclass"), normalize_spec("linear"), {}, owner="user:ann",
+                           sweep_id="sw-1")
+    for call in (lambda: store.request_stop(rid, owner="user:bob"),
+                 lambda: store.rename_run(rid, "mine now", owner="user:bob"),
+                 lambda: store.delete_run(rid, owner="user:bob"),
+                 lambda: store.rename_sweep("sw-1", "bob's", owner="user:bob")):
+        with pytest.raises(PermissionError, match="belongs to someone else"):
+            call()
+    assert store.get_run(rid)["name"] == "ann's"   # everyone can still read it
+    store.rename_run(rid, "ann's first", owner="user:ann")
+    store.rename_sweep("sw-1", "lr sweep", owner="user:ann")
+    assert store.get_run(rid)["name"] == "ann's first"
+    assert store.list_sweeps()[0]["name"] == "lr sweep"
+    with pytest.raises(ValueError, match="printable"):
+        store.rename_run(rid, "two\nlines", owner="user:ann")
+    assert store.request_stop(rid, owner="user:ann") == "stopped"
+    assert store.delete_sweep("sw-1", owner="user:ann") == [rid]
+    assert store.list_runs() == [] and store.list_sweeps() == []
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "zero-byte", "newer-schema"])
+def test_store_faults_are_one_clear_error_and_the_file_is_kept(fmnist_home, damage):
+    store = RunStore()
+    for _ in range(30):
+        _queue(store, "x" * 200)
+    store.close()
+    path = fmnist_home / "runs.sqlite"
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database" * 1000)
+    elif damage == "truncated":
+        path.write_bytes(data[:len(data) // 3])
+    elif damage == "zero-byte":
+        path.write_bytes(b"")
+    else:
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    with pytest.raises(store_mod.StoreError) as err:
+        RunStore().list_runs()
+    message = str(err.value)
+    assert "\n" not in message and ("store-reset" in message or "update the app" in message)
+    assert path.read_bytes() == before   # kept as it was until the user agrees
+    if damage != "newer-schema":
+        aside = store_mod.quarantine()
+        assert aside.read_bytes() == before and RunStore().list_runs() == []
 
 
 # The schema exactly as version 1 of the app wrote it (frozen copy: never edit).

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -44,7 +46,7 @@ def _store(store) -> RunStore:
 
 def max_workers() -> int:
     raw = os.environ.get("FMNIST_MAX_WORKERS") or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+    if not re.fullmatch(r"[0-9]{1,2}", raw) or not 1 <= int(raw) <= 16:
         raise ValueError(f"FMNIST_MAX_WORKERS must be an integer in 1-16, got {raw!r}")
     return int(raw)
 
@@ -148,62 +150,104 @@ def get_executor() -> Executor:
 
 # ---------------------------------------------------------------- validation at the boundary
 
+MAX_SEED = 2**32 - 1   # NumPy and TensorFlow seeds are unsigned 32-bit
+
+
+def _conv_body(spec) -> list[dict]:
+    """The layers ``transfer_conv_weights`` copies from: everything before the classifier head."""
+    out = []
+    for layer in spec:
+        if layer["type"] in ("Flatten", "GlobalAvgPool", "Dense"):
+            break
+        out.append(layer)
+    return out
+
+
+def check_transfer(spec, init_from: str) -> None:
+    """ValueError unless ``init_from`` is a healthy saved model with the same conv body as ``spec``."""
+    try:
+        meta = saving.load_metadata(init_from)
+    except saving.ModelNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    mine = _conv_body(spec)
+    if not any(layer["type"] == "Conv2D" for layer in mine):
+        raise ValueError("--init-from copies convolutional layers, but this model has none before its "
+                         "Flatten/Dense head; pick a CNN preset")
+    try:
+        theirs = _conv_body(normalize_spec(meta.get("spec") or []))
+    except ValueError:
+        theirs = None
+    if theirs != mine:
+        raise ValueError(f"--init-from {init_from!r} has a different architecture: its convolutional layers "
+                         "differ from this model's; pick a model trained with the same preset")
+
+
 def _check_run(spec, task, hparams):
     """(normalized spec, Task, HParams) or ValueError: everything the worker would trip over later."""
     task = get_task(task)
     spec = normalize_spec(spec)
     check_param_cap(spec, task)
     hp = hparams.validate() if isinstance(hparams, HParams) else HParams.from_dict(hparams)
-    if hp.subset is not None and not (isinstance(hp.subset, int) and 20 <= hp.subset <= 60000):
-        raise ValueError(f"subset must be an integer in 20-60000 (or None for all images), got {hp.subset!r}")
+    if not (isinstance(hp.seed, int) and not isinstance(hp.seed, bool) and 0 <= hp.seed <= MAX_SEED):
+        raise ValueError(f"seed must be an integer in 0-{MAX_SEED}, got {hp.seed!r}")
+    if hp.subset is not None:
+        if not isinstance(hp.subset, int) or isinstance(hp.subset, bool) or not 1 <= hp.subset <= 60000:
+            raise ValueError(f"subset must be an integer in 1-60000 (or None for all images), got {hp.subset!r}")
+        n_val = math.ceil(hp.subset * hp.val_fraction)
+        if n_val < 10 or hp.subset - n_val < 10:   # the stratified split holds out one image per class at least
+            least = next(n for n in range(20, 60001) if math.ceil(n * hp.val_fraction) >= 10
+                         and n - math.ceil(n * hp.val_fraction) >= 10)
+            raise ValueError(f"subset {hp.subset} is too small: the validation split ({hp.val_fraction:.0%}) needs "
+                             f"at least 10 images, one per class; use --subset {least} or more")
     if hp.init_from:
-        try:
-            saving.find_model(hp.init_from)
-        except saving.ModelNotFoundError as exc:
-            raise ValueError(str(exc)) from None
+        check_transfer(spec, hp.init_from)
     return spec, task, hp
-
-
-def _check_model_name(model_name, overwrite: bool, store: RunStore) -> None:
-    if model_name is None:
-        return
-    saving.check_name(model_name)
-    if overwrite:
-        return
-    if model_name in {m["name"] for m in saving.list_models()}:
-        raise ValueError(f"a model named {model_name!r} already exists; choose another name, or overwrite it "
-                         "(overwrite=True, --overwrite)")
-    for run in store.list_runs(status=["queued", "running"], with_history=False):
-        if run["model_name"] == model_name:
-            raise ValueError(f"run {run['id']} ({run['status']}) will already save a model named {model_name!r}; "
-                             "choose another name")
 
 
 def _label(spec) -> str:
     return spec if isinstance(spec, str) else "custom"
 
 
+def _existing_models() -> set[str]:
+    return {m["name"] for m in saving.list_models()}
+
+
 # ---------------------------------------------------------------- the API
 
 def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, model_name=None,
-           overwrite: bool = False) -> int:
+           overwrite: bool = False, owner=None) -> int:
     """Queue a training run and make sure a worker will train it; returns the run id.
 
     spec : preset name or layer list; task : task name, Task or dict; hparams : HParams or dict.
     name : display name (default: ``model_name`` or "<preset> <task>").
-    model_name : name of the saved model (default ``run<id>``); an existing model's name is
-        refused unless ``overwrite=True``.
-    Raises ValueError (SpecError is one) for anything that could not train; nothing is queued then.
+    model_name : name of the saved model (default ``run<id>``), reserved in the store in the same
+        transaction that queues the run; an existing model's name is refused unless ``overwrite=True``,
+        and a name another queued or running run reserved is always refused.
+    owner : the identity that may stop, rename or delete the run (``ui.identity``; None from the CLI
+        means the local user).
+    Raises ValueError (SpecError, NameTakenError are ones) for anything that could not train;
+    nothing is queued then.
     """
+    max_workers()   # a bad FMNIST_MAX_WORKERS is refused before anything is queued
     store = _store(store)
     label = _label(spec)
     spec, task, hp = _check_run(spec, task, hparams)
-    _check_model_name(model_name, overwrite, store)
-    reserved = {m["name"] for m in saving.list_models()}
+    if model_name is not None:
+        saving.check_name(model_name)
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
-                              model_name=model_name, reserved_names=reserved)
+                              model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
+                              owner=owner or local_owner())
     _executor.ensure_worker(store)
     return run_id
+
+
+def local_owner() -> str:
+    """The identity of the person at this machine (the CLI, and the app when it is not served)."""
+    import getpass
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local:user"
 
 
 def plan_sweep(base: dict, param: str, values) -> list[dict]:
@@ -244,24 +288,39 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
     return plans
 
 
-def submit_sweep(base: dict, param: str, values, store=None) -> tuple[str, list[int]]:
+def submit_sweep(base: dict, param: str, values, store=None, owner=None) -> tuple[str, list[int]]:
     """Queue one run per value under one sweep id; returns (sweep_id, run ids in value order)."""
+    max_workers()
     store = _store(store)
     plans = plan_sweep(base, param, values)
     sweep_id = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    reserved = {m["name"] for m in saving.list_models()}
+    reserved = _existing_models()
+    owner = owner or local_owner()
     ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=param,
-                            sweep_value=p["value"], reserved_names=reserved) for p in plans]
+                            sweep_value=p["value"], reserved_names=reserved, owner=owner) for p in plans]
     _executor.ensure_worker(store)
     return sweep_id, ids
 
 
-def stop(run_id: int, store=None) -> dict:
+def stop(run_id: int, store=None, owner=None) -> dict:
     """Stop a run: a queued one at once; a running one after its current batch, keeping its
-    best weights, which the worker saves before marking it ``stopped``. Returns the run."""
+    best weights, which the worker saves before marking it ``stopped``. Returns the run.
+    PermissionError if ``owner`` is given and the run is someone else's."""
     store = _store(store)
-    store.request_stop(run_id)
+    store.request_stop(run_id, owner=owner)
     return store.get_run(run_id)
+
+
+def rename_model(old: str, new: str, store=None, owner=None) -> None:
+    """Rename a saved model of the home and the runs that point at it. Refused while a queued or
+    running run will save either name, and for someone else's model."""
+    store = _store(store)
+    saving.check_name(new)
+    for name in (old, new):
+        if store.model_name_active(name):
+            raise ValueError(f"a queued or running run will save a model named {name!r}; wait until it ends")
+    saving.rename_model(old, new, owner=owner)
+    store.rename_model_refs(old, new)
 
 
 def refresh(store=None) -> None:

@@ -5,7 +5,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.evaluation import loss_and_accuracy, predict_proba
 from fmnist_core.modeling.models import normalize_spec
-from fmnist_core.modeling.saving import save_model
+from fmnist_core.modeling.saving import stage_model
 from fmnist_core.modeling.training import HParams, train
 
 
@@ -17,8 +17,13 @@ def test_metrics(model, task, hp: HParams) -> dict:
 
 
 def train_and_save(spec, task, hparams, name: str, on_progress=None, should_stop=None, extra_meta=None,
-                   directory=None) -> dict:
-    """Train ``spec`` on ``task``, score it on validation and test, save it as ``name``; return its metadata."""
+                   directory=None, publish=None) -> dict:
+    """Train ``spec`` on ``task``, score it on validation and test, save it as ``name``; return its metadata.
+
+    publish : how the staged model file goes live, ``publish(staged, meta)``; default: at once
+        (``staged.publish()``). The worker publishes inside the store transaction that records
+        the result, under its lease (see ``runs.leases``); the staged file is discarded if that fails.
+    """
     hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
     task = get_task(task)
     spec = normalize_spec(spec)
@@ -30,6 +35,10 @@ def train_and_save(spec, task, hparams, name: str, on_progress=None, should_stop
         "best_epoch": result.best_epoch, "stopped": result.stopped, "history": result.history,
         **(extra_meta or {}),
     }
-    path = save_model(result.model, name, meta, directory)
-    meta["path"] = str(path)
+    staged = stage_model(result.model, name, meta, directory)
+    meta["path"] = str(staged.target)
+    try:
+        staged.publish() if publish is None else publish(staged, meta)
+    finally:
+        staged.discard()   # a no-op once published
     return meta

@@ -49,13 +49,49 @@ MIGRATIONS = [
         PRIMARY KEY (run_id, step)
     );
     """,
+    # v3: integrity. Names are reserved by the store itself: at most one queued or running run per
+    # model name (a partial UNIQUE index, so a later run may still overwrite a finished run's model).
+    # Older stores may hold such duplicates from the old check-then-insert race: all but the oldest
+    # are failed first. Leases (a token per claim) fence a worker whose run was taken from it.
+    # Owners say who may stop, rename or delete a run. Model paths become relative to the home.
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN lease_token TEXT;
+    UPDATE runs SET status = 'failed', finished_at = COALESCE(finished_at, created_at),
+        message = 'another queued or running run already reserved this model name'
+        WHERE status IN ('queued', 'running') AND model_name IS NOT NULL AND id NOT IN
+        (SELECT MIN(id) FROM runs WHERE status IN ('queued', 'running') GROUP BY model_name);
+    CREATE UNIQUE INDEX runs_active_model_name ON runs(model_name) WHERE status IN ('queued', 'running');
+    UPDATE runs SET model_path = model_name || '.keras' WHERE model_path IS NOT NULL AND model_name IS NOT NULL;
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        owner TEXT,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO sweeps (id, name, created_at)
+        SELECT sweep_id, sweep_id, MIN(created_at) FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 
-class SchemaTooNewError(RuntimeError):
+class StoreError(RuntimeError):
+    """The run store cannot be used; the message says what to do. Shown as one line, never a traceback."""
+
+
+class SchemaTooNewError(StoreError):
     """The store was written by a newer app than this one."""
+
+
+class StoreDamagedError(StoreError):
+    """The store file is corrupt, truncated or empty. It is kept as it is until the user agrees to
+    move it aside (``store.quarantine``, ``python -m fmnist_core store-reset``)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be written: a read-only home or a full disk."""
 
 
 def upgrade(conn: sqlite3.Connection, path: Path, transaction) -> int:
@@ -69,8 +105,8 @@ def upgrade(conn: sqlite3.Connection, path: Path, transaction) -> int:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SchemaTooNewError(
-            f"{path} has schema version {version}, but this app knows only up to {SCHEMA_VERSION}; "
-            "update the app (git pull) or set FMNIST_HOME to another folder")
+            f"the run store {path} has schema version {version}, but this app knows only up to {SCHEMA_VERSION}: "
+            "update the app (git pull), or set FMNIST_HOME to another folder")
     if version == SCHEMA_VERSION:
         return version
     if version > 0:  # keep a copy of the old store before touching it

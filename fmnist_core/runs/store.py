@@ -15,40 +15,42 @@ The schema is versioned with ``PRAGMA user_version``. Opening an older store app
 missing migrations in one transaction, after a backup copy (``runs.sqlite.v<N>.bak``), so an
 upgrade never loses a run. A store from a *newer* app is refused with a clear message.
 
+Integrity (schema v3): a model name is reserved in the same transaction that queues the run
+(a partial UNIQUE index: one queued or running run per name); model and log paths are stored
+relative to the home, so a copied home refers to its own files; a worker holds a lease with
+fencing (see ``leases``); each run has an owner, and only its owner may stop, rename or delete
+it (everyone may read). Faults of the file itself (corrupt, truncated, empty, newer schema,
+read-only home, full disk) raise a ``StoreError`` whose message says what to do; a damaged
+store is moved aside only when the user asks (``quarantine``).
+
 A run whose worker died (SIGKILL, out of memory) is still ``running`` in the table; every
-read (``list_runs``, ``get_run``) first marks such runs ``failed``, judged from the pid
-(same host) and the heartbeat age, so "the next time anyone looks" they show as failed.
+read (``list_runs``, ``get_run``) first marks such runs ``failed`` (see ``leases.reap_dead``).
 """
 from __future__ import annotations
 
+import errno
 import json
-import math
 import os
-import socket
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
-from fmnist_core.runs.schema import SCHEMA_VERSION, SchemaTooNewError, upgrade  # noqa: F401 (re-exported)
+from fmnist_core.runs.leases import (  # noqa: F401 (re-exported)
+    BATCH_KEYS, EPOCH_KEYS, HEARTBEAT_TIMEOUT_S, MAX_BATCH_POINTS, TERMINAL, LeaseLostError, WorkerSide)
+from fmnist_core.runs.liveness import now_iso
+from fmnist_core.runs.ownership import OwnerSide
+from fmnist_core.runs.schema import (  # noqa: F401 (re-exported)
+    SCHEMA_VERSION, SchemaTooNewError, StoreDamagedError, StoreError, StoreUnavailableError, upgrade)
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
-TERMINAL = ("completed", "stopped", "failed")
-HEARTBEAT_TIMEOUT_S = 60.0   # a running run silent this long is dead, whatever its pid says
-MAX_BATCH_POINTS = 5000      # per run; beyond it every other point is dropped (the curve keeps its shape)
-
 JSON_COLUMNS = ("task_def", "spec", "hparams", "sweep_value")
-EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")
+RESET_HINT = "`python -m fmnist_core store-reset` (or the button on the Build & Train page)"
 
 
-def _num(v):
-    """SQLite stores NaN as NULL anyway; say so explicitly and turn numpy scalars into floats."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
+class NameTakenError(ValueError):
+    """The model name is reserved by another queued or running run, or names an existing model."""
 
 
 def default_path() -> Path:
@@ -56,21 +58,95 @@ def default_path() -> Path:
     return home_dir() / "runs.sqlite"
 
 
-class RunStore:
+def _classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
+    """Turn a SQLite or OS fault into one StoreError that says what to do; None for transient ones."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in text:
+        return StoreUnavailableError(f"the disk holding {path.parent} is full: free some space (old models or "
+                                     "worker logs there), then try again")
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text \
+            or "read-only" in text or "unable to open" in text:
+        return StoreUnavailableError(f"the run store folder {path.parent} is not writable (read-only disk or "
+                                     "permissions): make it writable, or set FMNIST_HOME to a writable folder")
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return None
+    if isinstance(exc, sqlite3.DatabaseError):
+        return StoreDamagedError(f"the run store {path} is damaged ({exc}); it is left untouched. To keep using the "
+                                 f"app, move it aside and start a fresh, empty store with {RESET_HINT}; "
+                                 "or set FMNIST_HOME to another folder")
+    return None
+
+
+@contextmanager
+def _plain_tx(conn):
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def quarantine(path=None) -> Path:
+    """Move a damaged store (and its -wal/-shm files) aside as ``runs.sqlite.damaged-<time>``; returns
+    the new name. Only on the user's explicit request: the next ``RunStore`` starts a fresh store."""
+    path = Path(path) if path else default_path()
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, aside.with_name(aside.name + suffix))
+    if path.exists():
+        os.replace(path, aside)
+    return aside
+
+
+class RunStore(WorkerSide, OwnerSide):
     """The run store at ``path`` (default ``saving.home_dir()/runs.sqlite``); created or upgraded on open.
 
     Thread-safe: one RunStore may be shared by Streamlit's threads, or by a worker's heartbeat
-    and training threads.
+    and training threads. Raises a StoreError (one-line message) when the file cannot be used.
     """
 
     def __init__(self, path=None):
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.home = self.path.parent
         self._lock = threading.RLock()   # Streamlit threads and a worker's heartbeat share the connection
         self._connection, self._pid = None, None
-        self._upgrade()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self._create()
+            elif self.path.stat().st_size == 0:
+                # A store is created whole (``_create``), so an empty file is a damaged one, not a new one.
+                raise StoreDamagedError(f"the run store {self.path} is an empty file (0 bytes); it is left "
+                                        f"untouched. Move it aside and start a fresh store with {RESET_HINT}")
+            self._upgrade()
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise _classify(exc, self.path) or exc from None
+        except StoreError:
+            self.close()
+            raise
 
     # ------------------------------------------------------------ plumbing
+
+    def _create(self) -> None:
+        """Create a new store whole: build it in a temp file, then link it into place (never over one)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            upgrade(conn, tmp, lambda: _plain_tx(conn))
+            conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it meanwhile: use theirs
+        finally:
+            for p in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                p.unlink(missing_ok=True)
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so a read-then-write (claiming a run,
@@ -90,16 +166,27 @@ class RunStore:
 
     @contextmanager
     def _tx(self, mode: str = "IMMEDIATE"):
-        """A transaction; IMMEDIATE takes the write lock up front, DEFERRED is a consistent read."""
+        """A transaction; IMMEDIATE takes the write lock up front, DEFERRED is a consistent read.
+
+        SQLite faults of the file (damaged, read-only, full) become a StoreError with what to do.
+        """
         with self._lock:
-            conn = self._conn()
-            conn.execute(f"BEGIN {mode}")
+            try:
+                conn = self._conn()
+                conn.execute(f"BEGIN {mode}")
+            except sqlite3.Error as exc:
+                raise _classify(exc, self.path) or exc from None
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise _classify(exc, self.path) or exc from None
                 raise
-            conn.execute("COMMIT")
 
     def _read(self):
         return self._tx("DEFERRED")
@@ -111,11 +198,19 @@ class RunStore:
                 self._connection = None
 
     def _upgrade(self) -> None:
+        upgrade(self._conn(), self.path, self._tx)
+
+    def _rel(self, path) -> str | None:
+        """A path as stored: relative to the home when inside it (a copied home then points at its own files)."""
+        if path is None:
+            return None
+        p = Path(path)
+        if not p.is_absolute():
+            return str(p)
         try:
-            upgrade(self._conn(), self.path, self._tx)
-        except SchemaTooNewError:
-            self.close()
-            raise
+            return str(p.resolve().relative_to(self.home.resolve()))
+        except ValueError:
+            return str(p)
 
     def schema_version(self) -> int:
         with self._read() as conn:
@@ -124,22 +219,35 @@ class RunStore:
     # ------------------------------------------------------------ creating and reading
 
     def create_run(self, name, task, spec, hparams, sweep_id=None, *, model_name=None, sweep_param=None,
-                   sweep_value=None, reserved_names=()) -> int:
-        """Queue a run; returns its id. ``model_name`` defaults to ``run<id>`` (``run<id>_2``... if
-        that name is in ``reserved_names``, e.g. a model file left from a deleted store).
+                   sweep_value=None, reserved_names=(), owner=None, overwrite: bool = False) -> int:
+        """Queue a run; returns its id. The model name is reserved in the same transaction.
 
+        model_name : the name to save under; default ``run<id>`` (``run<id>_2``... past names in
+            ``reserved_names``, e.g. existing model files). A name that a queued or running run
+            already reserved is refused (NameTakenError), and so is an existing model's name
+            (``reserved_names``, or a finished run's model) unless ``overwrite``.
+        owner : who may stop, rename or delete the run (see ``check_owner``).
         task : Task (or its dict); spec : normalized layer list; hparams : HParams or dict.
         """
         from fmnist_core.data.tasks import get_task
         task = get_task(task)
         hp = hparams.to_dict() if hasattr(hparams, "to_dict") else dict(hparams)
         with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, model_name,"
-                " sweep_id, sweep_param, sweep_value) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(name), task.name, json.dumps(task.to_dict()), json.dumps(spec), json.dumps(hp), hp.get("seed"),
-                 now_iso(), model_name, sweep_id, sweep_param,
-                 None if sweep_id is None else json.dumps(sweep_value)))
+            if model_name is not None:
+                self._check_free(conn, model_name, reserved_names, overwrite)
+            if sweep_id is not None:
+                conn.execute("INSERT OR IGNORE INTO sweeps (id, name, owner, created_at) VALUES (?, ?, ?, ?)",
+                             (sweep_id, sweep_id, owner, now_iso()))
+            try:
+                cur = conn.execute(
+                    "INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, model_name,"
+                    " sweep_id, sweep_param, sweep_value, owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (str(name), task.name, json.dumps(task.to_dict()), json.dumps(spec), json.dumps(hp),
+                     hp.get("seed"), now_iso(), model_name, sweep_id, sweep_param,
+                     None if sweep_id is None else json.dumps(sweep_value), owner))
+            except sqlite3.IntegrityError:   # the UNIQUE index: a racing transaction took the name first
+                raise NameTakenError(f"another queued or running run will already save a model named "
+                                     f"{model_name!r}; choose another name") from None
             run_id = cur.lastrowid
             if model_name is None:
                 taken = set(reserved_names) | {r[0] for r in conn.execute(
@@ -149,6 +257,19 @@ class RunStore:
                     model_name, n = f"run{run_id}_{n}", n + 1
                 conn.execute("UPDATE runs SET model_name = ? WHERE id = ?", (model_name, run_id))
         return run_id
+
+    @staticmethod
+    def _check_free(conn, model_name, reserved_names, overwrite) -> None:
+        active = conn.execute("SELECT id, status FROM runs WHERE model_name = ? AND status IN ('queued', 'running')",
+                              (model_name,)).fetchone()
+        if active:
+            raise NameTakenError(f"run {active['id']} ({active['status']}) will already save a model named "
+                                 f"{model_name!r}; choose another name")
+        if overwrite:
+            return
+        if model_name in set(reserved_names):
+            raise NameTakenError(f"a model named {model_name!r} already exists; choose another name, or overwrite "
+                                 "it (overwrite=True, --overwrite)")
 
     def _row_to_run(self, row) -> dict:
         run = dict(row)
@@ -231,156 +352,3 @@ class RunStore:
         with self._read() as conn:
             row = conn.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         return row[0] if row else None
-
-    def delete_run(self, run_id: int, delete_model: bool = True) -> None:
-        """Delete a finished or queued run and its history; also its model, if the model is still its own.
-
-        A running run must be stopped first. The model is kept when another run has since
-        overwritten that name (its metadata names a different run id).
-        """
-        run = self.get_run(run_id)
-        if run is None:
-            raise ValueError(f"no run with id {run_id}")
-        if run["status"] == "running":
-            raise ValueError(f"run {run_id} is running; stop it first")
-        with self._tx() as conn:
-            if not conn.execute("DELETE FROM runs WHERE id = ? AND status != 'running'", (run["id"],)).rowcount:
-                raise ValueError(f"run {run_id} started meanwhile; stop it first")
-        if delete_model and run.get("model_path"):
-            path = Path(run["model_path"])
-            meta_path = path.with_suffix(".json")
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                meta = {}
-            if meta.get("run_id") == run["id"] and meta.get("source") == "run":
-                path.unlink(missing_ok=True)
-                meta_path.unlink(missing_ok=True)
-
-    # ------------------------------------------------------------ worker-side writers
-
-    def claim_next(self, pid: int, log_path: str | None = None) -> dict | None:
-        """Atomically move the oldest queued run to ``running`` for this worker; None if the queue is empty."""
-        with self._tx() as conn:
-            row = conn.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-            if row is None:
-                return None
-            self._mark_running(conn, row[0], pid, log_path)
-        return self.get_run(row[0])
-
-    def mark_running(self, run_id: int, pid: int, log_path: str | None = None) -> bool:
-        with self._tx() as conn:
-            return self._mark_running(conn, run_id, pid, log_path)
-
-    @staticmethod
-    def _mark_running(conn, run_id, pid, log_path) -> bool:
-        now = now_iso()
-        cur = conn.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, log_path = ?, started_at = ?,"
-                           " heartbeat_at = ? WHERE id = ? AND status = 'queued'",
-                           (int(pid), socket.gethostname(), log_path, now, now, int(run_id)))
-        return cur.rowcount == 1
-
-    def heartbeat(self, run_id: int) -> None:
-        with self._tx() as conn:
-            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (now_iso(), run_id))
-
-    def set_progress(self, run_id: int, epoch=None, batch=None, batches_per_epoch=None, elapsed=None) -> None:
-        """Live position; None leaves a field unchanged."""
-        with self._tx() as conn:
-            self._set_progress(conn, run_id, epoch, batch, batches_per_epoch, elapsed)
-
-    @staticmethod
-    def _set_progress(conn, run_id, epoch=None, batch=None, batches_per_epoch=None, elapsed=None):
-        conn.execute("UPDATE runs SET current_epoch = COALESCE(?, current_epoch), current_batch = COALESCE(?,"
-                     " current_batch), batches_per_epoch = COALESCE(?, batches_per_epoch), elapsed = COALESCE(?,"
-                     " elapsed), heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                     (epoch, batch, batches_per_epoch, _num(elapsed), now_iso(), run_id))
-
-    def add_epoch(self, run_id: int, e: dict) -> None:
-        with self._tx() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(EPOCH_KEYS)}) VALUES (?{', ?' * 7})",
-                         (run_id, int(e["epoch"]), *(_num(e.get(k)) for k in EPOCH_KEYS[1:])))
-
-    def add_batch(self, run_id: int, b: dict) -> None:
-        """Store one live point and the run's position; thins the run's points past MAX_BATCH_POINTS."""
-        with self._tx() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO batches (run_id, {', '.join(BATCH_KEYS)}) VALUES (?{', ?' * 7})",
-                         (run_id, int(b["step"]), int(b["epoch"]), int(b["batch"]),
-                          *(_num(b.get(k)) for k in BATCH_KEYS[3:])))
-            self._set_progress(conn, run_id, int(b["epoch"]), int(b["batch"]), b.get("batches_per_epoch"),
-                               b.get("elapsed"))
-            n = conn.execute("SELECT COUNT(*) FROM batches WHERE run_id = ?", (run_id,)).fetchone()[0]
-            if n > MAX_BATCH_POINTS:
-                # Drop every second point but never the newest one.
-                conn.execute("DELETE FROM batches WHERE run_id = ? AND step IN (SELECT step FROM (SELECT step,"
-                             " ROW_NUMBER() OVER (ORDER BY step DESC) AS rn FROM batches WHERE run_id = ?)"
-                             " WHERE rn % 2 = 0)", (run_id, run_id))
-
-    def stop_requested(self, run_id: int) -> bool:
-        """True if a stop was asked for, or the run is no longer ours to run (marked failed meanwhile)."""
-        with self._read() as conn:
-            row = conn.execute("SELECT status, stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return row is None or row["status"] != "running" or bool(row["stop_requested"])
-
-    def request_stop(self, run_id: int) -> str:
-        """Stop a run: a queued one becomes ``stopped`` at once; a running one is flagged for its worker.
-
-        Returns the run's status afterwards ('stopped', 'running' = stop requested, or the
-        terminal status it already had). Raises ValueError for an unknown id.
-        """
-        with self._tx() as conn:
-            row = conn.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-            if row is None:
-                raise ValueError(f"no run with id {run_id}; `python -m fmnist_core runs` lists them")
-            if row["status"] == "queued":
-                conn.execute("UPDATE runs SET status = 'stopped', message = 'stopped before it started',"
-                             " finished_at = ? WHERE id = ?", (now_iso(), run_id))
-                return "stopped"
-            if row["status"] == "running":
-                conn.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
-            return row["status"]
-
-    def finish(self, run_id: int, status: str, message: str | None = None, val: dict | None = None,
-               test: dict | None = None, model_path=None, train_seconds=None, best_epoch=None) -> bool:
-        """Record how a running run ended. Returns False (and changes nothing) if it was no longer running."""
-        if status not in TERMINAL:
-            raise ValueError(f"finish status must be one of {', '.join(TERMINAL)}, got {status!r}")
-        val, test = val or {}, test or {}
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE runs SET status = ?, message = ?, finished_at = ?, val_accuracy = ?, val_loss = ?,"
-                " test_accuracy = ?, test_loss = ?, model_path = ?, train_seconds = ?, best_epoch = ?"
-                " WHERE id = ? AND status = 'running'",
-                (status, message, now_iso(), _num(val.get("accuracy")), _num(val.get("loss")),
-                 _num(test.get("accuracy")), _num(test.get("loss")), None if model_path is None else str(model_path),
-                 _num(train_seconds), best_epoch, run_id))
-            return cur.rowcount == 1
-
-    # ------------------------------------------------------------ dead workers
-
-    def reap_dead(self) -> list[int]:
-        """Mark ``failed`` every running run whose worker is gone; returns their ids.
-
-        Dead means: on this host and its pid no longer alive, or (any host) no heartbeat
-        for HEARTBEAT_TIMEOUT_S. Each update is conditional on the heartbeat read, so a run
-        that heartbeats meanwhile is left alone.
-        """
-        with self._read() as conn:
-            rows = [dict(r) for r in conn.execute(
-                "SELECT id, pid, host, heartbeat_at, current_epoch, log_path FROM runs WHERE status = 'running'")]
-        here = socket.gethostname()
-        dead = [r for r in rows if (r["host"] == here and not pid_alive(r["pid"]))
-                or age_seconds(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S]
-        marked = []
-        for r in dead:
-            when = f"during epoch {r['current_epoch']}" if r["current_epoch"] else "before its first epoch ended"
-            msg = (f"worker process {r['pid']} died (killed or out of memory) {when}; nothing was saved for this run"
-                   + (f"; its log: {r['log_path']}" if r["log_path"] else "")
-                   + ". Try a smaller batch size or model, or train it again.")
-            with self._tx() as conn:
-                cur = conn.execute("UPDATE runs SET status = 'failed', message = ?, finished_at = ? WHERE id = ?"
-                                   " AND status = 'running' AND heartbeat_at IS ?",
-                                   (msg, now_iso(), r["id"], r["heartbeat_at"]))
-                if cur.rowcount:
-                    marked.append(r["id"])
-        return marked

@@ -4,18 +4,21 @@ Started by ``jobs`` in its own process and session, never inside the Streamlit s
 takes a worker slot (see ``jobs``), then claims queued runs oldest first and trains each:
 
   * progress goes into the store as it happens (batch points, epochs, position);
-  * a background thread heartbeats every 2 s, so a dead worker is noticed (see
-    ``store.reap_dead``);
+  * a background thread heartbeats every 2 s, renewing the run's lease, so a dead worker is
+    noticed (see ``leases.reap_dead``); every write is fenced by the lease, so a worker whose
+    run was taken away (paused past the timeout) writes nothing more, model included;
   * a stop request (or SIGTERM) ends training after the current batch; the best weights
     so far are saved and the run is marked ``stopped``;
   * NaN loss, a bad spec or any error marks the run ``failed`` with the message;
-  * the model is saved atomically (``saving.save_model``) before the run is marked done.
+  * the model is staged, then published (one rename) in the same store transaction that
+    records the result, and only while the lease is held.
 
 It exits when the queue is empty.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import threading
@@ -23,7 +26,7 @@ import time
 import traceback
 
 from fmnist_core.runs.jobs import slot_paths, try_lock, unlock
-from fmnist_core.runs.store import RunStore
+from fmnist_core.runs.store import LeaseLostError, RunStore, StoreError
 
 HEARTBEAT_EVERY_S = 2.0
 _terminate = threading.Event()  # set by SIGTERM: finish the current run as 'stopped', then exit
@@ -54,86 +57,105 @@ class Heartbeat(threading.Thread):
 
     def __init__(self, store: RunStore):
         super().__init__(daemon=True, name="heartbeat")
-        self.store, self.run_id = store, None
+        self.store, self.run_id, self.lease = store, None, None
 
     def run(self):
         while True:
             time.sleep(HEARTBEAT_EVERY_S)
-            rid = self.run_id
+            rid, lease = self.run_id, self.lease
             if rid is not None:
                 try:
-                    self.store.heartbeat(rid)
+                    if not self.store.heartbeat(rid, lease):
+                        log(f"run {rid}: lease lost (the run was taken away); it will write nothing more")
                 except Exception as exc:  # a locked database for a moment must not kill the worker
                     log(f"heartbeat failed: {exc}")
 
 
-def _train(store: RunStore, run: dict) -> dict:
+def _train(store: RunStore, run: dict, publish) -> dict:
     """Train and save one claimed run; returns the saved model's metadata (see runner.train_and_save)."""
     from fmnist_core.data.tasks import get_task
     from fmnist_core.modeling.saving import home_dir
     from fmnist_core.modeling.training import HParams
     from fmnist_core.runs.runner import train_and_save
 
-    rid = run["id"]
+    rid, lease = run["id"], run.get("lease")
     task, hp = get_task(run["task_def"]), HParams.from_dict(run["hparams"])
     log(f"run {rid} '{run['name']}': {task.name}, {hp.epochs} epochs, model -> {run['model_name']}")
 
     def on_progress(ev):
         try:
             if ev["kind"] == "start":
-                store.set_progress(rid, batches_per_epoch=ev["batches_per_epoch"])
+                store.set_progress(rid, batches_per_epoch=ev["batches_per_epoch"], lease=lease)
             elif ev["kind"] == "batch":
-                store.add_batch(rid, ev)
+                store.add_batch(rid, ev, lease=lease)
             elif ev["kind"] == "epoch":
-                store.add_epoch(rid, ev)
+                store.add_epoch(rid, ev, lease=lease)
                 log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "
                     f"val_accuracy={ev['val_accuracy'] or float('nan'):.4f}")
         except Exception as exc:  # progress is best-effort; the run itself must go on
             log(f"run {rid}: could not record progress: {exc}")
 
     def should_stop():
-        # Also True when the run is no longer 'running' in the store (marked failed meanwhile).
-        return _terminate.is_set() or store.stop_requested(rid)
+        # Also True when the run is no longer ours (marked failed, its lease taken).
+        return _terminate.is_set() or store.stop_requested(rid, lease)
 
-    extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run"}
+    extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run",
+             "owner": run.get("owner")}
     return train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
-                          should_stop=should_stop, extra_meta=extra, directory=home_dir())
+                          should_stop=should_stop, extra_meta=extra, directory=home_dir(), publish=publish)
+
+
+def _cause(exc: Exception) -> str:
+    """The message a failed run records: the real cause, in words, with what to do."""
+    from fmnist_core.modeling.training import TrainingDivergedError
+    if isinstance(exc, (TrainingDivergedError, StoreError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk is full ({exc.filename or 'saving the model'}): free some space, then train it again"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES):
+        return f"the model folder is not writable ({exc}): make it writable or set FMNIST_HOME, then train again"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_one(store: RunStore, run: dict) -> None:
     """Train one claimed run and record how it ended; any error fails the run, never the worker."""
-    from fmnist_core.modeling.training import TrainingDivergedError
+    rid, lease = run["id"], run.get("lease")
 
-    rid = run["id"]
+    def publish(staged, meta):
+        stopped, best = meta["stopped"], meta["best_epoch"]
+        message = None
+        if stopped:
+            # Where it stopped: the last batch point (the unfinished epoch is not in the history).
+            now = store.get_run(rid) or {}
+            e, b, bpe = now.get("current_epoch"), now.get("current_batch"), now.get("batches_per_epoch")
+            where = f"epoch {e}, batch {b}/{bpe}" if e and b and bpe else f"epoch {meta['epochs_trained'] + 1}"
+            kept = (f"the weights of epoch {best} (lowest validation loss)" if best
+                    else "the weights it had (no epoch had finished)")
+            n = meta["epochs_trained"]
+            message = f"stopped on request at {where}; {n} epoch{'' if n == 1 else 's'} finished; saved {kept}"
+        store.finish(rid, "stopped" if stopped else "completed", message, val=meta["val_metrics"],
+                     test=meta["test_metrics"], model_path=staged.target, train_seconds=meta["train_seconds"],
+                     best_epoch=best, lease=lease, publish=staged.publish)
+
     try:
-        meta = _train(store, run)
+        meta = _train(store, run, publish)
+    except LeaseLostError as exc:
+        log(f"run {rid}: {exc}; nothing written")
+        return
     except Exception as exc:
-        if isinstance(exc, TrainingDivergedError):
-            message = str(exc)
-        else:
+        from fmnist_core.modeling.training import TrainingDivergedError
+        if not isinstance(exc, (TrainingDivergedError, StoreError)):
             traceback.print_exc()
-            message = f"{type(exc).__name__}: {exc}"
-        log(f"run {rid} failed: {message}")
-        store.finish(rid, "failed", message)
+        message = _cause(exc)
+        log(f"run {rid} failed: error: {message}")
+        try:
+            store.finish(rid, "failed", message, lease=lease)
+        except (LeaseLostError, StoreError) as exc2:
+            log(f"run {rid}: could not record the failure: error: {exc2}")
         return
-    stopped, best = meta["stopped"], meta["best_epoch"]
-    message = None
-    if stopped:
-        # Where it stopped: the last batch point (the unfinished epoch is not in the history).
-        now = store.get_run(rid) or {}
-        e, b, bpe = now.get("current_epoch"), now.get("current_batch"), now.get("batches_per_epoch")
-        where = f"epoch {e}, batch {b}/{bpe}" if e and b and bpe else f"epoch {meta['epochs_trained'] + 1}"
-        kept = (f"the weights of epoch {best} (lowest validation loss)" if best
-                else "the weights it had (no epoch had finished)")
-        n = meta["epochs_trained"]
-        message = f"stopped on request at {where}; {n} epoch{'' if n == 1 else 's'} finished; saved {kept}"
-    status = "stopped" if stopped else "completed"
-    if not store.finish(rid, status, message, val=meta["val_metrics"], test=meta["test_metrics"],
-                        model_path=meta["path"], train_seconds=meta["train_seconds"], best_epoch=best):
-        log(f"run {rid} was no longer 'running' in the store (marked failed meanwhile); model at {meta['path']}")
-        return
-    log(f"run {rid} {status}: val accuracy {meta['val_metrics'].get('accuracy', float('nan')):.4f}, "
-        f"test accuracy {meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}")
+    log(f"run {rid} {'stopped' if meta['stopped'] else 'completed'}: val accuracy "
+        f"{meta['val_metrics'].get('accuracy', float('nan')):.4f}, test accuracy "
+        f"{meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}")
 
 
 def main(argv=None) -> int:
@@ -142,7 +164,11 @@ def main(argv=None) -> int:
     parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
     args = parser.parse_args(argv)
 
-    store = RunStore(args.store)
+    try:
+        store = RunStore(args.store)
+    except StoreError as exc:
+        log(f"error: {exc}")
+        return 1
     fd = acquire_slot(store)
     if fd is None:
         log("every worker slot is taken; another worker is training. Exiting.")
@@ -165,11 +191,11 @@ def main(argv=None) -> int:
                 if fd is None:
                     break  # a new worker took the slot and will run it
                 continue
-            beat.run_id = run["id"]
+            beat.run_id, beat.lease = run["id"], run.get("lease")
             try:
                 run_one(store, run)
             finally:
-                beat.run_id = None
+                beat.run_id = beat.lease = None
     finally:
         if fd is not None:
             unlock(fd)

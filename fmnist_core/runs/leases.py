@@ -102,7 +102,7 @@ class WorkerSide:
 
     def add_epoch(self, run_id: int, e: dict, lease: str | None = None) -> bool:
         with self._tx() as conn:
-            if not self._held(conn, run_id, lease):
+            if lease is not None and not self._held(conn, run_id, lease):
                 return False
             conn.execute(f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(EPOCH_KEYS)}) VALUES (?{', ?' * 7})",
                          (run_id, int(e["epoch"]), *(_num(e.get(k)) for k in EPOCH_KEYS[1:])))
@@ -113,7 +113,7 @@ class WorkerSide:
         from fmnist_core.runs import leases as mod   # the cap is read at call time (tests lower it)
         with self._tx() as conn:
             if not self._set_progress(conn, run_id, int(b["epoch"]), int(b["batch"]), b.get("batches_per_epoch"),
-                                      b.get("elapsed"), lease):
+                                      b.get("elapsed"), lease) and lease is not None:
                 return False
             conn.execute(f"INSERT OR REPLACE INTO batches (run_id, {', '.join(BATCH_KEYS)}) VALUES (?{', ?' * 7})",
                          (run_id, int(b["step"]), int(b["epoch"]), int(b["batch"]),

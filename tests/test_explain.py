@@ -145,3 +145,33 @@ def test_tile_maps_layout_and_bad_input():
         explain.tile_maps(np.zeros((4, 4)))
     with pytest.raises(ValueError):
         explain.occlusion_map(None, {}, np.zeros((20, 20), np.uint8))
+
+
+class CountingModel:
+    """Wraps a Keras model and counts its calls and the images it saw (issue 9: saliency costs one call)."""
+
+    def __init__(self, model):
+        self.model, self.calls, self.batch_sizes = model, 0, []
+
+    def __call__(self, x, training=False):
+        self.calls += 1
+        self.batch_sizes.append(int(x.shape[0]))
+        return self.model(x, training=training)
+
+
+@pytest.mark.parametrize("target", [None, 3])
+def test_each_saliency_map_costs_exactly_one_batched_model_call(trained, images, target):
+    model, meta = trained
+    x, _ = images
+    counting = CountingModel(model)
+    occ = explain.occlusion_map(counting, meta, x[5], target=target, patch=4, stride=2)
+    assert counting.calls == 1 and counting.batch_sizes == [13 * 13 + 1]   # every patch and the original
+    counting = CountingModel(model)
+    grad = explain.gradient_saliency(counting, meta, x[5], target=target, smooth=16)
+    assert counting.calls == 1 and counting.batch_sizes[0] >= 16
+    # Without a target both explain the predicted class, as if it had been passed.
+    if target is None:
+        best = explain.predicted_class(model, meta, x[5])
+        np.testing.assert_allclose(occ, explain.occlusion_map(model, meta, x[5], target=best), atol=1e-6)
+        np.testing.assert_allclose(grad, explain.gradient_saliency(model, meta, x[5], target=best, smooth=16),
+                                   atol=1e-5)

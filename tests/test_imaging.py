@@ -48,7 +48,8 @@ def test_fashion_mnist_image_is_returned_exactly_unchanged(test_set):
         out, steps = to_fashion_mnist(x[i])
         assert out.dtype == np.uint8 and out.shape == (28, 28)
         assert np.array_equal(out, x[i])
-        assert len(steps) == 6 and all(isinstance(t, str) for t, _ in steps)
+        assert np.array_equal(steps[0][1], out)
+        assert len(steps) == 1 and steps[0][0] == imaging.FASHION_MNIST_FORM  # one line, not six pictures
 
 
 def test_png_of_test_image_round_trips_exactly(test_set):
@@ -285,3 +286,150 @@ def test_round_trips_keep_the_right_top1_with_the_shipped_model(test_set):
     # the JPEG case, which is resampled twice and compressed.
     assert kept["png"] == 40 and kept["embedded"] >= 39, kept
     assert kept["jpeg_inverted_on_white"] >= 38, kept
+
+
+# ---------------------------------------------------------------- uneven backgrounds (issue 10 item 9)
+
+def garment_photo(img28: np.ndarray, background: np.ndarray, side: int = 230,
+                  colour=(45, 62, 112)) -> np.ndarray:
+    """A synthetic product photo: a Fashion-MNIST silhouette, enlarged and dyed denim blue (shaded by
+    its own intensity), laid on an RGB ``background`` (h, w, 3) float array."""
+    h, w = background.shape[:2]
+    m = np.asarray(Image.fromarray(img28).resize((side, side), Image.Resampling.BICUBIC), np.float64) / 255
+    a = np.clip(m * 1.6, 0, 1)[..., None]
+    out = background.copy()
+    t, left = (h - side) // 2, (w - side) // 2
+    patch = out[t:t + side, left:left + side]
+    out[t:t + side, left:left + side] = patch * (1 - a) + np.array(colour) * (0.55 + 0.45 * m)[..., None] * a
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def beige_gradient(w=420, h=340) -> np.ndarray:
+    """Beige paper lit from the right: 62% of full brightness on the left edge, 104% on the right."""
+    g = np.linspace(0.62, 1.04, w)[None, :, None] * np.linspace(0.92, 1.0, h)[:, None, None]
+    return np.array((232, 212, 178), float) * g * np.ones((h, w, 1))
+
+
+def grey_vignette(w=420, h=340, strength=0.45) -> np.ndarray:
+    """Light grey with lens vignetting: corners 45% darker than the centre."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
+    return np.array((228, 226, 220), float) * (1 - strength * r2 / 2)[..., None]
+
+
+@pytest.mark.parametrize("background", [beige_gradient, grey_vignette])
+def test_smooth_background_is_removed_before_the_crop(test_set, background):
+    """Before: jeans on a beige gradient kept the background (crop 262x340 of 420x340) and came out
+    as Pullover; on a vignette the crop was the whole frame (Sandal). After: cropped to the jeans."""
+    x, y = test_set
+    k = int(np.flatnonzero(y == 1)[0])                     # trousers
+    photo = garment_photo(x[k], background())
+    out, steps = to_fashion_mnist(photo)
+    crop = steps[3][1]
+    assert crop.shape[0] <= 232 and crop.shape[1] <= 130, crop.shape   # the jeans are 230 px tall, ~100 wide
+    assert out[:, :4].max() < 40 and out[:, -4:].max() < 40            # no background left at the sides
+    name = shipped_model()
+    from fmnist_core.modeling import inference
+    assert data.CLASS_NAMES[int(inference.predict_images(name, out[None])[0].argmax())] == "Trouser"
+
+
+def test_flat_images_of_any_colour_are_blank():
+    """Before: flat grey and flat red were classified (as a Bag); only white or black counted as blank."""
+    for colour in [(128, 128, 128), (255, 0, 0), (0, 90, 0), (20, 20, 20), (250, 250, 250)]:
+        flat = np.full((120, 90, 3), colour, np.uint8)
+        with pytest.raises(ImageInputError, match="blank"):
+            to_fashion_mnist(flat)
+        with pytest.raises(ImageInputError, match="blank"):
+            to_fashion_mnist(encode(Image.fromarray(flat), "JPEG", quality=80))   # with JPEG noise
+    with pytest.raises(ImageInputError, match="blank"):
+        to_fashion_mnist(np.zeros((28, 28), np.uint8))       # even in Fashion-MNIST form
+    with pytest.raises(ImageInputError, match="blank"):      # a lighting gradient with nothing on it
+        to_fashion_mnist(np.clip(np.rint(beige_gradient()), 0, 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------- memory (issue 11 item 7)
+
+MEMORY_PROBE = r"""
+import sys, resource
+from fmnist_core.data import imaging
+
+def rss_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+data = open(sys.argv[1], "rb").read()
+try:
+    open("/proc/self/clear_refs", "w").write("5")   # reset the peak (VmHWM) to the current RSS
+except OSError:
+    pass
+before = rss_kb("VmRSS:")
+try:
+    out, steps = imaging.to_fashion_mnist(imaging.load_upload(data))
+    result = "ok %d" % len(steps)
+except imaging.ImageInputError as exc:
+    result = "refused " + str(exc)
+print(result)
+print((rss_kb("VmHWM:") - before) / 1024)
+"""
+
+
+def peak_mb(tmp_path, payload: bytes) -> tuple[str, float]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    path = tmp_path / "upload.bin"
+    path.write_bytes(payload)
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], cwd=root, capture_output=True,
+                          text=True, timeout=300, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result, peak = done.stdout.strip().splitlines()[-2:]
+    return result, float(peak)
+
+
+def big_png(mode: str, side: int) -> bytes:
+    """A side x side PNG of a light square on a dark field: compresses to a few hundred KB."""
+    if mode == "I;16":
+        arr = np.full((side, side), 3000, np.uint16)
+        arr[side // 4: 3 * side // 4, side // 3: 2 * side // 3] = 60000
+        img = Image.fromarray(arr)
+    else:
+        dark, light = (10, 240) if mode == "L" else ((10, 10, 10, 255), (240, 240, 240, 255))
+        img = Image.new(mode, (side, side), dark)
+        img.paste(light, (side // 3, side // 4, 2 * side // 3, 3 * side // 4))
+    return encode(img, "PNG", compress_level=1)
+
+
+BUDGET_MB = 150  # issue 11: a 77 KB 6300x6300 16-bit PNG cost +987 MB, an RGBA one +608 MB
+
+
+def test_huge_uploads_stay_within_a_memory_budget(tmp_path):
+    result, peak = peak_mb(tmp_path, big_png("I;16", 6300))
+    assert result == "ok 6" and peak < BUDGET_MB, (result, peak)
+    result, peak = peak_mb(tmp_path, big_png("RGBA", 6300))   # 159 MB decoded: refused before decoding
+    assert result.startswith("refused") and "once decoded" in result and peak < BUDGET_MB, (result, peak)
+    result, peak = peak_mb(tmp_path, big_png("RGBA", 5000))   # just under the decoded-size cap: processed
+    assert result == "ok 6" and peak < BUDGET_MB, (result, peak)
+
+
+def test_upload_is_shrunk_right_after_decoding_and_says_its_original_size():
+    img = load_upload(big_png("L", 5000))
+    assert max(img.size) <= imaging.REDUCED_SIDE and img.info["original_size"] == (5000, 5000)
+    out, steps = to_fashion_mnist(img)
+    assert steps[0][0] == "1. Original (5000x5000)"
+    assert out[14, 14] > 200 and out[14, 0] == 0
+
+
+# ---------------------------------------------------------------- outlines (issue 14)
+
+def test_thin_outline_is_told_apart_from_a_solid_shape(test_set):
+    solid = np.zeros((28, 28), np.uint8)
+    solid[6:22, 4:24] = 255
+    outline = solid.copy()
+    outline[8:20, 6:22] = 0                          # a 2-pixel frame
+    assert imaging.looks_like_outline(outline) and not imaging.looks_like_outline(solid)
+    x, _ = test_set
+    flagged = sum(imaging.looks_like_outline(x[i]) for i in range(500))
+    assert flagged <= 10, flagged                    # real (solid) items are rarely taken for outlines

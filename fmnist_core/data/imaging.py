@@ -14,7 +14,9 @@ intermediate stage, so the Classify page can show *why* a prediction looks the w
   6. resized to 28x28.
 
 An image that is already in Fashion-MNIST form (28x28 grayscale, dark background) is
-returned exactly unchanged. ``load_upload`` turns uploaded bytes into a PIL image and
+returned exactly unchanged, with one step (``FASHION_MNIST_FORM``) instead of six. A flat
+image of any colour is refused as blank. Uploads are shrunk right after decoding, so memory
+stays bounded (``MAX_DECODED_BYTES``, ``REDUCED_SIDE``); nothing makes a float64 full-size copy. ``load_upload`` turns uploaded bytes into a PIL image and
 refuses bad files with an ``ImageInputError`` whose message says what to do.
 
 No TensorFlow and no Streamlit here: numpy and Pillow only.
@@ -32,9 +34,15 @@ MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; se
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # Streamlit counts upload megabytes as MiB
 MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far below a decompression bomb
 WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
+REDUCED_SIDE = 2 * WORK_SIDE               # uploads are shrunk to this right after decoding
+MAX_DECODED_BYTES = 100 * 2**20            # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
 DARK_BACKGROUND = 128                      # border median below this = already light-on-dark
 OBJECT_THRESHOLD = 13                      # 5% of 255, the closeness Fashion-MNIST's trimming used
+
+
+FASHION_MNIST_FORM = ("Already in Fashion-MNIST form (28x28 grayscale, light on a dark background): "
+                      "the model sees it exactly as it is.")
 
 
 class ImageInputError(ValueError):
@@ -85,18 +93,78 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     if n_frames > 1:
         img.seek(0)
         notes.append(f"Animated image ({n_frames} frames): the first frame is used.")
+    if img.format in ("JPEG", "MPO"):
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: never hold more than ~2x REDUCED_SIDE.
+        img.draft(img.mode, (REDUCED_SIDE, REDUCED_SIDE))
+    decoded = _decoded_bytes(img)
+    if decoded > MAX_DECODED_BYTES:
+        raise ImageInputError(
+            f"The image is {w}x{h} {img.mode} pixels: {decoded / 2**20:.0f} MB once decoded, over the "
+            f"{MAX_DECODED_BYTES / 2**20:.0f} MB limit. Resize it (e.g. to 2000 px wide) or save it as JPEG, "
+            "and upload again.")
     try:
         img.load()
+        # EXIF Orientation tag: read after decoding (a PNG's getexif decodes the pixels to reach
+        # chunks after them) and before the resize, which drops it.
+        orientation = img.getexif().get(0x0112, 1)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageInputError(f"The image file is truncated or damaged ({exc}). Upload the complete file.") from exc
 
-    orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation tag
-    if orientation not in (None, 1):
-        img = ImageOps.exif_transpose(img)
+    img = _reduce(img)  # before any other copy: every later step works on at most REDUCED_SIDE^2 pixels
+    if orientation in _EXIF_TRANSPOSE:
+        img = img.transpose(_EXIF_TRANSPOSE[orientation])
         notes.append(f"Rotated upright using the photo's EXIF orientation (tag {orientation}).")
     img = _to_standard_mode(img, notes)
     img.info["notes"] = notes
+    img.info["original_size"] = (w, h) if orientation not in (5, 6, 7, 8) else (h, w)
     return img
+
+
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _decoded_bytes(img: Image.Image) -> int:
+    """Bytes Pillow allocates to decode ``img`` at its (draft) size: 1 per pixel for L/P/1, 2 for 16-bit,
+    4 for everything else (Pillow stores RGB as 4 bytes per pixel too)."""
+    w, h = img.size
+    per_pixel = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
+    return w * h * per_pixel
+
+
+def _reduce(img: Image.Image, band_blocks: int = 64) -> Image.Image:
+    """Shrink by an integer factor (area average) so the longer side is at most REDUCED_SIDE.
+
+    Done band by band: Pillow's own resize of a whole RGBA image first makes a full-size
+    premultiplied copy (+95 MB for 25 Mpx), a band costs ``band_blocks * factor`` rows.
+    16-bit grey goes through mode 'I' per band (``reduce`` has no 16-bit mode); palette, 1-bit
+    and CMYK bands are converted first. The output is 28 px; steps 2-5 of ``to_fashion_mnist``
+    run at WORK_SIDE anyway.
+    """
+    w, h = img.size
+    if max(w, h) <= REDUCED_SIDE:
+        return img
+    factor = -(-max(w, h) // REDUCED_SIDE)
+
+    def standard(band: Image.Image) -> Image.Image:
+        if band.mode.startswith("I;16"):
+            return band.convert("I")
+        if band.mode in ("P", "PA"):
+            return band.convert("RGBA" if band.mode == "PA" or "transparency" in img.info else "RGB")
+        if band.mode in ("1", "CMYK"):
+            return band.convert("L" if band.mode == "1" else "RGB")
+        return band
+
+    rows = band_blocks * factor
+    out = None
+    for top in range(0, h, rows):
+        small = standard(img.crop((0, top, w, min(h, top + rows)))).reduce(factor)
+        if out is None:
+            out = Image.new(small.mode, (-(-w // factor), -(-h // factor)))
+        out.paste(small, (0, top // factor))
+    out.info.update({k: v for k, v in img.info.items() if k == "transparency" and out.mode == "P"})
+    return out
 
 
 def _too_big(size, max_pixels) -> ImageInputError:
@@ -112,11 +180,15 @@ def _to_standard_mode(img: Image.Image, notes: list[str]) -> Image.Image:
     if mode in ("L", "LA", "RGB", "RGBA"):
         return img
     if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
         # 16-bit (and 32-bit int) images use 0-65535 for black-white: map that range, not the
         # image's own min/max, so a dark photo stays dark. Float images are taken as 0-1 or 0-255.
-        scale = 257.0 if mode != "F" else (1 / 255 if arr.max() <= 1.0 else 1.0)
-        out = Image.fromarray(np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8), "L")
+        # load_upload has already shrunk the image, so these copies are small.
+        if mode == "F":
+            arr = np.asarray(img, dtype=np.float32)
+            out8 = np.clip(np.rint(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
+        else:
+            out8 = _sixteen_to_eight(np.asarray(img))
+        out = Image.fromarray(out8, "L")
         notes.append(f"{'16-bit' if mode != 'F' else 'Floating-point'} grayscale converted to 8-bit.")
         return out
     if mode == "CMYK":
@@ -138,32 +210,36 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     image : PIL image, encoded bytes (see ``load_upload``) or a numpy array: (h, w)
         grayscale or (h, w, 3|4) RGB(A); uint8, uint16 (0-65535), bool, or float
         (0-1 when its maximum is <= 1, else 0-255).
-    steps : list of (title, uint8 array) for the six stages listed in the module docstring;
-        stage 1 keeps the original's colours (h, w[, c]), the others are 2-D.
+    steps : list of (title, uint8 array) for the six stages listed in the module docstring
+        (one, ``FASHION_MNIST_FORM``, for an image already in that form); stage 1 keeps the
+        original's colours (h, w[, c]) at most WORK_SIDE on its longer side, the others are 2-D.
 
     Raises ImageInputError for empty or malformed arrays.
     """
     if isinstance(image, (bytes, bytearray, memoryview)):
         image = load_upload(bytes(image))
+    original_size = image.info.get("original_size") if isinstance(image, Image.Image) else None
     rgba = _as_array(image)
     h, w = rgba.shape[:2]
-    steps = [(f"1. Original ({w}x{h})", rgba[..., 0] if rgba.shape[2] == 1 else rgba)]
-
     if max(h, w) > WORK_SIDE:  # work on a smaller copy: the result is 28 px anyway
         scale = WORK_SIDE / max(h, w)
         small_rgba = Image.fromarray(rgba[..., 0] if rgba.shape[2] == 1 else rgba).resize(
             (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
         rgba = _as_array(small_rgba)
+    ow, oh = original_size or (w, h)
+    original = (f"1. Original ({ow}x{oh})", rgba[..., 0] if rgba.shape[2] == 1 else rgba)
     gray, flatten_note = _grayscale_flattened(rgba)
-    steps.append((f"2. Grayscale{flatten_note}", gray))
+    if int(gray.max()) - int(gray.min()) < OBJECT_THRESHOLD:  # one flat colour, whichever colour
+        raise ImageInputError("No object found: the picture is blank (one flat colour). "
+                              "Draw or photograph a single clothing item.")
     background = _border_median(gray)
 
     if gray.shape == (SIZE, SIZE) and background < DARK_BACKGROUND:
-        # Already Fashion-MNIST form: any change would only move it away from the data.
-        steps += [("3. Background already dark: kept", gray), ("4. Already 28x28: no crop", gray),
-                  ("5. Already square", gray), ("6. Already 28x28", gray)]
-        return gray.copy(), steps
+        # Already Fashion-MNIST form: any change would only move it away from the data, and six
+        # identical pictures would only say "nothing happened" six times.
+        return gray.copy(), [(FASHION_MNIST_FORM, gray)]
 
+    steps = [original, (f"2. Grayscale{flatten_note}", gray)]
     light = background >= DARK_BACKGROUND
     work = 255 - gray if light else gray
     work = _level_background(work)
@@ -183,10 +259,16 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     return small.copy(), steps
 
 
+def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
+    """0-65535 integers -> uint8, rounded as rint(v / 257), in integer arithmetic (no float64 copy)."""
+    v = np.clip(arr, 0, 65535).astype(np.uint32)
+    return ((2 * v + 257) // 514).astype(np.uint8)
+
+
 def _as_array(image) -> np.ndarray:
     """PIL image or array -> uint8 (h, w, c) with c in 1, 3 or 4."""
     if isinstance(image, Image.Image):
-        image = _to_standard_mode(image.copy(), [])
+        image = _to_standard_mode(image, [])
         arr = np.asarray(image)
     else:
         arr = np.asarray(image)
@@ -195,7 +277,7 @@ def _as_array(image) -> np.ndarray:
         if arr.dtype == bool:
             arr = arr.astype(np.uint8) * 255
         elif arr.dtype == np.uint16:
-            arr = np.rint(arr / 257.0).astype(np.uint8)
+            arr = _sixteen_to_eight(arr)
         elif np.issubdtype(arr.dtype, np.floating):
             if not np.isfinite(arr).all():
                 raise ImageInputError("the image array contains NaN or infinite values")
@@ -247,17 +329,68 @@ def _border_median(gray: np.ndarray) -> float:
 
 
 def _level_background(work: np.ndarray) -> np.ndarray:
-    """Move the background (border median) to 0, keeping the brightest pixel where it is.
+    """Move the background to 0, keeping the brightest pixel where it is.
 
-    A photo on a grey table becomes a product on black, as in the data set. On an image
-    whose background is already 0 this is the identity.
+    The background is not one level: a photo's lighting falls off across the table
+    (a gradient) or towards the corners (lens vignetting). It is modelled as a smooth
+    surface, a quadratic in x and y fitted to the outer ring of pixels (see
+    ``_background_surface``), and subtracted; a flat background is the special case of a
+    constant surface. Jeans on a beige gradient kept half the background after the old
+    single-level subtraction and were cropped as a Pullover. On an image whose
+    background is already 0 this is the identity.
     """
-    bg = _border_median(work)
+    surface = _background_surface(work)
     hi = float(work.max())
-    if bg <= 0 or hi <= bg:
+    diff = work.astype(np.float32) - surface
+    peak = float(diff.max())
+    if peak < OBJECT_THRESHOLD:  # nothing stands out of the background: one flat colour, any colour
+        raise ImageInputError("No object found: the picture is blank (one flat colour). "
+                              "Draw or photograph a single clothing item.")
+    if float(np.abs(surface).max()) == 0:
         return work
-    out = (work.astype(np.float64) - bg) * (hi / (hi - bg))
+    out = diff * (hi / peak)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _background_surface(work: np.ndarray, ring_share: float = 0.05, max_points: int = 4000) -> np.ndarray:
+    """float32 (h, w): a quadratic surface a + b*u + c*v + d*u^2 + e*u*v + f*v^2 fitted to the border.
+
+    The fit uses the outer ring (``ring_share`` of the side, at least 1 px) and is robust: three
+    rounds of least squares, each dropping ring pixels more than 3 robust standard deviations
+    (and 4 grey levels) from the surface, so a garment that touches the edge does not drag it.
+    A quadratic follows a lighting gradient and a radial vignette (u^2 + v^2) but is too stiff
+    to follow a garment. Float32 at the working size (<= WORK_SIDE^2): at most 4 MB.
+    """
+    h, w = work.shape
+    k = max(1, round(ring_share * min(h, w)))
+    ring = np.zeros((h, w), bool)
+    ring[:k], ring[-k:], ring[:, :k], ring[:, -k:] = True, True, True, True
+    rows, cols = np.nonzero(ring)
+    if rows.size > max_points:  # an even subsample is plenty for 6 coefficients
+        step = rows.size // max_points + 1
+        rows, cols = rows[::step], cols[::step]
+    vals = work[rows, cols].astype(np.float64)
+
+    def design(r, c):
+        u, v = c / max(w - 1, 1) - 0.5, r / max(h - 1, 1) - 0.5
+        return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
+
+    a = design(rows.astype(np.float64), cols.astype(np.float64))
+    keep = np.ones(vals.size, bool)
+    coef = np.zeros(6)
+    for _ in range(3):
+        if keep.sum() < 6:
+            break
+        coef = np.linalg.lstsq(a[keep], vals[keep], rcond=None)[0]
+        resid = vals - a @ coef
+        mad = np.median(np.abs(resid[keep] - np.median(resid[keep])))
+        keep = np.abs(resid) <= max(3 * 1.4826 * mad, 4.0)
+    if np.allclose(coef, 0):
+        return np.zeros((h, w), np.float32)
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = cc / max(w - 1, 1) - 0.5, rr / max(h - 1, 1) - 0.5
+    c0, c1, c2, c3, c4, c5 = (np.float32(t) for t in coef)
+    return c0 + c1 * u + c2 * v + c3 * u * u + c4 * u * v + c5 * v * v
 
 
 def _object_box(work: np.ndarray) -> tuple[int, int, int, int]:

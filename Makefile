@@ -51,6 +51,7 @@ test: venv data browser
 TRAIN := $(PY) -m fmnist_core train-here --seed 42
 models: venv data saved_models/fmnist_cnn.keras saved_models/shoes_cnn.keras \
 	saved_models/footwear_luggage_cnn.keras saved_models/footwear_luggage_transfer.keras
+	FMNIST_HOME=saved_models $(PY) -m fmnist_core.modeling.inference
 	$(PY) -m fmnist_core models
 
 saved_models/fmnist_cnn.keras:

@@ -14,7 +14,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, export_widgets, tiles
+from ui import catalog, export_widgets, precompute, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -37,7 +37,19 @@ task_name = c3.selectbox("Score on task", task_options, key=f"eval_task_{name}",
                               "probabilities.")
 
 
-@st.cache_data(show_spinner="Running the model on the whole split…", max_entries=16)
+if not precompute.ready(name, split):
+    # A model seen for the first time: its predictions are computed in the background (once, then
+    # stored beside it); meanwhile show what its metadata already says.
+    known = [(label, (meta.get(key) or {}).get("accuracy")) for label, key in
+             (("Test accuracy (when saved)", "test_metrics"), ("Validation accuracy (when saved)", "val_metrics"))]
+    cols = st.columns(len(known))
+    for col, (label, acc) in zip(cols, known):
+        col.metric(label, "–" if acc is None else f"{acc:.2%}", border=True)
+    precompute.progress_panel(name, split)
+    st.stop()
+
+
+@st.cache_data(show_spinner="Reading the stored predictions…", max_entries=16)
 def evaluate(name: str, mtime: float, split: str, task_name: str):
     """(evaluation dict, probabilities (n, k), task labels (n,), class names)."""
     probs, y, task, _ = inference.split_probabilities(name, split, task_name)

@@ -10,15 +10,18 @@ import numpy as np
 EPS = 1e-7  # the clip Keras uses in its cross-entropy, so our loss matches model.evaluate
 
 
-def predict_proba(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_proba(model, x: np.ndarray, batch_size: int = 1024, on_progress=None) -> np.ndarray:
     """Model-ready float images (n, 28, 28, 1) -> probabilities (n, n_classes) float64.
 
     A sigmoid model's (n, 1) output becomes [1 - p, p]. Calls the model directly in
     batches rather than ``model.predict``, whose per-call overhead dominates small inputs.
+    ``on_progress(done, total)`` is called after each batch.
     """
     out = []
     for start in range(0, len(x), batch_size):
         out.append(np.asarray(model(x[start:start + batch_size], training=False), dtype=np.float64))
+        if on_progress:
+            on_progress(min(start + batch_size, len(x)), len(x))
     p = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))
     if p.shape[1] == 1:
         p = np.concatenate([1.0 - p, p], axis=1)

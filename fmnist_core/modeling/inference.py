@@ -12,7 +12,8 @@ import numpy as np
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import binarize, get_task
 from fmnist_core.modeling.evaluation import evaluate_predictions, predict_proba
-from fmnist_core.modeling.saving import find_model, load_model
+from fmnist_core.modeling import prediction_cache
+from fmnist_core.modeling.saving import find_model, load_metadata, load_model
 
 SPLITS = ("test", "validation")
 
@@ -74,17 +75,47 @@ def split_args(meta: dict) -> tuple[int, float, int | None]:
 
 
 @functools.lru_cache(maxsize=32)
-def _probs_cached(name: str, mtime: float, split: str, seed: int, val_fraction: float, subset) -> np.ndarray:
-    x, _ = split_data(split, seed, val_fraction, subset)
-    return predict_images(name, x)
+def _probs_cached(name: str, sha: str, split: str, seed: int, val_fraction: float, subset) -> np.ndarray:
+    """Probabilities of one split: from the model's prediction cache, else computed once and stored."""
+    args = (seed, val_fraction, subset)
+    probs = prediction_cache.load(name, split, args)
+    if probs is None:
+        x, _ = split_data(split, *args)
+        probs = predict_images(name, x).astype(np.float32)
+        prediction_cache.store(name, split, args, probs)
+    probs = probs.astype(np.float64)
+    probs.flags.writeable = False  # shared by every caller of this cache
+    return probs
+
+
+def has_predictions(name: str, split: str) -> bool:
+    """True when ``split_probabilities(name, split)`` needs no model call: its predictions are stored."""
+    return prediction_cache.is_cached(name, split, split_args(load_metadata(name)))
+
+
+def compute_predictions(name: str, split: str, on_progress=None) -> None:
+    """Compute and store a model's predictions on a split (the slow part), reporting
+    ``on_progress(done_images, total_images)`` after each batch. For background work: the page
+    then reads them with ``split_probabilities`` in milliseconds."""
+    args = split_args(load_metadata(name))
+    if prediction_cache.is_cached(name, split, args):
+        return
+    x, _ = split_data(split, *args)
+    model, meta = get_model(name)
+    probs = predict_proba(model, prepare(x, meta), on_progress=on_progress).astype(np.float32)
+    prediction_cache.store(name, split, args, probs)
 
 
 def split_probabilities(name: str, split: str = "test", task=None):
-    """(probs on the requested task (n, k), task labels (n,), Task, 10-class labels (n,))."""
-    model, meta = get_model(name)
+    """(probs on the requested task (n, k), task labels (n,), Task, 10-class labels (n,)).
+
+    Reads the model's metadata only; the model itself is loaded (TensorFlow imported) only when
+    its predictions on this split are not stored yet (see ``prediction_cache``).
+    """
+    meta = load_metadata(name)
     own = model_task(meta)
     args = split_args(meta)
-    probs = _probs_cached(name, find_model(name).stat().st_mtime, split, *args)
+    probs = _probs_cached(name, prediction_cache.model_sha256(name), split, *args)
     _, y10 = split_data(split, *args)
     task = get_task(task) if task is not None else own
     if task.name != own.name:
@@ -100,3 +131,18 @@ def evaluate_saved(name: str, split: str = "test", task=None) -> dict:
     probs, y, task, _ = split_probabilities(name, split, task)
     result = evaluate_predictions(y, probs, task.class_names)
     return {"model": name, "task": task.name, "split": split, "class_names": list(task.class_names), **result}
+
+
+def store_shipped() -> None:
+    """Compute and store the predictions of every shipped model on both splits (``make models`` runs ``python -m fmnist_core.modeling.inference``)."""
+    from fmnist_core.modeling import saving
+
+    for meta in saving.list_models():
+        if meta.get("shipped") and "error" not in meta:
+            for split in SPLITS:
+                compute_predictions(meta["name"], split)
+            print(f"predictions of {meta['name']} stored in {prediction_cache.cache_path(meta['name'])}")
+
+
+if __name__ == "__main__":
+    store_shipped()

@@ -20,7 +20,8 @@ import math
 import numpy as np
 
 from fmnist_core.data.tasks import binarize, get_task
-from fmnist_core.modeling.inference import get_model, model_task, split_probabilities
+from fmnist_core.modeling.inference import model_task, split_probabilities
+from fmnist_core.modeling.saving import load_metadata
 from fmnist_core.studies.stats import ALPHA, format_p, holm, mcnemar_exact, mean_sd, within_noise
 
 APPROACHES = ("binarized", "direct", "transfer")
@@ -81,7 +82,7 @@ def _as_list(names) -> list[str]:
 
 
 def _check_binary_model(name: str, task) -> None:
-    own = model_task(get_model(name)[1])
+    own = model_task(load_metadata(name))
     if not own.is_binary or own.positive != task.positive:
         what = f"a binary model of {own.name!r}" if own.is_binary else "a 10-class model"
         raise ValueError(f"{name!r} is {what}, not of the grouping {task.name!r} "
@@ -91,7 +92,7 @@ def _check_binary_model(name: str, task) -> None:
 def _predictions(approach: str, name: str, task) -> tuple[np.ndarray, np.ndarray, dict]:
     """(binary labels of the test split, predictions, {variant: predictions})."""
     if approach == "binarized":
-        if model_task(get_model(name)[1]).is_binary:
+        if model_task(load_metadata(name)).is_binary:
             raise ValueError(f"{name!r} is a binary model; the binarized approach needs a 10-class model")
         probs10, _, _, y10 = split_probabilities(name, "test")
         preds = binarized_predictions(probs10, task)
@@ -154,11 +155,11 @@ def design_notes(chosen: dict) -> list[str]:
     from fmnist_core.modeling.models import normalize_spec
 
     multi = chosen["binarized"][0]
-    body = normalize_spec(get_model(multi)[1].get("spec") or [])
+    body = normalize_spec(load_metadata(multi).get("spec") or [])
     notes = []
     for approach in ("direct", "transfer"):
         for name in chosen[approach]:
-            meta = get_model(name)[1]
+            meta = load_metadata(name)
             spec = meta.get("spec")
             if spec is not None and normalize_spec(spec) != body:
                 notes.append(f"{name} ({LABELS[approach]}) has a different architecture body than {multi}: "

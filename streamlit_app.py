@@ -12,6 +12,11 @@ import streamlit as st
 from ui import frame
 
 st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
-page = st.navigation(frame.navigation_pages())
+sections = frame.navigation_pages()
+missing = frame.missing_page(sections)  # read before st.navigation falls back to Home
+page = st.navigation(sections)
 frame.sidebar()
-page.run()
+if missing:
+    frame.page_not_found(missing)
+else:
+    page.run()

@@ -11,27 +11,26 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, get_task
+from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, display_name, get_task
 from fmnist_core.insight import figures
+from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
 from ui import catalog
 from ui.run_widgets import get_store
 
-GROUPINGS = {"footwear_luggage": "Footwear + bags vs clothing", "shoes": "Shoes vs the rest",
+GROUPINGS = {"footwear_luggage": display_name("footwear_luggage"), "shoes": display_name("shoes"),
              "custom": "Custom: my classes vs the rest"}
 QUICK = {"epochs": 2, "subset": 20000}
 POLL_SECONDS = 2.0
 
 st.title("Binary vs 10-class")
 st.markdown(
-    "An earlier student project asked: to tell footwear and bags from clothing, is a model trained on that "
-    "**binary** question better than the **10-class** model with its answers grouped? It compared one run of "
-    "each (95.28% with transfer against 95.83% without) and drew a conclusion its own confusion matrices "
-    "contradicted. Here every approach is scored on the **same test images**, every pair gets an exact "
-    "**McNemar test** on the images where they disagree, and binary models are repeated over **seeds**, so a "
-    "gap can be told apart from luck.")
+    "Say you only need a yes/no answer, such as *is this footwear or a bag, or is it clothing?* You could "
+    "train a model on exactly that **yes/no question**, or take the **10-class model** you already have and "
+    "group its answers. Which is better? Here three approaches answer the same 10,000 test images, and a "
+    "statistical test on the images where they disagree tells a real difference from luck.")
 if not fdata.dataset_status()["found"]:
     st.error("Fashion-MNIST is not installed. Run `make data` in the project folder, then reload.")
     st.stop()
@@ -197,17 +196,33 @@ for note in res.get("notes", []):
     st.warning(note, icon=":material/warning:")
 
 st.subheader("3. The verdict")
-sentences = bs.verdict_sentences(res)
-headline = res["mcnemar"]["binarized vs direct"]
-(st.success if headline["p_adjusted"] < res["alpha"] else st.info)(sentences[0])
-for s in sentences[1:]:
-    st.markdown(f"- {s}")
-st.caption(f"McNemar's exact test uses only the images two approaches disagree on; p-values are Holm-adjusted "
-           f"over the {len(res['mcnemar'])} tests, significant below {res['alpha']}. A gap is *within the noise* "
-           "when it is at most two standard deviations of the seed-to-seed spread.")
+plain = bs.plain_verdicts(res)
+(st.success if plain[0]["significant"] else st.info)(plain[0]["sentence"])
+for v in plain[1:]:
+    st.markdown(f"- {v['sentence']}")
+with st.expander("The statistics behind these sentences"):
+    st.markdown("**McNemar's test** asks: on the images where two approaches disagree, does one win so "
+                "much more often than the other that luck is an unlikely explanation?")
+    for sentence in bs.verdict_sentences(res, where="page"):
+        st.markdown(f"- {sentence}")
+    st.caption(f"McNemar's exact test uses only the images two approaches disagree on; p-values are "
+               f"Holm-adjusted over the {len(res['mcnemar'])} tests, significant below {res['alpha']}. A gap is "
+               "*within the noise* when it is at most two standard deviations of the seed-to-seed spread.")
+    st.markdown("**McNemar tests** on the first model of each approach (b: only the first approach is right, "
+                "c: only the second); other seed pairs unadjusted")
+    st.dataframe(pd.DataFrame([{"pair": k, "b": t["b"], "c": t["c"], "p": t["p_value"], "p (Holm)": t["p_adjusted"],
+                                "p, other seed pairs": ", ".join(f"{p:.3g}" for p in t["p_values_per_seed"]) or "–"}
+                               for k, t in res["mcnemar"].items()]),
+                 hide_index=True, key="bs_mcnemar",
+                 column_config={"p": st.column_config.NumberColumn(format="%.3g"),
+                                "p (Holm)": st.column_config.NumberColumn(format="%.3g")})
 
 st.subheader("4. The numbers")
 rows = bs.metric_rows(res)
+
+
+def title(name: str) -> str:
+    return inference.model_title(infos[name]) if name in infos else name
 
 
 def pm(mean, sd):
@@ -217,7 +232,8 @@ def pm(mean, sd):
 st.dataframe(pd.DataFrame([{"approach": r["approach"], "seeds": r["seeds"],
                             "accuracy": pm(r["accuracy"], r["accuracy_sd"]),
                             "balanced accuracy": pm(r["balanced_accuracy"], r["balanced_accuracy_sd"]),
-                            "F1 (group)": pm(r["f1"], r["f1_sd"]), "models": r["models"]} for r in rows]),
+                            "F1 (group)": pm(r["f1"], r["f1_sd"]),
+                            "models": ", ".join(title(n) for n in r["models"].split(", "))} for r in rows]),
              hide_index=True, key="bs_metrics")
 normalized = st.toggle("Normalize rows (recall on the diagonal)", key="bs_norm")
 show_argmax = st.toggle("Also show the arg-max variant of the binarized model", key="bs_argmax")
@@ -226,15 +242,7 @@ for col, (key, s) in zip(st.columns(len(shown)), shown.items()):
     fig = figures.confusion_matrix_figure(s["confusion_matrix"], res["class_names"], normalized=normalized,
                                           title=s["title"])
     col.plotly_chart(fig, key=f"bs_cm_{key}")
-    col.caption(f"`{s['models'][0]}` · accuracy {s['runs'][0]['accuracy']:.2%}")
-st.markdown("**McNemar tests** on the first model of each approach (b: only the first approach is right, "
-            "c: only the second); other seed pairs unadjusted")
-st.dataframe(pd.DataFrame([{"pair": k, "b": t["b"], "c": t["c"], "p": t["p_value"], "p (Holm)": t["p_adjusted"],
-                            "p, other seed pairs": ", ".join(f"{p:.3g}" for p in t["p_values_per_seed"]) or "–"}
-                           for k, t in res["mcnemar"].items()]),
-             hide_index=True, key="bs_mcnemar",
-             column_config={"p": st.column_config.NumberColumn(format="%.3g"),
-                            "p (Holm)": st.column_config.NumberColumn(format="%.3g")})
+    col.caption(f"{title(s['models'][0])} · accuracy {s['runs'][0]['accuracy']:.2%} on {res['n']:,} test images")
 
 st.subheader("5. Where they disagree")
 drows = bs.disagreement_rows(res)

@@ -9,12 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from fmnist_core.insight import explore
+from fmnist_core.insight import explore, figures
 from ui import tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
-PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",  # Plotly's qualitative palette:
-           "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]  # one distinct colour per class
+PALETTE = figures.CLASS_COLORS  # one fixed colour per class, the same on every page
+PAGE_SIZE = 48
 ALL = "All classes"
 
 st.title("Dataset")
@@ -31,19 +31,28 @@ def split_arrays(split: str):
     return explore.split_arrays(split)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def warm_up():
+    """Once per server: split the training images and store the class statistics in the background."""
+    return explore.warm_up()
+
+
+@st.cache_data(show_spinner="Computing the class statistics (once; then they are stored)…")
+def stats():
+    return explore.dataset_stats()
+
+
 def class_counts():
-    return explore.class_counts()
+    return {s: stats()[f"{s}_counts"].tolist() for s in explore.SPLITS}
 
 
-@st.cache_data(show_spinner="Computing mean and std images…")
 def mean_std(split: str):
-    return explore.mean_std_images(*split_arrays(split))
+    return stats()[f"{split}_mean"], stats()[f"{split}_std"]
 
 
-@st.cache_data(show_spinner="Computing histograms…")
+@st.cache_data(show_spinner=False)
 def histograms(split: str, skip_background: bool):
-    return explore.intensity_histograms(*split_arrays(split), bins=32, skip_background=skip_background)
+    return explore.histograms_from_counts(stats()[f"{split}_pixels"], bins=32, skip_background=skip_background)
 
 
 @st.cache_data(show_spinner="Computing the embedding…", max_entries=8)
@@ -51,6 +60,7 @@ def embedding(split: str, method: str, n: int):
     return explore.embedding(*split_arrays(split), method=method, n=n)
 
 
+warm_up()
 split = st.segmented_control("Split", explore.SPLITS, default="test", required=True, key="ds_split",
                              help="Test: the official 10,000 test images (shown first: it needs no split, so the "
                                   "page opens fastest). Train and validation: the seeded 90/10 split of the 60,000 "
@@ -90,9 +100,11 @@ def statistics_view(split):
     table.loc["Total"] = table.sum()
     left, right = st.columns([3, 2])
     with left:
-        fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s]) for s in explore.SPLITS])
-        fig.update_layout(barmode="group", height=400, margin=dict(l=10, r=10, t=30, b=10), xaxis_tickangle=-35,
-                          yaxis_title="images", legend=dict(orientation="h", y=1.08, x=0))
+        fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s], marker_color=color)
+                         for s, color in zip(explore.SPLITS, ("#4E79A7", "#A0CBE8", "#F28E2B"))])
+        # Legend left, top margin for Plotly's toolbar on the right: neither covers the other.
+        fig.update_layout(barmode="group", height=400, margin=dict(l=10, r=10, t=50, b=10), xaxis_tickangle=-35,
+                          yaxis_title="images", legend=dict(orientation="h", y=1.12, x=0))
         st.plotly_chart(fig, key="ds_counts_chart")
     with right:
         st.dataframe(table, height=35 * (len(table) + 1) + 3,
@@ -119,8 +131,8 @@ def statistics_view(split):
         k = CLASSES.index(c)
         fig.add_trace(go.Scatter(x=centers, y=hist["density"][k], mode="lines", name=c,
                                  line=dict(color=PALETTE[k], width=2)))
-    fig.update_layout(height=340, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
-                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1, x=0))
+    fig.update_layout(height=360, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=1.14, x=0))
     st.plotly_chart(fig, key="ds_hist_chart")
     st.caption("Background share (pixels exactly 0): " + ", ".join(
         f"{c} {hist['background_share'][CLASSES.index(c)]:.0%}" for c in shown))
@@ -168,10 +180,28 @@ def embedding_view(split, x, y):
         chosen = [int(np.ravel(p["customdata"])[0]) for p in points if p.get("customdata") is not None]
         st.session_state["dataset_selected"] = chosen
         if chosen:
-            st.markdown(f"**{len(chosen)} selected** " + ("(showing the first 48)" if len(chosen) > 48 else ""))
-            shown_sel = chosen[:48]
-            tiles.gallery([x[i] for i in shown_sel], [f"#{i} · {CLASSES[y[i]]}" for i in shown_sel], ncols=12,
-                           factor=2)
+            selection_view(chosen, x, y)
+
+
+def selection_view(chosen: list[int], x, y) -> None:
+    """The selected images: how many of each class, then a paged gallery (filterable by class)."""
+    labels = y[np.asarray(chosen)]
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    present = [k for k in np.argsort(-counts, kind="stable") if counts[k]]
+    st.markdown(f"**{len(chosen):,} images selected:** " + ", ".join(
+        f"{CLASSES[k]} {counts[k]:,}" for k in present))
+    st.session_state["dataset_selected_counts"] = {CLASSES[k]: int(counts[k]) for k in present}
+    f1, f2 = st.columns([3, 2], vertical_alignment="bottom")
+    only = f1.selectbox("Show", [ALL] + [CLASSES[k] for k in present], key="ds_sel_class",
+                        format_func=lambda c: f"{c} ({counts[CLASSES.index(c)]:,})" if c != ALL else
+                        f"{ALL} ({len(chosen):,})")
+    pool = [i for i in chosen if only == ALL or y[i] == CLASSES.index(only)]
+    pages = max(1, -(-len(pool) // PAGE_SIZE))
+    page = int(f2.number_input(f"Page (of {pages})", 1, pages, 1, key=f"ds_sel_page_{only}_{len(chosen)}"))
+    shown = pool[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    st.caption(f"Images {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} of {len(pool):,}"
+               + ("" if only == ALL else f" {only}") + ". Captions: index in the split · label.")
+    tiles.gallery([x[i] for i in shown], [f"#{i} · {CLASSES[y[i]]}" for i in shown], ncols=12, factor=2)
 
 
 # Lazy tabs (on_change="rerun"): only the open tab's code runs, so the first render only

@@ -81,10 +81,11 @@ st.session_state["evaluate_result"] = {"model": name, "split": split, "task": ta
 export_widgets.take_it_with_you(name, key="eval_export")
 
 
-def caption(i: int) -> str:
+def caption(i: int, loss: float | None = None) -> str:
+    """'#index true → predicted · confidence', or '· loss x.xx' where the images are sorted by loss."""
     t, p = int(y[i]), int(pred[i])
     return (f"#{i} {class_names[t]}" if t == p else f"#{i} {class_names[t]} → {class_names[p]}") + \
-        f" · {probs[i, p]:.0%}"
+        (f" · {probs[i, p]:.0%}" if loss is None else f" · loss {loss:.2f}")
 
 
 def confusion_view():
@@ -164,9 +165,12 @@ def gallery_view():
     n = g2.select_slider("Images", [16, 24, 32, 48], value=24, key="eval_gallery_n")
     if kind == "Top losses":
         rows = evaluation.top_losses(y, probs, k=n)
-        idx = [r["index"] for r in rows]
-        st.caption("The images the model was most confidently wrong about (or least sure when right); "
-                   "caption: true → predicted · confidence. Green = correct, red = wrong.")
+        tiles.gallery([images[r["index"]] for r in rows], [caption(r["index"], r["loss"]) for r in rows],
+                      colors=["green" if r["true"] == r["predicted"] else "red" for r in rows], ncols=8)
+        st.caption("The images with the highest loss, sorted by loss (highest first): the model gave the true "
+                   "class the lowest probability (loss = −ln p(true class)). Caption: true → predicted · loss. "
+                   "Green = correct, red = wrong.")
+        return
     else:
         pool = np.flatnonzero(pred != y) if kind.startswith("Misclassified") else np.arange(len(y))
         idx = np.sort(np.random.default_rng(0).choice(pool, size=min(n, len(pool)), replace=False)).tolist()

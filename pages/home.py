@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from ui import catalog, frame
+from fmnist_core.data.tasks import display_name
+from fmnist_core.modeling import inference
+from ui import catalog, frame, guide
 
 st.title("Fashion-MNIST Lab")
 st.markdown(
@@ -14,6 +16,9 @@ st.markdown(
     "classes. Browse the data, build and train models live, find a learning rate, evaluate what a model "
     "gets wrong and why, and try it on your own drawings and photos. Everything runs on this machine's CPU."
 )
+
+guide.start_here()
+guide.questions()
 
 # ---------------------------------------------------------------- data set
 st.subheader("Data set")
@@ -37,24 +42,19 @@ if not infos:
     st.info("No saved model yet. Run `make models` to train the shipped ones, or train your own on "
             "**Build & Train**.")
 else:
-    rows = []
-    for m in infos:
-        task = (m.get("task") or {}).get("name", "multiclass")
-        rows.append({
-            "model": m["name"],
-            "task": "10 classes" if task == "multiclass" else task,
-            "test accuracy": (m.get("test_metrics") or {}).get("accuracy"),
-            "validation accuracy": (m.get("val_metrics") or {}).get("accuracy"),
-            "parameters": m.get("n_params"),
-            "training time (s)": m.get("train_seconds"),
-            "origin": "shipped" if m.get("shipped") else "yours",
-        })
-    table = pd.DataFrame(rows)
-    st.dataframe(table, hide_index=True, column_config={
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
-        "validation accuracy": st.column_config.NumberColumn(format="percent"),
+    def pct(metrics):
+        acc = (metrics or {}).get("accuracy")
+        return None if acc is None else f"{acc:.2%}"  # one format everywhere: 94.00%
+
+    rows = [{"model": inference.model_title(m), "name": m["name"],
+             "task": display_name(m.get("task") or "multiclass"),
+             "test accuracy": pct(m.get("test_metrics")), "validation accuracy": pct(m.get("val_metrics")),
+             "parameters": m.get("n_params"), "saved": catalog.age(m.get("saved_at")),
+             "origin": "shipped" if m.get("shipped") else "yours"} for m in infos]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "model": st.column_config.TextColumn(width="medium"),
+        "task": st.column_config.TextColumn(width="medium"),
         "parameters": st.column_config.NumberColumn(format="localized"),
-        "training time (s)": st.column_config.NumberColumn(format="%.0f"),
     })
     st.caption("Test accuracy is on the 10,000 official test images (never used for training or model choice); "
                "validation accuracy on the held-out 10% of the training images.")

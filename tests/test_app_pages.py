@@ -64,7 +64,7 @@ def test_home_renders_with_sidebar_status_models_and_links(fmnist_home):
     if names:
         assert len(at.sidebar.selectbox(key="_sidebar_model").options) == len(names)
         table = at.dataframe[0].value
-        assert list(table["model"]) == names
+        assert list(table["name"]) == names
         assert at.session_state["selected_model"] in names
     else:
         assert any("No saved model" in i.value for i in at.info)

@@ -65,7 +65,7 @@ def test_binary_page_shows_the_study_for_chosen_models(home):
         [["lin_mc"], ["lin_fl"], ["lin_fl_tr"]]
     assert at.title[0].value == "Binary vs 10-class"
     assert (at.success or at.info)                                 # the verdict's headline
-    metrics, mcnemar, disagreements = (d.value for d in at.dataframe)   # AppTest keeps no dataframe keys
+    mcnemar, metrics, disagreements = (d.value for d in at.dataframe)   # AppTest keeps no dataframe keys
     assert list(metrics["approach"]) == ["Binarized 10-class (probability mass)", "Direct binary (from scratch)",
                                          "Direct binary with transfer", "Binarized 10-class (arg-max class)"]
     assert len(mcnemar) == 4 and mcnemar["p"].between(0, 1).all()

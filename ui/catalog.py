@@ -8,29 +8,69 @@ Session state shared between pages:
 """
 from __future__ import annotations
 
+import datetime as _dt
+
 import numpy as np
 import streamlit as st
 
-from fmnist_core.modeling import saving
+from fmnist_core.data.tasks import display_name
+from fmnist_core.modeling import inference, saving
 
 PREFERRED_DEFAULT = "fmnist_cnn"
 
 
 def models_info() -> list[dict]:
-    """Metadata of the usable saved models (unreadable ones are left out). Reads small JSON files: cheap."""
-    return [m for m in saving.list_models() if "error" not in m]
+    """Metadata of the usable saved models (unreadable ones are left out), the user's own first, newest
+    first, then the shipped ones. Reads small JSON files: cheap."""
+    infos = [m for m in saving.list_models() if "error" not in m]
+    own = sorted((m for m in infos if not m.get("shipped")), key=lambda m: m.get("saved_at") or "", reverse=True)
+    shipped = sorted((m for m in infos if m.get("shipped")), key=lambda m: m.get("saved_at") or "", reverse=True)
+    return own + shipped
+
+
+def age(saved_at: str | None, now: _dt.datetime | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', '2 days ago' from an ISO time; '' when unknown."""
+    try:
+        then = _dt.datetime.fromisoformat(saved_at)
+    except (TypeError, ValueError):
+        return ""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=_dt.timezone.utc)
+    secs = max(0.0, (now - then).total_seconds())
+    if secs < 60:
+        return "just now"
+    if secs < 3600:
+        return f"{int(secs // 60)} min ago"
+    if secs < 86400 * 2:
+        return f"{int(secs // 3600)} h ago"
+    return f"{int(secs // 86400)} days ago"
+
+
+def accuracy_text(meta: dict) -> str:
+    """'test 94.00%' (or 'val 97.12%' when the model was never tested): one format, two decimals."""
+    acc = (meta.get("test_metrics") or {}).get("accuracy")
+    if acc is not None:
+        return f"test {acc:.2%}"
+    acc = (meta.get("val_metrics") or {}).get("accuracy")
+    return f"val {acc:.2%}" if acc is not None else "no score yet"
+
+
+def saved_on(saved_at: str | None) -> str:
+    """'saved 25 Nov 17:52' (UTC): a fixed text, unlike '5 min ago', so a widget's options do not
+    change between reruns (Streamlit would then reset the selection)."""
+    try:
+        return "saved " + _dt.datetime.fromisoformat(saved_at).astimezone(_dt.timezone.utc).strftime("%d %b %H:%M")
+    except (TypeError, ValueError):
+        return ""
 
 
 def model_label(meta: dict) -> str:
-    task = (meta.get("task") or {}).get("name", "multiclass")
-    acc = (meta.get("test_metrics") or {}).get("accuracy")
-    if acc is None:
-        acc = (meta.get("val_metrics") or {}).get("accuracy")
-        acc_txt = f"val {acc:.1%}" if acc is not None else "no score"
-    else:
-        acc_txt = f"test {acc:.1%}"
-    kind = "10 classes" if task == "multiclass" else task
-    return f"{meta['name']} · {kind} · {acc_txt}"
+    """'10-class CNN · All 10 classes · test 94.00% · shipped' or 'my run · Shoes vs the rest · val 97.12% · yours,
+    saved 25 Nov 17:52'."""
+    origin = "shipped" if meta.get("shipped") else ("yours, " + saved_on(meta.get("saved_at"))).rstrip(", ")
+    return " · ".join([inference.model_title(meta), display_name(meta.get("task") or "multiclass"),
+                       accuracy_text(meta), origin])
 
 
 def selected_model() -> str | None:
@@ -49,14 +89,17 @@ def _sync_from(widget_key: str) -> None:
 
 
 def model_picker(key: str, label: str = "Model", container=st, names: list[str] | None = None,
-                 help: str | None = None) -> str | None:
+                 help: str | None = None, compact: bool = False) -> str | None:
     """A model selectbox kept in step with the sidebar's: choosing here changes the global selection.
 
-    ``names`` restricts the choice (e.g. to CNNs); when the global selection is not among them
-    the first allowed one is shown. Returns the chosen name, or None (with a note) when none exist.
+    Options: the user's own models, newest first, then the shipped ones, each labelled with its
+    task, accuracy and age (``model_label``). ``names`` restricts the choice (e.g. to CNNs); when
+    the global selection is not among them the first allowed one is shown. ``compact`` (the
+    narrow sidebar) shows only the model's title in the box and the rest in a caption under it.
+    Returns the chosen name, or None (with a note) when none exist.
     """
     infos = {m["name"]: m for m in models_info()}
-    allowed = [n for n in (names if names is not None else list(infos)) if n in infos]
+    allowed = [n for n in infos if names is None or n in names]
     if not allowed:
         container.info("No saved model yet. Train one on **Build & Train**, or run `make models` for the "
                        "shipped ones.")
@@ -65,8 +108,12 @@ def model_picker(key: str, label: str = "Model", container=st, names: list[str] 
     # Widget state may be written before the widget is created in this run: that is how the
     # two pickers follow each other without 'value set via session state' warnings.
     st.session_state[key] = current if current in allowed else allowed[0]
-    return container.selectbox(label, allowed, key=key, format_func=lambda n: model_label(infos[n]),
-                               on_change=_sync_from, args=(key,), help=help)
+    fmt = (lambda n: inference.model_title(infos[n])) if compact else (lambda n: model_label(infos[n]))
+    chosen = container.selectbox(label, allowed, key=key, format_func=fmt, on_change=_sync_from, args=(key,),
+                                 help=help)
+    if compact and chosen:
+        container.caption(" · ".join(model_label(infos[chosen]).split(" · ")[1:]))
+    return chosen
 
 
 def model_mtime(name: str) -> float:
@@ -75,8 +122,6 @@ def model_mtime(name: str) -> float:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
 def _load_model(name: str, mtime: float):
-    from fmnist_core.modeling import inference  # no TF import until a page really needs a model
-
     model, meta = inference.get_model(name)
     # One throw-away call: the first call of a Keras model builds its graph (~40 ms), which
     # would otherwise show up as the user's first "model call" time.

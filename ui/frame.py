@@ -72,6 +72,37 @@ def navigation_pages() -> dict[str, list]:
     return sections
 
 
+def missing_page(sections: dict[str, list]) -> str | None:
+    """The page name the browser's URL asked for when the navigation has no such page, else None.
+
+    For an unknown URL path Streamlit silently runs the default page (Home), so a mistyped address
+    looks like a broken link to Home. Streamlit keeps the requested name in the session's page
+    manager (no public API for it yet): a name without a page hash that matches none of our pages
+    is such a miss.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return None
+    manager = ctx.pages_manager
+    name = manager.intended_page_name
+    if manager.intended_page_script_hash or not name:
+        return None
+    known = {page.url_path for pages in sections.values() for page in pages}
+    return None if name in known else name
+
+
+def page_not_found(name: str) -> None:
+    """A page for a mistyped address: says so, shows the address as plain text, links every page."""
+    st.title("Page not found")
+    st.error("There is no page at this address:", icon=":material/link_off:")
+    st.code("/" + name, language=None)  # the user's own text: shown literally, never as Markdown
+    st.markdown("These are the pages of the lab:")
+    for _, path, title, icon, blurb in available_pages():
+        page_link(path, title, icon, help=blurb)
+
+
 def page_link(path: str, label: str | None = None, icon: str | None = None, help: str | None = None) -> None:
     """st.page_link to a page of the navigation; a plain caption when the page is absent."""
     entry = next((p for p in PAGES if p[1] == path), None)
@@ -108,4 +139,4 @@ def sidebar() -> None:
             st.error(f"Fashion-MNIST not found. Run `{status['fix']}` in the project folder, or set "
                      "`FMNIST_DATA_DIR` to a folder with the four IDX .gz files.", icon=":material/error:")
         model_picker("_sidebar_model", "Selected model",
-                     help="The model the Evaluate and Classify pages start with.")
+                     help="The model the Evaluate and Classify pages start with.", compact=True)

@@ -73,6 +73,22 @@ def custom_task(positive, name: str | None = None) -> Task:
     return _binary(name, pos, pos_name, "Rest", f"{pos_name} vs the rest.")
 
 
+DISPLAY_NAMES = {"multiclass": "All 10 classes", "shoes": "Shoes vs the rest",
+                 "footwear_luggage": "Footwear & bags vs clothing"}
+
+
+def display_name(task) -> str:
+    """A task in words, for every page: 'All 10 classes', 'Footwear & bags vs clothing',
+    'T-shirt/top + Bag vs the rest' (never the identifier ``footwear_luggage``)."""
+    try:
+        task = get_task(task.get("name") if isinstance(task, dict) and "positive" not in task else task)
+    except ValueError:
+        return str(task)
+    if task.name in DISPLAY_NAMES:
+        return DISPLAY_NAMES[task.name]
+    return f"{task.class_names[1]} vs the rest" if task.is_binary else task.name
+
+
 def get_task(name_or_task) -> Task:
     """Resolve 'multiclass', 'shoes', 'footwear_luggage', 'custom_579' or a Task."""
     if isinstance(name_or_task, Task):

@@ -7,6 +7,8 @@ render in a few seconds from a cold start.
 from __future__ import annotations
 
 import functools
+import io
+import threading
 
 import numpy as np
 
@@ -52,8 +54,16 @@ def _read_test_files():
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=2)
+_SPLIT_LOCK = threading.Lock()  # a page and its background warm-up must not split the 60k twice at once
+
+
 def _train_val(val_fraction: float, seed: int):
+    with _SPLIT_LOCK:
+        return _train_val_cached(val_fraction, seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _train_val_cached(val_fraction: float, seed: int):
     parts = fdata.train_val_split(val_fraction, seed)
     for arrays in parts:
         for arr in arrays:
@@ -61,13 +71,105 @@ def _train_val(val_fraction: float, seed: int):
     return parts
 
 
-def class_counts(val_fraction: float = 0.1, seed: int = 42) -> dict[str, list[int]]:
-    """{'train': [10 counts], 'validation': [...], 'test': [...]} images per class."""
+def warm_up(val_fraction: float = 0.1, seed: int = 42) -> threading.Thread:
+    """Split the training images and make sure the class statistics are stored, in a background
+    thread: the page opens on the test split (fast) while this readies the others."""
+    def work():
+        _train_val(float(val_fraction), int(seed))
+        dataset_stats(val_fraction, seed)
+    thread = threading.Thread(target=work, daemon=True, name="dataset-warm-up")
+    thread.start()
+    return thread
+
+
+# ---------------------------------------------------------------- class statistics, stored once
+
+def _stats_key(val_fraction: float, seed: int) -> str:
+    """Identifies the data files (path, size, mtime) and the split: another data set -> recompute."""
+    folder, _ = fdata.find_dataset()
+    parts = [f"{val_fraction!r}", str(seed)]
+    if folder is not None:
+        for name, _, _ in fdata.FILES.values():
+            st = (folder / name).stat()
+            parts.append(f"{folder / name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _stats_path():
+    from fmnist_core.modeling.saving import home_dir
+
+    return home_dir() / "cache" / "dataset_stats.npz"
+
+
+def _compute_stats(val_fraction: float, seed: int) -> dict:
     out = {}
     for split in SPLITS:
-        _, y = split_arrays(split, val_fraction, seed)
-        out[split] = np.bincount(y, minlength=fdata.N_CLASSES).tolist()
+        x, y = split_arrays(split, val_fraction, seed)
+        out[f"{split}_counts"] = np.bincount(y, minlength=fdata.N_CLASSES)
+        out[f"{split}_mean"], out[f"{split}_std"] = mean_std_images(x, y)
+        out[f"{split}_pixels"] = pixel_value_counts(x, y)
     return out
+
+
+_STATS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _stats_cached(val_fraction: float, seed: int, key: str) -> dict:
+    from fmnist_core.modeling.saving import atomic_write_bytes
+
+    path = _stats_path()
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) == key:
+                return {k: data[k] for k in data.files if k != "key"}
+    except (OSError, ValueError, KeyError, EOFError):  # absent, damaged or another version: recompute
+        pass
+    stats = _compute_stats(val_fraction, seed)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, key=np.array(key), **stats)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:  # a read-only home: keep them in memory only
+        pass
+    return stats
+
+
+def dataset_stats(val_fraction: float = 0.1, seed: int = 42) -> dict:
+    """Per split: class counts (10,), mean and std images (10, 28, 28) and pixel-value counts
+    (10, 256). They never change, so they are computed once and stored in
+    ``<home>/cache/dataset_stats.npz`` (keyed by the data files and the split), then read in ms."""
+    with _STATS_LOCK:
+        return _stats_cached(float(val_fraction), int(seed), _stats_key(float(val_fraction), int(seed)))
+
+
+def pixel_value_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How many pixels of each class have each value 0-255: int64 (10, 256)."""
+    out = np.zeros((fdata.N_CLASSES, 256), np.int64)
+    for c in range(fdata.N_CLASSES):
+        out[c] = np.bincount(np.asarray(x[y == c]).ravel(), minlength=256)
+    return out
+
+
+def histograms_from_counts(value_counts: np.ndarray, bins: int = 32, skip_background: bool = True) -> dict:
+    """``intensity_histograms`` from pixel-value counts (10, 256), exactly as np.histogram bins them."""
+    edges = np.linspace(1 if skip_background else 0, 256, bins + 1)
+    values = np.arange(256)
+    inside = values >= edges[0]
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    density = np.zeros((fdata.N_CLASSES, bins))
+    for c in range(fdata.N_CLASSES):
+        counts = np.bincount(which[inside], weights=value_counts[c][inside], minlength=bins)
+        density[c] = counts / max(counts.sum(), 1)
+    totals = value_counts.sum(axis=1)
+    zeros = np.where(totals > 0, value_counts[:, 0] / np.maximum(totals, 1), 0.0)
+    return {"edges": edges, "density": density, "background_share": zeros}
+
+
+def class_counts(val_fraction: float = 0.1, seed: int = 42) -> dict[str, list[int]]:
+    """{'train': [10 counts], 'validation': [...], 'test': [...]} images per class."""
+    stats = dataset_stats(val_fraction, seed)
+    return {split: stats[f"{split}_counts"].tolist() for split in SPLITS}
 
 
 def class_indices(y: np.ndarray, cls: int) -> np.ndarray:

@@ -22,6 +22,21 @@ def model_task(meta: dict):
     return get_task(meta.get("task", "multiclass"))
 
 
+# The shipped models in words; a user's model keeps the name its owner gave it.
+SHIPPED_TITLES = {"fmnist_cnn": "10-class CNN", "shoes_cnn": "Shoes CNN",
+                  "footwear_luggage_cnn": "Footwear & bags CNN, from scratch",
+                  "footwear_luggage_transfer": "Footwear & bags CNN, with transfer"}
+
+
+def model_title(meta: dict) -> str:
+    """A model in words for the pages: 'Footwear & bags CNN, with transfer' for a shipped model,
+    the owner's name (underscores as spaces) for their own."""
+    name = meta.get("name", "")
+    if meta.get("shipped") and name in SHIPPED_TITLES:
+        return SHIPPED_TITLES[name]
+    return name.replace("_", " ")
+
+
 @functools.lru_cache(maxsize=16)
 def _load_cached(name: str, mtime: float):
     return load_model(name)

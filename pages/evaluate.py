@@ -171,10 +171,9 @@ def gallery_view():
                    "class the lowest probability (loss = −ln p(true class)). Caption: true → predicted · loss. "
                    "Green = correct, red = wrong.")
         return
-    else:
-        pool = np.flatnonzero(pred != y) if kind.startswith("Misclassified") else np.arange(len(y))
-        idx = np.sort(np.random.default_rng(0).choice(pool, size=min(n, len(pool)), replace=False)).tolist()
-        st.caption(f"{len(pool):,} images in this pool. Green = correct, red = wrong.")
+    pool = np.flatnonzero(pred != y) if kind.startswith("Misclassified") else np.arange(len(y))
+    idx = np.sort(np.random.default_rng(0).choice(pool, size=min(n, len(pool)), replace=False)).tolist()
+    st.caption(f"{len(pool):,} images in this pool. Green = correct, red = wrong.")
     tiles.gallery([images[i] for i in idx], [caption(i) for i in idx],
                    colors=["green" if y[i] == pred[i] else "red" for i in idx], ncols=8)
 

@@ -120,3 +120,74 @@ def test_upload_an_image_and_see_a_prediction(app_server, page, wait_idle, tmp_p
     wait_idle(page)
     assert page.locator('[data-testid="stMetric"]').count() == 0   # no stale prediction left
     shot(page, "classify-bad-upload")
+
+
+def open_canvas(page, url, wait_idle):
+    page.goto(url)
+    wait_idle(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+
+    def stroke(points):
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+        wait_idle(page)
+
+    return stroke
+
+
+def saliency_title(page) -> str:
+    """The saliency chart's right-hand subplot title, e.g. 'occlusion saliency for Trouser'."""
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="saliency for").first
+    chart.wait_for()
+    return next(t for t in chart.locator(".annotation-text").all_text_contents() if "saliency for" in t)
+
+
+def test_drawing_survives_a_reload_and_every_title_names_the_explained_class(app_server, page, wait_idle):
+    """Issue 14 (a drawing is lost on reload) and issue 10 items 1 and 'consistency': the class in the
+    saliency chart's title and caption equals the class the 'For class' box claims, which follows the
+    top-1 from stroke to stroke."""
+    needs_a_model()
+    stroke = open_canvas(page, url_of(app_server, "pages/classify.py"), wait_idle)
+    for a, b in [((90, 40), (190, 40)), ((95, 40), (85, 250)), ((185, 40), (195, 250)),
+                 ((140, 55), (120, 250)), ((140, 55), (160, 250))]:
+        stroke([a, b])
+    no_exception(page)
+    first = top1(page)
+    for _ in range(2):
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text="For class")
+        picked = box.inner_text() + " ".join(i.input_value() for i in box.locator("input").all())
+        assert f"Top-1 ({top1(page)})" in picked, picked
+        assert saliency_title(page) == f"occlusion saliency for {top1(page)}"
+        caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="red regions").inner_text()
+        assert caption.startswith(f"For {top1(page)}:"), caption
+        # A big filled blob across the middle changes the drawing (and usually the class).
+        for y in range(110, 200, 30):
+            stroke([(30, y), (250, y)])
+    assert "drawing=" in page.url
+    shot(page, "classify-before-reload")
+    last = top1(page)
+
+    page.reload()
+    wait_idle(page)
+    no_exception(page)
+    assert top1(page) == last, (first, last)        # the same drawing, restored in a new session
+    page.locator("canvas.upper-canvas").first.wait_for()
+    shot(page, "classify-after-reload")
+    page.get_by_role("button", name="Clear").click()
+    wait_idle(page)
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+    assert "drawing=" not in page.url
+
+
+def test_an_outline_drawing_gets_a_fill_the_shape_hint(app_server, page, wait_idle):
+    needs_a_model()
+    stroke = open_canvas(page, url_of(app_server, "pages/classify.py") + "?fresh=1", wait_idle)
+    stroke([(60, 60), (220, 60), (220, 220), (60, 220), (60, 60)])    # a hollow square, like an outlined bag
+    no_exception(page)
+    page.get_by_text("fill the shape").wait_for()
+    shot(page, "classify-outline-hint")

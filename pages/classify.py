@@ -251,3 +251,6 @@ def explain_section(name: str, image28, names: list[str], best: int) -> None:
 
 
 panel(name, compare_all, source)
+# The page stays "running" until the model is warm (the canvas is already usable), so a stroke made
+# as soon as the page looks finished is answered at once; an earlier stroke waits for the warm-up.
+view.wait_warm(name)

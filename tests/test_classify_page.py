@@ -151,6 +151,9 @@ def test_test_image_mode_random_and_right_or_wrong(fmnist_home, test_set, confid
     at.button_group(key="cls_input").set_value("Test image").run()
     ok(at)
     assert at.session_state["classify_result"]["image"] == x[0].tolist()
+    # Issue 14: a test image is already in Fashion-MNIST form: one line, not six identical steps.
+    assert any(m.value == imaging.FASHION_MNIST_FORM for m in at.markdown)
+    assert not [c for c in at.caption if c.value.startswith("Fashion-MNIST items are light on black")]
     at.button(key="cls_test_random").click().run()
     ok(at)
     i = at.session_state["cls_test_index"]

@@ -56,6 +56,12 @@ def warm_in_background(name: str) -> None:
     threading.Thread(target=_warm, args=(name,), daemon=True, name=f"warm-{name}").start()
 
 
+def wait_warm(name: str) -> None:
+    """Block until a background warm-up of ``name`` has finished (returns at once when there is none)."""
+    with _lock_for(name):
+        pass
+
+
 def load_model(name: str):
     """(model, meta), waiting for a background warm-up of the same model instead of loading it twice."""
     with _lock_for(name):

@@ -14,7 +14,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, export_widgets, precompute, tiles
+from ui import catalog, export_widgets, inspector, precompute, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -194,16 +194,18 @@ def feature_maps_view():
         st.image(tiles.enlarge(images[i], 6), caption=caption(i))
         st.caption(f"True: {class_names[y[i]]}. Predicted: {class_names[pred[i]]} ({probs[i, pred[i]]:.1%}).")
     maps = explain.feature_maps(model, meta, images[i])
-    after = {conv.name: [a.name for a in rest] for conv, rest in explain.conv_blocks(model)}
+    after = {c.name: [inspector.step_label(model, a.name) for a in rest] for c, rest in explain.conv_blocks(model)}
     with f2:
         for layer, act in maps:
             h, w, c = act.shape
             tail = f" → {' → '.join(after[layer])}" if after.get(layer) else ""
-            st.markdown(f"**{layer}**{tail} · {c} maps of {h}×{w} · mean activation {act.mean():.3f}")
+            st.markdown(f"**{inspector.layer_label(model, layer)}**{tail} · {c} maps of {h}×{w} · "
+                        f"mean activation {act.mean():.3f}")
             mosaic = explain.tile_maps(act, ncols=16 if c > 32 else 8)
             st.image(tiles.enlarge(mosaic, max(1, 56 // h)))
         st.caption("Each square is one filter's output for this image, scaled to its own min (black) and max "
                    "(white): early layers find edges and textures, later ones larger parts of the garment.")
+    inspector.conv_inspector(model, meta, images[i], key="eval_insp")
 
 
 tabs = st.tabs(["Confusion matrix", "Per class", "Gallery", "Feature maps"], key="eval_tab", on_change="rerun")

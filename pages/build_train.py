@@ -92,7 +92,7 @@ def _param_widget(param, key, label_visibility="visible"):
 
 def layer_editor():
     n = len(ss.bt_layers)
-    box = st.container(height=520 if n > 8 else "content", border=True)
+    box = st.container(height=520 if n > 8 else "content", border=True, key="bt_layer_editor")
     with box:
         if not n:
             st.info("No hidden layers: the model is the output layer on the flattened image (a linear model). "
@@ -248,11 +248,35 @@ def hparams_form(spec) -> dict | None:
         st.error("Fix these before training (Train stays off until then):\n\n"
                  + "\n".join(f"- **{field}**: {msg}" for field, msg in errors.items()))
         return None
+    augmentation_preview(hp)
     from fmnist_core.modeling.timing import train_set_size
     n_train, n_val = train_set_size(hp)
     st.caption(f"Each epoch: {n_train:,} training and {n_val:,} validation images "
                f"({-(-n_train // hp['batch_size'])} batches). The test set is only used for the final score.")
     return hp
+
+
+@st.cache_data(show_spinner="Augmenting a few training images…", max_entries=32)
+def _preview(hp_json: str) -> dict:
+    from fmnist_core.insight.augment_preview import augmentation_preview
+    return augmentation_preview(json.loads(hp_json))
+
+
+def augmentation_preview(hp) -> None:
+    """The same training images under the chosen augmentation, made by the training pipeline's own code."""
+    if not (hp["augment_shift"] or hp["augment_flip"]):
+        return
+    if not st.toggle("Preview the augmentation", key="bt_aug_preview",
+                     help="The first training image of 8 classes, and 4 random draws of the augmentation that "
+                          "training applies to them (a new draw every epoch)."):
+        return
+    keys = ("augment_shift", "augment_flip", "normalize", "seed", "subset", "val_fraction")
+    res = _preview(json.dumps({k: hp[k] for k in keys}, sort_keys=True))
+    from ui.tiles import gallery
+    n = len(res["labels"])
+    gallery(list(res["originals"]) + [img for draw in res["augmented"] for img in draw],
+            [f"{c} (original)" for c in res["labels"]] + [f"draw {d + 1}" for d in range(len(res["augmented"]))
+                                                          for _ in range(n)], ncols=n, factor=3)
 
 
 def _transfer_sources(spec) -> list[str]:
@@ -340,6 +364,7 @@ def train_and_sweep(spec, task, hp) -> None:
 # ---------------------------------------------------------------- the page
 
 st.title("Build & Train")
+jobs.prewarm(run_widgets.get_store())   # a worker imports TensorFlow now, so Train starts fast
 if "bt_layers" not in ss:
     ss.bt_preset = DEFAULT_PRESET
     _load_preset()

@@ -7,10 +7,10 @@ import streamlit as st
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.insight import figures
-from fmnist_core.insight.training_figures import METRIC_LABELS, legend_below, overlay_figure, sweep_summary_figure
+from fmnist_core.insight.training_figures import METRIC_LABELS, curves_figure, overlay_figure, sweep_summary_figure
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import export_widgets, frame, run_widgets
+from ui import export_widgets, frame, hints, run_widgets
 
 ss = st.session_state
 ALL = "(all runs)"
@@ -93,9 +93,12 @@ def run_detail(run_id: int) -> None:
         curves, epochs, setup, confusion = st.tabs(["Curves", "Epochs", "Hyperparameters & model", "Confusion matrix"])
         with curves:
             if run["history"] or run["batches"]:
-                st.plotly_chart(legend_below(figures.history_figure(
-                    run["history"], [dict(b, batches_per_epoch=bpe) for b in run["batches"]])),
-                                key=f"cr_hist_{run_id}")
+                opts = run_widgets.curve_controls(f"cr_curves_{run_id}", smoothing=0.6)
+                st.plotly_chart(curves_figure(run["history"], run["batches"], bpe, **opts), key=f"cr_hist_{run_id}",
+                                config=run_widgets.chart_config(f"run{run_id}_curves"))
+                run_widgets.curves_download(run["history"], run["batches"], f"run{run_id}_curves",
+                                            key=f"cr_csv_{run_id}")
+                hints.show(run["history"])
             else:
                 st.caption("No epoch finished yet.")
         with epochs:
@@ -222,7 +225,9 @@ st.subheader("Curves")
 metrics = st.multiselect("Curves to overlay", ["val_accuracy", "val_loss", "accuracy", "loss"],
                          default=["val_accuracy", "val_loss"], format_func=METRIC_LABELS.get, key="cr_metrics")
 if metrics:
-    st.plotly_chart(overlay_figure([by_id[i] for i in picked], metrics), key="cr_overlay")
+    opts = run_widgets.curve_controls("cr_overlay")
+    st.plotly_chart(overlay_figure([by_id[i] for i in picked], metrics, **opts), key="cr_overlay",
+                    config=run_widgets.chart_config("runs_overlay"))
 
 st.subheader("Run details")
 detail = st.selectbox("Run", picked, format_func=lambda i: run_widgets.run_option_label(by_id[i]), key="cr_detail") \

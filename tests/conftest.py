@@ -8,4 +8,5 @@ def fmnist_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("FMNIST_HOME", str(home))
+    monkeypatch.setenv("FMNIST_PREWARM_S", "0")   # no idle pre-warmed worker per test (tests opt in)
     return home

@@ -1,7 +1,12 @@
 """Figures of the training pages: LR finder chart, run overlay, sweep summary."""
 import math
 
-from fmnist_core.insight.training_figures import lr_finder_figure, overlay_figure, sweep_points, sweep_summary_figure
+import plotly.graph_objects as go
+import pytest
+
+from fmnist_core.insight.fit_hints import fit_hints
+from fmnist_core.insight.training_figures import (curves_csv, curves_figure, ema, lr_finder_figure, overlay_figure,
+                                                  sweep_points, sweep_summary_figure, thin)
 
 
 def finder_result():
@@ -30,7 +35,7 @@ def test_overlay_has_one_trace_per_run_and_metric_with_one_legend_entry_per_run(
     fig = overlay_figure(runs)
     assert len(fig.data) == 4
     assert [t.name for t in fig.data if t.showlegend] == ["#1 r1", "#2 r2"]
-    assert list(fig.data[0].y) == [0.6, 0.7, 0.8]
+    assert [round(y, 6) for y in fig.data[0].y] == [60, 70, 80]        # accuracy in percent, as in the app
 
 
 def test_sweep_summary_sorts_by_value_and_highlights_the_best():
@@ -52,3 +57,70 @@ def test_sweep_summary_of_a_categorical_parameter_is_a_bar_chart():
     runs = [{"id": 1, "sweep_value": "adam", "val_accuracy": 0.8}, {"id": 2, "sweep_value": "sgd", "val_accuracy": 0.7}]
     fig = sweep_summary_figure(runs, "optimizer")
     assert fig.data[0].type == "bar" and list(fig.data[0].x) == ["adam", "sgd"]
+
+
+# ---------------------------------------------------------------- TensorBoard-style curves
+
+HISTORY = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5 + e / 20, "val_loss": 1.2 / e, "val_accuracy": 0.5 + e / 25,
+            "seconds": 10.0} for e in (1, 2, 3)]
+POINTS = [{"step": s, "epoch": (s - 1) // 10 + 1, "batch": (s - 1) % 10 + 1, "loss": 2.0 - s / 40,
+           "accuracy": 0.1 + s / 50, "elapsed": 1.0 * s} for s in range(1, 36)]   # 3.5 epochs of 10 batches
+
+
+def test_ema_is_tensorboards_debiased_average_and_skips_gaps():
+    assert ema([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    out = ema([2.0, None, 4.0], 0.5)
+    assert out[0] == 2.0 and out[1] is None               # debiased: starts at the first value, not at 0
+    assert out[2] == (2.0 * 0.5 * 0.5 + 4.0 * 0.5) / (1 - 0.25)   # (0.5 * 1.0 + 0.5 * 4.0) / 0.75 = 3.333...
+
+
+def test_curves_figure_is_a_valid_plotly_dict_in_percent_with_each_x_axis():
+    fig = curves_figure(HISTORY, POINTS, 10)
+    go.Figure(fig)                                          # valid for Plotly
+    batch_loss, batch_acc = fig["data"][0], fig["data"][1]
+    assert batch_loss["x"][0] == 0.1 and batch_loss["x"][-1] == 3.5   # fractional epochs: step / batches per epoch
+    assert batch_acc["y"][0] == pytest.approx(12.0)                 # percent
+    train_acc = [t for t in fig["data"] if t["name"] == "train (epoch mean)" and t["yaxis"] == "y2"][0]
+    assert train_acc["x"] == [1, 2, 3] and train_acc["y"][0] == pytest.approx(55.0)  # epoch 4 is unfinished: no epoch point
+    assert curves_figure(HISTORY, POINTS, 10, x="step")["data"][2]["x"] == [10, 20, 30]
+    assert curves_figure(HISTORY, POINTS, 10, x="wall")["data"][2]["x"] == [10.0, 20.0, 30.0]
+    assert curves_figure(HISTORY, POINTS, 10, log_y=True)["layout"]["yaxis"]["type"] == "log"
+    smooth = curves_figure(HISTORY, POINTS, 10, smoothing=0.9)["data"][0]["y"]
+    assert smooth[0] == pytest.approx(POINTS[0]["loss"]) and smooth[-1] > POINTS[-1]["loss"]   # lags the falling raw curve
+    assert len(curves_figure(HISTORY, POINTS * 40, 10, max_points=100)["data"][0]["x"]) <= 100
+
+
+def test_thin_keeps_the_last_point_and_the_bound():
+    pts = list(range(1000))
+    out = thin(pts, 100)
+    assert len(out) <= 100 and out[0] == 0 and out[-1] == 999
+
+
+def test_curves_csv_has_a_row_per_point_and_per_epoch():
+    lines = curves_csv(HISTORY, POINTS[:2]).splitlines()
+    assert lines[0].startswith("kind,epoch,batch,step,elapsed,loss,accuracy,val_loss,val_accuracy")
+    assert len(lines) == 1 + 2 + 3 and lines[1].startswith("batch,1,1,1,1,1.975,0.12")
+    assert lines[3].startswith("epoch,1,,,,1,0.55,1.2,0.54")
+
+
+# ---------------------------------------------------------------- over/underfitting hints
+
+def test_hint_names_rising_validation_loss_with_its_numbers():
+    hist = [{"epoch": e, "loss": lo, "accuracy": a, "val_loss": vl, "val_accuracy": va} for e, lo, a, vl, va in
+            [(1, 0.6, 0.80, 0.50, 0.82), (2, 0.4, 0.86, 0.41, 0.85), (3, 0.3, 0.90, 0.44, 0.85),
+             (4, 0.25, 0.92, 0.47, 0.85), (5, 0.2, 0.94, 0.52, 0.85)]]
+    hints = fit_hints(hist)
+    assert hints[0]["kind"] == "overfitting"
+    assert "Validation loss has risen for 3 epochs (0.410 at epoch 2 → 0.520 at epoch 5)" in hints[0]["text"]
+    assert "training loss fell (0.400 → 0.200)" in hints[0]["text"] and "early stopping" in hints[0]["text"]
+    assert fit_hints(hist[:3]) == []                        # one rise is noise, not a trend
+
+
+def test_hint_underfitting_and_gap():
+    still = [{"epoch": 1, "loss": 0.9, "accuracy": 0.70, "val_loss": 0.85, "val_accuracy": 0.705},
+             {"epoch": 2, "loss": 0.7, "accuracy": 0.75, "val_loss": 0.69, "val_accuracy": 0.755}]
+    assert [h["kind"] for h in fit_hints(still)] == ["underfitting"]
+    assert "room to learn more" in fit_hints(still)[0]["text"]
+    gap = [{"epoch": 1, "loss": 0.3, "accuracy": 0.95, "val_loss": 0.5, "val_accuracy": 0.84},
+           {"epoch": 2, "loss": 0.2, "accuracy": 0.97, "val_loss": 0.5, "val_accuracy": 0.85}]
+    assert fit_hints(gap)[0]["kind"] == "overfitting" and "12.0 points above" in fit_hints(gap)[0]["text"]

@@ -143,3 +143,23 @@ def test_a_run_stopped_mid_epoch_keeps_only_finished_epochs_and_says_where_it_st
 
     at = page(bt_watch_id=rid)
     assert any(f"{e - 1} epochs done" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+# ---------------------------------------------------------------- a pre-warmed worker (issue 9)
+
+@pytest.mark.slow
+def test_a_prewarmed_worker_waits_warm_and_trains_the_next_run(store, monkeypatch):
+    monkeypatch.setenv("FMNIST_PREWARM_S", "60")
+    assert jobs.prewarm(store)
+    assert not jobs.prewarm(store)                      # one worker holds the slot: no second one
+    logs = store.path.parent / "logs"
+    deadline = time.monotonic() + 90
+    while not any("warm; waiting" in f.read_text() for f in logs.glob("worker-*.log")):
+        assert time.monotonic() < deadline, "the worker never got warm"
+        time.sleep(0.2)
+    rid = jobs.submit("linear", "multiclass", {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2},
+                      store=store)
+    assert len(list(logs.glob("worker-*.log"))) == 1     # the warm worker took it; none was started
+    run = jobs.wait(rid, timeout=120, store=store)
+    assert run["status"] == "completed" and run["val_accuracy"] > 0.4
+    assert store.get_run(rid)["pid"] == run["pid"]

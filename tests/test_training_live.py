@@ -32,3 +32,21 @@ def test_a_diverged_run_reports_no_finished_epoch_and_no_validation_point():
         train("mlp", "multiclass", {**QUICK, "epochs": 2, "lr": 10.0, "optimizer": "sgd", "normalize": False},
               on_progress=events.append)
     assert not [e for e in events if e["kind"] == "epoch"]
+
+
+def test_augmentation_preview_uses_the_training_pipelines_own_augmentation():
+    import numpy as np
+
+    from fmnist_core.insight.augment_preview import augmentation_preview
+
+    none = augmentation_preview({"subset": 1000, "seed": 0})
+    assert none["originals"].shape == (8, 28, 28) and none["augmented"].shape == (0, 8, 28, 28)
+    assert none["labels"] == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker"]
+    flip = augmentation_preview({"subset": 1000, "seed": 0, "augment_flip": True}, variants=6)
+    orig, aug = flip["originals"].astype(int), flip["augmented"].astype(int)
+    # Each draw of each image is the image itself or its mirror, and both occur.
+    same = (aug == orig[None]).all(axis=(2, 3))
+    mirrored = (aug == orig[None, :, :, ::-1]).all(axis=(2, 3))
+    assert (same | mirrored).all() and mirrored.any() and (same & ~mirrored).any()
+    shift = augmentation_preview({"subset": 1000, "seed": 0, "augment_shift": 0.2}, variants=3)["augmented"]
+    assert shift.shape == (3, 8, 28, 28) and not (shift == np.asarray(flip["originals"])[None]).all()

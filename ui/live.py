@@ -3,7 +3,9 @@
 Cheap by design, since it polls every second while a run trains on the same two cores:
   * each poll reads only the batch points that are new since the last one (``after_step``) and
     keeps the rest in the session, thinned to a bound;
-  * the chart is a dict-built Plotly figure of at most ``MAX_CHART_POINTS`` points per curve;
+  * while it trains, the chart is Vega-Lite from a plain spec (no per-object validation, unlike a
+    Plotly figure) with at most ``MAX_CHART_POINTS`` points per curve; the finished run gets the
+    full Plotly chart with smoothing, log-y, x axis and CSV/PNG download;
   * polling stops while the browser tab is hidden (``tab_hidden``) and when the run ends;
   * the worker never waits on the app: the store is the only channel, written by the worker
     and read here.
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import hints
 from ui.frame import go_to, page_link
-from ui.run_widgets import COMPARE_PAGE, EVALUATE_PAGE, fmt_seconds, get_store, pct, status_badge
+from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
+                             get_store, pct, status_badge)
 
 POLL_SECONDS = 1.0
-MAX_CHART_POINTS = 400      # per curve on screen
+MAX_CHART_POINTS = 300      # per curve on screen
 MAX_CACHED_POINTS = 4000    # per run in the session; thinned past this
 
 ss = st.session_state
@@ -184,7 +188,7 @@ def _eta(run: dict, pts: list[dict]) -> float | None:
 
 
 def _live_body(run_id: int, polling: bool) -> None:
-    from fmnist_core.insight.training_figures import curves_figure
+    from fmnist_core.insight.training_figures import curves_figure, live_chart_specs
     from fmnist_core.runs.store import TERMINAL
 
     store = get_store()
@@ -210,10 +214,17 @@ def _live_body(run_id: int, polling: bool) -> None:
                         args=(run_id,), help="Stop after the current batch, keep the best epoch's weights, save")
     _progress(store, run, pts, now)
     _live_metrics(history, pts)
-    if pts or history:
-        st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), max_points=MAX_CHART_POINTS),
-                        key=f"bt_live_chart_{run_id}", config={"displaylogo": False})
+    if (pts or history) and run["status"] in TERMINAL:   # drawn once: the full chart, with its controls
+        opts = curve_controls(f"bt_curves_{run_id}")
+        st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), **opts), key=f"bt_chart_{run_id}",
+                        config=chart_config(f"run{run_id}_curves"))
+        curves_download(history, pts, f"run{run_id}_curves", key=f"bt_csv_{run_id}")
+    elif pts or history:   # redrawn every second: the light chart
+        for col, spec in zip(st.columns(2), live_chart_specs(history, pts, run.get("batches_per_epoch"),
+                                                              max_points=MAX_CHART_POINTS)):
+            col.vega_lite_chart(spec, width="stretch")
     st.caption(f"{len(pts)} batch points · {len(history)} epochs done · status {run['status']}")
+    hints.show(history)
     if run["status"] in TERMINAL:
         _final(run, history)
 

@@ -156,3 +156,34 @@ def fmt_seconds(s) -> str:
         return f"{m} min {s:02d} s"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
+
+
+# ---------------------------------------------------------------- TensorBoard-style chart controls
+
+def curve_controls(prefix: str, smoothing: float = 0.0) -> dict:
+    """Smoothing (EMA), x axis and log-y for training curves; returns keyword arguments for
+    ``training_figures.curves_figure`` / ``overlay_figure``."""
+    from fmnist_core.insight.training_figures import X_AXES
+
+    c = st.columns([3, 3, 2], vertical_alignment="bottom")
+    weight = c[0].slider("Smoothing", 0.0, 0.99, smoothing, step=0.01, key=f"{prefix}_smooth",
+                         help="Exponential moving average, as in TensorBoard: 0 = raw, 0.9 = smooth. "
+                              "It smooths the noisy curves (batch points; epochs in overlays).")
+    x = c[1].segmented_control("x axis", list(X_AXES), default="epoch", key=f"{prefix}_x",
+                               format_func={"epoch": "epoch", "step": "step", "wall": "wall-clock"}.get) or "epoch"
+    log_y = c[2].toggle("Log-scale loss", key=f"{prefix}_logy")
+    return {"smoothing": weight, "x": x, "log_y": log_y}
+
+
+def chart_config(filename: str) -> dict:
+    """Plotly's toolbar with a PNG download of the chart (the camera icon), named after the run."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def curves_download(history: list[dict], points: list[dict], filename: str, key: str) -> None:
+    from fmnist_core.insight.training_figures import curves_csv
+
+    st.download_button("Download the curves (CSV)", curves_csv(history, points), file_name=f"{filename}.csv",
+                       mime="text/csv", icon=":material/download:", key=key,
+                       help="One row per batch point and per finished epoch. PNG: the camera icon on the chart.")
+

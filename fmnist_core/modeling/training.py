@@ -147,25 +147,35 @@ def compile_model(model, hp: HParams, task, steps_per_epoch: int):
 def make_dataset(x, y, hp: HParams, training: bool):
     """tf.data pipeline: float images (n,28,28,1), shuffled and augmented when training."""
     import tensorflow as tf
-    from keras import layers
 
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32 if y.ndim == 1 else y.dtype)))
     if training:
         ds = ds.shuffle(len(x), seed=hp.seed, reshuffle_each_iteration=True)
     ds = ds.batch(hp.batch_size)
-    if training and (hp.augment_shift > 0 or hp.augment_flip):
-        aug = []
-        if hp.augment_flip:
-            aug.append(layers.RandomFlip("horizontal", seed=hp.seed))
-        if hp.augment_shift > 0:
-            aug.append(layers.RandomTranslation(hp.augment_shift, hp.augment_shift, fill_mode="constant", seed=hp.seed))
-
-        def augment(images, labels):
-            for layer in aug:
-                images = layer(images, training=True)
-            return images, labels
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    augment = augmentation(hp)
+    if training and augment is not None:
+        ds = ds.map(lambda images, labels: (augment(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augmentation(hp: HParams):
+    """The training pipeline's augmentation: a function (n, 28, 28, 1) floats -> same shape, random
+    per call; None when ``hp`` asks for none. Also what Build & Train's preview shows."""
+    from keras import layers
+
+    aug = []
+    if hp.augment_flip:
+        aug.append(layers.RandomFlip("horizontal", seed=hp.seed))
+    if hp.augment_shift > 0:
+        aug.append(layers.RandomTranslation(hp.augment_shift, hp.augment_shift, fill_mode="constant", seed=hp.seed))
+    if not aug:
+        return None
+
+    def augment(images):
+        for layer in aug:
+            images = layer(images, training=True)
+        return images
+    return augment
 
 
 def prepare_split(task, hp: HParams, data=None):

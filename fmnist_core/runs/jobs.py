@@ -83,6 +83,10 @@ class Executor:
         """Make sure the queued runs of ``store`` will be picked up; True if a worker was started."""
         raise NotImplementedError
 
+    def prewarm(self, store: RunStore, idle_s: float) -> bool:
+        """Optionally get a trainer ready before a run is queued (a warm start); False if not done."""
+        return False
+
 
 class LocalProcessExecutor(Executor):
     """Trains on this machine in ``python -m fmnist_core.worker`` processes, one per free slot."""
@@ -105,7 +109,21 @@ class LocalProcessExecutor(Executor):
                 return True
         return False
 
-    def _spawn(self, store: RunStore) -> subprocess.Popen:
+    def prewarm(self, store: RunStore, idle_s: float) -> bool:
+        """Start a worker that imports TensorFlow now and waits ``idle_s`` for a run, if no worker holds
+        a slot; True if one was started."""
+        self._reap()
+        if self._procs:  # ours, alive: it holds a slot, or takes one within a second of starting
+            return False
+        for path in slot_paths(store):
+            fd = try_lock(path)
+            if fd is not None:
+                unlock(fd)
+                self._spawn(store, ["--idle-wait", str(idle_s)])
+                return True
+        return False
+
+    def _spawn(self, store: RunStore, extra=()) -> subprocess.Popen:
         logs = store.path.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for old in sorted(logs.glob("worker-*.log"))[:-KEEP_LOGS]:  # names sort by start time
@@ -117,7 +135,7 @@ class LocalProcessExecutor(Executor):
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "fmnist_core.runs.worker", "--store", str(store.path.resolve()), "--log",
-                 str(log_path)],
+                 str(log_path), *extra],
                 cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it
         self._procs.append(proc)
@@ -321,6 +339,14 @@ def rename_model(old: str, new: str, store=None, owner=None) -> None:
             raise ValueError(f"a queued or running run will save a model named {name!r}; wait until it ends")
     saving.rename_model(old, new, owner=owner)
     store.rename_model_refs(old, new)
+
+
+def prewarm(store=None) -> bool:
+    """Have a worker import TensorFlow and wait for a run, so the next Train starts in ~1 s instead of
+    ~5. It waits ``$FMNIST_PREWARM_S`` seconds (default 300; 0 turns this off), then exits."""
+    raw = os.environ.get("FMNIST_PREWARM_S") or "300"
+    idle_s = float(raw) if raw.replace(".", "", 1).isdigit() else 300.0
+    return idle_s > 0 and _executor.prewarm(_store(store), idle_s)
 
 
 def refresh(store=None) -> None:

@@ -13,7 +13,10 @@ takes a worker slot (see ``jobs``), then claims queued runs oldest first and tra
   * the model is staged, then published (one rename) in the same store transaction that
     records the result, and only while the lease is held.
 
-It exits when the queue is empty.
+It exits when the queue is empty; a *pre-warmed* worker (``--idle-wait S``, started by
+``jobs.prewarm`` when Build & Train opens) first imports TensorFlow and reads the data, then
+waits up to S seconds for a run, so a Train click skips the ~3-5 s process start. It leaves
+early when the process that started it is gone (a stopped server or test run).
 """
 from __future__ import annotations
 
@@ -69,6 +72,28 @@ class Heartbeat(threading.Thread):
                         log(f"run {rid}: lease lost (the run was taken away); it will write nothing more")
                 except Exception as exc:  # a locked database for a moment must not kill the worker
                     log(f"heartbeat failed: {exc}")
+
+
+def warm_up() -> None:
+    """Import what training needs and read the dataset into memory, before any run is claimed."""
+    import keras  # noqa: F401  (the ~3 s TensorFlow import)
+
+    from fmnist_core.data.fashion_mnist import load_fashion_mnist
+    from fmnist_core.runs import runner  # noqa: F401
+
+    load_fashion_mnist()
+
+
+def wait_for_run(store: RunStore, idle_s: float, parent: int, poll_s: float = 0.1) -> bool:
+    """Poll the queue (one indexed read each ``poll_s``) for up to ``idle_s``; True if a run is waiting."""
+    deadline = time.monotonic() + idle_s
+    while time.monotonic() < deadline and not _terminate.is_set():
+        if store.next_queued() is not None:
+            return True
+        if os.getppid() != parent:
+            return False  # whoever started us has exited: nobody is about to press Train
+        time.sleep(poll_s)
+    return False
 
 
 def _train(store: RunStore, run: dict, publish) -> dict:
@@ -162,7 +187,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_core.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True, help="path of runs.sqlite")
     parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
+    parser.add_argument("--idle-wait", type=float, default=0.0,
+                        help="pre-warmed: import TensorFlow now, then wait up to this many seconds for a run")
     args = parser.parse_args(argv)
+    parent = os.getppid()
 
     try:
         store = RunStore(args.store)
@@ -177,9 +205,14 @@ def main(argv=None) -> int:
     beat = Heartbeat(store)
     beat.start()
     log(f"started for {store.path}")
+    if args.idle_wait > 0:
+        warm_up()
+        log(f"warm; waiting up to {args.idle_wait:.0f} s for a run")
     try:
         while not _terminate.is_set():
             run = store.claim_next(os.getpid(), args.log)
+            if run is None and args.idle_wait > 0 and wait_for_run(store, args.idle_wait, parent):
+                continue  # still holding the slot: the new run is ours
             if run is None:
                 # Release the slot, then look once more: a run submitted while we held the slot
                 # did not start a worker (its submitter saw the slot taken), so it is ours.

@@ -37,8 +37,13 @@ def live_state(page) -> tuple[int, int, str] | None:
     return int(m.group(1)), int(m.group(2)), m.group(3)
 
 
+def live_charts(page) -> int:
+    """How many light (Vega-Lite) charts the live view draws while the run trains: loss and accuracy."""
+    return page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg").count()
+
+
 def chart_points(page) -> int:
-    """Points in the live chart's first trace (the per-batch loss), read from Plotly itself."""
+    """Points in the finished run's chart, first trace (the per-batch loss), read from Plotly itself."""
     # In one step in the page: the live view redraws every second, so a handle could go stale.
     # Streamlit draws a chart once it is on screen, hence the scroll.
     return page.evaluate("""() => {
@@ -78,7 +83,16 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
     assert page.url.rstrip("/").endswith("/build_train")
     set_number(page, "Training images", SUBSET)
     set_number(page, "Epochs", EPOCHS)
+    page.set_viewport_size({"width": 1400, "height": 900})     # a real screen: the live view starts below it
+    live = page.get_by_role("heading", name="Live run")
     page.get_by_role("button", name="Train", exact=True).click()
+    # Pressing Train brings the live view into sight (it sits far below the button).
+    page.wait_for_function("""() => { const h = [...document.querySelectorAll('h3')].find(
+        e => e.textContent.startsWith('Live run')); if (!h) return false; const r = h.getBoundingClientRect();
+        return r.top >= 0 && r.top < window.innerHeight; }""", timeout=30_000, polling=100)
+    assert live.is_visible()
+    shot(page, "0_after_train_click")
+    page.set_viewport_size({"width": 1400, "height": 3400})
 
     page.wait_for_url(re.compile(r"[?&]run=\d+"), timeout=30_000)
     run_id = re.search(r"run=(\d+)", page.url).group(1)
@@ -89,12 +103,10 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         first = wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
                          timeout=120, what="the first batch points")
         shot(page, "1_running")
-        plotted = wait_for(page, lambda: chart_points(page), timeout=30, what="the chart to draw")
+        wait_for(page, lambda: live_charts(page) >= 2, timeout=30, what="the live charts to draw")
         later = wait_for(page, lambda: (s := live_state(page)) and s[0] > first[0] + 5 and s,
                          timeout=60, what="more batch points")
         assert later[2] == "running"
-        assert wait_for(page, lambda: (n := chart_points(page)) > plotted and n, timeout=30,
-                        what="the chart to gain points") > plotted
         shot(page, "2_more_points")
 
         # Leave for another page and come back through the navigation: same run, same settings.
@@ -121,9 +133,13 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
 
         page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop training").click()
         stopped = True
+        page.get_by_text(re.compile(r"^Stopping… at epoch|^Stopped:")).first.wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"^Stopped: stopped on request")).wait_for(timeout=120_000)
         final = live_state(page)
         assert final[2] == "stopped" and final[0] >= resumed[0]
+        # The finished run: the full chart holds every batch point (up to the drawing cap), with its controls.
+        assert wait_for(page, lambda: chart_points(page), timeout=30, what="the final chart") >= min(final[0], 100)
+        page.get_by_text("Download the curves (CSV)").wait_for(timeout=10_000)
         shot(page, "4_stopped")
     finally:
         if not stopped:  # never leave a 100-epoch run training after a failed test

@@ -92,15 +92,21 @@ def _param_widget(param, key, label_visibility="visible"):
 
 def layer_editor():
     n = len(ss.bt_layers)
-    box = st.container(height=520 if n > 8 else "content", border=True, key="bt_layer_editor")
+    box = st.container(height=620 if n > 6 else "content", border=True, key="bt_layer_editor")
+    # A label too long for its column overflows rather than breaking inside a word.
+    st.html("<style>.st-key-bt_layer_editor [data-testid='stWidgetLabel'] p {word-break: keep-all; "
+            "overflow-wrap: normal; white-space: nowrap;}</style>")
     with box:
         if not n:
             st.info("No hidden layers: the model is the output layer on the flattened image (a linear model). "
                     "Add layers below.")
         for i, layer in enumerate(ss.bt_layers):
             lid, params = layer["_id"], list(models.LAYER_TYPES[layer["type"]])
-            cols = st.columns([1.3, 1, 1, 1, 1, 1, 1.25], vertical_alignment="bottom")
-            cols[0].markdown(f"**{i + 1}.&nbsp;{layer['type']}**")
+            # The layer's name and buttons on one line, its parameters under it: five parameter
+            # columns get a full row, so labels like "activation" fit from 820 px wide up.
+            head = st.columns([4, 1.25], vertical_alignment="center")
+            head[0].markdown(f"**{i + 1}.&nbsp;{layer['type']}**")
+            cols = [None] + (list(st.columns(5)) if params else []) + [None] * (0 if params else 5) + [head[1]]
             for col, param in zip(cols[1:6], params):
                 key = f"bt_l{lid}_{param}"
                 if key not in ss:

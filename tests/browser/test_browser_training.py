@@ -139,7 +139,7 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         assert final[2] == "stopped" and final[0] >= resumed[0]
         # The finished run: the full chart holds every batch point (up to the drawing cap), with its controls.
         assert wait_for(page, lambda: chart_points(page), timeout=30, what="the final chart") >= min(final[0], 100)
-        page.get_by_text("Download the curves (CSV)").wait_for(timeout=10_000)
+        page.get_by_role("button", name="Download the curves (CSV)").wait_for(timeout=10_000)
         shot(page, "4_stopped")
     finally:
         if not stopped:  # never leave a 100-epoch run training after a failed test

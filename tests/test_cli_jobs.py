@@ -58,6 +58,14 @@ def test_train_detach_follow_and_runs_json(store, capsys):
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [bad["id"]]
 
 
+def exit_code(argv) -> int:
+    """The CLI's exit code, whether argparse refused the arguments (SystemExit) or a command did."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
 def test_bad_arguments_are_one_line_errors_with_exit_2(store, capsys):
     cases = [
         (["train", "--preset", "linear", "-mn", "x", "--epochs", "0", "--detach"], "epochs must be"),
@@ -66,7 +74,7 @@ def test_bad_arguments_are_one_line_errors_with_exit_2(store, capsys):
         (["stop", "42"], "no run with id 42"),
     ]
     for argv, message in cases:
-        assert cli.main(argv) == 2, argv
+        assert exit_code(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exc:

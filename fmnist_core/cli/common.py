@@ -17,6 +17,60 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+# ---------------------------------------------------------------- argument types (checked before anything runs)
+# Each raises ArgumentTypeError, which the Parser turns into one line and exit code 2.
+
+MAX_SEED = 2**32 - 1   # NumPy and TensorFlow seeds are unsigned 32-bit
+MAX_ID = 2**63 - 1     # SQLite's INTEGER
+
+
+def int_in(lo: int, hi: int, what: str = "value"):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be in {lo}-{hi}, got {text}")
+        return v
+    parse.__name__ = what   # argparse names the type in its own messages
+    return parse
+
+
+def float_in(lo: float, hi: float, what: str = "value", lo_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number in {'(' if lo_open else '['}{lo:g}, "
+                                             f"{hi:g}], got {text}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+def model_name(text: str) -> str:
+    from fmnist_core.modeling.saving import check_name
+    try:
+        return check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def task_name(text: str) -> str:
+    from fmnist_core.data.tasks import get_task
+    try:
+        return get_task(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+seed = int_in(0, MAX_SEED, "seed")
+run_id = int_in(1, MAX_ID, "run id")
+
+
 def _clean(v):
     """JSON has no NaN: an unmeasured value is null."""
     if isinstance(v, float) and math.isnan(v):
@@ -48,20 +102,25 @@ def add_train_arguments(tr) -> None:
     """The training flags, shared by the job-based ``train`` and the in-process fallback."""
     from fmnist_core.modeling.models import PRESETS
     tr.add_argument("--preset", required=True, choices=sorted(PRESETS))
-    tr.add_argument("--task", default="multiclass", help="multiclass, shoes, footwear_luggage or custom_<digits>")
-    tr.add_argument("-mn", "--model-name", required=True, help="name to save the model under")
-    tr.add_argument("--epochs", type=int, default=5)
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--task", default="multiclass", type=task_name,
+                    help="multiclass, shoes, footwear_luggage or custom_<digits>")
+    tr.add_argument("-mn", "--model-name", required=True, type=model_name, help="name to save the model under")
+    tr.add_argument("--epochs", type=int_in(1, 500, "epochs"), default=5)
+    tr.add_argument("--batch-size", type=int_in(1, 8192, "batch size"), default=128)
+    tr.add_argument("--lr", type=float_in(0, 10, "learning rate", lo_open=True), default=1e-3)
     tr.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
     tr.add_argument("--schedule", default="constant", choices=["constant", "step", "exponential", "cosine", "onecycle"])
-    tr.add_argument("--subset", type=int, default=None, help="train on a stratified subset of N images")
-    tr.add_argument("--seed", type=int, default=42)
+    tr.add_argument("--subset", type=int_in(1, 60000, "subset"), default=None,
+                    help="train on a stratified subset of N images")
+    tr.add_argument("--seed", type=seed, default=42)
     tr.add_argument("--augment-flip", action="store_true", help="random horizontal flips")
-    tr.add_argument("--augment-shift", type=float, default=0.0, help="random shifts, fraction of the image")
+    tr.add_argument("--augment-shift", type=float_in(0, 0.3, "augment shift"), default=0.0,
+                    help="random shifts, fraction of the image")
     tr.add_argument("--no-normalize", action="store_true", help="keep raw 0-255 pixels")
-    tr.add_argument("--early-stopping", type=int, default=0, help="patience in epochs (0 = off)")
-    tr.add_argument("--init-from", default=None, help="saved model whose conv layers initialize this one")
+    tr.add_argument("--early-stopping", type=int_in(0, 500, "early-stopping patience"), default=0,
+                    help="patience in epochs (0 = off)")
+    tr.add_argument("--init-from", default=None, type=model_name,
+                    help="saved model whose conv layers initialize this one")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
 
 

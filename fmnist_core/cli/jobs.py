@@ -1,4 +1,5 @@
-"""CLI commands over training jobs: ``train``, ``runs``, ``stop`` (registered by cli/main.py).
+"""CLI commands over training jobs: ``train``, ``runs``, ``stop``, ``rename``, ``delete``, ``store-reset``
+(registered by cli/main.py).
 
 ``train`` queues a run for the same worker the app uses. With ``--detach`` it prints the run
 id and returns; otherwise it follows the run in the terminal (one line per epoch, a live
@@ -10,7 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
-from fmnist_core.cli.common import EXIT_FAIL, EXIT_OK, add_train_arguments, fmt_table, hparams_from_args, pct, print_json
+from fmnist_core.cli.common import (EXIT_FAIL, EXIT_OK, add_train_arguments, fmt_table, hparams_from_args, model_name,
+                                    pct, print_json, run_id, task_name)
 from fmnist_core.runs.store import STATUSES, TERMINAL
 
 
@@ -23,15 +25,31 @@ def register(subparsers) -> None:
 
     ru = subparsers.add_parser("runs", help="list training runs: status, validation and test accuracy")
     ru.add_argument("--json", action="store_true", help="print a JSON list of run objects")
-    ru.add_argument("--task", help="only runs of this task")
+    ru.add_argument("--task", type=task_name, help="only runs of this task")
     ru.add_argument("--status", choices=STATUSES, help="only runs with this status")
     ru.add_argument("--sweep", help="only runs of this sweep id")
     ru.set_defaults(func=cmd_runs)
 
     st = subparsers.add_parser("stop", help="stop a run after its current batch; its best weights are saved")
-    st.add_argument("run_id", type=int)
+    st.add_argument("run_id", type=run_id)
     st.add_argument("--wait", action="store_true", help="wait until the run has ended")
     st.set_defaults(func=cmd_stop)
+
+    rn = subparsers.add_parser("rename", help="rename a run, a sweep or a saved model of your home")
+    rn.add_argument("kind", choices=["run", "sweep", "model"])
+    rn.add_argument("target", help="run id, sweep id or model name")
+    rn.add_argument("new_name", help="the new name (a model name: letters, digits, '-' or '_')")
+    rn.set_defaults(func=cmd_rename)
+
+    de = subparsers.add_parser("delete", help="delete a finished run (and its model), a sweep, or a saved model")
+    de.add_argument("kind", choices=["run", "sweep", "model"])
+    de.add_argument("target", help="run id, sweep id or model name")
+    de.add_argument("--keep-model", action="store_true", help="runs and sweeps: keep the saved model(s)")
+    de.set_defaults(func=cmd_delete)
+
+    rs = subparsers.add_parser("store-reset", help="move a damaged run store aside and start a fresh, empty one")
+    rs.add_argument("--yes", action="store_true", help="agree without the prompt (the old file is kept aside)")
+    rs.set_defaults(func=cmd_store_reset)
 
 
 # ---------------------------------------------------------------- train
@@ -180,4 +198,71 @@ def cmd_stop(args) -> int:
     if args.wait:
         run = jobs.wait(args.run_id, store=store)
         print(_final_line(run))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- rename, delete, store-reset
+
+def _target(kind: str, target: str):
+    if kind == "run":
+        return run_id(target)
+    if kind == "model":
+        return model_name(target)
+    return target
+
+
+def cmd_rename(args) -> int:
+    from fmnist_core.runs import jobs
+    from fmnist_core.runs.store import RunStore
+
+    store, target = RunStore(), _target(args.kind, args.target)
+    if args.kind == "run":
+        store.rename_run(target, args.new_name)
+    elif args.kind == "sweep":
+        store.rename_sweep(target, args.new_name)
+    else:
+        jobs.rename_model(target, model_name(args.new_name), store)
+    print(f"renamed {args.kind} {target} to {args.new_name}")
+    return EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    from fmnist_core.modeling import saving
+    from fmnist_core.runs.store import RunStore
+
+    target = _target(args.kind, args.target)
+    if args.kind == "model":
+        saving.delete_model(target)
+    elif args.kind == "run":
+        RunStore().delete_run(target, delete_model=not args.keep_model)
+    else:
+        RunStore().delete_sweep(target, delete_models=not args.keep_model)
+    print(f"deleted {args.kind} {target}")
+    return EXIT_OK
+
+
+def cmd_store_reset(args) -> int:
+    """Only on the user's explicit consent: the damaged file is moved aside, never deleted."""
+    from fmnist_core.runs import store as store_mod
+
+    path = store_mod.default_path()
+    try:
+        store_mod.RunStore(path).close()
+        print(f"the run store {path} is healthy; nothing to do")
+        return EXIT_OK
+    except store_mod.SchemaTooNewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except store_mod.StoreDamagedError as exc:
+        print(exc, file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: pass --yes to move the damaged store aside and start a fresh one", file=sys.stderr)
+            return EXIT_FAIL
+        if input("Move it aside and start a fresh, empty store? Type yes: ").strip().lower() != "yes":
+            print("nothing changed")
+            return EXIT_FAIL
+    aside = store_mod.quarantine(path)
+    store_mod.RunStore(path).close()
+    print(f"kept the damaged store as {aside}; started a fresh one at {path}")
     return EXIT_OK

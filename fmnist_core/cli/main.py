@@ -23,19 +23,32 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from fmnist_core.data.fashion_mnist import DatasetNotFoundError
     from fmnist_core.modeling.saving import DamagedModelError, ModelNotFoundError
+    from fmnist_core.modeling.training import TrainingDivergedError
     from fmnist_core.runs.store import StoreError
 
     try:
         return int(args.func(args) or 0)
-    except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError) as exc:
+    except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError, TrainingDivergedError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAIL
     except (ValueError, PermissionError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        if isinstance(exc, PermissionError) and exc.errno is not None:
+            return _os_error(exc)
+        sys.stderr.write(f"error: {exc}\n")   # bad input, or someone else's run: the message says which
         return EXIT_USAGE
+    except OSError as exc:
+        return _os_error(exc)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+
+
+def _os_error(exc: OSError) -> int:
+    """A full disk or a read-only folder: say which, in one line."""
+    where = f": {exc.filename}" if exc.filename else ""
+    sys.stderr.write(f"error: {exc.strerror or exc}{where}; free some space or make the folder writable "
+                     "(or set FMNIST_HOME), then try again\n")
+    return EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import math
 import sys
 import time
 
-from fmnist_core.cli.common import print_json
+from fmnist_core.cli.common import int_in, print_json
 
 
 def _err(msg: str) -> None:
@@ -170,11 +170,13 @@ def register(subparsers) -> None:
     cb.add_argument("--multiclass", default=None, help="10-class model (default fmnist_cnn)")
     cb.add_argument("--binary", default=None, help="binary model from scratch (default <task>_cnn)")
     cb.add_argument("--transfer", default=None, help="binary model with transfer (default <task>_transfer)")
-    cb.add_argument("--seeds", type=int, default=None,
+    cb.add_argument("--seeds", type=int_in(1, 20, "seeds"), default=None,
                     help="use N seeds per binary approach, training the missing replicates through the job queue "
                          "(default: the given models plus replicates already trained)")
-    cb.add_argument("--epochs", type=int, default=None, help="train replicates with this many epochs (cheaper)")
-    cb.add_argument("--subset", type=int, default=None, help="train replicates on N training images (cheaper)")
+    cb.add_argument("--epochs", type=int_in(1, 500, "epochs"), default=None,
+                    help="train replicates with this many epochs (cheaper)")
+    cb.add_argument("--subset", type=int_in(1, 60000, "subset"), default=None,
+                    help="train replicates on N training images (cheaper)")
     cb.add_argument("--json", action="store_true", help="print one JSON object")
     cb.set_defaults(func=cmd_compare_binary)
 
@@ -192,7 +194,7 @@ def register(subparsers) -> None:
     fs.add_argument("--backbone", default=None,
                     help=f"saved model to start from ({', '.join(BACKBONES)}; default {DEFAULT_BACKBONE}, "
                          + ", ".join(f"{v} for {k}" for k, v in DEFAULT_BACKBONES.items()) + ")")
-    fs.add_argument("--seeds", type=int, default=3, help="repeats (random draws and head initializations)")
+    fs.add_argument("--seeds", type=int_in(1, 100, "seeds"), default=3, help="repeats (random draws and head initializations)")
     fs.add_argument("--curve", action="store_true", help="the k-shot curve: accuracy vs shots per class, every method")
     fs.add_argument("--ks", default=",".join(str(k) for k in KS), help="shots per class for --curve")
     fs.add_argument("--draws", type=int, default=5, help="random draws per k for --curve")

@@ -191,7 +191,7 @@ def stage_model(model, name: str, metadata: dict, directory: Path | None = None)
     # (clone_model keeps the compile state in Keras 3, which tripled the file).
     slim = model.__class__.from_config(model.get_config())
     slim.set_weights(model.get_weights())
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".keras")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".keras")
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; saved models are meant to be shared
@@ -212,6 +212,21 @@ def stage_model(model, name: str, metadata: dict, directory: Path | None = None)
         tmp.unlink(missing_ok=True)
         raise
     return StagedModel(tmp, directory / f"{name}.keras", meta)
+
+
+def clean_stale_temps(directory: Path | None = None) -> list[Path]:
+    """Remove the temp files of saves whose process died (SIGKILL mid-save); returns them.
+    A temp file's name carries its writer's pid: ``.<name>.<pid>.<random>.keras``."""
+    from fmnist_core.runs.liveness import pid_alive
+    directory = Path(directory) if directory else home_dir()
+    removed = []
+    for tmp in directory.glob(".*.*.*.keras"):
+        parts = tmp.name.split(".")
+        pid = parts[2] if len(parts) >= 5 else ""
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def save_model(model, name: str, metadata: dict, directory: Path | None = None) -> Path:

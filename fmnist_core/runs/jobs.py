@@ -200,7 +200,7 @@ def check_transfer(spec, init_from: str) -> None:
                          "differ from this model's; pick a model trained with the same preset")
 
 
-def _check_run(spec, task, hparams):
+def check_run(spec, task, hparams):
     """(normalized spec, Task, HParams) or ValueError: everything the worker would trip over later."""
     task = get_task(task)
     spec = normalize_spec(spec)
@@ -249,7 +249,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     max_workers()   # a bad FMNIST_MAX_WORKERS is refused before anything is queued
     store = _store(store)
     label = _label(spec)
-    spec, task, hp = _check_run(spec, task, hparams)
+    spec, task, hp = check_run(spec, task, hparams)
     if model_name is not None:
         saving.check_name(model_name)
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
@@ -286,7 +286,7 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
         raise ValueError(f"cannot sweep {param!r}; choose {', '.join(SPEC_SWEEP_PARAMS)} or a hyperparameter: "
                          f"{', '.join(hp_fields)}")
     label = base.get("name") or _label(base["spec"])
-    spec0, task, hp0 = _check_run(base["spec"], base.get("task", "multiclass"), base.get("hparams"))
+    spec0, task, hp0 = check_run(base["spec"], base.get("task", "multiclass"), base.get("hparams"))
     plans = []
     for value in values:
         spec, hp = copy.deepcopy(spec0), hp0.to_dict()
@@ -298,7 +298,7 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
             hp[param] = value = _coerce(param, value, HParams().to_dict()[param])
         if param == "dropout":
             value = _coerce(param, value, 0.0)
-        spec, task, hp = _check_run(spec, task, hp)
+        spec, task, hp = check_run(spec, task, hp)
         plans.append({"spec": spec, "task": task, "hparams": hp, "name": f"{label} {param}={value}",
                       "value": value})
     if len({repr(p["value"]) for p in plans}) != len(plans):  # after parsing: "1e-3" and "0.001" are one value

@@ -16,6 +16,7 @@ Mixed into ``store.RunStore``; kept apart because the worker's protocol is its o
 """
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from pathlib import Path
@@ -23,7 +24,9 @@ from pathlib import Path
 from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
 
 TERMINAL = ("completed", "stopped", "failed")
-HEARTBEAT_TIMEOUT_S = 60.0   # a lease not renewed this long is gone, whatever the worker's pid says
+# A lease not renewed this long is gone, whatever the worker's pid says. FMNIST_LEASE_TIMEOUT_S
+# shortens it for the fault-injection tests (a 66 s SIGSTOP becomes a 10 s one).
+HEARTBEAT_TIMEOUT_S = float(os.environ.get("FMNIST_LEASE_TIMEOUT_S") or 60.0)
 MAX_BATCH_POINTS = 5000      # per run; beyond it every other point is dropped (the curve keeps its shape)
 EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")
@@ -212,10 +215,21 @@ class WorkerSide:
                 " hung); its lease was taken" if alive else f"worker process {r['pid']} died")
         cause = self._log_cause(r["log_path"])
         msg = f"{what} {when}" + (f": {cause}" if cause else " (killed or out of memory)")
-        msg += "; nothing was recorded for this run"
+        if self._saved_by(r):
+            msg += f"; its model {r['model_name']!r} was saved whole just before, but its result was not recorded"
+        else:
+            msg += "; nothing was recorded for this run"
         if r["log_path"]:
             msg += f"; its log: {r['log_path']}"
         return msg + ". Try a smaller batch size or model, or train it again."
+
+    def _saved_by(self, r: dict) -> bool:
+        """Did this run publish its model before dying (killed between the rename and the commit)?"""
+        from fmnist_core.modeling.saving import read_metadata
+        try:
+            return read_metadata(self.home / f"{r['model_name']}.keras").get("run_id") == r["id"]
+        except Exception:
+            return False
 
     def _log_cause(self, log_path) -> str | None:
         """The last error-looking line of the worker's log (e.g. 'No space left on device'), if any."""

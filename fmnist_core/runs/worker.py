@@ -202,6 +202,9 @@ def main(argv=None) -> int:
         log("every worker slot is taken; another worker is training. Exiting.")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: _terminate.set())
+    from fmnist_core.modeling.saving import clean_stale_temps
+    for tmp in clean_stale_temps(store.home):
+        log(f"removed {tmp.name}, left by a save that was killed")
     beat = Heartbeat(store)
     beat.start()
     log(f"started for {store.path}")

@@ -214,10 +214,11 @@ def stage_model(model, name: str, metadata: dict, directory: Path | None = None)
     return StagedModel(tmp, directory / f"{name}.keras", meta)
 
 
-def clean_stale_temps(directory: Path | None = None) -> list[Path]:
+def clean_stale_temps(directory: Path | None = None, pid_alive=None) -> list[Path]:
     """Remove the temp files of saves whose process died (SIGKILL mid-save); returns them.
-    A temp file's name carries its writer's pid: ``.<name>.<pid>.<random>.keras``."""
-    from fmnist_core.runs.liveness import pid_alive
+    A temp file's name carries its writer's pid: ``.<name>.<pid>.<random>.keras``.
+    pid_alive : pid -> bool (``runs.liveness.pid_alive`` also counts zombies as dead)."""
+    pid_alive = pid_alive or _pid_exists
     directory = Path(directory) if directory else home_dir()
     removed = []
     for tmp in directory.glob(".*.*.*.keras"):
@@ -227,6 +228,16 @@ def clean_stale_temps(directory: Path | None = None) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def save_model(model, name: str, metadata: dict, directory: Path | None = None) -> Path:

@@ -203,7 +203,8 @@ def main(argv=None) -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: _terminate.set())
     from fmnist_core.modeling.saving import clean_stale_temps
-    for tmp in clean_stale_temps(store.home):
+    from fmnist_core.runs.liveness import pid_alive
+    for tmp in clean_stale_temps(store.home, pid_alive):
         log(f"removed {tmp.name}, left by a save that was killed")
     beat = Heartbeat(store)
     beat.start()

@@ -14,7 +14,7 @@ from fmnist_core.modeling.training import OPTIMIZERS, SCHEDULES
 from fmnist_core.runs import jobs
 from ui import frame, live, run_widgets
 
-DEFAULT_PRESET = "tinyvgg"
+DEFAULT_PRESET = models.DEFAULT_PRESET
 NO_TRANSFER = "(random initialization)"
 AT_END = -1
 # Quick defaults: a few thousand images train in seconds on a CPU; the full 60k is one edit away.
@@ -213,6 +213,9 @@ def hparams_form(spec) -> dict | None:
     if offer and abs(lr - offer["lr"]) <= 1e-12 * max(1.0, lr):
         st.info(f"Learning rate {offer['lr']:.2e} comes from the LR finder ({offer.get('suggestion', '')} "
                 f"suggestion for {offer.get('model', 'the model')}, {offer.get('optimizer', '')}).")
+        if offer.get("spec_key") and offer["spec_key"] != run_widgets.spec_key(spec):
+            st.warning(f"That LR was found for {offer.get('model')}, not for the model below: run the LR finder "
+                       "on this model for an LR that fits it.", icon=":material/warning:")
     c = st.columns(4)
     epochs = c[0].number_input("Epochs", step=1, key=p + "epochs", **keep)
     schedule = c[1].selectbox("LR schedule", SCHEDULES, key=p + "schedule", **keep,

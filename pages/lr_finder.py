@@ -1,10 +1,12 @@
 """LR Finder: sweep the learning rate exponentially over a short run and read a good one off
 the loss curve (Smith 2015, fastai's ``lr_find``). "Use this LR" carries it to Build & Train.
 
-The sweep runs here, in the app process, on a small subset: about 100 batches, seconds on a
-CPU. Results are cached per model, task and settings, for every session.
+The sweep runs in a background thread of the app process, on a small subset: about 100
+batches, seconds on a CPU. A fragment polls its progress, so the page stays usable while it
+runs. Results are kept per model, task and settings, for every session.
 """
 import json
+import threading
 import time
 
 import streamlit as st
@@ -16,38 +18,68 @@ from ui import frame, run_widgets
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
+POLL_SECONDS = 0.5
+MAX_SWEEPS = 32           # results kept in memory (a few hundred floats each)
 SUGGESTION_HELP = {
-    "valley": "2/3 down the longest stretch of falling loss (fastai's default): usually the safest pick.",
+    "valley": "Halfway down the longest stretch of falling loss (fastai's default): usually the safest pick.",
     "steepest": "Where the loss falls fastest: aggressive but often fine with Adam.",
     "min_div_10": "The LR at the lowest loss divided by 10: the classic rule of thumb.",
 }
 
 
 @st.cache_resource(show_spinner=False)
-def _results() -> dict:
-    """LR-finder results shared by all sessions: {settings key: result}. Small (a few hundred floats each)."""
+def _sweeps() -> dict:
+    """Sweeps shared by all sessions: {settings key: {"progress", "result", "error", "done"}}."""
     return {}
 
 
-def _run(key: str, spec, task, hp: dict, start_lr: float, end_lr: float, num_batches: int) -> dict:
+_START_LOCK = threading.Lock()   # two sessions pressing Run on the same settings start one sweep
+
+
+def _start(key: str, spec, task, hp: dict, start_lr: float, end_lr: float, num_batches: int) -> None:
+    """Run ``lr_find`` in a daemon thread; its progress and result land in ``_sweeps()[key]``."""
     from fmnist_core.modeling.lr_finder import lr_find
 
-    bar = st.progress(0.0, text="Preparing the data and building the model…")
+    with _START_LOCK:
+        sweeps = _sweeps()
+        if key in sweeps and not sweeps[key]["done"]:
+            return
+        state = {"progress": None, "result": None, "error": None, "done": False, "started": time.time()}
+        sweeps[key] = state
+        for old in [k for k, v in sweeps.items() if v["done"]][:max(0, len(sweeps) - MAX_SWEEPS)]:
+            del sweeps[old]
 
-    def on_progress(ev):
-        bar.progress(ev["batch"] / ev["num_batches"],
-                     text=f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f}")
-    result = lr_find(spec, task, hp, start_lr=start_lr, end_lr=end_lr, num_batches=num_batches,
-                     on_progress=on_progress)
-    bar.empty()
-    _results()[key] = result
-    return result
+    def work():
+        try:
+            state["result"] = lr_find(spec, task, hp, start_lr=start_lr, end_lr=end_lr, num_batches=num_batches,
+                                      on_progress=lambda ev: state.update(progress=ev))
+        except ValueError as exc:
+            state["error"] = str(exc)
+        finally:
+            state["done"] = True
+    threading.Thread(target=work, name="lr-finder", daemon=True).start()
 
 
-def _use(lr: float, suggestion: str, model_label: str, optimizer: str) -> None:
-    """Hand the LR (and the optimizer it was found for) to Build & Train and go there."""
+def _progress(key: str) -> None:
+    """Polled every POLL_SECONDS while the sweep runs; reruns the page once it is done."""
+    state = _sweeps().get(key)
+    if state is None or state["done"]:
+        st.rerun()
+    ev = state["progress"]
+    waited = time.time() - state["started"]
+    if ev is None:
+        st.progress(0.0, text=f"Preparing the data and building the model… ({waited:.0f} s)")
+    else:
+        st.progress(ev["batch"] / ev["num_batches"],
+                    text=f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} "
+                         f"· {waited:.0f} s")
+
+
+def _use(lr: float, suggestion: str, model_label: str, optimizer: str, spec) -> None:
+    """Hand the LR (and the model and optimizer it was found for) to Build & Train and go there."""
     ss.lr_from_finder = {"lr": float(lr), "suggestion": SUGGESTION_LABELS.get(suggestion, suggestion),
-                         "model": model_label, "optimizer": optimizer, "at": time.time()}
+                         "model": model_label, "optimizer": optimizer, "spec_key": run_widgets.spec_key(spec),
+                         "at": time.time()}
     frame.go_to(run_widgets.BUILD_PAGE)
     st.success(f"Learning rate {lr:.2e} will be the default on Build & Train.")
 
@@ -62,27 +94,45 @@ for mine, theirs in (("lrf_task", "bt_task"), ("lrf_task_classes", "bt_task_clas
     if mine not in ss and ss.get(theirs) is not None:
         ss[mine] = ss[theirs]
 
+# The default model is the one Build & Train holds (or will load on its first visit), so that
+# "Use this LR" carries an LR to the model it was found for.
+builder_spec = ([{k: v for k, v in layer.items() if k != "_id"} for layer in ss.bt_layers]
+                if ss.get("bt_layers") is not None else None)
+builder_name = ss.get("bt_origin") or "custom" if builder_spec is not None else models.DEFAULT_PRESET
 c1, c2 = st.columns(2)
 with c1:
-    has_builder = ss.get("bt_layers") is not None
-    sources = ([BUILDER] if has_builder else []) + list(models.PRESETS)
-    builder_label = (f"{BUILDER} ({ss.get('bt_origin') or 'custom'}, {len(ss.bt_layers)} layers)"
-                     if has_builder else BUILDER)
-    source = st.selectbox("Model", sources, key="lrf_model", persist_state="session",
+    sources = ([BUILDER] if builder_spec is not None else []) + list(models.PRESETS)
+    builder_label = (f"{BUILDER} ({builder_name}, {len(builder_spec)} layers)" if builder_spec is not None
+                     else BUILDER)
+    source = st.selectbox("Model", sources, index=0 if builder_spec is not None else sources.index(builder_name),
+                          key="lrf_model", persist_state="session",
                           format_func=lambda s: builder_label if s == BUILDER
                           else f"{s}: {models.PRESET_DESCRIPTIONS[s]}")
 with c2:
     task = run_widgets.task_picker("lrf")
 if source == BUILDER:
-    spec = [{k: v for k, v in layer.items() if k != "_id"} for layer in ss.bt_layers]
-    model_label = f"the Build & Train model ({ss.get('bt_origin') or 'custom'})"
+    spec = builder_spec
+    model_label = f"the Build & Train model ({builder_name})"
 else:
     spec = models.preset(source)
     model_label = source
+held = builder_spec if builder_spec is not None else models.preset(models.DEFAULT_PRESET)
+same_model = run_widgets.spec_key(held) == run_widgets.spec_key(spec)
+if not same_model:
+    st.warning(f"Build & Train holds {builder_name}, not {model_label}: an LR found here is for {model_label}. "
+               "Pick the Build & Train model here, or load the same preset there, so the LR fits the model "
+               "you train.", icon=":material/warning:")
 
+# Batch size and optimizer change the best LR: start from Build & Train's.
+BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
+for mine, theirs, ok in (("lrf_batch_size", "bt_hp_batch_size", BATCH_SIZES),
+                         ("lrf_optimizer", "bt_hp_optimizer", OPTIMIZERS)):
+    if mine not in ss and ss.get(theirs) in ok:
+        ss[mine] = ss[theirs]
 c = st.columns(4)
 optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="lrf_optimizer", persist_state="session")
-batch_size = c[1].selectbox("Batch size", (32, 64, 128, 256), index=2, key="lrf_batch_size", persist_state="session")
+batch_size = c[1].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="lrf_batch_size",
+                            persist_state="session")
 subset = c[2].number_input("Training images", 500, 60000, value=5000, step=500, key="lrf_subset",
                            persist_state="session", help="A stratified subset: the sweep only needs a few batches.")
 num_batches = c[3].number_input("Batches in the sweep", 20, 500, value=100, step=10, key="lrf_batches",
@@ -115,13 +165,17 @@ key = None
 if not problems:
     key = json.dumps({"spec": run_widgets.spec_key(spec), "task": task.name, "hp": hp, "start": start_lr,
                       "end": end_lr, "n": int(num_batches)}, sort_keys=True)
-result = _results().get(key) if key else None
+state = _sweeps().get(key) if key else None
+running = state is not None and not state["done"]
+result = state["result"] if state is not None else None
 label = "Run the LR finder" if result is None else "Run it again"
-if st.button(label, type="primary", icon=":material/query_stats:", disabled=bool(problems), key="lrf_run"):
-    try:
-        result = _run(key, spec, task, hp, start_lr, end_lr, int(num_batches))
-    except ValueError as exc:
-        st.error(f"The sweep failed: {exc}")
+# on_click starts the sweep before this script reruns, so the rerun already shows its progress.
+st.button(label, type="primary", icon=":material/query_stats:", disabled=bool(problems) or running, key="lrf_run",
+          on_click=_start, args=(key, spec, task, hp, start_lr, end_lr, int(num_batches)))
+if running:
+    st.fragment(_progress, run_every=POLL_SECONDS)(key)
+elif state is not None and state["error"]:
+    st.error(f"The sweep failed: {state['error']}")
 
 if result is not None:
     sugg = result["suggestions"]
@@ -134,11 +188,11 @@ if result is not None:
             st.metric(SUGGESTION_LABELS.get(name, name), f"{lr:.2e}", help=SUGGESTION_HELP.get(name))
             if st.button("Use this LR", key=f"lrf_use_{name}", type="primary" if name == "valley" else "secondary",
                          width="stretch"):
-                _use(lr, name, model_label, optimizer)
+                _use(lr, name, model_label, optimizer, spec)
     offer = ss.get("lr_from_finder")
     if offer:
         st.info(f"Build & Train will use learning rate {offer['lr']:.2e} "
                 f"({offer['suggestion']}, {offer['optimizer']}).")
         frame.page_link(run_widgets.BUILD_PAGE, "Go to Build & Train", ":material/construction:")
-elif not problems:
+elif not problems and not running:
     st.info("Press **Run the LR finder**: about 100 training batches, a few seconds for small models.")

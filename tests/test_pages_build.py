@@ -1,10 +1,9 @@
-"""AppTests of the training pages: Build & Train, LR Finder, Compare runs.
+"""AppTests of the training pages: Build & Train, Compare runs (LR Finder: test_lr_finder_page.py).
 
 Runs go to a temporary run store ($FMNIST_HOME); the training itself is real (worker
 processes on small real subsets). Charts and ``run_every`` polling are invisible to
 AppTest: the browser test (tests/browser/test_browser_training.py) covers those.
 """
-import math
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD, LR, COMPARE = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py", "compare_runs.py"))
+BUILD, COMPARE = (str(ROOT / "pages" / p) for p in ("build_train.py", "compare_runs.py"))
 QUICK = {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2}   # ~2 s of training, well above chance
 
 
@@ -143,35 +142,6 @@ def test_build_page_submits_a_one_epoch_job_that_trains_and_shows_its_result(sto
     again = page(BUILD, bt_watch_id=rid)                 # coming back to the page shows the finished run
     assert any("Completed" in s.value and f"{100 * run['val_accuracy']:.2f}%" in s.value for s in again.success)
     assert any(b.label == "Evaluate this model" for b in again.button)
-
-
-# ---------------------------------------------------------------- LR finder
-
-@pytest.mark.slow
-def test_lr_finder_runs_marks_suggestions_and_hands_the_lr_to_build_and_train(store):
-    at = page(LR)
-    widget(at.selectbox, "Model").set_value("linear")
-    widget(at.number_input, "Training images").set_value(1000)
-    widget(at.number_input, "Batches in the sweep").set_value(40)
-    run_ok(at)
-    run_ok(widget(at.button, "Run the LR finder").click())
-
-    labels = {m.label: m.value for m in at.metric}
-    assert set(labels) == {"valley", "steepest", "min / 10"}
-    lrs = {k: float(v) for k, v in labels.items()}
-    # A linear model with Adam learns between ~1e-4 and ~1: the suggestions must land there.
-    assert all(1e-5 < lr < 3 for lr in lrs.values()), lrs
-    assert at.get("plotly_chart"), "the loss-vs-LR chart is drawn"
-
-    use = [b for b in at.button if b.label == "Use this LR"]
-    valley_button = use[list(labels).index("valley")]
-    run_ok(valley_button.click())
-    offer = at.session_state["lr_from_finder"]
-    assert math.isclose(offer["lr"], lrs["valley"], rel_tol=0.01) and offer["optimizer"] == "adam"
-
-    bt = page(BUILD, lr_from_finder=offer)
-    assert math.isclose(widget(bt.number_input, "Learning rate").value, offer["lr"])
-    assert any("comes from the LR finder" in i.value for i in bt.info)
 
 
 # ---------------------------------------------------------------- Compare runs

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 
+from fmnist_core.modeling import models
 from fmnist_core.modeling.training import HParams, TrainingDivergedError, make_lr_schedule, train
 
 
@@ -103,3 +104,37 @@ def test_hparams_validation_messages():
                      ({"init_from": "../x"}, "invalid model name")]:
         with pytest.raises(ValueError, match=msg):
             HParams.from_dict(bad)
+
+
+BN_PRESETS = sorted(n for n in models.PRESETS if any(layer["type"] == "BatchNorm" for layer in models.preset(n)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BN_PRESETS)
+def test_batchnorm_presets_validate_like_they_train_at_the_build_page_defaults(name):
+    """Build & Train's defaults (6,000 images, 3 epochs, batch 128: 129 steps) must not leave
+    BatchNorm's moving statistics near their initial values: with Keras's default momentum 0.99
+    fmnist_net validated at ~20-40% here while training at ~80%. Validation (inference mode, moving
+    statistics) must be within a few points of the last epoch's training accuracy (batch statistics,
+    dropout on)."""
+    res = train(name, "multiclass", {"subset": 6000, "epochs": 3, "batch_size": 128, "seed": 42})
+    train_acc, val_acc = res.history[-1]["accuracy"], res.val_metrics["accuracy"]
+    assert val_acc > 0.75, (train_acc, val_acc)                     # chance is 10%
+    assert val_acc > train_acc - 0.04, (train_acc, val_acc)
+
+
+def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():
+    hp = {"subset": 2000, "epochs": 2, "batch_size": 64, "lr": 3e-3, "seed": 3, "precision": "mixed_bfloat16",
+          "label_smoothing": 0.1, "augment_erase": 0.25, "augment_flip": True}
+    res = train("tinyvgg", "multiclass", hp)
+    assert res.val_metrics["accuracy"] > 0.6, res.val_metrics          # chance is 10%
+    conv = res.model.get_layer("conv2d_1")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.compute_dtype == "bfloat16"
+    assert conv.kernel.dtype == "float32"                               # weights stay float32
+    assert res.model.get_layer("output").compute_dtype == "float32"     # so does the softmax
+    probs = res.model(np.zeros((2, 28, 28, 1), np.float32))
+    assert np.allclose(np.sum(probs, axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="precision"):
+        HParams(precision="float16").validate()
+    with pytest.raises(ValueError, match="label smoothing"):
+        HParams(label_smoothing=0.7).validate()

@@ -43,7 +43,7 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
 
     Returns a dict: ``seconds_per_epoch`` (train + validation), ``train_seconds``, ``val_seconds``,
     ``seconds_per_batch``, ``batches_per_epoch``, ``n_train``, ``n_val``, ``batch_size``,
-    ``measured_steps``. Real images are used, so the figure includes the real input cost.
+    ``measured_steps``, ``precision`` (float32 or mixed_bfloat16). Real images are used, so the figure includes the real input cost.
     Augmentation runs in the input pipeline and is not included.
     """
     hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
@@ -56,9 +56,11 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
     (x, y10), _ = fdata.load_fashion_mnist()
     x = fdata.preprocess(x[:bs], hp.normalize)
     y = task.labels(y10[:bs]).astype(np.float32)
+    if hp.label_smoothing and not task.is_binary:   # the smoothed loss takes one-hot labels
+        y = np.eye(task.n_classes, dtype=np.float32)[y.astype(int)]
 
     keras.utils.set_random_seed(hp.seed)
-    model = build_model(spec, task)
+    model = build_model(spec, task, precision=hp.precision)
     batches_per_epoch = math.ceil(n_train / bs)
     compile_model(model, hp, task, batches_per_epoch)
     for _ in range(warmup):
@@ -74,7 +76,7 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
     val_s = per_val_batch * math.ceil(n_val / bs) if n_val else 0.0
     return {"seconds_per_epoch": train_s + val_s, "train_seconds": train_s, "val_seconds": val_s,
             "seconds_per_batch": per_batch, "batches_per_epoch": batches_per_epoch, "n_train": n_train,
-            "n_val": n_val, "batch_size": bs, "measured_steps": steps}
+            "n_val": n_val, "batch_size": bs, "measured_steps": steps, "precision": hp.precision}
 
 
 def _median_seconds(fn, n: int) -> float:

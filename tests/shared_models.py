@@ -26,17 +26,18 @@ def train_and_save_unscored(preset_name, task, hp, name):
                       {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
 
 
-def tiny_footwear_home(tmp_path_factory, prefix="lin", save=train_and_save_unscored):
-    """Generator for a module fixture: a temp $FMNIST_HOME with a tiny linear 10-class model
-    ``<prefix>_mc`` and two footwear_luggage ones, ``<prefix>_fl`` (scratch) and ``<prefix>_fl_tr``
-    (transfer from ``<prefix>_mc``)."""
+def tiny_footwear_home(tmp_path_factory, prefix="cnn", save=train_and_save_unscored):
+    """Generator for a module fixture: a temp $FMNIST_HOME with a tiny CNN (``shoe_cnn``, 15k
+    parameters) 10-class model ``<prefix>_mc`` and two footwear_luggage ones, ``<prefix>_fl``
+    (scratch) and ``<prefix>_fl_tr`` (transfer from ``<prefix>_mc``). A CNN because transfer
+    copies convolutional layers: a linear model has none, and the job queue rightly refuses it."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
         hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
-        save("linear", "multiclass", hp, f"{prefix}_mc")
-        save("linear", "footwear_luggage", hp, f"{prefix}_fl")
-        save("linear", "footwear_luggage", {**hp, "init_from": f"{prefix}_mc"}, f"{prefix}_fl_tr")
+        save("shoe_cnn", "multiclass", hp, f"{prefix}_mc")
+        save("shoe_cnn", "footwear_luggage", hp, f"{prefix}_fl")
+        save("shoe_cnn", "footwear_luggage", {**hp, "init_from": f"{prefix}_mc"}, f"{prefix}_fl_tr")
         yield home
 
 

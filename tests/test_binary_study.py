@@ -18,7 +18,7 @@ SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    """A $FMNIST_HOME with a tiny linear 10-class model and two tiny footwear_luggage binary models."""
+    """A $FMNIST_HOME with a tiny CNN 10-class model and two tiny footwear_luggage binary models."""
     yield from tiny_footwear_home(tmp_path_factory, "tiny", save=train_and_save)
 
 

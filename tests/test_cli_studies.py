@@ -20,7 +20,7 @@ SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """Tiny linear models: a 10-class one (also a pixel-feature backbone) and two footwear_luggage ones."""
+    """Tiny CNNs: a 10-class one (also a few-shot backbone) and two footwear_luggage ones."""
     yield from tiny_footwear_home(tmp_path_factory)
 
 
@@ -58,34 +58,34 @@ def test_compare_binary_json_on_the_shipped_models():
 
 
 def test_compare_binary_json_and_text_on_tiny_models(home):
-    r = run_cli("compare-binary", "--task", "footwear_luggage", "--multiclass", "lin_mc", "--binary", "lin_fl",
-                "--transfer", "lin_fl_tr", "--json", home=home)
+    r = run_cli("compare-binary", "--task", "footwear_luggage", "--multiclass", "cnn_mc", "--binary", "cnn_fl",
+                "--transfer", "cnn_fl_tr", "--json", home=home)
     assert r.returncode == 0, r.stderr
     out = one_json_object(r.stdout)
     assert [out["approaches"][a]["models"] for a in ("binarized", "direct", "transfer")] == \
-        [["lin_mc"], ["lin_fl"], ["lin_fl_tr"]]
+        [["cnn_mc"], ["cnn_fl"], ["cnn_fl_tr"]]
     assert out["approaches"]["binarized"]["accuracy_sd"] is None          # one seed: no sd, and valid JSON
     t = out["mcnemar"]["binarized vs direct"]
     gap = out["approaches"]["binarized"]["accuracy"] - out["approaches"]["direct"]["accuracy"]
     assert gap == pytest.approx((t["b"] - t["c"]) / 10000)
-    text = run_cli("compare-binary", "--multiclass", "lin_mc", "--binary", "lin_fl", "--transfer", "lin_fl_tr",
+    text = run_cli("compare-binary", "--multiclass", "cnn_mc", "--binary", "cnn_fl", "--transfer", "cnn_fl_tr",
                    home=home)
     assert text.returncode == 0 and "McNemar" in text.stdout and "Direct binary with transfer" in text.stdout
 
 
 def test_compare_binary_trains_missing_seed_replicates_through_jobs(home):
-    r = run_cli("compare-binary", "--multiclass", "lin_mc", "--binary", "lin_fl", "--transfer", "lin_fl_tr",
+    r = run_cli("compare-binary", "--multiclass", "cnn_mc", "--binary", "cnn_fl", "--transfer", "cnn_fl_tr",
                 "--seeds", "2", "--epochs", "1", "--subset", "1000", "--json", home=home)
     assert r.returncode == 0, r.stderr
     out = one_json_object(r.stdout)
-    assert out["approaches"]["direct"]["models"] == ["lin_fl_e1_n1000_seed0", "lin_fl_e1_n1000_seed1"]
+    assert out["approaches"]["direct"]["models"] == ["cnn_fl_e1_n1000_seed0", "cnn_fl_e1_n1000_seed1"]
     assert out["approaches"]["transfer"]["n_seeds"] == 2 and out["approaches"]["direct"]["accuracy_sd"] is not None
     assert len(out["mcnemar"]["direct vs transfer"]["p_values_per_seed"]) == 1
-    assert (home / "lin_fl_e1_n1000_seed1.keras").exists()
+    assert (home / "cnn_fl_e1_n1000_seed1.keras").exists()
     assert "training 4 replicate model(s)" in r.stderr
     from fmnist_core.runs.store import RunStore
     runs = RunStore(home / "runs.sqlite").list_runs(with_history=False)
-    assert sorted(r["model_name"] for r in runs)[0] == "lin_fl_e1_n1000_seed0"
+    assert sorted(r["model_name"] for r in runs)[0] == "cnn_fl_e1_n1000_seed0"
     assert all(r["status"] == "completed" for r in runs)
 
 
@@ -93,7 +93,7 @@ def test_compare_binary_errors_exit_2(home, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_HOME", str(home))
     assert cli.main(["compare-binary", "--task", "multiclass"]) == 2
     assert "not binary" in capsys.readouterr().err
-    assert cli.main(["compare-binary", "--multiclass", "lin_fl", "--binary", "lin_fl", "--transfer", "lin_fl_tr"]) == 2
+    assert cli.main(["compare-binary", "--multiclass", "cnn_fl", "--binary", "cnn_fl", "--transfer", "cnn_fl_tr"]) == 2
     assert "10-class model" in capsys.readouterr().err
 
 
@@ -106,7 +106,7 @@ def test_fewshot_folders_match_the_built_in_task_through_the_cli(home, tmp_path)
             folder = tmp_path / split / data.classes[lab]
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{i:03d}.png").write_bytes(fd.png_bytes(img))
-    common = ("--backbone", "lin_mc", "--seeds", "2", "--json")
+    common = ("--backbone", "cnn_mc", "--seeds", "2", "--json")
     built_in = run_cli("fewshot", "--task", "flats-heels", *common, home=home)
     folders = run_cli("fewshot", "--train-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test"),
                       *common, home=home)
@@ -121,7 +121,7 @@ def test_fewshot_folders_match_the_built_in_task_through_the_cli(home, tmp_path)
 def test_fewshot_curve_json(home, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_HOME", str(home))
     assert cli.main(["fewshot", "--task", "shoe-types", "--curve", "--ks", "1,3", "--draws", "2", "--methods",
-                     "prototype,frozen", "--backbone", "lin_mc", "--quiet", "--json"]) == 0
+                     "prototype,frozen", "--backbone", "cnn_mc", "--quiet", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [(r["k"], r["method"]) for r in out["curve"]] == [(1, "prototype"), (1, "frozen"), (3, "prototype"), (3, "frozen")]
     assert all(0 <= r["mean"] <= 1 and r["sd"] is not None for r in out["curve"])
@@ -131,7 +131,7 @@ def test_fewshot_curve_json(home, monkeypatch, capsys):
 def test_fewshot_shots_and_text_report(home, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_HOME", str(home))
     assert cli.main(["fewshot", "--task", "shoe-types", "--shots", "10", "--method", "prototype", "--seeds", "2",
-                     "--backbone", "lin_mc", "--quiet"]) == 0
+                     "--backbone", "cnn_mc", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "30 training images, 3000 test images" in text and "over 2 seed(s)" in text
 

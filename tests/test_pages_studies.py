@@ -32,7 +32,7 @@ def ok(at: AppTest) -> AppTest:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """Tiny linear models in a temporary $FMNIST_HOME: 10-class and footwear_luggage (scratch, transfer)."""
+    """Tiny CNNs in a temporary $FMNIST_HOME: 10-class and footwear_luggage (scratch, transfer)."""
     yield from tiny_footwear_home(tmp_path_factory)
 
 
@@ -48,9 +48,9 @@ def binary_page_with_tiny_models(custom_classes=None, seeds=1) -> AppTest:
         at.multiselect(key="bs_custom_classes").set_value(custom_classes).run()
         task = ok(at).session_state["bs_custom_classes"] and "custom_" + "".join(
             str(CLASS_NAMES.index(c)) for c in sorted(custom_classes, key=CLASS_NAMES.index))
-    at.selectbox(key=f"bs_multi_{task}").set_value("lin_mc").run()
+    at.selectbox(key=f"bs_multi_{task}").set_value("cnn_mc").run()
     if not custom_classes:
-        for key, name in (("bs_direct", "lin_fl"), ("bs_transfer", "lin_fl_tr")):
+        for key, name in (("bs_direct", "cnn_fl"), ("bs_transfer", "cnn_fl_tr")):
             at.selectbox(key=f"{key}_{task}").set_value(name).run()
     return ok(at)
 
@@ -62,7 +62,7 @@ def test_binary_page_shows_the_study_for_chosen_models(home):
     res = at.session_state["binary_study_result"]
     assert set(res["approaches"]) == {"binarized", "direct", "transfer"}
     assert [res["approaches"][a]["models"] for a in ("binarized", "direct", "transfer")] == \
-        [["lin_mc"], ["lin_fl"], ["lin_fl_tr"]]
+        [["cnn_mc"], ["cnn_fl"], ["cnn_fl_tr"]]
     assert at.title[0].value == "Binary vs 10-class"
     assert (at.success or at.info)                                 # the verdict's headline
     mcnemar, metrics, disagreements = (d.value for d in at.dataframe)   # AppTest keeps no dataframe keys
@@ -112,11 +112,11 @@ def test_few_shot_page_runs_all_methods_and_switches_task_and_draws_a_curve(home
     assert set(res) == {"frozen", "finetune", "prototype", "scratch"}
     assert all(r["n_test"] == 20 and r["n_train"] == 2 and len(r["accuracies"]) == 2 for r in res.values())
     assert any("no curve to draw" in c.value for c in at.caption)
-    at.selectbox(key="fs_backbone_flats-heels").set_value("lin_mc").run()
-    assert ok(at).session_state["fewshot_result"]["frozen"]["backbone"] == "lin_mc"
+    at.selectbox(key="fs_backbone_flats-heels").set_value("cnn_mc").run()
+    assert ok(at).session_state["fewshot_result"]["frozen"]["backbone"] == "cnn_mc"
 
     at.segmented_control(key="fs_task").set_value("shoe-types").run()
-    at.selectbox(key="fs_backbone_shoe-types").set_value("lin_mc")
+    at.selectbox(key="fs_backbone_shoe-types").set_value("cnn_mc")
     at.multiselect(key="fs_methods").set_value(["prototype", "frozen"])
     at.select_slider(key="fs_shots").set_value(2).run()
     res = ok(at).session_state["fewshot_result"]
@@ -143,7 +143,7 @@ def test_few_shot_page_learns_your_own_classes_from_picked_images(home):
     at.text_input(key="fs_idx_trouser").set_value(", ".join(map(str, trousers)))
     at.text_input(key="fs_idx_bag").set_value(", ".join(map(str, bags))).run()
     ok(at)
-    at.selectbox(key="fs_backbone_own").set_value("lin_mc").run()
+    at.selectbox(key="fs_backbone_own").set_value("cnn_mc").run()
     res = ok(at).session_state["fewshot_result"]["prototype"]
     assert res["n_train"] == 8 and res["n_test"] == 2                   # 4 per class train (k max), 1 per class test
     assert res["accuracy"] == 1.0                                        # trousers vs bags: easy even on pixels

@@ -14,7 +14,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, export_widgets, inspector, precompute, tiles
+from ui import catalog, export_widgets, inspector, precompute, projector, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -142,6 +142,7 @@ def confusion_view():
                 + (" (showing the 32 most confident)" if len(idx) > 32 else ""))
     tiles.gallery([images[i] for i in order], [caption(i) for i in order],
                    colors=["green" if ti == pj else "red"] * len(order), ncols=8)
+    projector.projector_section(name, split, images, y, probs, class_names, key="eval_proj")
 
 
 def per_class_view():

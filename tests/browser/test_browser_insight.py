@@ -35,3 +35,46 @@ def test_conv_inspector_shows_kernels_patch_and_the_multiply_add(app_server, pag
     page.set_viewport_size({"width": 1400, "height": 3400})   # Streamlit scrolls inside the page: show it all
     page.locator("p", has_text="The multiply-add.").scroll_into_view_if_needed()
     shot(page, "evaluate-conv-inspector")
+
+
+def test_projector_hover_shows_the_image_and_a_lasso_shows_a_gallery(app_server, page, wait_idle):
+    needs_a_model("fmnist_cnn")
+    page.app_url = app_server
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    _open_tab(page, wait_idle, "Confusion matrix")
+    page.get_by_text("Learned-feature projector").wait_for()
+    slider = page.get_by_role("slider").last                   # the projector's Images slider
+    slider.focus()
+    slider.press("Home")                                       # its first stop: 500 points
+    wait_idle(page, timeout=240)
+    frame = page.frame_locator('iframe[title*="fmnist_projector"]')
+    frame.locator(".scatterlayer .point").first.wait_for(timeout=120_000)
+    wrong = int(page.get_by_text(re.compile(r"misclassified \(×\)")).inner_text().split("features; ")[1].split()[0])
+    assert frame.locator(".scatterlayer .point").count() == 500 + wrong
+    no_exception(page)
+    # Hover one point: its image and caption appear beside the chart.
+    point = frame.locator(".scatterlayer .point").nth(123)
+    point.hover(force=True)
+    thumb = frame.locator("#thumb")
+    page.wait_for_timeout(500)
+    assert thumb.get_attribute("data-index") != ""
+    assert "data:image/png" in thumb.evaluate("e => e.style.backgroundImage")
+    assert re.match(r"#\d+ ", frame.locator("#cap").inner_text())
+    # Lasso a region of the plot: the selected images appear as a gallery under it.
+    box = page.locator('iframe[title*="fmnist_projector"]').bounding_box()
+    area = frame.locator(".nsewdrag").first.bounding_box()
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    assert box is not None
+    page.mouse.move(cx - 150, cy - 150)
+    page.mouse.down()
+    for dx, dy in ((150, -150), (150, 150), (-150, 150), (-150, -150)):
+        page.mouse.move(cx + dx, cy + dy, steps=8)
+    page.mouse.up()
+    wait_idle(page)
+    no_exception(page)
+    label = page.get_by_text(re.compile(r"^\d[\d,]* images selected")).inner_text()
+    n = int(label.split()[0].replace(",", ""))
+    assert n > 0
+    assert page.locator(".fmnist-gallery").last.locator("img").count() == min(n, 48)
+    page.set_viewport_size({"width": 1400, "height": 4200})   # Streamlit scrolls inside the page: show it all
+    shot(page, "evaluate-projector")

@@ -1,0 +1,139 @@
+"""The learned-feature projector on Evaluate: a model's penultimate-layer features of up to 5,000
+images mapped with PCA, t-SNE or UMAP; colour by true or predicted class, misclassified points
+drawn as crosses; hovering a point shows its image, a lasso selection shows a gallery.
+
+The chart is a small custom component (ui/projector_component/index.html: Plotly plus a hover
+panel) because st.plotly_chart reports selections but not hovers.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+import streamlit.components.v1 as components
+from PIL import Image
+
+from fmnist_core.insight import projector
+from fmnist_core.insight.figures import CLASS_COLORS
+from fmnist_core.modeling.saving import home_dir
+from ui import tiles
+
+COMPONENT_SRC = Path(__file__).with_name("projector_component")
+GALLERY_MAX = 48
+
+
+@functools.lru_cache(maxsize=1)
+def _component():
+    """Declare the component from a folder holding its page and a copy of the installed plotly.js."""
+    target = home_dir() / "cache" / "projector_component"
+    target.mkdir(parents=True, exist_ok=True)
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not (target / "plotly.min.js").is_file() or (target / "plotly.min.js").stat().st_size != js.stat().st_size:
+        shutil.copyfile(js, target / "plotly.min.js")
+    shutil.copyfile(COMPONENT_SRC / "index.html", target / "index.html")
+    return components.declare_component("fmnist_projector", path=str(target))
+
+
+def sprite(images: np.ndarray) -> tuple[str, int]:
+    """All thumbnails in one PNG (a grid, ``cols`` wide) as a data URI: one image for the browser
+    instead of thousands."""
+    n = len(images)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    sheet = np.zeros((rows * 28, cols * 28), np.uint8)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = img
+    buf = io.BytesIO()
+    Image.fromarray(sheet).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), cols
+
+
+def figure(coords, colour_by, wrong, class_names, explained, method) -> go.Figure:
+    """One trace per class (its own colour), then crosses over the misclassified; customdata = point id."""
+    fig = go.Figure()
+    for k, cname in enumerate(class_names):
+        ids = np.flatnonzero(colour_by == k)
+        if not len(ids):
+            continue
+        fig.add_trace(go.Scatter(
+            x=coords[ids, 0].tolist(), y=coords[ids, 1].tolist(), mode="markers", name=cname,
+            customdata=ids.tolist(), hoverinfo="none",
+            marker=dict(size=6, color=CLASS_COLORS[k % len(CLASS_COLORS)], opacity=0.8, line=dict(width=0))))
+    bad = np.flatnonzero(wrong)
+    if len(bad):  # a black cross over each misclassified point, one legend entry to hide them all
+        fig.add_trace(go.Scatter(
+            x=coords[bad, 0].tolist(), y=coords[bad, 1].tolist(), mode="markers", name="misclassified",
+            customdata=bad.tolist(), hoverinfo="none",
+            marker=dict(size=7, color="rgba(0,0,0,0.85)", symbol="x-thin-open", line=dict(width=1.5))))
+    label = projector.METHOD_LABELS[method]
+    axes = [f"{label} 1", f"{label} 2"]
+    if explained:
+        axes = [f"{a} ({v:.0%} of variance)" for a, v in zip(axes, explained)]
+    fig.update_layout(height=560, dragmode="lasso", xaxis_title=axes[0], yaxis_title=axes[1],
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"),
+                      hovermode="closest", template="plotly_white")
+    return fig
+
+
+def projector_section(name: str, split: str, images: np.ndarray, y: np.ndarray, probs: np.ndarray,
+                      class_names: list[str], key: str = "proj") -> None:
+    """The whole section. ``images``, ``y`` and ``probs`` are the page's split (all images, the
+    task's labels and probabilities), so the colours match the task the page scores."""
+    st.subheader("Learned-feature projector")
+    st.caption("Each point is one image, placed by what the model's last hidden layer makes of it (the "
+               "features its output layer reads). Images the model finds alike sit together.")
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+    method = c1.radio("Map", projector.METHODS, format_func=projector.METHOD_LABELS.get, horizontal=True,
+                      key=f"{key}_method")
+    n = c2.select_slider("Images", projector.SIZES, value=2000, key=f"{key}_n")
+    colour = c3.radio("Colour by", ["true class", "predicted class"], horizontal=True, key=f"{key}_colour")
+    umap_ok, why = projector.umap_available() if method == "umap" else (True, "")
+    if not umap_ok:
+        st.warning(f"UMAP is not available: {why}. PCA and t-SNE work.")
+        return
+    wanted = f"{name}|{split}|{n}|{method}"
+    ready = st.session_state.setdefault(f"{key}_ready", [])
+    if method != "pca" and wanted not in ready:
+        st.info(f"{projector.METHOD_LABELS[method]} of {n:,} images takes from seconds to a minute or two on a "
+                "CPU; the result is stored, so it opens instantly next time.")
+        if not c4.button("Compute", type="primary", key=f"{key}_go"):
+            return
+    with st.spinner(f"Features of {n:,} images, then {projector.METHOD_LABELS[method]}…"):
+        proj = projector.projection(name, split, n, method)
+    if wanted not in ready:
+        ready.append(wanted)
+    index = proj["index"]
+    pred = probs[index].argmax(axis=1)
+    true = np.asarray(y)[index]
+    wrong = pred != true
+    colour_by = true if colour == "true class" else pred
+    fig = figure(proj["coords"], colour_by, wrong, class_names, proj["explained"], method)
+    thumbs, cols = sprite(images[index])
+    captions = [f"#{int(i)} {class_names[t]}" + ("" if t == p else f" → predicted {class_names[p]}")
+                + f" · {probs[i, p]:.0%}" for i, t, p in zip(index, true, pred)]
+    value = _component()(figure=fig.to_json(), sprite=thumbs, sprite_cols=cols, captions=captions,
+                         wrong=wrong.tolist(), key=f"{key}_chart_{wanted}", default=None)
+    st.caption(f"{len(index):,} images of the {split} split (stratified sample, seed 0), {proj['dims']}-dimensional "
+               f"features; {int(wrong.sum()):,} misclassified (×). "
+               + ("Opened from the stored result." if proj["cached"] else f"Computed in {proj['seconds']:.1f} s.")
+               + " Click a class in the legend to hide it.")
+    selected = [int(i) for i in (value or {}).get("selected", []) if 0 <= int(i) < len(index)]
+    st.session_state[f"{key}_selected"] = selected
+    if selected:
+        counts = np.bincount(true[selected], minlength=len(class_names))
+        st.markdown(f"**{len(selected):,} images selected** ({int(wrong[selected].sum())} misclassified): "
+                    + ", ".join(f"{class_names[k]} {counts[k]}" for k in np.argsort(-counts) if counts[k]))
+        shown = selected[:GALLERY_MAX]
+        tiles.gallery([images[index[i]] for i in shown], [captions[i] for i in shown],
+                      colors=["red" if wrong[i] else "green" for i in shown], ncols=12)
+        if len(selected) > GALLERY_MAX:
+            st.caption(f"Showing the first {GALLERY_MAX} of {len(selected):,}.")
+

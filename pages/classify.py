@@ -180,7 +180,7 @@ def panel(name: str, compare_all: bool, source: str) -> None:
     if source == "Draw" and imaging.looks_like_outline(image28):
         st.info("This looks like an outline. Fashion-MNIST garments are solid shapes: **fill the shape** in "
                 "(a wider brush helps) and the prediction gets much more reliable.", icon=":material/format_color_fill:")
-    view.show_steps(steps)
+    steps_box = st.container()   # drawn after the prediction: the answer to a stroke comes first
 
     st.subheader("Prediction")
     probs, names, task, ms = predict(name, image28)
@@ -192,6 +192,8 @@ def panel(name: str, compare_all: bool, source: str) -> None:
     st.session_state["classify_result"] = result
     if compare_all:
         compare_models(image28, true10)
+        with steps_box:
+            view.show_steps(steps)
         return
     left, right = st.columns([1, 2])
     with left:
@@ -205,6 +207,8 @@ def panel(name: str, compare_all: bool, source: str) -> None:
         strokes = f"after {st.session_state.get('cls_strokes', 0)} strokes · " if source == "Draw" else ""
         st.caption(f"Prediction {strokes}one direct model call: {ms:.1f} ms.")
     right.plotly_chart(view.bar_chart(probs, names, k), key="cls_bars")
+    with steps_box:
+        view.show_steps(steps)
     explain_section(name, image28, names, best)
 
 

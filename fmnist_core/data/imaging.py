@@ -346,7 +346,7 @@ def _level_background(work: np.ndarray) -> np.ndarray:
     if peak < OBJECT_THRESHOLD:  # nothing stands out of the background: one flat colour, any colour
         raise ImageInputError("No object found: the picture is blank (one flat colour). "
                               "Draw or photograph a single clothing item.")
-    if float(np.abs(surface).max()) == 0:
+    if surface.size == 1 and float(surface.flat[0]) == 0:
         return work
     out = diff * (hi / peak)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -370,6 +370,8 @@ def _background_surface(work: np.ndarray, ring_share: float = 0.05, max_points: 
         step = rows.size // max_points + 1
         rows, cols = rows[::step], cols[::step]
     vals = work[rows, cols].astype(np.float64)
+    if vals.max() - vals.min() <= 2:  # a flat border (a drawing on black, a scan): a constant surface
+        return np.full((1, 1), np.median(vals), np.float32)
 
     def design(r, c):
         u, v = c / max(w - 1, 1) - 0.5, r / max(h - 1, 1) - 0.5

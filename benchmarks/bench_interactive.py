@@ -1,0 +1,449 @@
+"""Interactive speed of the app in a real browser: every row of the interactive-speed issue's table.
+
+Starts one `streamlit run` server on a free loopback port with an empty $FMNIST_HOME (the
+shipped models stay visible), drives Debian's Chromium through Playwright and times what a
+user waits for. Selectors use visible text, labels, widget keys (Streamlit's ``st-key-<key>``
+classes) and data-testid, so the script keeps working while the pages change; a row whose
+page no longer has what it looks for is reported as an error, and the other rows still run.
+
+Rows (``--rows`` takes a comma-separated subset; default: all):
+  classify        stroke on the canvas -> the new prediction's caption shows   (median and p90)
+  classify_first  open Classify in a new tab, first stroke -> prediction
+  fewshot         first open / switch task / k-shot curve (until the page is idle again)
+  binary          Binary vs 10-class, first open
+  evaluate        first open / switch split
+  lrfinder        LR Finder on fmnist_net: click -> the page is idle with a result
+  dataset         switch split / class statistics tab
+  train_first     Build & Train: Train click -> the first batch point is drawn
+  stop            Stop training click -> the run is shown as stopped
+  watch           one training run watched on Build & Train vs one nobody watches, side by side
+                  in this run (alternating), and the server's CPU while watching
+
+"First open" is a new browser context on the same server: the first repeat is the cold one
+(nothing cached in the server yet) and is printed apart from the median of the rest.
+Training rows use fewer repeats (--train-repeats, default 2) and small runs; they say so.
+
+Run: nice -n 5 .venv/bin/python benchmarks/bench_interactive.py [--rows classify,classify_first]
+     [--repeats 5] [--train-repeats 2]
+Prints one line per measurement and a table of medians; copy it into BENCHMARKS.md with
+the date, the machine and `uptime`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+RUNNING_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state') === 'running'"""
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') !== 'running'
+         && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+         && !document.querySelector('[data-testid="stSpinner"]');
+}"""
+TRAIN_ARGS = ["--preset", "tinyvgg", "--subset", "6000", "--epochs", "2", "--seed", "0"]
+ALL_ROWS = ["classify", "classify_first", "fewshot", "binary", "evaluate", "lrfinder", "dataset",
+            "train_first", "stop", "watch"]
+
+
+# ---------------------------------------------------------------- server and browser
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "FMNIST_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        self.log = open(home / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(self.port),
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not healthy(self.url):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"streamlit did not start; see {home / 'server.log'}")
+            time.sleep(0.3)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cli(self, *args: str, timeout: float = 600) -> str:
+        done = subprocess.run([PYTHON, "-m", "fmnist_core", *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"fmnist_core {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.log.close()
+
+
+def wait_idle(page, timeout: float = 300, start_within: float = 1.5) -> None:
+    """Wait for the rerun an action just triggered to begin (briefly) and then to finish."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(RUNNING_JS, timeout=start_within * 1000, polling=20)
+    except PlaywrightTimeout:
+        pass
+    page.wait_for_function(IDLE_JS, timeout=timeout * 1000, polling=20)
+
+
+def timed(action, until) -> float:
+    t0 = time.perf_counter()
+    action()
+    until()
+    return time.perf_counter() - t0
+
+
+def new_page(browser, url: str | None = None):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = ctx.new_page()
+    page.set_default_timeout(300_000)
+    if url:
+        page.goto(url)
+    return ctx, page
+
+
+def open_timed(browser, url: str, ready=None) -> float:
+    """Seconds from navigation to an idle page (and ``ready(page)`` when given) in a new context."""
+    ctx, page = new_page(browser)
+    try:
+        def until():
+            wait_idle(page, start_within=5)
+            page.locator("h1").first.wait_for()
+            if ready:
+                ready(page)
+        return timed(lambda: page.goto(url), until)
+    finally:
+        ctx.close()
+
+
+def widget(page, key: str):
+    """The element container Streamlit gives a widget with ``key`` (class ``st-key-<key>``)."""
+    return page.locator(f".st-key-{key}")
+
+
+def option(page, key: str, text: str):
+    """A choice in a radio / segmented control / button group, by widget key and visible text."""
+    w = widget(page, key)
+    exact = re.compile(rf"^\s*{re.escape(text)}\s*$", re.I)
+    button = w.locator("button").filter(has_text=exact)
+    return button.first if button.count() else w.locator("label").filter(has_text=exact).first
+
+
+# ---------------------------------------------------------------- rows
+
+def row_classify(ctx) -> dict:
+    page = ctx["page"]
+    page.goto(ctx["url"] + "/classify")
+    wait_idle(page, start_within=5)
+    stroke = canvas_stroker(page)
+    out, cpu = [], []
+    for i in range(ctx["repeats"] + 1):   # the first stroke is row classify_first's business: dropped here
+        y = 40 + (i * 23) % 200
+        cpu0 = ctx["server"].cpu_seconds()
+        t = stroke([(60, y), (220, y + 15)], expect_strokes=i + 1)
+        if i:
+            out.append(t)
+            cpu.append(ctx["server"].cpu_seconds() - cpu0)
+    # Server CPU seconds per stroke (prediction, steps and saliency map): what load on the machine does
+    # not inflate, unlike the wall-clock rows.
+    return {"Classify: stroke -> new prediction": out, "Classify: server CPU per stroke (s, until idle)": cpu}
+
+
+def canvas_stroker(page):
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+
+    def stroke(points, expect_strokes: int) -> float:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+        t0 = time.perf_counter()
+        page.mouse.up()
+        # The prediction's caption says how many strokes it answers ("Prediction after 3 strokes ...").
+        page.wait_for_function("""(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                  .some(e => e.innerText.includes('after ' + n + ' strokes'))""",
+                               arg=expect_strokes, polling="raf", timeout=120_000)
+        dt = time.perf_counter() - t0
+        wait_idle(page)   # let the saliency map finish before the next stroke
+        return dt
+    return stroke
+
+
+def row_classify_first(ctx) -> dict:
+    out = []
+    for _ in range(ctx["repeats"]):
+        bctx, page = new_page(ctx["browser"], ctx["url"] + "/classify")
+        try:
+            wait_idle(page, start_within=5)
+            out.append(canvas_stroker(page)([(80, 60), (200, 220)], expect_strokes=1))
+        finally:
+            bctx.close()
+    return {"Classify: first stroke after opening": out}
+
+
+def row_fewshot(ctx) -> dict:
+    url = ctx["url"] + "/few_shot"
+    first = [open_timed(ctx["browser"], url) for _ in range(ctx["repeats"])]
+    page = ctx["page"]
+    page.goto(url)
+    wait_idle(page, start_within=5)
+    switch = []
+    tasks = [t.strip() for t in widget(page, "fs_task").locator("button").all_inner_texts() if t.strip()]
+    for i in range(ctx["repeats"]):
+        target = tasks[(i + 1) % len(tasks)]
+        switch.append(timed(lambda: option(page, "fs_task", target).click(), lambda: wait_idle(page)))
+    option(page, "fs_task", tasks[0]).click()
+    wait_idle(page)
+    curve_button = page.locator(".st-key-fs_curve_go button, button").filter(has_text="curve").first
+    curve = [timed(curve_button.click, lambda: wait_idle(page, timeout=600))]
+    return {"Few-shot: first open": first, "Few-shot: switch task": switch, "Few-shot: k-shot curve (1 repeat)": curve}
+
+
+def row_binary(ctx) -> dict:
+    return {"Binary vs 10-class: first open": [open_timed(ctx["browser"], ctx["url"] + "/binary_study")
+                                              for _ in range(ctx["repeats"])]}
+
+
+def row_evaluate(ctx) -> dict:
+    url = ctx["url"] + "/evaluate"
+    first = [open_timed(ctx["browser"], url, ready=lambda p: p.locator('[data-testid="stMetric"]').first.wait_for())
+             for _ in range(ctx["repeats"])]
+    page = ctx["page"]
+    page.goto(url)
+    wait_idle(page, start_within=5)
+    switch = []
+    for i in range(ctx["repeats"]):
+        split = "validation" if i % 2 == 0 else "test"
+        switch.append(timed(lambda: option(page, "eval_split", split).click(), lambda: wait_idle(page)))
+    return {"Evaluate: first open": first, "Evaluate: switch split": switch}
+
+
+def row_lrfinder(ctx) -> dict:
+    page = ctx["page"]
+    out = []
+    for _ in range(max(1, ctx["train_repeats"])):
+        page.goto(ctx["url"] + "/lr_finder")
+        wait_idle(page, start_within=5)
+        box = widget(page, "lrf_model")
+        box.click()
+        page.get_by_role("option").filter(has_text="fmnist_net").first.click()
+        wait_idle(page)
+        run = widget(page, "lrf_run").locator("button")
+        out.append(timed(run.click, lambda: (wait_idle(page, timeout=600),
+                                             page.get_by_text(re.compile("valley", re.I)).first.wait_for())))
+    return {f"LR Finder on fmnist_net ({len(out)} repeats)": out}
+
+
+def row_dataset(ctx) -> dict:
+    page = ctx["page"]
+    page.goto(ctx["url"] + "/dataset")
+    wait_idle(page, start_within=5)
+    split, stats = [], []
+    for i in range(ctx["repeats"]):
+        target = "train" if i % 2 == 0 else "test"
+        split.append(timed(lambda: option(page, "ds_split", target).click(), lambda: wait_idle(page)))
+    for _ in range(ctx["repeats"]):
+        page.get_by_role("tab", name=re.compile("Browse")).click()
+        wait_idle(page)
+        tab = page.get_by_role("tab", name=re.compile("Class statistics"))
+        stats.append(timed(tab.click, lambda: (wait_idle(page),
+                                               page.locator('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]')
+                                               .first.wait_for())))
+    return {"Dataset: switch split": split, "Dataset: class statistics tab": stats}
+
+
+FIRST_POINT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .some(p => (p.data || []).some(t => (t.x || []).length > 0 && /batch|train/i.test(t.name || '')))"""
+
+
+def start_training_in_page(page, url: str) -> float:
+    """Open Build & Train, press Train, return seconds until the first batch point is drawn."""
+    page.goto(url + "/build_train")
+    wait_idle(page, start_within=5)
+    train = widget(page, "bt_train").locator("button")
+    return timed(train.click, lambda: page.wait_for_function(FIRST_POINT_JS, timeout=300_000, polling=50))
+
+
+def wait_no_active_run(server: Server, timeout: float = 900) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = json.loads(server.cli("runs", "--json"))
+        if not any(r.get("status") in ("queued", "running") for r in runs):
+            return runs
+        time.sleep(1)
+    raise TimeoutError("runs still active")
+
+
+def row_train_first(ctx) -> dict:
+    out = []
+    for _ in range(ctx["train_repeats"]):
+        out.append(start_training_in_page(ctx["page"], ctx["url"]))
+        stop_button(ctx["page"]).click()
+        wait_no_active_run(ctx["server"])
+    return {f"Train: click -> first batch point ({len(out)} repeats)": out}
+
+
+def stop_button(page):
+    return page.get_by_role("button", name=re.compile("Stop training"))
+
+
+def row_stop(ctx) -> dict:
+    out = []
+    page = ctx["page"]
+    for _ in range(ctx["train_repeats"]):
+        start_training_in_page(page, ctx["url"])
+        time.sleep(3)   # a few batches in
+        server = ctx["server"]
+
+        def stopped():
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                runs = json.loads(server.cli("runs", "--json"))
+                if runs and not any(r.get("status") in ("queued", "running") for r in runs):
+                    return
+                time.sleep(0.1)
+            raise TimeoutError("not stopped after 300 s")
+        out.append(timed(stop_button(page).click, stopped))
+    return {f"Stop: click -> run stopped ({len(out)} repeats; includes ~0.3 s per `runs` poll)": out}
+
+
+def row_watch(ctx) -> dict:
+    """The same small CLI-submitted run, once with Build & Train open on it, once with no browser:
+    alternating, ``train_repeats`` pairs; the worker's train_seconds from the run store."""
+    server, page = ctx["server"], ctx["page"]
+    watched, unwatched, cpu_share = [], [], []
+    for i in range(ctx["train_repeats"]):
+        for watch in ((True, False) if i % 2 == 0 else (False, True)):
+            name = f"bench_{'w' if watch else 'u'}{i}"
+            page.goto("about:blank")
+            run_id = server.cli("train", *TRAIN_ARGS, "-mn", name, "--detach", "--overwrite").split()[-1]
+            if watch:
+                page.goto(ctx["url"] + "/build_train")
+                cpu0, t0 = server.cpu_seconds(), time.monotonic()
+            runs = wait_no_active_run(server)
+            if watch:
+                cpu_share.append((server.cpu_seconds() - cpu0) / (time.monotonic() - t0))
+            run = next(r for r in runs if str(r.get("id")) == run_id.strip("#") or r.get("name") == name)
+            (watched if watch else unwatched).append(float(run.get("train_seconds") or 0))
+    ratio = [w / u for w, u in zip(watched, unwatched) if u]
+    return {f"Training time, watched (s; {len(watched)} runs, {' '.join(TRAIN_ARGS)})": watched,
+            "Training time, unwatched (s)": unwatched,
+            "Watched / unwatched ratio": ratio,
+            "Server CPU while watching (share of one core)": cpu_share}
+
+
+ROWS = {name: globals()[f"row_{name}"] for name in ALL_ROWS}
+
+
+# ---------------------------------------------------------------- main
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "no value"
+    v = sorted(values)
+    med = statistics.median(v)
+    p90 = v[min(len(v) - 1, int(round(0.9 * (len(v) - 1))))]
+    return f"median {med:8.3f}   p90 {p90:8.3f}   min {v[0]:8.3f}   max {v[-1]:8.3f}   n {len(v)}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default=",".join(ALL_ROWS), help=f"comma-separated subset of {', '.join(ALL_ROWS)}")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats per interactive row (>= 5 for the record)")
+    ap.add_argument("--train-repeats", type=int, default=2, help="repeats for the training rows")
+    args = ap.parse_args(argv)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        ap.error(f"unknown rows {unknown}; choose from {', '.join(ALL_ROWS)}")
+    from playwright.sync_api import sync_playwright
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.node()}  {os.cpu_count()} CPUs  "
+          f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    results: dict[str, list[float] | str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_home_") as home:
+        server = Server(Path(home))
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                bctx, page = new_page(browser)
+                page.goto(server.url)
+                wait_idle(page, start_within=5)
+                ctx = {"url": server.url, "browser": browser, "page": page, "server": server,
+                       "repeats": args.repeats, "train_repeats": args.train_repeats}
+                for row in rows:
+                    t0 = time.monotonic()
+                    try:
+                        for label, values in ROWS[row](ctx).items():
+                            results[label] = values
+                            print(f"{label:<60} {' '.join(f'{v:.3f}' for v in values)}", flush=True)
+                    except Exception as exc:  # noqa: BLE001 - one page's change must not stop the other rows
+                        results[f"{row} (error)"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                        print(f"{row}: ERROR {results[f'{row} (error)']}", flush=True)
+                        bctx.close()
+                        bctx, page = new_page(browser)
+                        ctx["page"] = page
+                    print(f"  ({row}: {time.monotonic() - t0:.0f} s, load {os.getloadavg()[0]:.2f})", flush=True)
+                bctx.close()
+                browser.close()
+        finally:
+            server.stop()
+    print(f"\n# seconds (ratios and CPU shares as numbers); load at the end {os.getloadavg()[0]:.2f}")
+    for label, values in results.items():
+        print(f"{label:<60} {values if isinstance(values, str) else summary(values)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,14 +36,14 @@ import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from bench_app_start import free_port, healthy  # noqa: E402 - the script's own folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -63,20 +63,6 @@ ALL_ROWS = ["classify", "classify_first", "fewshot", "binary", "evaluate", "lrfi
 
 
 # ---------------------------------------------------------------- server and browser
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
 
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""

@@ -10,7 +10,7 @@ import json
 import streamlit as st
 
 from fmnist_core.modeling import models, saving
-from fmnist_core.modeling.training import OPTIMIZERS, SCHEDULES
+from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
 from ui import frame, live, run_widgets
 
@@ -21,7 +21,7 @@ AT_END = -1
 HP_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3,
                "schedule": "constant", "step_epoch": 5, "step_factor": 0.5, "decay_rate": 0.9,
                "early_stopping": 0, "augment_shift": 0.0, "augment_flip": False, "normalize": True,
-               "val_fraction": 0.1, "subset": 6000, "seed": 42}
+               "val_fraction": 0.1, "subset": 6000, "seed": 42, "precision": "mixed_bfloat16"}
 SWEEP_EXAMPLES = {"lr": "1e-4, 1e-3, 1e-2", "batch_size": "32, 128, 512", "optimizer": "adam, sgd, rmsprop",
                   "dropout": "0, 0.25, 0.5", "activation": "relu, tanh, gelu", "normalize": "true, false",
                   "seed": "1, 2, 3", "epochs": "2, 4, 8", "augment_shift": "0, 0.1", "momentum": "0, 0.9"}
@@ -161,7 +161,8 @@ def summary(spec, task) -> bool:
 def time_estimate(spec, task, hp) -> None:
     """Measured time per epoch for this model and batch size, on request (cached per spec, task, sizes)."""
     key = (run_widgets.spec_key(spec), task.name, json.dumps(
-        {k: hp[k] for k in ("batch_size", "subset", "val_fraction", "normalize", "optimizer")}, sort_keys=True))
+        {k: hp.get(k) for k in ("batch_size", "subset", "val_fraction", "normalize", "optimizer", "precision")},
+        sort_keys=True))
     done = ss.setdefault("bt_estimates", {})
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if c1.button("Estimate time per epoch", icon=":material/timer:",
@@ -176,7 +177,7 @@ def time_estimate(spec, task, hp) -> None:
     c2.markdown(f"**≈ {run_widgets.fmt_seconds(per_epoch) if per_epoch >= 1 else f'{per_epoch:.2f} s'} per epoch**, "
                 f"≈ {run_widgets.fmt_seconds(per_epoch * hp['epochs'])} for {hp['epochs']} epochs")
     c2.caption(f"{e['batches_per_epoch']} batches of {e['batch_size']} ({e['seconds_per_batch'] * 1000:.0f} ms each, "
-               f"median of {e['measured_steps']}) on {e['n_train']:,} images, plus validation. Slower while "
+               f"median of {e['measured_steps']}, {e['precision']}) on {e['n_train']:,} images, plus validation. Slower while "
                "another run is training.")
 
 
@@ -237,6 +238,8 @@ def hparams_form(spec) -> dict | None:
     augment_shift = c[0].slider("Augment: max shift", 0.0, 0.3, step=0.05, key=p + "augment_shift", **keep,
                                 help="Random translation as a fraction of the image: 0.1 ≈ 3 pixels.")
     augment_flip = c[1].checkbox("Augment: flip", key=p + "augment_flip", **keep, help="Random horizontal flip")
+    precision = c[0].selectbox("Precision", PRECISIONS, key=p + "precision", **keep,
+                               help="mixed_bfloat16: bfloat16 compute, float32 weights; ~1.5x faster on this CPU")
     normalize = c[1].checkbox("Normalize to [0, 1]", key=p + "normalize", **keep,
                               help="Scale pixels from 0-255 to 0-1. Unticked, small models train much worse.")
     early_stopping = c[2].number_input("Early stopping patience (0 = off)", step=1, key=p + "early_stopping",
@@ -251,7 +254,7 @@ def hparams_form(spec) -> dict | None:
            "schedule": schedule, "step_epoch": step_epoch, "step_factor": step_factor, "decay_rate": decay_rate,
            "early_stopping": early_stopping, "augment_shift": augment_shift, "augment_flip": augment_flip,
            "normalize": normalize, "val_fraction": val_fraction, "subset": subset, "seed": seed,
-           "init_from": None if init_from == NO_TRANSFER else init_from}
+           "init_from": None if init_from == NO_TRANSFER else init_from, "precision": precision}
     hp, errors = run_widgets.hparam_errors(raw)
     if errors:
         st.error("Fix these before training (Train stays off until then):\n\n"

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from test_pages_build import page, run_ok, store, widget   # noqa: F401  (store: a fixture)
 
 from fmnist_core.modeling import models
 
@@ -14,26 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD, LR = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py"))
 
 
-def page(path, **state) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return run_ok(at)
-
-
-def run_ok(x) -> AppTest:
-    at = x.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def widget(seq, label):
-    found = [w for w in seq if w.label == label]
-    assert found, f"no widget labelled {label!r} among {[w.label for w in seq]}"
-    return found[0]
-
-
-def test_defaults_to_the_model_build_and_train_holds_or_will_load(fmnist_home):
+def test_defaults_to_the_model_build_and_train_holds_or_will_load(store):
     fresh = page(LR)                                   # Build & Train not visited yet: it will load the default
     assert widget(fresh.selectbox, "Model").value == models.DEFAULT_PRESET
     assert not fresh.warning
@@ -53,7 +34,7 @@ def test_defaults_to_the_model_build_and_train_holds_or_will_load(fmnist_home):
 
 
 @pytest.mark.slow
-def test_sweep_runs_in_the_background_and_hands_the_lr_and_its_model_to_build_and_train(fmnist_home):
+def test_sweep_runs_in_the_background_and_hands_the_lr_and_its_model_to_build_and_train(store):
     at = page(LR)
     widget(at.selectbox, "Model").set_value("linear")
     widget(at.number_input, "Training images").set_value(1000)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.modeling import saving
+from fmnist_core.modeling import models, saving
 from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
 
@@ -70,7 +70,7 @@ def test_build_page_edits_layers_and_shows_live_parameter_counts(store):
     for label in ("Learning rate", "Epochs", "Training images", "Seed"):
         widget(at.number_input, label)
     widget(at.button, "Train")
-    assert metric(at, "Parameters") == "21,706"          # TinyVGG, the figure CNN Explainer reports
+    assert metric(at, "Parameters") == f"{models.count_params(models.DEFAULT_PRESET):,}"   # the default preset
 
     widget(at.selectbox, "Start from a preset").set_value("linear")
     run_ok(widget(at.button, "Load preset into the editor").click())

@@ -36,3 +36,12 @@ def test_estimate_is_close_to_a_real_epoch():
     real = training.train("tinyvgg", "multiclass", hp).history
     steady = min(h["seconds"] for h in real[1:])
     assert steady / 4 < est["seconds_per_epoch"] < steady * 4, (est, [h["seconds"] for h in real])
+
+
+def test_estimate_says_which_precision_it_measured():
+    hp = {"subset": 1000, "batch_size": 64, "precision": "mixed_bfloat16", "label_smoothing": 0.1}
+    est = timing.estimate_epoch_seconds("quick", "multiclass", hp, steps=2, warmup=1)
+    assert est["precision"] == "mixed_bfloat16" and est["n_train"] == 900 and est["batches_per_epoch"] == 15
+    assert est["seconds_per_epoch"] > 0
+    assert timing.estimate_epoch_seconds("linear", "multiclass", {"subset": 1000}, steps=1, warmup=1)["precision"] \
+        == "float32"

@@ -116,6 +116,11 @@ def add_train_arguments(tr) -> None:
     tr.add_argument("--augment-flip", action="store_true", help="random horizontal flips")
     tr.add_argument("--augment-shift", type=float_in(0, 0.3, "augment shift"), default=0.0,
                     help="random shifts, fraction of the image")
+    tr.add_argument("--augment-erase", type=float_in(0, 1, "augment erase"), default=0.0,
+                    help="random erasing: probability of blanking a rectangle")
+    tr.add_argument("--label-smoothing", type=float_in(0, 0.49, "label smoothing"), default=0.0)
+    tr.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
+                    help="mixed_bfloat16 trains ~1.5x faster on CPUs with AVX512_BF16")
     tr.add_argument("--no-normalize", action="store_true", help="keep raw 0-255 pixels")
     tr.add_argument("--early-stopping", type=int_in(0, 500, "early-stopping patience"), default=0,
                     help="patience in epochs (0 = off)")
@@ -128,4 +133,5 @@ def hparams_from_args(args) -> dict:
     return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
             "schedule": args.schedule, "subset": args.subset, "seed": args.seed, "augment_flip": args.augment_flip,
             "augment_shift": args.augment_shift, "normalize": not args.no_normalize,
-            "early_stopping": args.early_stopping, "init_from": args.init_from}
+            "early_stopping": args.early_stopping, "init_from": args.init_from, "augment_erase": args.augment_erase,
+            "label_smoothing": args.label_smoothing, "precision": args.precision}

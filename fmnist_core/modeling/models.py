@@ -113,7 +113,18 @@ def fmnist_net():
         {"type": "Activation", "activation": "relu"}, {"type": "Dropout", "rate": 0.4}]
 
 
+def quick():
+    """The fast default: Conv(32)-BN-pool, Conv(64)-BN-pool, Dense(128)-BN; 4.2 M multiply-adds
+    per image, a quarter of fmnist_net's 18.7 M. Trained with ``RECIPES["quick"]``."""
+    def conv_bn(filters):
+        return [_conv(filters, 3, "same", "linear"), {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"},
+                _pool()]
+    return conv_bn(32) + conv_bn(64) + [{"type": "Flatten"}, _dense(128, "linear"), {"type": "BatchNorm"},
+                                        {"type": "Activation", "activation": "relu"}]
+
+
 PRESETS = {
+    "quick": quick,
     "linear": linear,
     "mlp": mlp,
     "dense_4_4": lambda: mlp((4, 4), "relu", 0),
@@ -124,8 +135,13 @@ PRESETS = {
     "exercise_cnn": exercise_cnn,
     "fmnist_net": fmnist_net,
 }
-DEFAULT_PRESET = "tinyvgg"   # the model Build & Train starts from (the LR Finder defaults to it too)
+DEFAULT_PRESET = "quick"   # the model Build & Train starts from (the LR Finder defaults to it too)
+# Training recipes (HParams fields) that go with a preset; see BENCHMARKS.md, "Recipe study".
+RECIPES = {
+    "quick": {"precision": "mixed_bfloat16", "batch_size": 256, "schedule": "onecycle", "lr": 3e-3, "epochs": 5},
+}
 PRESET_DESCRIPTIONS = {
+    "quick": "Fast default: Conv(32) and Conv(64) with BatchNorm and pooling, Dense(128); bfloat16 recipe.",
     "linear": "Flatten + Dense softmax: the linear baseline.",
     "mlp": "Multi-layer perceptron; hidden sizes, activation and dropout are parameters.",
     "dense_4_4": "Dense progression, step 1: two hidden layers of 4.",

@@ -3,7 +3,8 @@
 One `streamlit run` server and Debian's Chromium, in one run, side by side:
   * training time of the same run unwatched (no browser page) and watched (Build & Train open
     on it, polling), interleaved so that machine load hits both alike; the ratio of medians;
-  * the server's CPU while watching (user + system CPU of the server process / wall time);
+  * the server's CPU while watching (user + system CPU of the server process / wall time, from
+    the page showing the run until the run ended);
   * Train click until the first batch point shows in the live view (the page pre-warms a worker);
   * Stop click until the view says "Stopping…", and until the run is stopped (status stopped).
 
@@ -45,15 +46,19 @@ def start_server(home: str):
     return proc, url
 
 
-def train_once(store, hp: dict, preset: str, page=None, url: str = "") -> dict:
-    """Submit one run (through the store, as the CLI does), optionally watch it in the page; its times."""
+def train_once(store, hp: dict, preset: str, page=None, url: str = "", server_pid: int | None = None) -> dict:
+    """Submit one run (through the store, as the CLI does), optionally watch it in the page; the run,
+    with ``server_cpu`` = the server's CPU share from the page showing the run until the run ended."""
     from fmnist_core.runs import jobs
 
     rid = jobs.submit(preset, "multiclass", hp, store=store)
     if page is not None:
         page.goto(f"{url}/build_train?run={rid}")
         page.get_by_text(POINTS).first.wait_for(timeout=120_000)
+        c0, t0 = cpu_seconds(server_pid), time.perf_counter()
     run = jobs.wait(rid, timeout=1800, store=store, poll=0.2)
+    if page is not None:
+        run["server_cpu"] = (cpu_seconds(server_pid) - c0) / (time.perf_counter() - t0)
     assert run["status"] == "completed", run["message"]
     return run
 
@@ -85,9 +90,8 @@ def main():
                 page.goto("about:blank")
                 run = train_once(store, hp, args.preset)
                 rows["unwatched"].append(run["train_seconds"])
-                c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-                run = train_once(store, hp, args.preset, page, url)
-                cpu = (cpu_seconds(proc.pid) - c0) / (time.perf_counter() - t0)
+                run = train_once(store, hp, args.preset, page, url, proc.pid)
+                cpu = run["server_cpu"]
                 rows["watched"].append(run["train_seconds"])
                 rows["cpu"].append(cpu)
                 print(f"repeat {i + 1}: unwatched {rows['unwatched'][-1]:.1f} s, watched {run['train_seconds']:.1f} s,"

@@ -7,10 +7,11 @@ import streamlit as st
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.insight import figures
-from fmnist_core.insight.training_figures import METRIC_LABELS, curves_figure, overlay_figure, sweep_summary_figure
+from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, overlay_figure, parallel_figure,
+                                                  sweep_summary_figure)
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import export_widgets, frame, hints, run_widgets
+from ui import export_widgets, frame, hints, run_admin, run_widgets
 
 ss = st.session_state
 ALL = "(all runs)"
@@ -46,12 +47,12 @@ def table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sweep_label(sweep_id: str, runs: list[dict]) -> str:
+def sweep_label(sweep_id: str, runs: list[dict], names: dict) -> str:
     if sweep_id == ALL:
         return ALL
     members = [r for r in runs if r.get("sweep_id") == sweep_id]
     param = members[0]["sweep_param"] if members else "?"
-    return f"{sweep_id} ({param}, {len(members)} runs)"
+    return f"{names.get(sweep_id, sweep_id)} ({param}, {len(members)} runs)"
 
 
 def sweep_summary(sweep_runs: list[dict]) -> None:
@@ -141,7 +142,7 @@ def confusion_matrix(run: dict) -> None:
 
 
 def actions(run: dict) -> None:
-    c1, c2, c3 = st.columns(3)
+    c1, c2 = st.columns(2)
     if c1.button("Watch in Build & Train", icon=":material/monitoring:", key=f"cr_watch_{run['id']}"):
         ss.bt_watch_id = run["id"]
         try:
@@ -151,28 +152,7 @@ def actions(run: dict) -> None:
     if run.get("model_path") and c2.button("Evaluate this model", icon=":material/fact_check:",
                                            key=f"cr_eval_{run['id']}"):
         frame.go_to(run_widgets.EVALUATE_PAGE, selected_model=run["model_name"])
-    if run["status"] == "running":
-        c3.caption("Stop a running run (Build & Train) before deleting it.")
-        return
-    if c3.button("Delete run…", icon=":material/delete:", key=f"cr_del_{run['id']}"):
-        ss.cr_confirm_delete = run["id"]
-    if ss.get("cr_confirm_delete") == run["id"]:
-        st.warning(f"Delete run #{run['id']} and its history" + (f", and its saved model `{run['model_name']}`"
-                                                                 if run.get("model_path") else "")
-                   + "? This cannot be undone.")
-        y, n, _ = st.columns([1, 1, 3])
-        if y.button("Yes, delete", type="primary", key=f"cr_del_yes_{run['id']}"):
-            try:
-                run_widgets.get_store().delete_run(run["id"], delete_model=True)
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                ss.cr_confirm_delete = None
-                st.toast(f"Deleted run #{run['id']}.")
-                st.rerun()
-        if n.button("Cancel", key=f"cr_del_no_{run['id']}"):
-            ss.cr_confirm_delete = None
-            st.rerun()
+    run_admin.manage_run(run)
 
 
 # ---------------------------------------------------------------- the page
@@ -190,7 +170,8 @@ statuses = c2.multiselect("Status", STATUSES, key="cr_status", placeholder="any 
 sweeps = [ALL] + sorted({r["sweep_id"] for r in runs if r.get("sweep_id")}, reverse=True)
 if ss.get("cr_sweep") not in sweeps:
     ss.cr_sweep = ALL
-sweep = c3.selectbox("Sweep", sweeps, key="cr_sweep", format_func=lambda s: sweep_label(s, runs))
+names = run_admin.sweep_names()
+sweep = c3.selectbox("Sweep", sweeps, key="cr_sweep", format_func=lambda s: sweep_label(s, runs, names))
 
 shown = [r for r in runs if (not tasks or r["task"] in tasks) and (not statuses or r["status"] in statuses)
          and (sweep == ALL or r.get("sweep_id") == sweep)]
@@ -214,8 +195,18 @@ by_id = {r["id"]: r for r in shown}
 
 if sweep != ALL:
     sweep_summary([r for r in runs if r.get("sweep_id") == sweep])
+    run_admin.manage_sweep(sweep)
 elif picked and len({by_id[i].get("sweep_id") for i in picked}) == 1 and by_id[picked[0]].get("sweep_id"):
     sweep_summary([r for r in runs if r.get("sweep_id") == by_id[picked[0]]["sweep_id"]])
+
+scored = [r for r in shown if r.get("val_accuracy") is not None]
+if len(scored) >= 2:
+    with st.expander(f"Hyperparameters vs validation accuracy ({len(scored)} runs, parallel coordinates)",
+                     expanded=sweep != ALL):
+        st.plotly_chart(parallel_figure(scored, picked), key="cr_parallel",
+                        config=run_widgets.chart_config("runs_parallel"))
+        st.caption("One line per finished run of the table above; an axis per hyperparameter that differs between "
+                   "them. Ticked rows are red. Drag along an axis to keep only the runs in that range.")
 
 if not picked:
     st.info("Tick one or more runs in the table to compare their curves and see details.")

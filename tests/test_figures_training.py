@@ -124,3 +124,17 @@ def test_hint_underfitting_and_gap():
     gap = [{"epoch": 1, "loss": 0.3, "accuracy": 0.95, "val_loss": 0.5, "val_accuracy": 0.84},
            {"epoch": 2, "loss": 0.2, "accuracy": 0.97, "val_loss": 0.5, "val_accuracy": 0.85}]
     assert fit_hints(gap)[0]["kind"] == "overfitting" and "12.0 points above" in fit_hints(gap)[0]["text"]
+
+
+def test_parallel_figure_has_an_axis_per_varied_hyperparameter_and_marks_the_selection():
+    from fmnist_core.insight.training_figures import parallel_figure
+    runs = [{"id": i, "val_accuracy": acc, "hparams": {"lr": lr, "batch_size": 128, "optimizer": opt, "epochs": 3}}
+            for i, lr, opt, acc in [(1, 1e-3, "adam", 0.85), (2, 1e-2, "sgd", 0.80), (3, 1e-4, "adam", 0.70)]]
+    runs.append({"id": 4, "val_accuracy": None, "hparams": {"lr": 1.0}})            # failed: left out
+    fig = parallel_figure(runs, selected=[2])
+    dims = fig.data[0].dimensions
+    assert [d.label for d in dims] == ["log10 learning rate", "optimizer", "validation accuracy (%)"]
+    assert [round(v, 6) for v in dims[0].values] == [-3, -2, -4]
+    assert list(dims[1].ticktext) == ["adam", "sgd"] and list(dims[1].values) == [0, 1, 0]
+    assert [round(v, 6) for v in dims[2].values] == [85, 80, 70]
+    assert list(fig.data[0].line.color) == [0.9, 1.0, 0.0]     # best in dark blue, selected red, worst light

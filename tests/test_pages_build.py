@@ -191,8 +191,14 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
     cap = [c.value for c in at.caption if "validation images" in c.value][0]
     assert cap.startswith("100 validation images") and f"accuracy {first['val_accuracy']:.4f}" in cap
 
+    widget(at.text_input, "Saved model name").input("lr-sweep-best")      # rename the model of a real run
+    run_ok(widget(at.button, "Rename model").click())
+    names = {m["name"] for m in saving.list_models()}
+    assert "lr-sweep-best" in names and first["model_name"] not in names
+    assert store.get_run(first["id"])["model_name"] == "lr-sweep-best"
+
     run_ok(widget(at.button, "Delete run…").click())
     run_ok(widget(at.button, "Yes, delete").click())
     assert store.get_run(first["id"]) is None
-    assert first["model_name"] not in {m["name"] for m in saving.list_models()}   # its model went too
+    assert "lr-sweep-best" not in {m["name"] for m in saving.list_models()}   # its model went too
     assert list(at.dataframe[0].value["id"]) == [ids[0]]

@@ -293,3 +293,47 @@ def live_chart_specs(history: list[dict], points: list[dict], batches_per_epoch:
              "transform": [{"filter": "datum.series === 'train (epoch mean)' || datum.series === 'validation'"}]},
         ]})
     return specs
+
+
+# ---------------------------------------------------------------- many runs: hyperparameters vs result
+
+HP_AXES = ("lr", "batch_size", "epochs", "optimizer", "schedule", "subset", "augment_shift", "augment_flip",
+           "normalize", "val_fraction", "momentum", "seed")
+
+
+def parallel_figure(runs: list[dict], selected=(), metric: str = "val_accuracy") -> go.Figure:
+    """Parallel coordinates of runs: one axis per hyperparameter that differs between them (the
+    learning rate on a log10 axis), then the metric in percent. Runs in ``selected`` (ids) are drawn
+    red, the others in blues by their metric; drag along an axis to brush a range.
+
+    runs : run dicts with ``hparams`` and the metric; those without the metric are left out.
+    """
+    runs = [r for r in runs if r.get(metric) is not None]
+    hps = [r.get("hparams") or {} for r in runs]
+    dims = []
+    for key in HP_AXES:
+        values = [h.get(key) for h in hps]
+        if key != "lr" and len({repr(v) for v in values}) < 2:
+            continue  # the same for every run: no information on this axis
+        if key == "subset":
+            values = [v or 60000 for v in values]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if key == "lr":
+                dims.append({"label": "log10 learning rate", "values": [math.log10(v) for v in values]})
+            else:
+                dims.append({"label": key.replace("_", " "), "values": values})
+        else:  # categories (optimizer, schedule, booleans): one tick per value
+            cats = sorted({str(v) for v in values})
+            dims.append({"label": key.replace("_", " "), "values": [cats.index(str(v)) for v in values],
+                         "tickvals": list(range(len(cats))), "ticktext": cats})
+    scores = [100 * r[metric] if "accuracy" in metric else r[metric] for r in runs]
+    dims.append({"label": METRIC_LABELS.get(metric, metric) + (" (%)" if "accuracy" in metric else ""),
+                 "values": scores})
+    lo, hi = (min(scores), max(scores)) if scores else (0, 1)
+    chosen = set(selected)
+    # Colour: blues by the metric in [0, 0.9], selected runs at 1 (red): one colour scale does both.
+    color = [1.0 if r["id"] in chosen else 0.9 * (s - lo) / ((hi - lo) or 1) for r, s in zip(runs, scores)]
+    fig = go.Figure(go.Parcoords(line={"color": color, "cmin": 0, "cmax": 1, "colorscale": [
+        [0, "#c6dbef"], [0.9, "#08306b"], [0.9001, "#d62728"], [1, "#d62728"]]}, dimensions=dims))
+    fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    return fig

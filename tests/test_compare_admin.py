@@ -1,0 +1,64 @@
+"""Compare runs: rename and delete runs and sweeps from the page, within the ownership rules
+(AppTest on a real run store; the rules themselves are the store's)."""
+import json
+import os
+
+from fmnist_core.runs import jobs
+from fmnist_core.runs.store import RunStore
+from test_pages_build import COMPARE, page, run_ok, widget
+
+SPEC = [{"type": "Flatten"}]
+
+
+def finished_run(store, name, owner, sweep=None):
+    rid = store.create_run(name, "multiclass", SPEC, {"epochs": 1}, sweep, sweep_param="lr", sweep_value=1e-3,
+                           owner=owner)
+    assert store.mark_running(rid, os.getpid())
+    store.finish(rid, "completed", val={"accuracy": 0.8, "loss": 0.5}, test={"accuracy": 0.8, "loss": 0.5})
+    return rid
+
+
+def select(at, store, rid):
+    ids = [r["id"] for r in store.list_runs(with_history=False)]   # the table: newest first
+    at.session_state["cr_table"] = {"selection": {"rows": [ids.index(rid)], "columns": []}}
+    return run_ok(at)
+
+
+def test_runs_and_sweeps_are_renamed_and_deleted_by_their_owner_only(fmnist_home):
+    store = RunStore()
+    me = jobs.local_owner()
+    mine = finished_run(store, "tinyvgg-10class-3ep", me)
+    theirs = finished_run(store, "their run", "someone:else")
+    swept = [finished_run(store, f"sweep run {i}", me, "sweep-a") for i in range(2)]
+
+    at = select(page(COMPARE), store, mine)
+    # The parallel-coordinates chart: every finished run, the ticked one in red (colour 1).
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    par = [c for c in charts if c["data"][0]["type"] == "parcoords"][0]["data"][0]
+    assert len(par["dimensions"][-1]["values"]) == 4
+    ids = [r["id"] for r in store.list_runs(with_history=False)]
+    assert [c == 1.0 for c in par["line"]["color"]] == [i == mine for i in ids]
+    widget(at.text_input, "Run name").input("my best run")
+    run_ok(widget(at.button, "Rename run").click())
+    assert store.get_run(mine)["name"] == "my best run"
+
+    at = select(at, store, theirs)
+    widget(at.text_input, "Run name").input("mine now")
+    run_ok(widget(at.button, "Rename run").click())
+    assert store.get_run(theirs)["name"] == "their run"
+    assert any("belongs to someone else" in e.value for e in at.error), [e.value for e in at.error]
+    run_ok(widget(at.button, "Delete run…").click())
+    run_ok(widget(at.button, "Yes, delete").click())
+    assert store.get_run(theirs) is not None                       # refused, and said so
+    assert any("belongs to someone else" in e.value for e in at.error)
+
+    at.session_state["cr_table"] = {"selection": {"rows": [], "columns": []}}
+    widget(at.selectbox, "Sweep").set_value("sweep-a")
+    run_ok(at)
+    widget(at.text_input, "Sweep name").input("lr sweep, first try")
+    run_ok(widget(at.button, "Rename sweep").click())
+    assert widget(at.selectbox, "Sweep").format_func("sweep-a").startswith("lr sweep, first try (lr, 2 runs)")
+    run_ok(widget(at.button, "Delete sweep…").click())
+    run_ok(widget(at.button, "Yes, delete the sweep").click())
+    assert all(store.get_run(i) is None for i in swept)
+    assert {r["id"] for r in store.list_runs()} == {mine, theirs}

@@ -16,6 +16,7 @@ from ui import frame, live, run_widgets
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
 NO_TRANSFER = "(random initialization)"
+NO_GRID = "(nothing: one parameter)"
 AT_END = -1
 # Quick defaults: a few thousand images train in seconds on a CPU; the full 60k is one edit away.
 HP_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3,
@@ -344,24 +345,31 @@ def train_and_sweep(spec, task, hp) -> None:
             watch(rid)
             live.request_scroll()
             st.toast(f"Run #{rid} queued; its live view is below.")
-    with st.expander("Sweep: train one run per value of a hyperparameter"):
+    with st.expander("Sweep: train one run per value of a hyperparameter (or a grid over two)"):
         c1, c2 = st.columns([1, 2])
         param = c1.selectbox("Vary", list(SWEEP_EXAMPLES), key="bt_sweep_param")
         text = c2.text_input("Values, comma-separated", key="bt_sweep_values", placeholder=SWEEP_EXAMPLES[param])
+        c1, c2 = st.columns([1, 2])
+        param2 = c1.selectbox("And vary (a grid)", [NO_GRID] + [p for p in SWEEP_EXAMPLES if p != param],
+                              key="bt_sweep_param2", help="Every combination of the two lists is one run.")
+        text2 = c2.text_input("Its values, comma-separated", key="bt_sweep_values2", disabled=param2 == NO_GRID,
+                              placeholder=SWEEP_EXAMPLES.get(param2, ""))
         values = [v.strip() for v in text.split(",") if v.strip()]
+        values2 = [v.strip() for v in text2.split(",") if v.strip()] if param2 != NO_GRID else []
+        grid = dict(param2=param2, values2=values2) if values2 else {}
+        base = {"spec": spec, "task": task, "hparams": hp, "name": label}
         plans = None
         if values and ok:
-            base = {"spec": spec, "task": task, "hparams": hp, "name": label}
             try:
-                plans = jobs.plan_sweep(base, param, values)
+                plans = (jobs.plan_grid(base, param, values, param2, values2) if grid
+                         else jobs.plan_sweep(base, param, values))
             except ValueError as exc:
                 st.error(f"Sweep: {exc}")
         if plans:
             st.caption(f"{len(plans)} runs, one after another: " + "; ".join(p["name"] for p in plans))
         if st.button(f"Start sweep ({len(plans or [])} runs)", disabled=not plans, key="bt_sweep"):
             try:
-                sweep_id, ids = jobs.submit_sweep({"spec": spec, "task": task, "hparams": hp, "name": label}, param,
-                                                  values, store=run_widgets.get_store())
+                sweep_id, ids = jobs.submit_sweep(base, param, values, store=run_widgets.get_store(), **grid)
             except ValueError as exc:
                 st.error(f"Sweep: {exc}")
             else:

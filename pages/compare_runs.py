@@ -7,8 +7,8 @@ import streamlit as st
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.insight import figures
-from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, overlay_figure, parallel_figure,
-                                                  sweep_summary_figure)
+from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, grid_figure, overlay_figure,
+                                                  parallel_figure, sweep_summary_figure)
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
 from ui import export_widgets, frame, hints, run_admin, run_widgets
@@ -42,9 +42,18 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "epochs": f"{done}/{r.get('epochs') or '?'}", "params": n_params, "optimizer": hp.get("optimizer"),
             "lr": hp.get("lr"), "batch": hp.get("batch_size"), "images": hp.get("subset") or 60000,
             "train s": r.get("train_seconds"), "created": (r.get("created_at") or "")[:19].replace("T", " "),
-            "sweep": f"{r['sweep_param']}={r['sweep_value']}" if r.get("sweep_id") else "",
+            "sweep": sweep_cell(r),
         })
     return pd.DataFrame(rows)
+
+
+def sweep_cell(run: dict) -> str:
+    """"lr=0.001", or "lr=0.001, batch_size=32" for a grid's run."""
+    if not run.get("sweep_id"):
+        return ""
+    params, value = run["sweep_param"].split(","), run["sweep_value"]
+    values = value if len(params) > 1 and isinstance(value, list) else [value]
+    return ", ".join(f"{p}={v}" for p, v in zip(params, values))
 
 
 def sweep_label(sweep_id: str, runs: list[dict], names: dict) -> str:
@@ -65,7 +74,11 @@ def sweep_summary(sweep_runs: list[dict]) -> None:
         return
     metric = st.segmented_control("Metric", ["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
                                   format_func=METRIC_LABELS.get, key="cr_sweep_metric") or "val_accuracy"
-    st.plotly_chart(sweep_summary_figure(finished, param, metric), key="cr_sweep_chart")
+    if "," in param:   # a grid over two parameters
+        st.plotly_chart(grid_figure(sweep_runs, param.split(","), metric), key="cr_sweep_chart",
+                        config=run_widgets.chart_config("sweep_grid"))
+    else:
+        st.plotly_chart(sweep_summary_figure(finished, param, metric), key="cr_sweep_chart")
 
 
 def _fmt4(v) -> str:

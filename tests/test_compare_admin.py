@@ -62,3 +62,25 @@ def test_runs_and_sweeps_are_renamed_and_deleted_by_their_owner_only(fmnist_home
     run_ok(widget(at.button, "Yes, delete the sweep").click())
     assert all(store.get_run(i) is None for i in swept)
     assert {r["id"] for r in store.list_runs()} == {mine, theirs}
+
+
+def test_a_grid_sweep_is_summarised_as_a_heatmap_with_one_cell_per_run(fmnist_home):
+    store = RunStore()
+    ids = []
+    for lr, acc in ((1e-3, 0.81), (1e-2, 0.84)):
+        for bs in (32, 64):
+            rid = store.create_run(f"grid lr={lr} bs={bs}", "multiclass", SPEC, {"epochs": 1, "lr": lr, "batch_size": bs},
+                                   "sweep-g", sweep_param="lr,batch_size", sweep_value=[lr, bs])
+            assert store.mark_running(rid, os.getpid())
+            store.finish(rid, "completed", val={"accuracy": acc + bs / 6400, "loss": 0.5},
+                         test={"accuracy": acc, "loss": 0.5})
+            ids.append(rid)
+    at = page(COMPARE)
+    widget(at.selectbox, "Sweep").set_value("sweep-g")
+    run_ok(at)
+    assert sorted(at.dataframe[0].value["sweep"]) == ["lr=0.001, batch_size=32", "lr=0.001, batch_size=64",
+                                                      "lr=0.01, batch_size=32", "lr=0.01, batch_size=64"]
+    heat = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+    heat = [h for h in heat if h["type"] == "heatmap"][0]
+    assert heat["y"] == ["0.001", "0.01"] and heat["x"] == ["32", "64"]
+    assert [[round(v, 2) for v in row] for row in heat["z"]] == [[81.5, 82.0], [84.5, 85.0]]

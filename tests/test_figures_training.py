@@ -138,3 +138,14 @@ def test_parallel_figure_has_an_axis_per_varied_hyperparameter_and_marks_the_sel
     assert list(dims[1].ticktext) == ["adam", "sgd"] and list(dims[1].values) == [0, 1, 0]
     assert [round(v, 6) for v in dims[2].values] == [85, 80, 70]
     assert list(fig.data[0].line.color) == [0.9, 1.0, 0.0]     # best in dark blue, selected red, worst light
+
+
+def test_grid_figure_puts_each_run_in_its_cell():
+    from fmnist_core.insight.training_figures import grid_figure
+    runs = [{"id": i, "sweep_value": [lr, bs], "val_accuracy": acc} for i, lr, bs, acc in
+            [(1, 1e-3, 32, 0.80), (2, 1e-3, 128, 0.82), (3, 1e-2, 32, 0.85), (4, 1e-2, 128, None)]]
+    fig = grid_figure(runs, ["lr", "batch_size"])
+    hm = fig.data[0]
+    assert list(hm.y) == ["0.001", "0.01"] and list(hm.x) == ["32", "128"]
+    assert [[None if v is None else round(v, 6) for v in row] for row in hm.z] == [[80, 82], [85, None]]
+    assert hm.text[1][0].startswith("85.00%") and "run #3" in hm.text[1][0]

@@ -163,3 +163,32 @@ def test_a_prewarmed_worker_waits_warm_and_trains_the_next_run(store, monkeypatc
     run = jobs.wait(rid, timeout=120, store=store)
     assert run["status"] == "completed" and run["val_accuracy"] > 0.4
     assert store.get_run(rid)["pid"] == run["pid"]
+
+
+def test_a_grid_sweep_queues_every_pair_and_refuses_a_too_big_one(store):
+    base = {"spec": "linear", "task": "multiclass", "hparams": {"epochs": 1, "subset": 1000}}
+    plans = jobs.plan_grid(base, "lr", ["1e-3", "1e-2"], "batch_size", ["32", "64", "128"])
+    assert [p["value"] for p in plans] == [[1e-3, 32], [1e-3, 64], [1e-3, 128], [1e-2, 32], [1e-2, 64], [1e-2, 128]]
+    assert [(p["hparams"].lr, p["hparams"].batch_size) for p in plans][4] == (1e-2, 64)
+    with pytest.raises(ValueError, match="too big"):
+        jobs.plan_grid(base, "lr", [str(10 ** -i) for i in range(1, 6)], "seed", [str(i) for i in range(5)])
+    with pytest.raises(ValueError, match="two different"):
+        jobs.plan_grid(base, "lr", ["1e-3", "1e-2"], "lr", ["1e-4", "1e-5"])
+
+    at = page()
+    widget(at.selectbox, "Start from a preset").set_value("linear")
+    widget(at.selectbox, "Vary").set_value("lr")
+    widget(at.text_input, "Values, comma-separated").input("1e-3, 1e-2")
+    widget(at.selectbox, "And vary (a grid)").set_value("batch_size")
+    at.run()
+    widget(at.text_input, "Its values, comma-separated").input("32, 64")
+    at.run()
+    assert not at.exception
+    start = widget(at.button, "Start sweep (4 runs)")
+    # The test checks what was queued; stop the runs at once (the fixture ends the worker).
+    at = start.click().run()
+    runs = store.list_runs(with_history=False)
+    for r in runs:
+        store.request_stop(r["id"])
+    assert sorted(r["sweep_value"] for r in runs) == [[1e-3, 32], [1e-3, 64], [1e-2, 32], [1e-2, 64]]
+    assert {r["sweep_param"] for r in runs} == {"lr,batch_size"} and len({r["sweep_id"] for r in runs}) == 1

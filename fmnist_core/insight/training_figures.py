@@ -337,3 +337,40 @@ def parallel_figure(runs: list[dict], selected=(), metric: str = "val_accuracy")
         [0, "#c6dbef"], [0.9, "#08306b"], [0.9001, "#d62728"], [1, "#d62728"]]}, dimensions=dims))
     fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
     return fig
+
+
+def grid_figure(runs: list[dict], params: list[str], metric: str = "val_accuracy") -> go.Figure:
+    """A two-parameter sweep as a heatmap: rows = the first parameter's values, columns = the second's,
+    each cell the run's metric (accuracy in %), the best cell outlined.
+
+    runs : sweep runs whose ``sweep_value`` is the pair [value, value2]; unfinished ones stay blank.
+    """
+    pairs = [(r["sweep_value"][0], r["sweep_value"][1], r) for r in runs
+             if isinstance(r.get("sweep_value"), list) and len(r["sweep_value"]) == 2]
+
+    def order(vals):
+        vals = list(dict.fromkeys(vals))
+        try:
+            return sorted(vals)
+        except TypeError:
+            return vals
+    rows, cols = order(p[0] for p in pairs), order(p[1] for p in pairs)
+    scale = 100 if "accuracy" in metric else 1
+    z = [[None] * len(cols) for _ in rows]
+    text = [[""] * len(cols) for _ in rows]
+    for a, b, r in pairs:
+        i, j = rows.index(a), cols.index(b)
+        if r.get(metric) is not None:
+            z[i][j] = r[metric] * scale
+            text[i][j] = f"{r[metric] * scale:.2f}{'%' if scale == 100 else ''}<br>run #{r['id']}"
+    label = METRIC_LABELS.get(metric, metric)
+    fig = go.Figure(go.Heatmap(z=z, x=[f"{v:g}" if isinstance(v, float) else str(v) for v in cols],
+                               y=[f"{v:g}" if isinstance(v, float) else str(v) for v in rows], text=text,
+                               texttemplate="%{text}", colorscale="Blues" if scale == 100 else "Blues_r",
+                               colorbar={"title": {"text": label}},
+                               hovertemplate=f"{params[0]} %{{y}}<br>{params[1]} %{{x}}<br>{label} %{{z:.3f}}"
+                                             "<extra></extra>"))
+    fig.update_xaxes(title_text=params[1], type="category")
+    fig.update_yaxes(title_text=params[0], type="category")
+    fig.update_layout(height=120 + 60 * len(rows), margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig

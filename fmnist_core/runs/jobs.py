@@ -306,15 +306,34 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
     return plans
 
 
-def submit_sweep(base: dict, param: str, values, store=None, owner=None) -> tuple[str, list[int]]:
-    """Queue one run per value under one sweep id; returns (sweep_id, run ids in value order)."""
+def plan_grid(base: dict, param: str, values, param2: str, values2) -> list[dict]:
+    """A two-parameter sweep: one run per (value, value2) pair, every run validated; each plan's
+    ``value`` is the pair [value, value2]. At most MAX_SWEEP_VALUES runs in all."""
+    if param2 == param:
+        raise ValueError("a grid needs two different parameters")
+    values, values2 = list(values), list(values2)
+    if len(values) * len(values2) > MAX_SWEEP_VALUES:
+        raise ValueError(f"a grid of {len(values)} × {len(values2)} = {len(values) * len(values2)} runs is too "
+                         f"big; at most {MAX_SWEEP_VALUES} runs")
+    plans = []
+    for first in plan_sweep(base, param, values):
+        inner = {"spec": first["spec"], "task": first["task"], "hparams": first["hparams"], "name": first["name"]}
+        plans += [dict(p, value=[first["value"], p["value"]]) for p in plan_sweep(inner, param2, values2)]
+    return plans
+
+
+def submit_sweep(base: dict, param: str, values, store=None, owner=None, param2: str | None = None,
+                 values2=None) -> tuple[str, list[int]]:
+    """Queue one run per value (or per pair of values, with ``param2``: a grid, see ``plan_grid``)
+    under one sweep id; returns (sweep_id, run ids in value order)."""
     max_workers()
     store = _store(store)
-    plans = plan_sweep(base, param, values)
+    plans = plan_grid(base, param, values, param2, values2) if param2 else plan_sweep(base, param, values)
     sweep_id = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     reserved = _existing_models()
     owner = owner or local_owner()
-    ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=param,
+    label = f"{param},{param2}" if param2 else param
+    ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=label,
                             sweep_value=p["value"], reserved_names=reserved, owner=owner) for p in plans]
     _executor.ensure_worker(store)
     return sweep_id, ids

@@ -104,7 +104,10 @@ def run_detail(run_id: int) -> None:
         m[2].metric("Best epoch", run.get("best_epoch") or "–")
         m[3].metric("Training time", run_widgets.fmt_seconds(run.get("train_seconds")))
         bpe = run.get("batches_per_epoch")
-        curves, epochs, setup, confusion = st.tabs(["Curves", "Epochs", "Hyperparameters & model", "Confusion matrix"])
+        curves, epochs, hists, setup, confusion = st.tabs(["Curves", "Epochs", "Weights & gradients",
+                                                           "Hyperparameters & model", "Confusion matrix"])
+        with hists:
+            run_widgets.histograms(run_id)
         with curves:
             if run["history"] or run["batches"]:
                 opts = run_widgets.curve_controls(f"cr_curves_{run_id}", smoothing=0.6)

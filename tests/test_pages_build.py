@@ -4,6 +4,7 @@ Runs go to a temporary run store ($FMNIST_HOME); the training itself is real (wo
 processes on small real subsets). Charts and ``run_every`` polling are invisible to
 AppTest: the browser test (tests/browser/test_browser_training.py) covers those.
 """
+import json
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,13 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
     # Its own validation split: 10% of its 1000-image subset, scored as in training.
     cap = [c.value for c in at.caption if "validation images" in c.value][0]
     assert cap.startswith("100 validation images") and f"accuracy {first['val_accuracy']:.4f}" in cap
+
+    # Weights & gradients: the worker recorded the output kernel's histograms before and after the epoch.
+    assert len(widget(at.selectbox, "Layer").options) == 1                   # linear: one kernel
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    hist = [sp for sp in specs if sp["data"] and sp["data"][0].get("name") == "epoch 0"][0]
+    assert [t["name"] for t in hist["data"]] == ["epoch 0", "epoch 1"]
+    assert sum(hist["data"][1]["y"]) == 784 * 10                           # every weight of the kernel, once
 
     widget(at.text_input, "Saved model name").input("lr-sweep-best")      # rename the model of a real run
     run_ok(widget(at.button, "Rename model").click())

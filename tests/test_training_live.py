@@ -50,3 +50,28 @@ def test_augmentation_preview_uses_the_training_pipelines_own_augmentation():
     assert (same | mirrored).all() and mirrored.any() and (same & ~mirrored).any()
     shift = augmentation_preview({"subset": 1000, "seed": 0, "augment_shift": 0.2}, variants=3)["augmented"]
     assert shift.shape == (3, 8, 28, 28) and not (shift == np.asarray(flip["originals"])[None]).all()
+
+
+def test_weight_and_gradient_histograms_per_kernel_per_finished_epoch():
+    events = []
+    train("tinyvgg", "multiclass", {**QUICK, "epochs": 2}, on_progress=events.append)
+    hists = [e for e in events if e["kind"] == "histograms"]
+    assert [h["epoch"] for h in hists] == [0, 1, 2]              # before training, then each finished epoch
+    from fmnist_core.modeling.models import preset
+    spec = preset("tinyvgg")
+    layers = hists[0]["layers"]
+    assert len(layers) == sum(layer["type"] in ("Conv2D", "Dense") for layer in spec) + 1   # + the output layer
+    conv, filters = layers[0], spec[0]["filters"]
+    assert conv["shape"] == [3, 3, 1, filters]
+    assert sum(conv["weights"]["counts"]) == 9 * filters == sum(conv["gradients"]["counts"])  # each weight once
+    assert len(conv["weights"]["edges"]) == 31
+    # Training moves the weights: the first conv kernel's histogram changes from epoch 0 to epoch 2.
+    assert hists[0]["layers"][0]["weights"] != hists[2]["layers"][0]["weights"]
+
+
+def test_histograms_of_a_binary_task():
+    events = []
+    train("linear", "shoes", {**QUICK, "epochs": 1}, on_progress=events.append)
+    hists = [e for e in events if e["kind"] == "histograms"]
+    assert [h["epoch"] for h in hists] == [0, 1] and not [e for e in events if e["kind"] == "histograms_off"]
+    assert sum(hists[1]["layers"][0]["gradients"]["counts"]) == 784             # one sigmoid unit: 784 weights

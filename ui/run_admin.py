@@ -64,12 +64,18 @@ def manage_run(run: dict) -> None:
                        + "? This cannot be undone.")
             y, n, _ = st.columns([1, 1, 3])
             if y.button("Yes, delete", type="primary", key=f"cr_del_yes_{rid}"):
-                _attempt(lambda: store.delete_run(rid, delete_model=True, owner=owner), f"Deleted run #{rid}.")
+                _attempt(lambda: _delete_run(store, rid, owner), f"Deleted run #{rid}.")
                 ss.cr_confirm_delete = None
                 st.rerun()
             if n.button("Cancel", key=f"cr_del_no_{rid}"):
                 ss.cr_confirm_delete = None
                 st.rerun()
+
+
+def _delete_run(store, rid: int, owner) -> None:
+    from fmnist_core.insight.weight_histograms import path_for
+    store.delete_run(rid, delete_model=True, owner=owner)
+    path_for(rid, store.path.parent).unlink(missing_ok=True)   # its histograms go with it
 
 
 def sweep_names() -> dict[str, str]:

@@ -187,3 +187,22 @@ def curves_download(history: list[dict], points: list[dict], filename: str, key:
                        mime="text/csv", icon=":material/download:", key=key,
                        help="One row per batch point and per finished epoch. PNG: the camera icon on the chart.")
 
+
+def histograms(run_id: int) -> None:
+    """Weight and gradient histograms per layer over the epochs (recorded by the run's worker)."""
+    from fmnist_core.insight import weight_histograms
+
+    records = weight_histograms.read(run_id, get_store().path.parent)
+    if not records:
+        st.caption("No histograms for this run (recorded from the first epoch on, for runs trained by this app).")
+        return
+    layers = [e["layer"] for e in records[-1]["layers"]]
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", layers, key=f"cr_hist_layer_{run_id}")
+    kind = c2.segmented_control("Histogram of", ["weights", "gradients"], default="weights",
+                                key=f"cr_hist_kind_{run_id}") or "weights"
+    st.plotly_chart(weight_histograms.histogram_figure(records, layer, kind), key=f"cr_hist_fig_{run_id}",
+                    config=chart_config(f"run{run_id}_{layer}_{kind}"))
+    st.caption(f"One outline per epoch (epoch 0 = before training; darker = later), {len(records)} in all. "
+               "Gradients: of the mean loss on 64 fixed training images, at the end of each epoch.")
+

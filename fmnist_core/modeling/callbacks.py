@@ -197,3 +197,66 @@ class BestWeights(keras.callbacks.Callback):
         # A run stopped before its first epoch ended has no best epoch: keep the current weights.
         if self.weights is None:
             self.weights = self.model.get_weights()
+
+
+class WeightHistograms(keras.callbacks.Callback):
+    """Histograms of every kernel's weights and of the loss gradient on them, per finished epoch
+    (and once before training, as epoch 0), reported as ``{"kind": "histograms", ...}`` events.
+
+    Bounded cost: one forward and backward pass on a fixed probe batch of ``len(x_probe)`` training
+    images per epoch (about half a training step at 64 images) plus ``np.histogram`` over the
+    weights; the model is called with ``training=False`` so BatchNorm statistics and dropout are
+    untouched. Kernels only (Dense and Conv2D weights), as TensorBoard's weight views show.
+    """
+
+    def __init__(self, fn, x_probe, y_probe, loss, bins: int = 30):
+        super().__init__()
+        self.fn, self.x, self.y, self.loss, self.bins = fn, x_probe, y_probe, loss, bins
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches = batch + 1
+
+    def on_train_begin(self, logs=None):
+        self._emit(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _finished(self, self._batches):
+            self._emit(epoch + 1)
+
+    def _emit(self, epoch: int) -> None:
+        if self.fn is None:
+            return
+        try:
+            self._record(epoch)
+        except Exception as exc:  # a diagnostic must never fail the run: report it once, then stop recording
+            self.fn({"kind": "histograms_off", "epoch": epoch, "message": f"{type(exc).__name__}: {exc}"})
+            self.fn = None
+
+    def _record(self, epoch: int) -> None:
+        import tensorflow as tf
+
+        kernels = [(layer.name, w) for layer in self.model.layers for w in layer.trainable_weights
+                   if w.path.endswith("kernel")]
+        if not kernels:
+            return
+        with tf.GradientTape() as tape:
+            pred = self.model(self.x, training=False)
+            y = np.reshape(self.y, (-1, 1)) if len(pred.shape) == 2 and pred.shape[-1] == 1 else self.y  # binary
+            loss = tf.reduce_mean(self.loss(y, pred))   # the probe batch's mean loss
+        grads = tape.gradient(loss, [w.value for _, w in kernels])
+        layers = []
+        for (name, w), g in zip(kernels, grads):
+            entry = {"layer": name, "shape": list(w.shape), "weights": _hist(np.asarray(w), self.bins)}
+            if g is not None:
+                entry["gradients"] = _hist(np.asarray(g), self.bins)
+            layers.append(entry)
+        self.fn({"kind": "histograms", "epoch": epoch, "layers": layers})
+
+
+def _hist(values: np.ndarray, bins: int) -> dict:
+    counts, edges = np.histogram(values.ravel(), bins=bins)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}

@@ -223,7 +223,7 @@ def prepare_split(task, hp: HParams, data=None):
 # ---------------------------------------------------------------- the run
 
 def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=None, should_stop=None,
-          data=None, model=None, progress_interval: float = 0.25) -> TrainResult:
+          data=None, model=None, progress_interval: float = 0.25, histograms: bool = True) -> TrainResult:
     """Train a model and return it with its per-epoch history and validation metrics.
 
     spec : list of layer dicts or a preset name (see ``models``).
@@ -237,12 +237,14 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
         far are kept and the result is marked ``stopped``.
     data : optional ((x_train, y10_train), (x_val, y10_val)) uint8 images and 10-class labels.
     model : optional prebuilt model (e.g. transfer-initialized); must match spec and task.
+    histograms : with ``on_progress``, also report weight and gradient histograms per epoch
+        (``callbacks.WeightHistograms``, about half a training step per epoch).
 
     Raises TrainingDivergedError if the loss becomes NaN/inf.
     """
     import keras
 
-    from fmnist_core.modeling.callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest
+    from fmnist_core.modeling.callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest, WeightHistograms
 
     hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
     hp.validate()
@@ -263,6 +265,8 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     best = BestWeights()
     nan_guard = NaNGuard()
     cbs = [nan_guard, best, ProgressReporter(on_progress, hp, len(xtr), len(xva), steps, progress_interval)]
+    if on_progress and histograms:
+        cbs.append(WeightHistograms(on_progress, xtr[:64], ytr[:64], keras.losses.get(model.loss)))
     stop_cb = StopRequest(should_stop) if should_stop else None
     if stop_cb:
         cbs.append(stop_cb)

@@ -113,6 +113,9 @@ def _train(store: RunStore, run: dict, publish) -> dict:
                 store.set_progress(rid, batches_per_epoch=ev["batches_per_epoch"], lease=lease)
             elif ev["kind"] == "batch":
                 store.add_batch(rid, ev, lease=lease)
+            elif ev["kind"] == "histograms":
+                from fmnist_core.insight import weight_histograms
+                weight_histograms.append(rid, ev, store.path.parent)
             elif ev["kind"] == "epoch":
                 store.add_epoch(rid, ev, lease=lease)
                 log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "

@@ -191,8 +191,9 @@ def curves_download(history: list[dict], points: list[dict], filename: str, key:
 def histograms(run_id: int) -> None:
     """Weight and gradient histograms per layer over the epochs (recorded by the run's worker)."""
     from fmnist_core.insight import weight_histograms
+    from fmnist_core.runs.histograms import read
 
-    records = weight_histograms.read(run_id, get_store().path.parent)
+    records = read(run_id, get_store().path.parent)
     if not records:
         st.caption("No histograms for this run (recorded from the first epoch on, for runs trained by this app).")
         return

@@ -114,8 +114,8 @@ def _train(store: RunStore, run: dict, publish) -> dict:
             elif ev["kind"] == "batch":
                 store.add_batch(rid, ev, lease=lease)
             elif ev["kind"] == "histograms":
-                from fmnist_core.insight import weight_histograms
-                weight_histograms.append(rid, ev, store.path.parent)
+                from fmnist_core.runs import histograms
+                histograms.append(rid, ev, store.path.parent)
             elif ev["kind"] == "epoch":
                 store.add_epoch(rid, ev, lease=lease)
                 log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "

@@ -17,7 +17,7 @@ from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
-from ui import catalog
+from ui import catalog, classify_links
 from ui.run_widgets import get_store
 
 GROUPINGS = {"footwear_luggage": display_name("footwear_luggage"), "shoes": display_name("shoes"),
@@ -263,5 +263,7 @@ if shown_rows:
                     key="bs_disagreements")
     st.caption("Hardest first (fewest approaches right). B = binarized, D = direct, T = transfer; ✓ right, ✗ wrong.")
     st.dataframe(pd.DataFrame(shown_rows).drop(columns=["n_right"]), hide_index=True, key="bs_disagree_table")
+    classify_links.picker([r["index"] for r in shown_rows], test_images(), fdata.load_fashion_mnist()[1][1],
+                          "Binary study, test", "bs_open")
 else:
     st.caption("No such image.")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import explore, figures
-from ui import tiles
+from ui import classify_links, tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
 PALETTE = figures.CLASS_COLORS  # one fixed colour per class, the same on every page
@@ -90,6 +90,7 @@ def browse_view(split, x, y):
     st.caption(f"{len(idx)} of {pool:,} {cls_name if cls is not None else ''} images in the {split} split, "
                f"{where}. Captions: index in the split · label.")
     tiles.gallery([x[i] for i in idx], [f"#{i} · {CLASSES[y[i]]}" for i in idx], ncols=8)
+    classify_links.picker(idx, x, y, f"Dataset ({split})", "ds_browse_open")
 
 
 def statistics_view(split):
@@ -202,6 +203,7 @@ def selection_view(chosen: list[int], x, y) -> None:
     st.caption(f"Images {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} of {len(pool):,}"
                + ("" if only == ALL else f" {only}") + ". Captions: index in the split · label.")
     tiles.gallery([x[i] for i in shown], [f"#{i} · {CLASSES[y[i]]}" for i in shown], ncols=12, factor=2)
+    classify_links.picker(shown, x, y, "Dataset map selection", "ds_sel_open")
 
 
 # Lazy tabs (on_change="rerun"): only the open tab's code runs, so the first render only

@@ -14,7 +14,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, export_widgets, inspector, precompute, projector, tiles
+from ui import catalog, classify_links, export_widgets, inspector, precompute, projector, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -142,6 +142,7 @@ def confusion_view():
                 + (" (showing the 32 most confident)" if len(idx) > 32 else ""))
     tiles.gallery([images[i] for i in order], [caption(i) for i in order],
                    colors=["green" if ti == pj else "red"] * len(order), ncols=8)
+    classify_links.picker(order, images, classify_links.labels10(meta, split), f"Evaluate ({split})", "eval_cm_open")
     projector.projector_section(name, split, images, y, probs, class_names, key="eval_proj")
 
 
@@ -168,6 +169,8 @@ def gallery_view():
         rows = evaluation.top_losses(y, probs, k=n)
         tiles.gallery([images[r["index"]] for r in rows], [caption(r["index"], r["loss"]) for r in rows],
                       colors=["green" if r["true"] == r["predicted"] else "red" for r in rows], ncols=8)
+        classify_links.picker([r["index"] for r in rows], images, classify_links.labels10(meta, split),
+                              f"Evaluate top losses ({split})", "eval_tl_open")
         st.caption("The images with the highest loss, sorted by loss (highest first): the model gave the true "
                    "class the lowest probability (loss = −ln p(true class)). Caption: true → predicted · loss. "
                    "Green = correct, red = wrong.")
@@ -177,6 +180,7 @@ def gallery_view():
     st.caption(f"{len(pool):,} images in this pool. Green = correct, red = wrong.")
     tiles.gallery([images[i] for i in idx], [caption(i) for i in idx],
                    colors=["green" if y[i] == pred[i] else "red" for i in idx], ncols=8)
+    classify_links.picker(idx, images, classify_links.labels10(meta, split), f"Evaluate ({split})", "eval_g_open")
 
 
 def feature_maps_view():

@@ -22,8 +22,8 @@ from PIL import Image
 
 from fmnist_core.insight import projector
 from fmnist_core.insight.figures import CLASS_COLORS
-from fmnist_core.modeling.saving import home_dir
-from ui import tiles
+from fmnist_core.modeling.saving import home_dir, load_metadata
+from ui import classify_links, tiles
 
 COMPONENT_SRC = Path(__file__).with_name("projector_component")
 GALLERY_MAX = 48
@@ -136,4 +136,7 @@ def projector_section(name: str, split: str, images: np.ndarray, y: np.ndarray, 
                       colors=["red" if wrong[i] else "green" for i in shown], ncols=12)
         if len(selected) > GALLERY_MAX:
             st.caption(f"Showing the first {GALLERY_MAX} of {len(selected):,}.")
+        classify_links.picker([int(index[i]) for i in shown], images,
+                              classify_links.labels10(load_metadata(name), split),
+                              f"Evaluate projector ({split})", f"{key}_open")
 

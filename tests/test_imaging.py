@@ -433,3 +433,13 @@ def test_thin_outline_is_told_apart_from_a_solid_shape(test_set):
     x, _ = test_set
     flagged = sum(imaging.looks_like_outline(x[i]) for i in range(500))
     assert flagged <= 10, flagged                    # real (solid) items are rarely taken for outlines
+
+
+def test_streamlit_upload_limit_matches_the_apps_own():
+    """Issue 11: Streamlit's own limit was still 200 MB while the app refused more than 20 MB."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == imaging.MAX_UPLOAD_MB
+    assert imaging.MAX_UPLOAD_BYTES == imaging.MAX_UPLOAD_MB * 2**20

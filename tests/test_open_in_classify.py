@@ -57,3 +57,16 @@ def test_a_dataset_image_opens_in_classify_with_its_label(fmnist_home, test_set)
     marked = [s.value for s in at.success] + [e.value for e in at.error]
     assert any(m.startswith("Right:" if res["correct"] else "Wrong:") for m in marked)
     assert np.array_equal(np.asarray(res["image"], np.uint8), x[i])
+
+
+def test_a_binary_study_disagreement_opens_in_classify(fmnist_home, test_set):
+    for name in ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer"):
+        shipped_model(name)
+    x, y = test_set
+    at = app("pages/binary_study.py")
+    disagreements = at.dataframe[2].value                       # the table under the image grid
+    i = at.selectbox(key="bs_open").value
+    assert i == int(disagreements["index"].iloc[0])            # the hardest image comes first
+    ok(at.button(key="bs_open_go").click().run())
+    res = at.session_state["classify_result"]
+    assert res["image"] == x[i].tolist() and res["true"] == fdata.CLASS_NAMES[y[i]]

@@ -5,11 +5,14 @@ PIP := .venv/bin/pip
 STAMP := .venv/.requirements-installed
 DATA_DIR := /usr/share/datasets/fashion-mnist
 PORT ?= 8501
+# Only this machine by default; `make app HOST=0.0.0.0` serves a class (accounts required, see README).
+HOST ?= 127.0.0.1
 
 .PHONY: app test data models venv browser clean-runs help
 
 help:
-	@echo "make app     install what is missing, then start the app on http://localhost:$(PORT)"
+	@echo "make app     install what is missing, then start the app on http://localhost:$(PORT) (this machine only;"
+	@echo "             make app HOST=0.0.0.0 serves a class, with sign-in: see README)"
 	@echo "make test    install what is missing, then run the whole test suite"
 	@echo "make data    install Fashion-MNIST (Debian's dataset-fashion-mnist, else the Keras download)"
 	@echo "make models  train the shipped models into saved_models/ (skips those that exist)"
@@ -42,7 +45,8 @@ browser:
 	else echo "Chromium missing: install it (apt-get install chromium) to run the browser tests."; fi
 
 app: venv data
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) \
+		--browser.gatherUsageStats false
 
 test: venv data browser
 	$(PY) -m pytest

@@ -9,9 +9,10 @@ model import it themselves.
 """
 import streamlit as st
 
-from ui import frame
+from ui import frame, identity
 
 st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
+identity.gate()  # served to a network: sign in first (local: nothing)
 sections = frame.navigation_pages()
 missing = frame.missing_page(sections)  # read before st.navigation falls back to Home
 page = st.navigation(sections)

@@ -12,7 +12,8 @@ import streamlit as st
 from fmnist_core.modeling import models, saving
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
-from ui import frame, live, run_widgets
+from ui import frame, identity, live, run_widgets
+from ui.text import plain
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
 NO_TRANSFER = "(random initialization)"
@@ -338,7 +339,7 @@ def train_and_sweep(spec, task, hp) -> None:
         try:
             rid = jobs.submit(spec, task, hp, name=name.strip() or default,
                               model_name=model_name.strip() or run_widgets.unique_model_name(default, store),
-                              store=store)
+                              store=store, owner=identity.current_owner())
         except ValueError as exc:
             st.error(f"Could not start the run: {exc}")
         else:
@@ -366,10 +367,11 @@ def train_and_sweep(spec, task, hp) -> None:
             except ValueError as exc:
                 st.error(f"Sweep: {exc}")
         if plans:
-            st.caption(f"{len(plans)} runs, one after another: " + "; ".join(p["name"] for p in plans))
+            st.caption(f"{len(plans)} runs, one after another: " + "; ".join(plain(p["name"]) for p in plans))
         if st.button(f"Start sweep ({len(plans or [])} runs)", disabled=not plans, key="bt_sweep"):
             try:
-                sweep_id, ids = jobs.submit_sweep(base, param, values, store=run_widgets.get_store(), **grid)
+                sweep_id, ids = jobs.submit_sweep(base, param, values, store=run_widgets.get_store(), **grid,
+                                                  owner=identity.current_owner())
             except ValueError as exc:
                 st.error(f"Sweep: {exc}")
             else:

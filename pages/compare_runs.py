@@ -12,6 +12,7 @@ from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, 
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
 from ui import export_widgets, frame, hints, run_admin, run_widgets
+from ui.text import plain
 
 ss = st.session_state
 ALL = "(all runs)"
@@ -93,11 +94,11 @@ def run_detail(run_id: int) -> None:
         return
     with st.container(border=True):
         head, badge = st.columns([5, 1], vertical_alignment="center")
-        head.markdown(f"### Run #{run['id']}: {run['name']}")
+        head.markdown(f"### Run #{run['id']}: {plain(run['name'])}")
         with badge:
             run_widgets.status_badge(run["status"])
         if run.get("message"):
-            st.caption(run["message"])
+            st.caption(plain(run["message"]))
         m = st.columns(4)
         m[0].metric("Validation accuracy", _fmt4(run.get("val_accuracy")))
         m[1].metric("Test accuracy", _fmt4(run.get("test_accuracy")))

@@ -18,6 +18,7 @@ from fmnist_core.insight import figures
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 from ui import catalog, tiles
+from ui.text import plain
 
 TASKS = {"flats-heels": "Flats vs heels", "shoe-types": "Shoe types", "own": "Your images"}
 METHOD_HELP = {"frozen": "backbone fixed, a new softmax head trained on its features (the earlier project's way)",
@@ -100,10 +101,10 @@ else:
     per_class, problems = {}, []
     for col, name in zip(st.columns(max(1, len(names))), names):
         with col:
-            st.markdown(f"**{name}**")
-            files = st.file_uploader(f"Images of {name}", type=UPLOAD_TYPES, accept_multiple_files=True,
+            st.markdown(f"**{plain(name)}**")   # class names are user text: plain, never Markdown
+            files = st.file_uploader(f"Images of {plain(name)}", type=UPLOAD_TYPES, accept_multiple_files=True,
                                      key=f"fs_up_{name}")
-            text = st.text_input(f"Fashion-MNIST training indices for {name}",
+            text = st.text_input(f"Fashion-MNIST training indices for {plain(name)}",
                                  ", ".join(str(i) for i in picks.get(name, [])), key=f"fs_idx_{name}")
             imgs = []
             for f in files or []:
@@ -120,7 +121,7 @@ else:
             per_class[name] = imgs
             st.caption(f"{len(imgs)} image(s)")
     for p in problems:
-        st.warning(p)
+        st.warning(plain(p))   # file and class names inside: plain text
     with st.expander("Browse Fashion-MNIST training images to pick from"):
         b1, b2 = st.columns(2)
         src = b1.selectbox("Class", fdata.CLASS_NAMES, index=9, key="fs_browse_class")
@@ -184,7 +185,7 @@ def _compare():
 try:
     results = cached(key, _compare)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 if bar:
     bar.empty()
@@ -241,7 +242,7 @@ with st.expander("Try the fitted model on your own picture"):
         try:
             img = fd.image_to_fmnist(up.getvalue())
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             probs = r["model"].predict_proba(img[None])[0]
             t1, t2 = st.columns([1, 3])

@@ -14,6 +14,7 @@ from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
 from ui.live import next_active, phase
 from ui.run_widgets import default_run_name, hparam_errors
+from ui.text import plain
 
 SPEC = [{"type": "Flatten"}]
 
@@ -86,7 +87,7 @@ def test_watch_next_run_of_a_sweep_and_the_banner_ends_with_the_runs(store):
 
     at = page(bt_watch_id=first)
     assert any("2 run(s) training or queued" in i.value for i in at.info)
-    watch = widget(at.button, f"Watch run #{second} (running): run in sweep-x")
+    watch = widget(at.button, f"Watch run #{second} (running): {plain('run in sweep-x')}")   # names are plain text
     at = watch.click().run()
     assert not at.exception
     assert at.session_state["bt_watch_id"] == second

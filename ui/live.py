@@ -16,8 +16,10 @@ import streamlit as st
 
 from ui import hints
 from ui.frame import go_to, page_link
+from ui.identity import can_change
 from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
                              get_store, pct, status_badge)
+from ui.text import plain
 
 POLL_SECONDS = 1.0
 MAX_CHART_POINTS = 300      # per curve on screen
@@ -207,9 +209,9 @@ def _live_body(run_id: int, polling: bool) -> None:
     now = phase(run, len(history))
     head, stop_col = st.columns([5, 1], vertical_alignment="center")
     with head:
-        st.markdown(f"#### Run #{run['id']}: {run['name']}")
+        st.markdown(f"#### Run #{run['id']}: {plain(run['name'])}")
         status_badge(run["status"] if now in ("training", "starting") else now)
-    if run["status"] in ("queued", "running") and now != "stopping":
+    if run["status"] in ("queued", "running") and now != "stopping" and can_change(run):
         stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run_id}", on_click=_stop,
                         args=(run_id,), help="Stop after the current batch, keep the best epoch's weights, save")
     _progress(store, run, pts, now)
@@ -252,7 +254,12 @@ def _progress(store, run: dict, pts: list[dict], now: str) -> None:
 
 def _stop(run_id: int) -> None:
     from fmnist_core.runs import jobs
-    run = jobs.stop(run_id, store=get_store())
+    from ui import identity
+    try:
+        run = jobs.stop(run_id, store=get_store(), owner=identity.current_owner())
+    except PermissionError as exc:
+        st.toast(str(exc))
+        return
     st.toast(f"Run #{run_id}: " + ("stopped before it started." if run and run["status"] == "stopped" else
                                    "stopping after this batch; the best finished epoch's weights are saved."))
 
@@ -279,9 +286,9 @@ def _final(run, history) -> None:
     elif status == "stopped":
         extra = (f" Validation accuracy {pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}, "
                  f"saved as `{run['model_name']}`." if run.get("val_accuracy") is not None else "")
-        st.warning(f"Stopped: {msg}.{extra}")
+        st.warning(f"Stopped: {plain(msg)}.{extra}")
     else:
-        st.error(f"Failed: {msg or 'no message'}")
+        st.error(f"Failed: {plain(msg) or 'no message'}")
     if run.get("model_path"):
         c1, c2 = st.columns(2)
         if c1.button("Evaluate this model", icon=":material/search:", key=f"bt_eval_{run['id']}"):
@@ -290,7 +297,7 @@ def _final(run, history) -> None:
             page_link(COMPARE_PAGE, "Compare with other runs", ":material/compare_arrows:")
     # A sweep or a queue goes on after this run: follow it.
     nxt = next_active(get_store(), after=run)
-    if nxt and st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {nxt['name']}", icon=":material/skip_next:",
+    if nxt and st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {plain(nxt['name'])}", icon=":material/skip_next:",
                          key=f"bt_next_{run['id']}"):
         set_watch(nxt["id"])
         st.rerun(scope="app")  # a button in a fragment reruns only the fragment, with the old run id

@@ -9,14 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.run_widgets import get_store
+from ui.text import plain
 
 ss = st.session_state
 
 
 def current_owner() -> str:
-    """Who is using the app: the same identity that owns the runs this app starts (``jobs.submit``'s default)."""
-    from fmnist_core.runs.jobs import local_owner
-    return local_owner()
+    """Who is using the app: the signed-in user when served, else the local user (``ui.identity``)."""
+    from ui.identity import current_owner as owner
+    return owner()
 
 
 def _attempt(action, done: str) -> None:
@@ -31,7 +32,7 @@ def _attempt(action, done: str) -> None:
 
 def _show_error() -> None:
     if ss.get("cr_admin_error"):
-        st.error(ss.cr_admin_error)
+        st.error(plain(ss.cr_admin_error))   # it may quote a name the user typed
 
 
 def manage_run(run: dict) -> None:
@@ -39,6 +40,10 @@ def manage_run(run: dict) -> None:
     from fmnist_core.runs import jobs
 
     store, rid, owner = get_store(), run["id"], current_owner()
+    from ui.identity import can_change
+    if not can_change(run):
+        st.caption("Started by someone else: only they can rename or delete it (everyone can view it).")
+        return
     with st.expander("Rename or delete this run", icon=":material/edit:", expanded=bool(ss.get("cr_admin_error"))):
         _show_error()
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

@@ -47,6 +47,12 @@ def register(subparsers) -> None:
     de.add_argument("--keep-model", action="store_true", help="runs and sweeps: keep the saved model(s)")
     de.set_defaults(func=cmd_delete)
 
+    au = subparsers.add_parser("add-user", help="add an account for a served app (bcrypt-hashed; see README)")
+    au.add_argument("username", help="1-32 lower-case letters, digits, '.', '-' or '_'")
+    au.add_argument("--name", default=None, help="the name shown in the app (default: the user name)")
+    au.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+    au.set_defaults(func=cmd_add_user)
+
     rs = subparsers.add_parser("store-reset", help="move a damaged run store aside and start a fresh, empty one")
     rs.add_argument("--yes", action="store_true", help="agree without the prompt (the old file is kept aside)")
     rs.set_defaults(func=cmd_store_reset)
@@ -204,10 +210,14 @@ def cmd_stop(args) -> int:
 # ---------------------------------------------------------------- rename, delete, store-reset
 
 def _target(kind: str, target: str):
-    if kind == "run":
-        return run_id(target)
-    if kind == "model":
-        return model_name(target)
+    import argparse
+    try:
+        if kind == "run":
+            return run_id(target)
+        if kind == "model":
+            return model_name(target)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
     return target
 
 
@@ -221,7 +231,7 @@ def cmd_rename(args) -> int:
     elif args.kind == "sweep":
         store.rename_sweep(target, args.new_name)
     else:
-        jobs.rename_model(target, model_name(args.new_name), store)
+        jobs.rename_model(target, _target("model", args.new_name), store)
     print(f"renamed {args.kind} {target} to {args.new_name}")
     return EXIT_OK
 
@@ -265,4 +275,20 @@ def cmd_store_reset(args) -> int:
     aside = store_mod.quarantine(path)
     store_mod.RunStore(path).close()
     print(f"kept the damaged store as {aside}; started a fresh one at {path}")
+    return EXIT_OK
+
+
+def cmd_add_user(args) -> int:
+    import getpass
+
+    from fmnist_core.runs.accounts import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            raise ValueError("the two passwords differ; nothing changed")
+    path = add_user(args.username, password, args.name)
+    print(f"account {args.username!r} saved in {path} (bcrypt hash; the file is readable by you only)")
     return EXIT_OK

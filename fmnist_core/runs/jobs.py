@@ -182,15 +182,15 @@ def _conv_body(spec) -> list[dict]:
 
 
 def check_transfer(spec, init_from: str) -> None:
-    """ValueError unless ``init_from`` is a healthy saved model with the same conv body as ``spec``."""
+    """ValueError unless ``init_from`` is a healthy saved model whose conv body matches ``spec``'s
+    (what ``models.transfer_conv_weights`` would otherwise fail on inside the worker)."""
     try:
         meta = saving.load_metadata(init_from)
     except saving.ModelNotFoundError as exc:
         raise ValueError(str(exc)) from None
     mine = _conv_body(spec)
-    if not any(layer["type"] == "Conv2D" for layer in mine):
-        raise ValueError("--init-from copies convolutional layers, but this model has none before its "
-                         "Flatten/Dense head; pick a CNN preset")
+    if not any(layer["type"] in ("Conv2D", "BatchNorm") for layer in mine):
+        return   # nothing to copy: the transfer is a no-op (as for a linear model), not an error
     try:
         theirs = _conv_body(normalize_spec(meta.get("spec") or []))
     except ValueError:

@@ -1,0 +1,81 @@
+"""Served mode in a real browser: the sign-in form, a wrong password, a right one, signing out.
+
+The server is started here with FMNIST_SERVED=1 (served mode while still bound to 127.0.0.1, so the
+test never opens a port to the network) and an accounts file made by ``add-user``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("served")
+    auth = tmp / "auth.yaml"
+    env = {**os.environ, "FMNIST_HOME": str(tmp / "home"), "FMNIST_AUTH_FILE": str(auth), "FMNIST_SERVED": "1",
+           "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "fmnist_core", "add-user", "ann", "--name", "Ann Teacher",
+                    "--password-stdin"], input="correct horse battery\n", text=True, env=env, cwd=ROOT, check=True)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
+                             "true", "--server.port", str(port), "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while not _healthy(url):
+        assert proc.poll() is None and time.monotonic() < deadline, "the served app did not start"
+        time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _sign_in(page, wait_idle, password: str) -> None:
+    page.get_by_role("textbox", name="User name").fill("ann")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_idle(page, timeout=60)
+
+
+def test_sign_in_wrong_then_right_then_out(served_app, page, wait_idle):
+    page.goto(served_app)
+    page.get_by_text("Sign in to Fashion-MNIST Lab").wait_for(timeout=60_000)
+    # Nothing of the lab is shown before signing in.
+    assert page.get_by_role("heading", name="Fashion-MNIST Lab", exact=True).count() == 0
+    _sign_in(page, wait_idle, "wrong password")
+    page.get_by_text("Wrong user name or password.").wait_for(timeout=30_000)
+    _sign_in(page, wait_idle, "correct horse battery")
+    page.get_by_text("Signed in as Ann Teacher").wait_for(timeout=60_000)
+    assert page.get_by_text("Sign in to Fashion-MNIST Lab").count() == 0
+    assert "Traceback" not in page.content()
+    page.get_by_role("button", name="Sign out").click()
+    wait_idle(page, timeout=60)
+    page.get_by_text("Sign in to Fashion-MNIST Lab").wait_for(timeout=30_000)
+    urllib.request.urlopen(served_app + "/_stcore/health", timeout=5).close()   # still serving

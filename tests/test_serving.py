@@ -109,7 +109,7 @@ def test_served_app_asks_to_sign_in(fmnist_home, tmp_path, monkeypatch):
     assert not at.title
 
 
-def test_only_the_owner_sees_stop_and_delete_and_names_are_plain_text(fmnist_home):
+def test_others_runs_are_visible_as_plain_text_and_not_deletable(fmnist_home):
     """Compare runs as someone who did not start the run: it is visible, its name is not Markdown, no delete."""
     store = RunStore()
     evil = "![x](http://attacker.example/pixel.png) **bold** :red[alarm]"
@@ -123,6 +123,6 @@ def test_only_the_owner_sees_stop_and_delete_and_names_are_plain_text(fmnist_hom
     texts = [m.value for m in list(at.markdown) + list(at.caption)]
     assert any(plain(evil) in t for t in texts), texts
     assert not any("![x](http" in t for t in texts)
-    assert not [b for b in at.button if b.label.startswith("Delete run")]
+    # Offered, but refused by the store, and said so (tests/test_compare_admin.py clicks through it).
     with pytest.raises(PermissionError):
         store.delete_run(rid, owner="local:intruder")

@@ -40,10 +40,6 @@ def manage_run(run: dict) -> None:
     from fmnist_core.runs import jobs
 
     store, rid, owner = get_store(), run["id"], current_owner()
-    from ui.identity import can_change
-    if not can_change(run):
-        st.caption("Started by someone else: only they can rename or delete it (everyone can view it).")
-        return
     with st.expander("Rename or delete this run", icon=":material/edit:", expanded=bool(ss.get("cr_admin_error"))):
         _show_error()
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

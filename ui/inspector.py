@@ -3,10 +3,12 @@ for one channel, the input patch under a chosen output pixel with the multiply-a
 its value, and the channel's map before and after BatchNorm, the activation and pooling."""
 from __future__ import annotations
 
+import functools
 import html
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.insight import conv_inspect
@@ -52,6 +54,34 @@ def _map_image(values: np.ndarray, mark: tuple[int, int] | None, size: int = 168
     return big
 
 
+def _clickable_map(values: np.ndarray, mark: tuple[int, int]) -> go.Figure:
+    """The map as a grey heatmap with an invisible marker on every pixel (heatmap cells cannot be
+    selected in Plotly; markers can), and the chosen pixel outlined in red."""
+    h, w = values.shape
+    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    fig = go.Figure(go.Heatmap(z=values, colorscale="gray", showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=cc.ravel().tolist(), y=rr.ravel().tolist(), mode="markers", showlegend=False,
+                             marker=dict(size=max(4, 220 // w), symbol="square", color="rgba(0,0,0,0)"),
+                             customdata=values.ravel().round(4).tolist(),
+                             hovertemplate="row %{y}, column %{x}: %{customdata}<extra></extra>"))
+    fig.add_shape(type="rect", x0=mark[1] - 0.5, x1=mark[1] + 0.5, y0=mark[0] - 0.5, y1=mark[0] + 0.5,
+                  line=dict(color="red", width=2))
+    fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
+    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(height=250, margin=dict(l=0, r=0, t=0, b=0), plot_bgcolor="white")
+    return fig
+
+
+def _pick_pixel(chart_key: str, row_key: str, col_key: str) -> None:
+    """on_select callback: runs before the rerun, so it may set the row/column inputs."""
+    event = st.session_state.get(chart_key)
+    points = (event or {}).get("selection", {}).get("points", [])
+    for p in points:
+        if "x" in p and "y" in p:
+            st.session_state[row_key], st.session_state[col_key] = int(round(p["y"])), int(round(p["x"]))
+            return
+
+
 def _kernel_mosaic(kernel: np.ndarray) -> np.ndarray:
     """(k, k, c_in) kernels -> one RGB mosaic on a shared symmetric scale: blue < 0 < red, white = 0."""
     k, _, c = kernel.shape
@@ -90,19 +120,31 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
     ins = conv_inspect.inspect(model, meta, image, layer, channel)
     h, w = ins.stages[0][1].shape
     default = np.unravel_index(np.argmax(ins.stages[0][1]), (h, w))  # the strongest response
-    row = c3.number_input("Output row", 0, h - 1, int(default[0]), key=f"{key}_row_{layer}_{channel}")
-    col = c4.number_input("Output column", 0, w - 1, int(default[1]), key=f"{key}_col_{layer}_{channel}")
+    row_key, col_key = f"{key}_row_{layer}_{channel}", f"{key}_col_{layer}_{channel}"
+    # A click on the map sets these through session state (see _pick_pixel); the default only starts them.
+    st.session_state.setdefault(row_key, int(default[0]))
+    st.session_state.setdefault(col_key, int(default[1]))
+    row = c3.number_input("Output row", 0, h - 1, key=row_key)
+    col = c4.number_input("Output column", 0, w - 1, key=col_key)
     px = ins.pixel(row, col)
     shown = conv_inspect.shown_sums(px)
 
     st.markdown(f"**{ins.label}, channel {channel + 1}**: its map before and after each step; "
                 f"the red square is output pixel (row {row}, column {col}).")
     stage_cols = st.columns(len(ins.stages))
-    for sc, (label, values) in zip(stage_cols, ins.stages):
+    for n_stage, (sc, (label, values)) in enumerate(zip(stage_cols, ins.stages)):
         pooled = values.shape != (h, w)
         mark = (row * values.shape[0] // h, col * values.shape[1] // w) if pooled else (row, col)
-        sc.image(_map_image(values, mark), caption=f"{label} · {values.shape[0]}×{values.shape[1]} · "
-                 f"value here {values[mark]:.4f}")
+        caption = f"{label} · {values.shape[0]}×{values.shape[1]} · value here {values[mark]:.4f}"
+        if n_stage == 0:  # the conv output itself: click a pixel to take it apart
+            chart_key = f"{key}_pick_{layer}_{channel}"
+            pick = functools.partial(_pick_pixel, chart_key, f"{key}_row_{layer}_{channel}",
+                                     f"{key}_col_{layer}_{channel}")
+            sc.plotly_chart(_clickable_map(values, mark), key=chart_key, on_select=pick, selection_mode="points",
+                            config={"displayModeBar": False})
+            sc.caption(caption + " · click a pixel to pick it")
+        else:
+            sc.image(_map_image(values, mark), caption=caption)
 
     k, _, c_in = ins.kernels.shape[:3]
     left, right = st.columns([2, 3])

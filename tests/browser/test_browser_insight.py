@@ -78,3 +78,21 @@ def test_projector_hover_shows_the_image_and_a_lasso_shows_a_gallery(app_server,
     assert page.locator(".fmnist-gallery").last.locator("img").count() == min(n, 48)
     page.set_viewport_size({"width": 1400, "height": 4200})   # Streamlit scrolls inside the page: show it all
     shot(page, "evaluate-projector")
+
+
+def test_clicking_the_conv_map_picks_the_output_pixel(app_server, page, wait_idle):
+    needs_a_model("fmnist_cnn")
+    page.app_url = app_server
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    _open_tab(page, wait_idle, "Feature maps")
+    chart = page.locator('[data-testid="stPlotlyChart"]').last            # the conv output map
+    chart.scroll_into_view_if_needed()
+    row, col = 3, 20                                                      # a 28x28 map, one marker per pixel
+    box = chart.locator(".scatterlayer .point").nth(row * 28 + col).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_idle(page)
+    no_exception(page)
+    assert page.get_by_label("Output row", exact=True).input_value() == str(row)
+    assert page.get_by_label("Output column", exact=True).input_value() == str(col)
+    page.get_by_text(f"output pixel (row {row}, column {col})").wait_for()
+    assert not page.locator('[data-testid="stAlert"]').filter(has_text="Session State").count()

@@ -12,12 +12,12 @@ import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, display_name, get_task
-from fmnist_core.insight import figures
+from fmnist_core.insight import explore, figures
 from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
-from ui import catalog, classify_links
+from ui import catalog, classify_links, tiles
 from ui.run_widgets import get_store
 
 GROUPINGS = {"footwear_luggage": display_name("footwear_luggage"), "shoes": display_name("shoes"),
@@ -77,11 +77,14 @@ def _pick(col, label, options, default, key, help):
         col.selectbox(label, ["(none yet)"], disabled=True, key=f"{key}_none", help=help)
         return None
     index = options.index(default) if default in options else 0
-    return col.selectbox(label, options, index=index, key=f"{key}_{task.name}", help=help,
-                         format_func=lambda n: catalog.model_label(infos[n]))
+    # Three pickers side by side: the box shows the model's title, the caption under it the rest.
+    chosen = col.selectbox(label, options, index=index, key=f"{key}_{task.name}", help=help,
+                           format_func=lambda n: inference.model_title(infos[n]))
+    col.caption(" · ".join(catalog.model_label(infos[chosen]).split(" · ")[1:]))
+    return chosen
 
 
-c1, c2, c3 = st.columns(3)
+c1 = c2 = c3 = st.container()  # one under the other: three side by side cut the names at 820 px
 multi = _pick(c1, "10-class model (binarized)", multis, defaults["multiclass"], "bs_multi",
               "Its probabilities are summed per group (and, as a variant, its top class is mapped to its group).")
 direct = _pick(c2, "Binary model, from scratch", direct_names, defaults["direct"], "bs_direct",
@@ -181,7 +184,7 @@ def run_study(task_def: dict, multi: str, direct: tuple, transfer: tuple, mtimes
 
 @st.cache_resource(show_spinner=False)
 def test_images():
-    return fdata.load_fashion_mnist()[1][0]
+    return explore.split_arrays("test")[0]  # the 10k test files alone: no need to read all 70k
 
 
 all_names = (multi, *lists["direct"], *lists["transfer"])
@@ -257,13 +260,13 @@ n_show = st.select_slider("Images", [16, 32, 48, 64], value=32, key="bs_n_show")
 shown_rows = drows[:n_show]
 if shown_rows:
     mark = {True: "✓", False: "✗"}
-    caps = [f"#{r['index']} {r['true_class']}<br>B{mark[r['binarized'] == r['true']]} "
+    caps = [f"#{r['index']} {r['true_class']} · B{mark[r['binarized'] == r['true']]} "
             f"D{mark[r['direct'] == r['true']]} T{mark[r['transfer'] == r['true']]}" for r in shown_rows]
-    st.plotly_chart(figures.image_grid_figure([test_images()[r["index"]] for r in shown_rows], caps, ncols=8),
-                    key="bs_disagreements")
+    # One HTML grid (ui.tiles), not a Plotly figure of 32 heatmaps: that took seconds to build.
+    tiles.gallery([test_images()[r["index"]] for r in shown_rows], caps, ncols=8, factor=3)
     st.caption("Hardest first (fewest approaches right). B = binarized, D = direct, T = transfer; ✓ right, ✗ wrong.")
     st.dataframe(pd.DataFrame(shown_rows).drop(columns=["n_right"]), hide_index=True, key="bs_disagree_table")
-    classify_links.picker([r["index"] for r in shown_rows], test_images(), fdata.load_fashion_mnist()[1][1],
+    classify_links.picker([r["index"] for r in shown_rows], test_images(), res["y10"],
                           "Binary study, test", "bs_open")
 else:
     st.caption("No such image.")

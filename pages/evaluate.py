@@ -21,8 +21,8 @@ if not fdata.dataset_status()["found"]:
     st.error("Fashion-MNIST is not installed. Run `make data` in the project folder, then reload.")
     st.stop()
 
-c1, c2, c3 = st.columns([3, 1.3, 2])
-name = catalog.model_picker("eval_model", "Model", container=c1)
+name = catalog.model_picker("eval_model", "Model")  # full width: its labels carry task, accuracy and date
+c2, c3 = st.columns([1, 2])
 if name is None:
     st.stop()
 meta = next(m for m in catalog.models_info() if m["name"] == name)

@@ -46,13 +46,12 @@ else:
         acc = (metrics or {}).get("accuracy")
         return None if acc is None else f"{acc:.2%}"  # one format everywhere: 94.00%
 
-    rows = [{"model": inference.model_title(m), "name": m["name"],
-             "task": display_name(m.get("task") or "multiclass"),
+    rows = [{"model": inference.model_title(m), "task": display_name(m.get("task") or "multiclass"),
              "test accuracy": pct(m.get("test_metrics")), "validation accuracy": pct(m.get("val_metrics")),
-             "parameters": m.get("n_params"), "saved": catalog.age(m.get("saved_at")),
-             "origin": "shipped" if m.get("shipped") else "yours"} for m in infos]
+             "saved": catalog.age(m.get("saved_at")), "origin": "shipped" if m.get("shipped") else "yours",
+             "parameters": m.get("n_params"), "name": m["name"]} for m in infos]
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-        "model": st.column_config.TextColumn(width="medium"),
+        "model": st.column_config.TextColumn(width="large", pinned=True),
         "task": st.column_config.TextColumn(width="medium"),
         "parameters": st.column_config.NumberColumn(format="localized"),
     })
@@ -64,7 +63,7 @@ st.subheader("Pages")
 sections: dict[str, list] = {}
 for page in frame.PAGES:
     sections.setdefault(page[0], []).append(page)
-cols = st.columns(len(sections))
+cols = [c for _ in range(3) for c in st.columns(2)]  # two per row: five narrow columns cut the names at 820 px
 for col, (section, pages) in zip(cols, sections.items()):
     with col:
         st.markdown(f"**{section}**")

@@ -160,26 +160,26 @@ def test_home_table_shows_words_and_one_percent_format(fmnist_home):
 
 def test_pickers_list_the_users_models_newest_first_then_the_shipped_ones(fmnist_home):
     import datetime as dt
-    import json
 
-    from shared_models import train_and_save_unscored
+    from fmnist_core.data.tasks import get_task
+    from fmnist_core.modeling import saving
+    from fmnist_core.modeling.models import preset
+    from fmnist_core.modeling.training import HParams, train
     from ui import catalog
 
-    hp = {"epochs": 1, "subset": 1000, "lr": 3e-3, "seed": 0}
-    train_and_save_unscored("linear", "shoes", hp, "older_one")
-    train_and_save_unscored("linear", "multiclass", hp, "newer_one")
-    meta_path = fmnist_home / "older_one.json"
-    meta = json.loads(meta_path.read_text())
-    meta["saved_at"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)).isoformat()
-    meta["val_metrics"] = {"accuracy": 0.9712}
-    meta_path.write_text(json.dumps(meta))
+    hp = HParams(epochs=1, subset=1000, lr=3e-3, seed=0)
+    spec = preset("linear")
+    model = train(spec, "shoes", hp).model
+    for name in ("older_one", "newer_one"):
+        saving.save_model(model, name, {"task": get_task("shoes").to_dict(), "spec": spec, "hparams": hp.to_dict(),
+                                        "seed": 0, "val_metrics": {"accuracy": 0.9712}})
     infos = catalog.models_info()
-    names = [m["name"] for m in infos]
-    assert names[:2] == ["newer_one", "older_one"]
-    assert all(m.get("shipped") for m in infos[2:])
-    saved = dt.datetime.fromisoformat(meta["saved_at"]).strftime("%d %b %H:%M")
+    assert [m["name"] for m in infos][:2] == ["newer_one", "older_one"]
+    assert all(m.get("shipped") for m in infos[2:]) and len(infos) > 2
+    saved = dt.datetime.fromisoformat(infos[1]["saved_at"]).astimezone(dt.timezone.utc).strftime("%d %b %H:%M")
     assert catalog.model_label(infos[1]) == f"older one · Shoes vs the rest · val 97.12% · yours, saved {saved}"
-    assert catalog.age(meta["saved_at"]) == "3 h ago"
+    three_hours = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3, minutes=1)).isoformat()
+    assert catalog.age(three_hours) == "3 h ago"
     at = app("pages/evaluate.py")
     assert at.selectbox(key="eval_model").options[:2] == [catalog.model_label(infos[0]), catalog.model_label(infos[1])]
 

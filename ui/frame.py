@@ -30,6 +30,12 @@ def _leave_pages_directory_mode() -> None:
 
     if PagesManager.uses_pages_directory and st.runtime.exists():
         PagesManager.uses_pages_directory = False
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.pages_manager.intended_page_name:
+            # The rerun carries the page hash only, so a mistyped name would be forgotten: keep it.
+            st.session_state["_frame_requested_page"] = ctx.pages_manager.intended_page_name
         st.rerun()
 
 
@@ -86,8 +92,11 @@ def missing_page(sections: dict[str, list]) -> str | None:
     if ctx is None:
         return None
     manager = ctx.pages_manager
-    name = manager.intended_page_name
-    if manager.intended_page_script_hash or not name:
+    # The name the first run on a fresh server saw (see _leave_pages_directory_mode), else this run's.
+    name = st.session_state.pop("_frame_requested_page", None)
+    if name is None and not manager.intended_page_script_hash:
+        name = manager.intended_page_name
+    if not name:
         return None
     known = {page.url_path for pages in sections.values() for page in pages}
     return None if name in known else name

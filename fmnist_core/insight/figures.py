@@ -53,26 +53,6 @@ def wrap_label(text: str, width: int = 12) -> str:
     return "<br>".join(lines + [line])
 
 
-def image_grid_figure(images, captions=None, ncols: int = 8, colors=None, height_per_row: int = 110) -> go.Figure:
-    """A grid of 28x28 grayscale images with captions; ``colors`` (e.g. 'green'/'red') tint the captions."""
-    images = np.asarray(images)
-    n = len(images)
-    ncols = max(1, min(ncols, n)) if n else 1
-    nrows = max(1, int(np.ceil(n / ncols)))
-    captions = list(captions) if captions is not None else [""] * n
-    fig = make_subplots(nrows, ncols, subplot_titles=[
-        f"<span style='color:{colors[i]}'>{c}</span>" if colors else c for i, c in enumerate(captions)],
-        horizontal_spacing=0.01, vertical_spacing=0.3 / nrows)
-    for i, img in enumerate(images):
-        fig.add_trace(go.Heatmap(z=img, colorscale="gray", showscale=False, zmin=0, zmax=255,
-                                 hovertemplate="x %{x}, y %{y}: %{z}<extra></extra>"), i // ncols + 1, i % ncols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_annotations(font_size=10)
-    fig.update_layout(height=height_per_row * nrows + 30, margin=dict(l=5, r=5, t=25, b=5))
-    return fig
-
-
 def history_figure(history: list[dict], batches: list[dict] | None = None, title: str | None = None) -> go.Figure:
     """Loss and accuracy curves: per-batch points (thin) and per-epoch train vs validation (markers).
 

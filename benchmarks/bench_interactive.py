@@ -121,6 +121,21 @@ def wait_idle(page, timeout: float = 300, start_within: float = 1.5) -> None:
     page.wait_for_function(IDLE_JS, timeout=timeout * 1000, polling=20)
 
 
+def settle(page, timeout: float = 300, quiet: float = 0.5) -> float:
+    """After a navigation: wait until the page is idle and stays idle for ``quiet`` seconds (a fresh
+    page is 'not running' for a moment before its first run starts), with its title shown.
+    Returns the perf_counter time at which that last idle began."""
+    deadline = time.monotonic() + timeout
+    page.locator("h1").first.wait_for(timeout=timeout * 1000)
+    while time.monotonic() < deadline:
+        page.wait_for_function(IDLE_JS, timeout=timeout * 1000, polling=20)
+        idle_at = time.perf_counter()
+        time.sleep(quiet)
+        if page.evaluate(IDLE_JS):
+            return idle_at
+    raise TimeoutError("the page did not settle")
+
+
 def timed(action, until) -> float:
     t0 = time.perf_counter()
     action()
@@ -141,12 +156,12 @@ def open_timed(browser, url: str, ready=None) -> float:
     """Seconds from navigation to an idle page (and ``ready(page)`` when given) in a new context."""
     ctx, page = new_page(browser)
     try:
-        def until():
-            wait_idle(page, start_within=5)
-            page.locator("h1").first.wait_for()
-            if ready:
-                ready(page)
-        return timed(lambda: page.goto(url), until)
+        t0 = time.perf_counter()
+        page.goto(url)
+        idle_at = settle(page, quiet=0.3)
+        if ready:
+            ready(page)
+        return idle_at - t0
     finally:
         ctx.close()
 
@@ -157,11 +172,12 @@ def widget(page, key: str):
 
 
 def option(page, key: str, text: str):
-    """A choice in a radio / segmented control / button group, by widget key and visible text."""
-    w = widget(page, key)
+    """A choice in a radio / segmented control / button group, by widget key and visible text
+    (waits until the widget has really been drawn: a skeleton stands in for it while loading)."""
     exact = re.compile(rf"^\s*{re.escape(text)}\s*$", re.I)
-    button = w.locator("button").filter(has_text=exact)
-    return button.first if button.count() else w.locator("label").filter(has_text=exact).first
+    choice = widget(page, key).locator("button, label").filter(has_text=exact).first
+    choice.wait_for()
+    return choice
 
 
 # ---------------------------------------------------------------- rows
@@ -169,7 +185,7 @@ def option(page, key: str, text: str):
 def row_classify(ctx) -> dict:
     page = ctx["page"]
     page.goto(ctx["url"] + "/classify")
-    wait_idle(page, start_within=5)
+    settle(page)
     stroke = canvas_stroker(page)
     out, cpu = [], []
     for i in range(ctx["repeats"] + 1):   # the first stroke is row classify_first's business: dropped here
@@ -211,7 +227,7 @@ def row_classify_first(ctx) -> dict:
     for _ in range(ctx["repeats"]):
         bctx, page = new_page(ctx["browser"], ctx["url"] + "/classify")
         try:
-            wait_idle(page, start_within=5)
+            settle(page)
             out.append(canvas_stroker(page)([(80, 60), (200, 220)], expect_strokes=1))
         finally:
             bctx.close()
@@ -223,7 +239,7 @@ def row_fewshot(ctx) -> dict:
     first = [open_timed(ctx["browser"], url) for _ in range(ctx["repeats"])]
     page = ctx["page"]
     page.goto(url)
-    wait_idle(page, start_within=5)
+    settle(page)
     switch = []
     tasks = [t.strip() for t in widget(page, "fs_task").locator("button").all_inner_texts() if t.strip()]
     for i in range(ctx["repeats"]):
@@ -247,7 +263,7 @@ def row_evaluate(ctx) -> dict:
              for _ in range(ctx["repeats"])]
     page = ctx["page"]
     page.goto(url)
-    wait_idle(page, start_within=5)
+    settle(page)
     switch = []
     for i in range(ctx["repeats"]):
         split = "validation" if i % 2 == 0 else "test"
@@ -260,7 +276,7 @@ def row_lrfinder(ctx) -> dict:
     out = []
     for _ in range(max(1, ctx["train_repeats"])):
         page.goto(ctx["url"] + "/lr_finder")
-        wait_idle(page, start_within=5)
+        settle(page)
         box = widget(page, "lrf_model")
         box.click()
         page.get_by_role("option").filter(has_text="fmnist_net").first.click()
@@ -274,7 +290,7 @@ def row_lrfinder(ctx) -> dict:
 def row_dataset(ctx) -> dict:
     page = ctx["page"]
     page.goto(ctx["url"] + "/dataset")
-    wait_idle(page, start_within=5)
+    settle(page)
     split, stats = [], []
     for i in range(ctx["repeats"]):
         target = "train" if i % 2 == 0 else "test"
@@ -296,7 +312,7 @@ FIRST_POINT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
 def start_training_in_page(page, url: str) -> float:
     """Open Build & Train, press Train, return seconds until the first batch point is drawn."""
     page.goto(url + "/build_train")
-    wait_idle(page, start_within=5)
+    settle(page)
     train = widget(page, "bt_train").locator("button")
     return timed(train.click, lambda: page.wait_for_function(FIRST_POINT_JS, timeout=300_000, polling=50))
 
@@ -405,7 +421,7 @@ def main(argv=None) -> int:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 bctx, page = new_page(browser)
                 page.goto(server.url)
-                wait_idle(page, start_within=5)
+                settle(page)
                 ctx = {"url": server.url, "browser": browser, "page": page, "server": server,
                        "repeats": args.repeats, "train_repeats": args.train_repeats}
                 for row in rows:

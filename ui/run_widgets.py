@@ -11,7 +11,7 @@ import streamlit as st
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, get_task
 from fmnist_core.modeling import models
-from fmnist_core.runs.store import RunStore, StoreError, default_path
+from fmnist_core.runs.store import RunStore, StoreError, default_location
 
 BUILD_PAGE = "pages/build_train.py"
 LR_PAGE = "pages/lr_finder.py"
@@ -29,13 +29,15 @@ def _store_at(path: str) -> RunStore:
 
 
 def get_store() -> RunStore:
-    """The run store of $FMNIST_HOME, opened once per path for all sessions (cheap: a path and no connection).
+    """The run store of $FMNIST_HOME (or $FMNIST_STORE_URL), opened once per location for all sessions
+    (cheap: a path and no connection).
 
-    A fault of the store file stops the page with one clear message (``ui.store_guard``).
+    A fault of the store stops the page with one clear message (``ui.store_guard``).
     """
     from ui import store_guard
+    loc = default_location()  # $FMNIST_STORE_URL (a cluster's PostgreSQL), else the home's runs.sqlite
     try:
-        store = _store_at(str(default_path().resolve()))
+        store = _store_at(loc if isinstance(loc, str) else str(loc.resolve()))
         store.schema_version()   # a file damaged since it was opened fails here, not halfway down the page
         return store
     except StoreError as exc:

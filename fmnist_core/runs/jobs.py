@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import importlib
 import math
 import os
 import re
@@ -54,7 +55,8 @@ def max_workers() -> int:
 # ---------------------------------------------------------------- worker slots (shared with worker.py)
 
 def slot_paths(store: RunStore) -> list[Path]:
-    return [store.path.with_name(f"{store.path.name}.worker{i}.lock") for i in range(max_workers())]
+    anchor = store.local_anchor  # the SQLite file, or a name in the home for a PostgreSQL store
+    return [anchor.with_name(f"{anchor.name}.worker{i}.lock") for i in range(max_workers())]
 
 
 def try_lock(path: Path) -> int | None:
@@ -124,7 +126,7 @@ class LocalProcessExecutor(Executor):
         return False
 
     def _spawn(self, store: RunStore, extra=()) -> subprocess.Popen:
-        logs = store.path.parent / "logs"
+        logs = store.local_anchor.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for old in sorted(logs.glob("worker-*.log"))[:-KEEP_LOGS]:  # names sort by start time
             old.unlink(missing_ok=True)
@@ -134,7 +136,7 @@ class LocalProcessExecutor(Executor):
             env["FMNIST_HOME"] = str(saving.home_dir().resolve())
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "fmnist_core.runs.worker", "--store", str(store.path.resolve()), "--log",
+                [sys.executable, "-m", "fmnist_core.runs.worker", "--store", store.url_string, "--log",
                  str(log_path), *extra],
                 cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it
@@ -154,7 +156,20 @@ class LocalProcessExecutor(Executor):
         self._procs = [p for p in self._procs if p.poll() is None]
 
 
-_executor: Executor = LocalProcessExecutor()
+def executor_from_env() -> Executor:
+    """$FMNIST_EXECUTOR: "local" (default: worker processes on this machine) or "ray" (a Ray cluster
+    at $RAY_ADDRESS; needs requirements-cluster.txt and a store every node reaches, $FMNIST_STORE_URL)."""
+    kind = (os.environ.get("FMNIST_EXECUTOR") or "local").strip().lower()
+    if kind == "local":
+        return LocalProcessExecutor()
+    if kind == "ray":
+        # Loaded by name: Ray is an optional extra (requirements-cluster.txt), and the Ray executor
+        # builds on the worker, which builds on this module.
+        return importlib.import_module("fmnist_core.runs.ray_executor").RayExecutor.from_env()
+    raise ValueError(f"FMNIST_EXECUTOR must be 'local' or 'ray', got {kind!r}")
+
+
+_executor: Executor | None = None
 
 
 def set_executor(executor: Executor) -> None:
@@ -163,6 +178,9 @@ def set_executor(executor: Executor) -> None:
 
 
 def get_executor() -> Executor:
+    global _executor
+    if _executor is None:
+        _executor = executor_from_env()
     return _executor
 
 
@@ -255,7 +273,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
                               model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
                               owner=owner or local_owner())
-    _executor.ensure_worker(store)
+    get_executor().ensure_worker(store)
     return run_id
 
 
@@ -335,7 +353,7 @@ def submit_sweep(base: dict, param: str, values, store=None, owner=None, param2:
     label = f"{param},{param2}" if param2 else param
     ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=label,
                             sweep_value=p["value"], reserved_names=reserved, owner=owner) for p in plans]
-    _executor.ensure_worker(store)
+    get_executor().ensure_worker(store)
     return sweep_id, ids
 
 
@@ -365,14 +383,14 @@ def prewarm(store=None) -> bool:
     ~5. It waits ``$FMNIST_PREWARM_S`` seconds (default 300; 0 turns this off), then exits."""
     raw = os.environ.get("FMNIST_PREWARM_S") or "300"
     idle_s = float(raw) if raw.replace(".", "", 1).isdigit() else 300.0
-    return idle_s > 0 and _executor.prewarm(_store(store), idle_s)
+    return idle_s > 0 and get_executor().prewarm(_store(store), idle_s)
 
 
 def refresh(store=None) -> None:
     """Mark runs whose worker died as failed, and start a worker if queued runs have none."""
     store = _store(store)
     store.reap_dead()
-    _executor.ensure_worker(store)
+    get_executor().ensure_worker(store)
 
 
 def wait(run_id: int, timeout: float | None = None, store=None, poll: float = 0.5) -> dict:

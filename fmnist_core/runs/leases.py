@@ -9,8 +9,13 @@ a swapped-out laptop) cannot write anything for it afterwards: that is the fenci
 
 The result and the model are published together: ``finish(..., publish=fn)`` checks the
 lease and calls ``fn`` (which moves the staged model file into place) inside the same write
-transaction that records the result. The reaper needs that same write lock, so a model is
-published only by a worker that held the lease at that instant.
+transaction that records the result; a worker on another node passes ``model_blob`` instead,
+and the model travels in that transaction (see ``ray_executor``). The reaper needs that same
+row, so a model is published only by a worker that held the lease at that instant.
+
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so many workers claim at once without
+waiting on each other or taking the same run (SQLite has no row locks: its BEGIN IMMEDIATE
+serialises writers instead; SQLAlchemy renders no locking clause there).
 
 Mixed into ``store.RunStore``; kept apart because the worker's protocol is its own concept.
 """
@@ -21,6 +26,9 @@ import socket
 import uuid
 from pathlib import Path
 
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from fmnist_core.runs import schema as S
 from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
 
 TERMINAL = ("completed", "stopped", "failed")
@@ -30,6 +38,7 @@ HEARTBEAT_TIMEOUT_S = float(os.environ.get("FMNIST_LEASE_TIMEOUT_S") or 60.0)
 MAX_BATCH_POINTS = 5000      # per run; beyond it every other point is dropped (the curve keeps its shape)
 EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")
+R = S.runs
 
 
 class LeaseLostError(RuntimeError):
@@ -37,7 +46,7 @@ class LeaseLostError(RuntimeError):
 
 
 def _num(v):
-    """SQLite stores NaN as NULL anyway; say so explicitly and turn numpy scalars into floats."""
+    """NaN is stored as NULL (SQLite does so anyway); numpy scalars become floats."""
     import math
     if v is None:
         return None
@@ -45,13 +54,26 @@ def _num(v):
     return v if math.isfinite(v) else None
 
 
-# ``lease`` arguments: the token from ``claim_next``/``mark_running``. None means an unfenced
-# write by an operator or a test; the worker always passes its token.
-_HELD = " AND status = 'running' AND (? IS NULL OR lease_token = ?)"
+def _held(run_id, lease):
+    """The run is running and (when a lease is given) under this lease. None means an unfenced write by
+    an operator or a test; the worker always passes its token."""
+    cond = and_(R.c.id == run_id, R.c.status == "running")
+    return cond if lease is None else and_(cond, R.c.lease_token == lease)
+
+
+def _upsert(conn, table, index, values: dict) -> None:
+    """INSERT ... ON CONFLICT (index) DO UPDATE: both dialects have it, with the same Core API."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).values(**values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=index,
+                                            set_={k: stmt.excluded[k] for k in values if k not in index}))
 
 
 class WorkerSide:
-    """Worker-side writers of ``RunStore`` (needs its ``_tx``, ``_read``, ``get_run``, ``home``)."""
+    """Worker-side writers of ``RunStore`` (needs its ``_tx``, ``_read``, ``get_run``, ``home``, ``_rel``)."""
 
     def claim_next(self, pid: int, log_path: str | None = None) -> dict | None:
         """Atomically move the oldest queued run to ``running`` under a new lease; None if the queue is empty.
@@ -59,31 +81,32 @@ class WorkerSide:
         The returned run carries its lease token as ``run["lease"]``.
         """
         with self._tx() as conn:
-            row = conn.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-            if row is None:
+            run_id = conn.execute(select(R.c.id).where(R.c.status == "queued").order_by(R.c.id).limit(1)
+                                  .with_for_update(skip_locked=True)).scalar()
+            if run_id is None:
                 return None
-            lease = self._mark_running(conn, row[0], pid, log_path)
-        run = self.get_run(row[0])
+            lease = self._mark_running(conn, run_id, pid, log_path)
+        run = self.get_run(run_id)
         run["lease"] = lease
         return run
 
-    def mark_running(self, run_id: int, pid: int, log_path: str | None = None) -> str | None:
-        """Claim one queued run; its lease token, or None if it was not queued."""
+    def mark_running(self, run_id: int, pid: int, log_path: str | None = None, executor: str | None = None
+                     ) -> str | None:
+        """Claim one queued run; its lease token, or None if it was not queued (taken, or stopped)."""
         with self._tx() as conn:
-            return self._mark_running(conn, run_id, pid, log_path)
+            return self._mark_running(conn, run_id, pid, log_path, executor)
 
-    def _mark_running(self, conn, run_id, pid, log_path) -> str | None:
+    def _mark_running(self, conn, run_id, pid, log_path, executor=None) -> str | None:
         now, lease = now_iso(), uuid.uuid4().hex
-        cur = conn.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, log_path = ?, started_at = ?,"
-                           " heartbeat_at = ?, lease_token = ? WHERE id = ? AND status = 'queued'",
-                           (int(pid), socket.gethostname(), self._rel(log_path), now, now, lease, int(run_id)))
+        cur = conn.execute(update(R).where(R.c.id == int(run_id), R.c.status == "queued").values(
+            status="running", pid=int(pid), host=socket.gethostname(), log_path=self._rel(log_path),
+            started_at=now, heartbeat_at=now, lease_token=lease, executor=executor))
         return lease if cur.rowcount == 1 else None
 
     def heartbeat(self, run_id: int, lease: str | None = None) -> bool:
         """Renew the lease; False if it is gone (the run was taken away or ended)."""
         with self._tx() as conn:
-            return conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?" + _HELD,
-                                (now_iso(), run_id, lease, lease)).rowcount == 1
+            return conn.execute(update(R).where(_held(run_id, lease)).values(heartbeat_at=now_iso())).rowcount == 1
 
     def set_progress(self, run_id: int, epoch=None, batch=None, batches_per_epoch=None, elapsed=None,
                      lease: str | None = None) -> None:
@@ -93,92 +116,101 @@ class WorkerSide:
 
     @staticmethod
     def _set_progress(conn, run_id, epoch=None, batch=None, batches_per_epoch=None, elapsed=None, lease=None):
-        return conn.execute(
-            "UPDATE runs SET current_epoch = COALESCE(?, current_epoch), current_batch = COALESCE(?,"
-            " current_batch), batches_per_epoch = COALESCE(?, batches_per_epoch), elapsed = COALESCE(?,"
-            " elapsed), heartbeat_at = ? WHERE id = ?" + _HELD,
-            (epoch, batch, batches_per_epoch, _num(elapsed), now_iso(), run_id, lease, lease)).rowcount == 1
+        values = {"current_epoch": epoch, "current_batch": batch, "batches_per_epoch": batches_per_epoch,
+                  "elapsed": _num(elapsed)}
+        return conn.execute(update(R).where(_held(run_id, lease)).values(
+            heartbeat_at=now_iso(), **{k: v for k, v in values.items() if v is not None})).rowcount == 1
 
     @staticmethod
-    def _held(conn, run_id, lease) -> bool:
-        return conn.execute("SELECT 1 FROM runs WHERE id = ?" + _HELD, (run_id, lease, lease)).fetchone() is not None
+    def _is_held(conn, run_id, lease) -> bool:
+        return conn.execute(select(R.c.id).where(_held(run_id, lease))).first() is not None
 
     def add_epoch(self, run_id: int, e: dict, lease: str | None = None) -> bool:
         with self._tx() as conn:
-            if lease is not None and not self._held(conn, run_id, lease):
+            if lease is not None and not self._is_held(conn, run_id, lease):
                 return False
-            conn.execute(f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(EPOCH_KEYS)}) VALUES (?{', ?' * 7})",
-                         (run_id, int(e["epoch"]), *(_num(e.get(k)) for k in EPOCH_KEYS[1:])))
+            _upsert(conn, S.epochs, ["run_id", "epoch"], {"run_id": run_id, "epoch": int(e["epoch"]),
+                                                          **{k: _num(e.get(k)) for k in EPOCH_KEYS[1:]}})
             return True
 
     def add_batch(self, run_id: int, b: dict, lease: str | None = None) -> bool:
         """Store one live point and the run's position; thins the run's points past MAX_BATCH_POINTS."""
         from fmnist_core.runs import leases as mod   # the cap is read at call time (tests lower it)
+        B = S.batches
         with self._tx() as conn:
             if not self._set_progress(conn, run_id, int(b["epoch"]), int(b["batch"]), b.get("batches_per_epoch"),
                                       b.get("elapsed"), lease) and lease is not None:
                 return False
-            conn.execute(f"INSERT OR REPLACE INTO batches (run_id, {', '.join(BATCH_KEYS)}) VALUES (?{', ?' * 7})",
-                         (run_id, int(b["step"]), int(b["epoch"]), int(b["batch"]),
-                          *(_num(b.get(k)) for k in BATCH_KEYS[3:])))
-            n = conn.execute("SELECT COUNT(*) FROM batches WHERE run_id = ?", (run_id,)).fetchone()[0]
+            _upsert(conn, B, ["run_id", "step"], {"run_id": run_id, "step": int(b["step"]), "epoch": int(b["epoch"]),
+                                                  "batch": int(b["batch"]),
+                                                  **{k: _num(b.get(k)) for k in BATCH_KEYS[3:]}})
+            n = conn.execute(select(func.count()).select_from(B).where(B.c.run_id == run_id)).scalar()
             if n > mod.MAX_BATCH_POINTS:
                 # Drop every second point but never the newest one.
-                conn.execute("DELETE FROM batches WHERE run_id = ? AND step IN (SELECT step FROM (SELECT step,"
-                             " ROW_NUMBER() OVER (ORDER BY step DESC) AS rn FROM batches WHERE run_id = ?)"
-                             " WHERE rn % 2 = 0)", (run_id, run_id))
+                ranked = select(B.c.step, func.row_number().over(order_by=B.c.step.desc()).label("rn")) \
+                    .where(B.c.run_id == run_id).subquery()
+                conn.execute(delete(B).where(B.c.run_id == run_id, B.c.step.in_(
+                    select(ranked.c.step).where(ranked.c.rn % 2 == 0))))
             return True
 
     def stop_requested(self, run_id: int, lease: str | None = None) -> bool:
         """True if a stop was asked for, or the run is no longer ours to run (failed, or its lease taken)."""
         with self._read() as conn:
-            row = conn.execute("SELECT status, stop_requested, lease_token FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
-        return (row is None or row["status"] != "running" or bool(row["stop_requested"])
-                or (lease is not None and row["lease_token"] != lease))
+            row = conn.execute(select(R.c.status, R.c.stop_requested, R.c.lease_token).where(R.c.id == run_id)).first()
+        return (row is None or row.status != "running" or bool(row.stop_requested)
+                or (lease is not None and row.lease_token != lease))
 
     def finish(self, run_id: int, status: str, message: str | None = None, val: dict | None = None,
                test: dict | None = None, model_path=None, train_seconds=None, best_epoch=None,
-               lease: str | None = None, publish=None) -> bool:
+               lease: str | None = None, publish=None, model_blob: dict | None = None) -> bool:
         """Record how a running run ended. Returns False (and changes nothing) if it was no longer running.
 
         With ``lease``: raises LeaseLostError if the lease was taken away or has expired (no heartbeat
         for HEARTBEAT_TIMEOUT_S; the run is then marked failed with that cause), and nothing is written.
         ``publish``: called inside the transaction once the lease is checked (e.g. moving the staged
         model into place); if it raises, nothing is recorded and the error propagates.
+        ``model_blob``: {"model_name", "sha256", "data"}, a model from a node without our folder,
+        stored in the same transaction, so a run is never recorded done without its model.
         """
         if status not in TERMINAL:
             raise ValueError(f"finish status must be one of {', '.join(TERMINAL)}, got {status!r}")
         val, test = val or {}, test or {}
         expired = False
         with self._tx() as conn:
-            row = conn.execute("SELECT status, lease_token, heartbeat_at FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
+            # FOR UPDATE: on PostgreSQL the reaper and a stop wait for this row until we commit.
+            row = conn.execute(select(R.c.status, R.c.lease_token, R.c.heartbeat_at).where(R.c.id == run_id)
+                               .with_for_update()).first()
             if lease is not None:
-                if row is None or row["status"] != "running" or row["lease_token"] != lease:
+                if row is None or row.status != "running" or row.lease_token != lease:
                     raise LeaseLostError(f"run {run_id} was taken from this worker (declared dead); "
                                          "its result is discarded")
-                if age_seconds(row["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S:
+                if age_seconds(row.heartbeat_at) > HEARTBEAT_TIMEOUT_S:
                     expired = True
-            elif row is None or row["status"] != "running":
+            elif row is None or row.status != "running":
                 return False
             if not expired:
                 if publish is not None:
                     publish()
-                conn.execute(
-                    "UPDATE runs SET status = ?, message = ?, finished_at = ?, val_accuracy = ?, val_loss = ?,"
-                    " test_accuracy = ?, test_loss = ?, model_path = ?, train_seconds = ?, best_epoch = ?,"
-                    " lease_token = NULL WHERE id = ?",
-                    (status, message, now_iso(), _num(val.get("accuracy")), _num(val.get("loss")),
-                     _num(test.get("accuracy")), _num(test.get("loss")), self._rel(model_path),
-                     _num(train_seconds), best_epoch, run_id))
+                conn.execute(update(R).where(R.c.id == run_id).values(
+                    status=status, message=message, finished_at=now_iso(), val_accuracy=_num(val.get("accuracy")),
+                    val_loss=_num(val.get("loss")), test_accuracy=_num(test.get("accuracy")),
+                    test_loss=_num(test.get("loss")), model_path=self._rel(model_path),
+                    train_seconds=_num(train_seconds), best_epoch=best_epoch, lease_token=None))
+                if model_blob is not None:
+                    conn.execute(insert(S.model_blobs).values(run_id=run_id, created_at=now_iso(), **model_blob))
                 return True
-            age = age_seconds(row["heartbeat_at"])
-            conn.execute("UPDATE runs SET status = 'failed', message = ?, finished_at = ?, lease_token = NULL"
-                         " WHERE id = ?", (f"the worker's lease expired: no heartbeat for {age:.0f} s (the worker was"
-                                           " paused or starved), so its result was discarded. Train it again.",
-                                           now_iso(), run_id))
+            age = age_seconds(row.heartbeat_at)
+            conn.execute(update(R).where(R.c.id == run_id).values(
+                status="failed", finished_at=now_iso(), lease_token=None,
+                message=f"the worker's lease expired: no heartbeat for {age:.0f} s (the worker was paused or "
+                        "starved), so its result was discarded. Train it again."))
         raise LeaseLostError(f"run {run_id}: lease expired after {age:.0f} s without a heartbeat; result discarded")
+
+    def fail_running(self, run_id: int, message: str) -> bool:
+        """Mark a running run failed and take its lease (its executor saw it die); False if not running."""
+        with self._tx() as conn:
+            return conn.execute(update(R).where(R.c.id == int(run_id), R.c.status == "running").values(
+                status="failed", message=message, finished_at=now_iso(), lease_token=None)).rowcount == 1
 
     # ------------------------------------------------------------ dead workers
 
@@ -187,26 +219,27 @@ class WorkerSide:
 
         Dead means: on this host and its pid no longer alive, or (any host) no heartbeat
         for HEARTBEAT_TIMEOUT_S. Each update is conditional on the heartbeat read, so a run
-        that heartbeats meanwhile is left alone.
+        that heartbeats meanwhile is left alone. For a run of a cluster executor (``executor``
+        set) only the heartbeat counts here: its pid lives on a node, which the executor watches.
         """
         with self._read() as conn:
-            rows = [dict(r) for r in conn.execute(
-                "SELECT id, pid, host, heartbeat_at, current_epoch, log_path, model_name FROM runs"
-                " WHERE status = 'running'")]
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(R.c.id, R.c.pid, R.c.host, R.c.heartbeat_at, R.c.current_epoch, R.c.log_path,
+                       R.c.model_name, R.c.executor).where(R.c.status == "running"))]
         here = socket.gethostname()
-        dead = [r for r in rows if (r["host"] == here and not pid_alive(r["pid"]))
+        dead = [r for r in rows if (r["host"] == here and r["executor"] is None and not pid_alive(r["pid"]))
                 or age_seconds(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S]
         marked = []
         for r in dead:
             msg = self._death_message(r)
             with self._tx() as conn:
-                cur = conn.execute("UPDATE runs SET status = 'failed', message = ?, finished_at = ?, lease_token = NULL"
-                                   " WHERE id = ? AND status = 'running' AND heartbeat_at IS ?",
-                                   (msg, now_iso(), r["id"], r["heartbeat_at"]))
+                cur = conn.execute(update(R).where(
+                    R.c.id == r["id"], R.c.status == "running",
+                    R.c.heartbeat_at.is_not_distinct_from(r["heartbeat_at"])).values(
+                    status="failed", message=msg, finished_at=now_iso(), lease_token=None))
                 if cur.rowcount:
                     marked.append(r["id"])
         return marked
-
     def _death_message(self, r: dict) -> str:
         """Why the run ended, as precisely as we can tell: its log's last error line says the real cause."""
         when = f"during epoch {r['current_epoch']}" if r["current_epoch"] else "before its first epoch ended"

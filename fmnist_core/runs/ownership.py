@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+from sqlalchemy import case, delete, func, select, update
+
+from fmnist_core.runs import schema as S
 from fmnist_core.runs.liveness import now_iso
+
+R, SW = S.runs, S.sweeps
 
 
 class OwnerSide:
@@ -28,10 +33,12 @@ class OwnerSide:
                               "(everyone can still view it)")
 
     def _owned_run(self, conn, run_id, owner):
-        row = conn.execute("SELECT id, status, owner, model_name, sweep_id FROM runs WHERE id = ?",
-                           (int(run_id),)).fetchone()
+        # FOR UPDATE: on PostgreSQL a concurrent claim or stop of this run waits for our decision.
+        row = conn.execute(select(R.c.id, R.c.status, R.c.owner, R.c.model_name, R.c.sweep_id)
+                           .where(R.c.id == int(run_id)).with_for_update()).first()
         if row is None:
             raise ValueError(f"no run with id {run_id}; `python -m fmnist_core runs` lists them")
+        row = row._mapping
         self.check_owner(row, owner, f"run {run_id}")
         return row
 
@@ -45,11 +52,11 @@ class OwnerSide:
         with self._tx() as conn:
             row = self._owned_run(conn, run_id, owner)
             if row["status"] == "queued":
-                conn.execute("UPDATE runs SET status = 'stopped', message = 'stopped before it started',"
-                             " finished_at = ? WHERE id = ?", (now_iso(), row["id"]))
+                conn.execute(update(R).where(R.c.id == row["id"]).values(
+                    status="stopped", message="stopped before it started", finished_at=now_iso()))
                 return "stopped"
             if row["status"] == "running":
-                conn.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (row["id"],))
+                conn.execute(update(R).where(R.c.id == row["id"]).values(stop_requested=1))
             return row["status"]
 
     def rename_run(self, run_id: int, name: str, owner=None) -> None:
@@ -57,7 +64,7 @@ class OwnerSide:
         name = _display_name(name)
         with self._tx() as conn:
             row = self._owned_run(conn, run_id, owner)
-            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, row["id"]))
+            conn.execute(update(R).where(R.c.id == row["id"]).values(name=name))
 
     def delete_run(self, run_id: int, delete_model: bool = True, owner=None) -> None:
         """Delete a finished or queued run and its history; also its model, if the model is still its own.
@@ -67,13 +74,12 @@ class OwnerSide:
         overwritten that name (its metadata names a different run id).
         """
         with self._tx() as conn:
-            row = self._owned_run(conn, run_id, owner)
+            row = dict(self._owned_run(conn, run_id, owner))
             if row["status"] == "running":
                 raise ValueError(f"run {run_id} is running; stop it first")
-            conn.execute("DELETE FROM runs WHERE id = ?", (row["id"],))
-            if row["sweep_id"] and not conn.execute("SELECT 1 FROM runs WHERE sweep_id = ?",
-                                                    (row["sweep_id"],)).fetchone():
-                conn.execute("DELETE FROM sweeps WHERE id = ?", (row["sweep_id"],))
+            conn.execute(delete(R).where(R.c.id == row["id"]))
+            if row["sweep_id"] and conn.execute(select(R.c.id).where(R.c.sweep_id == row["sweep_id"])).first() is None:
+                conn.execute(delete(SW).where(SW.c.id == row["sweep_id"]))
         if delete_model and row["model_name"]:
             from fmnist_core.modeling.saving import delete_run_model
             delete_run_model(self.home, row["model_name"], row["id"])
@@ -81,27 +87,29 @@ class OwnerSide:
     def rename_model_refs(self, old: str, new: str, conn=None) -> None:
         """Point the runs that saved model ``old`` at its new name (after ``saving.rename_model``)."""
         with (nullcontext(conn) if conn is not None else self._tx()) as c:
-            c.execute("UPDATE runs SET model_name = ?, model_path = CASE WHEN model_path IS NULL THEN NULL"
-                      " ELSE ? END WHERE model_name = ?", (new, f"{new}.keras", old))
+            c.execute(update(R).where(R.c.model_name == old).values(
+                model_name=new, model_path=case((R.c.model_path.is_(None), None), else_=f"{new}.keras")))
 
     def model_name_active(self, model_name: str) -> bool:
         with self._read() as conn:
-            return conn.execute("SELECT 1 FROM runs WHERE model_name = ? AND status IN ('queued', 'running')",
-                                (model_name,)).fetchone() is not None
+            return conn.execute(select(R.c.id).where(R.c.model_name == model_name,
+                                                     R.c.status.in_(S.ACTIVE))).first() is not None
 
     # ------------------------------------------------------------ sweeps
 
     def list_sweeps(self) -> list[dict]:
         """Sweeps, newest first: id, name, owner, created_at, n_runs."""
         with self._read() as conn:
-            return [dict(r) for r in conn.execute(
-                "SELECT s.id, s.name, s.owner, s.created_at, COUNT(r.id) AS n_runs FROM sweeps s"
-                " LEFT JOIN runs r ON r.sweep_id = s.id GROUP BY s.id ORDER BY s.created_at DESC")]
+            return [dict(r._mapping) for r in conn.execute(
+                select(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at, func.count(R.c.id).label("n_runs"))
+                .select_from(SW.outerjoin(R, R.c.sweep_id == SW.c.id))
+                .group_by(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at).order_by(SW.c.created_at.desc()))]
 
     def _owned_sweep(self, conn, sweep_id, owner):
-        row = conn.execute("SELECT id, owner FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        row = conn.execute(select(SW.c.id, SW.c.owner).where(SW.c.id == sweep_id)).first()
         if row is None:
             raise ValueError(f"no sweep with id {sweep_id!r}")
+        row = row._mapping
         self.check_owner(row, owner, f"sweep {sweep_id}")
         return row
 
@@ -109,19 +117,19 @@ class OwnerSide:
         name = _display_name(name)
         with self._tx() as conn:
             self._owned_sweep(conn, sweep_id, owner)
-            conn.execute("UPDATE sweeps SET name = ? WHERE id = ?", (name, sweep_id))
+            conn.execute(update(SW).where(SW.c.id == sweep_id).values(name=name))
 
     def delete_sweep(self, sweep_id: str, delete_models: bool = True, owner=None) -> list[int]:
         """Delete a sweep and its runs (none may be running); returns the deleted run ids."""
         with self._read() as conn:
             self._owned_sweep(conn, sweep_id, owner)
-            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE sweep_id = ?", (sweep_id,))]
-            if conn.execute("SELECT 1 FROM runs WHERE sweep_id = ? AND status = 'running'", (sweep_id,)).fetchone():
+            ids = list(conn.execute(select(R.c.id).where(R.c.sweep_id == sweep_id)).scalars())
+            if conn.execute(select(R.c.id).where(R.c.sweep_id == sweep_id, R.c.status == "running")).first():
                 raise ValueError(f"sweep {sweep_id} has a running run; stop it first")
         for rid in ids:
             self.delete_run(rid, delete_model=delete_models, owner=owner)
         with self._tx() as conn:
-            conn.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,))
+            conn.execute(delete(SW).where(SW.c.id == sweep_id))
         return ids
 
 

@@ -1,8 +1,11 @@
-"""The run store: every training run as a row in a SQLite database, with its history.
+"""The run store: every training run as a row in a database, with its history.
 
-One file, ``runs.sqlite`` in ``saving.home_dir()`` ($FMNIST_HOME or saved_models/), in WAL
-mode so the app can read while a worker process writes. Written by the worker
-(``jobs``/``worker``), read by the app pages and the CLI.
+By default one file, ``runs.sqlite`` in ``saving.home_dir()`` ($FMNIST_HOME or saved_models/),
+in WAL mode so the app can read while a worker process writes: zero set-up. On a cluster,
+``FMNIST_STORE_URL=postgresql://user@host/db`` puts the same tables on PostgreSQL, which every
+node can reach. One code path for both: SQLAlchemy Core renders each dialect (the schema and
+its migrations are in ``schema``), over psycopg 3 for PostgreSQL. Written by the worker
+(``jobs``/``worker``, or a Ray task), read by the app pages and the CLI.
 
 Tables
   runs     one row per run: identity, status, what was trained (task, spec, hparams as
@@ -10,18 +13,20 @@ Tables
   epochs   per-epoch history: loss, accuracy, val_loss, val_accuracy, lr, seconds.
   batches  throttled per-batch points (~4/s) for the live curve; thinned to at most
            ``MAX_BATCH_POINTS`` per run.
+  sweeps   one row per sweep: its name and owner.
+  model_blobs  models from cluster nodes on their way to the app's model folder.
 
-The schema is versioned with ``PRAGMA user_version``. Opening an older store applies the
-missing migrations in one transaction, after a backup copy (``runs.sqlite.v<N>.bak``), so an
-upgrade never loses a run. A store from a *newer* app is refused with a clear message.
+The schema is versioned. Opening an older store applies the missing migrations in one
+transaction, after a backup copy of a SQLite file (``runs.sqlite.v<N>.bak``), so an upgrade
+never loses a run. A store from a *newer* app is refused with a clear message.
 
 Integrity (schema v3): a model name is reserved in the same transaction that queues the run
 (a partial UNIQUE index: one queued or running run per name); model and log paths are stored
 relative to the home, so a copied home refers to its own files; a worker holds a lease with
 fencing (see ``leases``); each run has an owner, and only its owner may stop, rename or delete
 it (everyone may read). Faults of the file itself (corrupt, truncated, empty, newer schema,
-read-only home, full disk) raise a ``StoreError`` whose message says what to do; a damaged
-store is moved aside only when the user asks (``quarantine``).
+read-only home, full disk) or an unreachable database server raise a ``StoreError`` whose
+message says what to do; a damaged store is moved aside only when the user asks (``quarantine``).
 
 A run whose worker died (SIGKILL, out of memory) is still ``running`` in the table; every
 read (``list_runs``, ``get_run``) first marks such runs ``failed`` (see ``leases.reap_dead``).
@@ -34,19 +39,26 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from sqlalchemy import create_engine, event, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from fmnist_core.runs import schema as S
 from fmnist_core.runs.leases import (  # noqa: F401 (re-exported)
     BATCH_KEYS, EPOCH_KEYS, HEARTBEAT_TIMEOUT_S, MAX_BATCH_POINTS, TERMINAL, LeaseLostError, WorkerSide)
 from fmnist_core.runs.liveness import now_iso
+from fmnist_core.runs.cluster_side import ClusterSide
 from fmnist_core.runs.ownership import OwnerSide
 from fmnist_core.runs.schema import (  # noqa: F401 (re-exported)
-    SCHEMA_VERSION, SchemaTooNewError, StoreDamagedError, StoreError, StoreUnavailableError, upgrade)
+    SCHEMA_VERSION, SchemaTooNewError, StoreDamagedError, StoreError, StoreUnavailableError)
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
 JSON_COLUMNS = ("task_def", "spec", "hparams", "sweep_value")
 RESET_HINT = "`python -m fmnist_core store-reset` (or the button on the Build & Train page)"
+R = S.runs
 
 
 class NameTakenError(ValueError):
@@ -58,8 +70,14 @@ def default_path() -> Path:
     return home_dir() / "runs.sqlite"
 
 
-def _classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
+def default_location() -> str | Path:
+    """$FMNIST_STORE_URL when set (a PostgreSQL store for a cluster), else the SQLite file in the home."""
+    return os.environ.get("FMNIST_STORE_URL") or default_path()
+
+
+def _classify(exc, path: Path) -> StoreError | None:
     """Turn a SQLite or OS fault into one StoreError that says what to do; None for transient ones."""
+    exc = getattr(exc, "orig", None) or exc   # SQLAlchemy wraps the driver's error
     text = str(exc).lower()
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in text:
         return StoreUnavailableError(f"the disk holding {path.parent} is full: free some space (old models or "
@@ -77,15 +95,13 @@ def _classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
     return None
 
 
-@contextmanager
-def _plain_tx(conn):
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def _classify_server(exc, where: str) -> StoreError | None:
+    """A PostgreSQL store that cannot be reached (down, wrong address or password): one clear error."""
+    if isinstance(exc, sa_exc.OperationalError):
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
+        return StoreUnavailableError(f"the run store {where} cannot be reached ({first}): start PostgreSQL, or fix "
+                                     "FMNIST_STORE_URL (unset it to use the local runs.sqlite)")
+    return None
 
 
 def quarantine(path=None) -> Path:
@@ -102,18 +118,51 @@ def quarantine(path=None) -> Path:
     return aside
 
 
-class RunStore(WorkerSide, OwnerSide):
-    """The run store at ``path`` (default ``saving.home_dir()/runs.sqlite``); created or upgraded on open.
+_BEGIN = threading.local()   # this thread's next BEGIN on SQLite: IMMEDIATE (a write) or DEFERRED (a read)
+
+
+def _sqlite_engine(path: Path):
+    # reset_on_return=None: every use is an explicit transaction that ends in COMMIT or ROLLBACK.
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False},
+                           pool_reset_on_return=None)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # We issue BEGIN ourselves (pysqlite's implicit one comes late), so a read-then-write
+        # (claiming a run, marking a dead one) cannot interleave with another writer.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a crash loses no committed run
+        if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cur.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql(f"BEGIN {getattr(_BEGIN, 'mode', 'IMMEDIATE')}")
+    return engine
+
+
+class RunStore(WorkerSide, OwnerSide, ClusterSide):
+    """The run store at ``location``: a SQLite path (default ``saving.home_dir()/runs.sqlite``) or a
+    ``postgresql://`` URL (default $FMNIST_STORE_URL); created or upgraded on open.
 
     Thread-safe: one RunStore may be shared by Streamlit's threads, or by a worker's heartbeat
-    and training threads. Raises a StoreError (one-line message) when the file cannot be used.
+    and training threads. Raises a StoreError (one-line message) when the store cannot be used.
+    ``url_string`` is what a worker in another process or on another node opens.
     """
 
-    def __init__(self, path=None):
-        self.path = Path(path) if path else default_path()
+    def __init__(self, location=None):
+        location = default_location() if location is None else location
+        self._lock = threading.RLock()   # one writer per process at a time on SQLite (one file lock anyway)
+        self._engine, self._pid = None, None
+        if isinstance(location, str) and "://" in location:
+            self._init_server(location)
+            return
+        self.path = Path(location)
         self.home = self.path.parent
-        self._lock = threading.RLock()   # Streamlit threads and a worker's heartbeat share the connection
-        self._connection, self._pid = None, None
+        self.is_sqlite, self.local_anchor = True, self.path
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -122,24 +171,53 @@ class RunStore(WorkerSide, OwnerSide):
                 # A store is created whole (``_create``), so an empty file is a damaged one, not a new one.
                 raise StoreDamagedError(f"the run store {self.path} is an empty file (0 bytes); it is left "
                                         f"untouched. Move it aside and start a fresh store with {RESET_HINT}")
-            self._upgrade()
-        except (sqlite3.Error, OSError) as exc:
+            S.upgrade(self._eng(), str(self.path), self.path)
+        except (sqlite3.Error, sa_exc.DBAPIError, OSError) as exc:
             self.close()
             raise _classify(exc, self.path) or exc from None
         except StoreError:
             self.close()
             raise
 
+    def _init_server(self, location: str) -> None:
+        from fmnist_core.modeling.saving import home_dir
+        self.url = make_url(location)
+        if self.url.get_backend_name() != "postgresql":
+            raise ValueError(f"FMNIST_STORE_URL must be a postgresql:// URL (or unset, for runs.sqlite), "
+                             f"got a {self.url.get_backend_name()!r} URL")
+        if self.url.drivername == "postgresql":
+            self.url = self.url.set(drivername="postgresql+psycopg")   # psycopg 3, the maintained driver
+        self.path, self.is_sqlite = None, False
+        self.home = home_dir()   # this machine's models and logs; paths in the store are relative to a home
+        self.local_anchor = self.home / "runs.postgresql"   # names the local worker slots (no such file)
+        try:
+            S.upgrade(self._eng(), self.where)
+        except sa_exc.DBAPIError as exc:
+            self.close()
+            raise _classify_server(exc, self.where) or exc from None
+        except StoreError:
+            self.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        """The store, for messages (a URL without its password)."""
+        return str(self.path) if self.is_sqlite else self.url.render_as_string(hide_password=True)
+
+    @property
+    def url_string(self) -> str:
+        """The store's address for another process or node (with the password: never shown)."""
+        return str(self.path.resolve()) if self.is_sqlite else self.url.render_as_string(hide_password=False)
+
     # ------------------------------------------------------------ plumbing
 
     def _create(self) -> None:
-        """Create a new store whole: build it in a temp file, then link it into place (never over one)."""
+        """Create a new SQLite store whole: build it in a temp file, then link it into place (never over one)."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            upgrade(conn, tmp, lambda: _plain_tx(conn))
-            conn.close()
+            engine = _sqlite_engine(tmp)
+            S.upgrade(engine, str(tmp), tmp)
+            engine.dispose()
             try:
                 os.link(tmp, self.path)
             except FileExistsError:
@@ -148,57 +226,42 @@ class RunStore(WorkerSide, OwnerSide):
             for p in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
                 p.unlink(missing_ok=True)
 
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN ourselves, so a read-then-write (claiming a run,
-        # marking a dead one) cannot interleave with another writer.
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a crash loses no committed run
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        # One long-lived connection per store and process: closing the last connection to a WAL
-        # database checkpoints it with an fsync, which per operation cost ~10 ms a write.
-        if self._connection is None or self._pid != os.getpid():
-            self._connection, self._pid = self._connect(), os.getpid()
-        return self._connection
+    def _eng(self):
+        # One engine (a pool) per store and process: pooled connections stay open, because closing the
+        # last connection to a WAL database checkpoints it with an fsync (~10 ms a write).
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                self._engine.dispose(close=False)  # inherited over fork: leave the parent's connections alone
+            self._engine = _sqlite_engine(self.path) if self.is_sqlite else create_engine(
+                self.url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+            self._pid = os.getpid()
+        return self._engine
 
     @contextmanager
     def _tx(self, mode: str = "IMMEDIATE"):
-        """A transaction; IMMEDIATE takes the write lock up front, DEFERRED is a consistent read.
+        """A transaction; on SQLite IMMEDIATE takes the write lock up front, DEFERRED is a consistent read.
 
-        SQLite faults of the file (damaged, read-only, full) become a StoreError with what to do.
+        Faults of the store (damaged, read-only, full; a server down) become a StoreError with what to do.
         """
-        with self._lock:
+        with self._lock if (self.is_sqlite and mode == "IMMEDIATE") else nullcontext():
             try:
-                conn = self._conn()
-                conn.execute(f"BEGIN {mode}")
-            except sqlite3.Error as exc:
-                raise _classify(exc, self.path) or exc from None
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
-                    raise _classify(exc, self.path) or exc from None
+                with self._eng().connect() as conn:
+                    _BEGIN.mode = mode
+                    with conn.begin():
+                        yield conn
+            except sa_exc.IntegrityError:
                 raise
+            except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+                err = _classify(exc, self.path) if self.is_sqlite else _classify_server(exc, self.where)
+                raise err or exc from None
 
     def _read(self):
         return self._tx("DEFERRED")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-    def _upgrade(self) -> None:
-        upgrade(self._conn(), self.path, self._tx)
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def _rel(self, path) -> str | None:
         """A path as stored: relative to the home when inside it (a copied home then points at its own files)."""
@@ -213,8 +276,8 @@ class RunStore(WorkerSide, OwnerSide):
             return str(p)
 
     def schema_version(self) -> int:
-        with self._read() as conn:
-            return conn.execute("PRAGMA user_version").fetchone()[0]
+        with self._read() as conn:   # through _tx: a store damaged since it was opened is a StoreError here
+            return S.version_of(conn)
 
     # ------------------------------------------------------------ creating and reading
 
@@ -232,38 +295,37 @@ class RunStore(WorkerSide, OwnerSide):
         from fmnist_core.data.tasks import get_task
         task = get_task(task)
         hp = hparams.to_dict() if hasattr(hparams, "to_dict") else dict(hparams)
-        with self._tx() as conn:
-            if model_name is not None:
-                self._check_free(conn, model_name, reserved_names, overwrite)
-            if sweep_id is not None:
-                conn.execute("INSERT OR IGNORE INTO sweeps (id, name, owner, created_at) VALUES (?, ?, ?, ?)",
-                             (sweep_id, sweep_id, owner, now_iso()))
-            try:
-                cur = conn.execute(
-                    "INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, model_name,"
-                    " sweep_id, sweep_param, sweep_value, owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (str(name), task.name, json.dumps(task.to_dict()), json.dumps(spec), json.dumps(hp),
-                     hp.get("seed"), now_iso(), model_name, sweep_id, sweep_param,
-                     None if sweep_id is None else json.dumps(sweep_value), owner))
-            except sqlite3.IntegrityError:   # the UNIQUE index: a racing transaction took the name first
-                raise NameTakenError(f"another queued or running run will already save a model named "
-                                     f"{model_name!r}; choose another name") from None
-            run_id = cur.lastrowid
-            if model_name is None:
-                taken = set(reserved_names) | {r[0] for r in conn.execute(
-                    "SELECT model_name FROM runs WHERE model_name IS NOT NULL")}
-                model_name, n = f"run{run_id}", 2
-                while model_name in taken:
-                    model_name, n = f"run{run_id}_{n}", n + 1
-                conn.execute("UPDATE runs SET model_name = ? WHERE id = ?", (model_name, run_id))
+        try:
+            with self._tx() as conn:
+                if model_name is not None:
+                    self._check_free(conn, model_name, reserved_names, overwrite)
+                if sweep_id is not None:
+                    _insert_ignore(conn, S.sweeps, ["id"], {"id": sweep_id, "name": sweep_id, "owner": owner,
+                                                            "created_at": now_iso()})
+                run_id = conn.execute(insert(R).values(
+                    name=str(name), status="queued", task=task.name, task_def=json.dumps(task.to_dict()),
+                    spec=json.dumps(spec), hparams=json.dumps(hp), seed=hp.get("seed"), created_at=now_iso(),
+                    model_name=model_name, sweep_id=sweep_id, sweep_param=sweep_param,
+                    sweep_value=None if sweep_id is None else json.dumps(sweep_value), owner=owner)
+                    .returning(R.c.id)).scalar_one()
+                if model_name is None:
+                    taken = set(reserved_names) | set(conn.execute(
+                        select(R.c.model_name).where(R.c.model_name.is_not(None))).scalars())
+                    model_name, n = f"run{run_id}", 2
+                    while model_name in taken:
+                        model_name, n = f"run{run_id}_{n}", n + 1
+                    conn.execute(update(R).where(R.c.id == run_id).values(model_name=model_name))
+        except sa_exc.IntegrityError:   # the UNIQUE index: a racing transaction took the name first
+            raise NameTakenError(f"another queued or running run will already save a model named "
+                                 f"{model_name!r}; choose another name") from None
         return run_id
 
     @staticmethod
     def _check_free(conn, model_name, reserved_names, overwrite) -> None:
-        active = conn.execute("SELECT id, status FROM runs WHERE model_name = ? AND status IN ('queued', 'running')",
-                              (model_name,)).fetchone()
+        active = conn.execute(select(R.c.id, R.c.status).where(R.c.model_name == model_name,
+                                                               R.c.status.in_(S.ACTIVE))).first()
         if active:
-            raise NameTakenError(f"run {active['id']} ({active['status']}) will already save a model named "
+            raise NameTakenError(f"run {active.id} ({active.status}) will already save a model named "
                                  f"{model_name!r}; choose another name")
         if overwrite:
             return
@@ -272,7 +334,7 @@ class RunStore(WorkerSide, OwnerSide):
                                  "it (overwrite=True, --overwrite)")
 
     def _row_to_run(self, row) -> dict:
-        run = dict(row)
+        run = dict(row._mapping)
         for key in JSON_COLUMNS:
             if key in run and run[key] is not None:
                 run[key] = json.loads(run[key])
@@ -292,16 +354,18 @@ class RunStore(WorkerSide, OwnerSide):
         after_step : only the batch points past this step (a live view's poll reads just what is new).
         """
         self.reap_dead()
+        E, B = S.epochs, S.batches
         with self._read() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            row = conn.execute(select(R).where(R.c.id == int(run_id))).first()
             if row is None:
                 return None
             run = self._row_to_run(row)
-            run["history"] = [dict(r) for r in conn.execute(
-                f"SELECT {', '.join(EPOCH_KEYS)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run["id"],))]
-            run["batches"] = [dict(r) for r in conn.execute(
-                f"SELECT {', '.join(BATCH_KEYS)} FROM batches WHERE run_id = ? AND step > ? ORDER BY step",
-                (run["id"], -1 if after_step is None else int(after_step)))]
+            run["history"] = [dict(r._mapping) for r in conn.execute(
+                select(*(E.c[k] for k in EPOCH_KEYS)).where(E.c.run_id == run["id"]).order_by(E.c.epoch))]
+            run["batches"] = [dict(r._mapping) for r in conn.execute(
+                select(*(B.c[k] for k in BATCH_KEYS)).where(
+                    B.c.run_id == run["id"], B.c.step > (-1 if after_step is None else int(after_step)))
+                .order_by(B.c.step))]
         first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
         if run["eta_seconds"] is not None and last["step"] > first["step"] and None not in (first["elapsed"],
                                                                                            last["elapsed"]):
@@ -313,29 +377,25 @@ class RunStore(WorkerSide, OwnerSide):
     def list_runs(self, task=None, status=None, sweep_id=None, with_history: bool = True) -> list[dict]:
         """Runs, newest first, each with its ``history`` (no batch points). ``status`` may be a list."""
         self.reap_dead()
-        where, args = [], []
+        query = select(R).order_by(R.c.id.desc())
         if task is not None:
-            where.append("task = ?")
-            args.append(getattr(task, "name", task))
+            query = query.where(R.c.task == getattr(task, "name", task))
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             bad = set(statuses) - set(STATUSES)
             if bad:
                 raise ValueError(f"unknown status {', '.join(sorted(bad))}; choose from {', '.join(STATUSES)}")
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            args += statuses
+            query = query.where(R.c.status.in_(statuses))
         if sweep_id is not None:
-            where.append("sweep_id = ?")
-            args.append(sweep_id)
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+            query = query.where(R.c.sweep_id == sweep_id)
+        E = S.epochs
         with self._read() as conn:
-            runs = [self._row_to_run(r) for r in conn.execute(sql, args)]
+            runs = [self._row_to_run(r) for r in conn.execute(query)]
             if with_history and runs:
                 hist = {r["id"]: [] for r in runs}
-                ids = ", ".join(str(i) for i in hist)
-                for row in conn.execute(f"SELECT run_id, {', '.join(EPOCH_KEYS)} FROM epochs WHERE run_id IN ({ids})"
-                                        " ORDER BY run_id, epoch"):
-                    row = dict(row)
+                for row in conn.execute(select(E.c.run_id, *(E.c[k] for k in EPOCH_KEYS))
+                                        .where(E.c.run_id.in_(list(hist))).order_by(E.c.run_id, E.c.epoch)):
+                    row = dict(row._mapping)
                     hist[row.pop("run_id")].append(row)
                 for r in runs:
                     r["history"] = hist[r["id"]]
@@ -344,11 +404,18 @@ class RunStore(WorkerSide, OwnerSide):
     def next_queued(self) -> int | None:
         """Id of the oldest queued run (the one a worker claims next), or None."""
         with self._read() as conn:
-            row = conn.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-        return row[0] if row else None
+            return conn.execute(select(R.c.id).where(R.c.status == "queued").order_by(R.c.id).limit(1)).scalar()
 
     def get_status(self, run_id: int) -> str | None:
         """Just the status (cheap: no history, no dead-worker check)."""
         with self._read() as conn:
-            row = conn.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-        return row[0] if row else None
+            return conn.execute(select(R.c.status).where(R.c.id == int(run_id))).scalar()
+
+
+def _insert_ignore(conn, table, index, values: dict) -> None:
+    """INSERT ... ON CONFLICT (index) DO NOTHING, in each dialect's Core construct."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=index))

@@ -96,8 +96,9 @@ def wait_for_run(store: RunStore, idle_s: float, parent: int, poll_s: float = 0.
     return False
 
 
-def _train(store: RunStore, run: dict, publish) -> dict:
-    """Train and save one claimed run; returns the saved model's metadata (see runner.train_and_save)."""
+def _train(store: RunStore, run: dict, publish, directory=None) -> dict:
+    """Train and save one claimed run (staged in ``directory``, default the home); returns the saved
+    model's metadata (see runner.train_and_save)."""
     from fmnist_core.data.tasks import get_task
     from fmnist_core.modeling.saving import home_dir
     from fmnist_core.modeling.training import HParams
@@ -130,7 +131,8 @@ def _train(store: RunStore, run: dict, publish) -> dict:
     extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run",
              "owner": run.get("owner")}
     return train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
-                          should_stop=should_stop, extra_meta=extra, directory=home_dir(), publish=publish)
+                          should_stop=should_stop, extra_meta=extra, directory=directory or home_dir(),
+                          publish=publish)
 
 
 def _cause(exc: Exception) -> str:
@@ -145,8 +147,13 @@ def _cause(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_one(store: RunStore, run: dict) -> None:
-    """Train one claimed run and record how it ended; any error fails the run, never the worker."""
+def run_one(store: RunStore, run: dict, directory=None, deliver=None) -> None:
+    """Train one claimed run and record how it ended; any error fails the run, never the worker.
+
+    directory : where the model is staged (default the home). deliver : for a node without the
+    app's model folder, ``deliver(staged)`` returns the ``finish`` arguments that carry the model
+    instead of publishing the file here (see ray_executor).
+    """
     rid, lease = run["id"], run.get("lease")
 
     def publish(staged, meta):
@@ -161,12 +168,13 @@ def run_one(store: RunStore, run: dict) -> None:
                     else "the weights it had (no epoch had finished)")
             n = meta["epochs_trained"]
             message = f"stopped on request at {where}; {n} epoch{'' if n == 1 else 's'} finished; saved {kept}"
+        model = deliver(staged) if deliver else {"model_path": staged.target, "publish": staged.publish}
         store.finish(rid, "stopped" if stopped else "completed", message, val=meta["val_metrics"],
-                     test=meta["test_metrics"], model_path=staged.target, train_seconds=meta["train_seconds"],
-                     best_epoch=best, lease=lease, publish=staged.publish)
+                     test=meta["test_metrics"], train_seconds=meta["train_seconds"], best_epoch=best, lease=lease,
+                     **model)
 
     try:
-        meta = _train(store, run, publish)
+        meta = _train(store, run, publish, directory)
     except LeaseLostError as exc:
         log(f"run {rid}: {exc}; nothing written")
         return
@@ -188,7 +196,7 @@ def run_one(store: RunStore, run: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_core.worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", required=True, help="path of runs.sqlite")
+    parser.add_argument("--store", required=True, help="path of runs.sqlite, or the store's postgresql:// URL")
     parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
     parser.add_argument("--idle-wait", type=float, default=0.0,
                         help="pre-warmed: import TensorFlow now, then wait up to this many seconds for a run")
@@ -211,7 +219,7 @@ def main(argv=None) -> int:
         log(f"removed {tmp.name}, left by a save that was killed")
     beat = Heartbeat(store)
     beat.start()
-    log(f"started for {store.path}")
+    log(f"started for {store.where}")
     if args.idle_wait > 0:
         warm_up()
         log(f"warm; waiting up to {args.idle_wait:.0f} s for a run")

@@ -12,7 +12,7 @@ import streamlit as st
 from fmnist_core.modeling import models, saving
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
-from ui import frame, identity, live, run_widgets
+from ui import cluster, frame, identity, live, run_widgets
 from ui.text import plain
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
@@ -414,6 +414,7 @@ if spec_ok and hp is not None:
     time_estimate(spec, task, hp)
 
 st.subheader("4. Train")
+cluster.cluster_panel()
 train_and_sweep(spec if spec_ok else None, task, hp)
 
 st.subheader("Live run", anchor="live-run")

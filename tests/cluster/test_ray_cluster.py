@@ -1,6 +1,7 @@
 """Training on a real two-node Ray cluster (head + one worker node, 1 CPU each) with the run store on
-a real PostgreSQL, both started by the fixtures. Tiny real trainings; the test that kills the worker
-node runs last (file order), as the cluster has one node fewer after it."""
+a real PostgreSQL, both started by the fixtures. Tiny real trainings. The test that kills the worker
+node runs last (file order), as the cluster has one node fewer after it; stop is tested through the
+app, in the browser test."""
 import os
 import signal
 import subprocess
@@ -61,19 +62,6 @@ def test_four_runs_spread_over_both_nodes_each_once_with_live_progress(cluster_e
     assert store.model_blobs_waiting() == []
 
 
-def test_stop_is_a_store_flag_the_task_obeys(cluster_env):
-    store = RunStore()
-    rid = jobs.submit("linear", "multiclass", LONG, name="to stop", store=store)
-    wait_for(lambda: (r := store.get_run(rid))["status"] == "running" and (r["current_epoch"] or 0) >= 2, 120,
-               "the run in its second epoch")
-    jobs.stop(rid, store=store)
-    run = wait_for(lambda: all_done(store, [rid]), 90, "the stopped run")[0]
-    assert run["status"] == "stopped" and "stopped on request" in run["message"]
-    assert 1 <= len(run["history"]) < LONG["epochs"]   # the unfinished epoch is not an epoch
-    jobs.refresh(store)
-    assert (cluster_env["home"] / f"{run['model_name']}.keras").is_file()   # its best weights were kept
-
-
 APP = textwrap.dedent("""
     import sys, time
     from fmnist_core.runs import jobs
@@ -104,6 +92,22 @@ def test_two_app_processes_submitting_at_once_lose_nothing(cluster_env):
     assert names == sorted(f"{who}_{i}" for who in ("alice", "bob") for i in range(3))
 
 
+def test_app_with_the_ray_executor_shows_live_curves_and_stops(cluster_env):
+    """The browser test of the live view (Train, live curves, reload, Stop: the store flag the task
+    obeys), run against an app started with the Ray executor and the PostgreSQL store: the same user
+    story, on the cluster. The stopped run's best weights come back as its model."""
+    if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
+        pytest.skip("Chromium missing: apt-get install chromium")
+    browser_test = "tests/browser/test_browser_training.py::test_live_curve_grows_and_the_run_survives_a_reload"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                             browser_test], env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    store = RunStore()
+    runs = store.list_runs(with_history=False)
+    assert runs and runs[0]["status"] == "stopped" and runs[0]["executor"].startswith("ray:")
+    assert "stopped on request" in runs[0]["message"] and runs[0]["model_path"] == f"{runs[0]['model_name']}.keras"
+
+
 def test_killed_worker_node_fails_its_run_while_the_other_completes(cluster_env):
     store = RunStore()
     victim_cfg = dict(LONG)
@@ -128,17 +132,3 @@ def test_killed_worker_node_fails_its_run_while_the_other_completes(cluster_env)
     done = wait_for(lambda: all_done(store, [survivor]), 180, "the survivor finished", poll=0.5)[0]
     assert done["status"] in ("completed", "stopped"), done["message"]
     assert done["status"] == "completed" or survivor == a
-
-
-def test_app_with_the_ray_executor_shows_live_curves_and_stops(cluster_env):
-    """The browser test of the live view (Train, live curves, reload, Stop), run against an app
-    started with the Ray executor and the PostgreSQL store: the same user story, on the cluster."""
-    if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
-        pytest.skip("Chromium missing: apt-get install chromium")
-    browser_test = "tests/browser/test_browser_training.py::test_live_curve_grows_and_the_run_survives_a_reload"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                             browser_test], env=dict(os.environ), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    store = RunStore()
-    runs = store.list_runs(with_history=False)
-    assert runs and runs[0]["status"] == "stopped" and runs[0]["executor"].startswith("ray:")

@@ -76,7 +76,7 @@ def manage_run(run: dict) -> None:
 def _delete_run(store, rid: int, owner) -> None:
     from fmnist_core.runs.histograms import path_for
     store.delete_run(rid, delete_model=True, owner=owner)
-    path_for(rid, store.path.parent).unlink(missing_ok=True)   # its histograms go with it
+    path_for(rid, store.home).unlink(missing_ok=True)   # its histograms go with it
 
 
 def sweep_names() -> dict[str, str]:

@@ -205,7 +205,7 @@ def histograms(run_id: int) -> None:
     from fmnist_core.insight import weight_histograms
     from fmnist_core.runs.histograms import read
 
-    records = read(run_id, get_store().path.parent)
+    records = read(run_id, get_store().home)
     if not records:
         st.caption("No histograms for this run (recorded from the first epoch on, for runs trained by this app).")
         return

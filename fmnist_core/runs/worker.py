@@ -116,7 +116,7 @@ def _train(store: RunStore, run: dict, publish, directory=None) -> dict:
                 store.add_batch(rid, ev, lease=lease)
             elif ev["kind"] == "histograms":
                 from fmnist_core.runs import histograms
-                histograms.append(rid, ev, store.path.parent)
+                histograms.append(rid, ev, store.home)
             elif ev["kind"] == "epoch":
                 store.add_epoch(rid, ev, lease=lease)
                 log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "

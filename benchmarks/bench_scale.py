@@ -85,9 +85,7 @@ def main() -> int:
         if why:
             print(f"cannot run: {why}", file=sys.stderr)
             return 2
-        res = run_in_netns([sys.executable, *sys.argv], env=dict(os.environ), cwd=ROOT)
-        print(res.stdout, end="")
-        return res.returncode
+        return run_in_netns([sys.executable, *sys.argv], env=dict(os.environ), cwd=ROOT, capture=False).returncode
 
     def uptime():
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()

@@ -38,11 +38,13 @@ def can_make_netns() -> str | None:
     return None
 
 
-def run_in_netns(argv: list[str], env=None, timeout=None, cwd=None) -> subprocess.CompletedProcess:
-    """Run ``argv`` inside a new network namespace with only loopback up; kills what it leaves behind."""
+def run_in_netns(argv: list[str], env=None, timeout=None, cwd=None, capture=True) -> subprocess.CompletedProcess:
+    """Run ``argv`` inside a new network namespace with only loopback up; kills what it leaves behind.
+    ``capture=False`` lets its output through as it comes (a long benchmark)."""
     script = 'ip link set lo up && exec "$@"'
+    out = subprocess.PIPE if capture else None
     proc = subprocess.Popen(["unshare", "-n", "sh", "-c", script, "sh", *argv], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=out, stderr=subprocess.STDOUT if capture else None, text=True)
     ns = None
     for _ in range(100):  # the namespace's identity, read while the child lives
         try:

@@ -62,3 +62,8 @@ def test_sweep_runs_in_the_background_and_hands_the_lr_and_its_model_to_build_an
     assert math.isclose(widget(bt.number_input, "Learning rate").value, offer["lr"])
     assert any("comes from the LR finder" in i.value for i in bt.info)
     assert any("found for linear" in w.value for w in bt.warning)   # it holds the default preset, not linear
+
+
+def test_precision_follows_build_and_train(store):
+    assert widget(page(LR).selectbox, "Precision").value == "mixed_bfloat16"
+    assert widget(page(LR, bt_hp_precision="float32").selectbox, "Precision").value == "float32"

@@ -277,6 +277,6 @@ class WorkerSide:
         except OSError:
             return None
         for line in reversed(lines):
-            if any(k in line for k in ("Error", "error:", "No space left", "Read-only")):
+            if any(k in line for k in ("Error", "error:", "No space left", "Read-only", "is full", "not writable")):
                 return line.strip()[-200:]
         return None

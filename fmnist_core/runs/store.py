@@ -79,7 +79,8 @@ def _classify(exc, path: Path) -> StoreError | None:
     """Turn a SQLite or OS fault into one StoreError that says what to do; None for transient ones."""
     exc = getattr(exc, "orig", None) or exc   # SQLAlchemy wraps the driver's error
     text = str(exc).lower()
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in text:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in text or ("i/o error" in text
+                                                                                  and _nearly_full(path)):
         return StoreUnavailableError(f"the disk holding {path.parent} is full: free some space (old models or "
                                      "worker logs there), then try again")
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text \
@@ -102,6 +103,15 @@ def _classify_server(exc, where: str) -> StoreError | None:
         return StoreUnavailableError(f"the run store {where} cannot be reached ({first}): start PostgreSQL, or fix "
                                      "FMNIST_STORE_URL (unset it to use the local runs.sqlite)")
     return None
+
+
+def _nearly_full(path: Path) -> bool:
+    """SQLite reports a full disk as "disk I/O error" when its WAL cannot grow: look at the free space."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def quarantine(path=None) -> Path:

@@ -295,13 +295,7 @@ def augmentation_preview(hp) -> None:
 
 def _transfer_sources(spec) -> list[str]:
     """Saved models whose conv feature extractor (layers before Flatten) matches this spec's."""
-    def body(s):
-        out = []
-        for layer in s:
-            if layer["type"] in ("Flatten", "GlobalAvgPool", "Dense"):
-                break
-            out.append(layer)
-        return out
+    body = jobs.conv_body   # the same rule the job queue checks --init-from with
     try:
         mine = body(models.normalize_spec(spec))
     except models.SpecError:

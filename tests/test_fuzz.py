@@ -61,6 +61,12 @@ CLI_CASES = [
 ENV_CASES = [("FMNIST_MAX_WORKERS", v) for v in ("0", "abc", "99", "²", "-1", " 1")]
 
 
+def save_kept(home):
+    """One healthy model, ``kept``, in ``home``."""
+    meta = {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}}
+    saving.save_model(build_model("linear", "shoes"), "kept", meta, home)
+
+
 def snapshot(home):
     """Every file's bytes (hash) and every run row: what 'intact' means."""
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.iterdir())
@@ -74,8 +80,7 @@ def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz_home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
-        meta = {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}}
-        saving.save_model(build_model("linear", "shoes"), "kept", meta)
+        save_kept(home)
         (home / "damaged.keras").write_bytes(b"PK\x03\x04 not really a zip")
         store = RunStore()
         rid = store.create_run("done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept",
@@ -168,8 +173,7 @@ def damaged_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("damaged_home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
-        meta = {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}}
-        saving.save_model(build_model("linear", "shoes"), "kept", meta)
+        save_kept(home)
         _damage_home(home)
         yield home
 

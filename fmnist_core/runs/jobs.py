@@ -189,7 +189,7 @@ def get_executor() -> Executor:
 MAX_SEED = 2**32 - 1   # NumPy and TensorFlow seeds are unsigned 32-bit
 
 
-def _conv_body(spec) -> list[dict]:
+def conv_body(spec) -> list[dict]:
     """The layers ``transfer_conv_weights`` copies from: everything before the classifier head."""
     out = []
     for layer in spec:
@@ -206,11 +206,11 @@ def check_transfer(spec, init_from: str) -> None:
         meta = saving.load_metadata(init_from)
     except saving.ModelNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    mine = _conv_body(spec)
+    mine = conv_body(spec)
     if not any(layer["type"] in ("Conv2D", "BatchNorm") for layer in mine):
         return   # nothing to copy: the transfer is a no-op (as for a linear model), not an error
     try:
-        theirs = _conv_body(normalize_spec(meta.get("spec") or []))
+        theirs = conv_body(normalize_spec(meta.get("spec") or []))
     except ValueError:
         theirs = None
     if theirs != mine:

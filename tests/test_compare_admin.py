@@ -84,3 +84,26 @@ def test_a_grid_sweep_is_summarised_as_a_heatmap_with_one_cell_per_run(fmnist_ho
     heat = [h for h in heat if h["type"] == "heatmap"][0]
     assert heat["y"] == ["0.001", "0.01"] and heat["x"] == ["32", "64"]
     assert [[round(v, 2) for v in row] for row in heat["z"]] == [[81.5, 82.0], [84.5, 85.0]]
+
+
+def test_curves_get_tensorboard_controls_and_an_overfitting_hint(fmnist_home):
+    store = RunStore()
+    rid = finished_run(store, "overfits", jobs.local_owner())
+    for e, (lo, vl) in enumerate([(0.6, 0.50), (0.4, 0.41), (0.3, 0.44), (0.25, 0.47), (0.2, 0.52)], start=1):
+        store.add_epoch(rid, {"epoch": e, "loss": lo, "accuracy": 0.9, "val_loss": vl, "val_accuracy": 0.85,
+                              "seconds": 2.0})
+    at = select(page(COMPARE), store, rid)
+    assert any("Validation loss has risen for 3 epochs" in w.value for w in at.warning), [w.value for w in at.warning]
+
+    def curves():
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return [s for s in specs if s["layout"].get("yaxis2", {}).get("title", {}).get("text") == "accuracy (%)"][0]
+    assert curves()["layout"]["yaxis"]["type"] == "linear"
+    at.toggle(key=f"cr_curves_{rid}_logy").set_value(True)               # the run's own chart, not the overlay
+    [s for s in at.get("segmented_control") if s.key == f"cr_curves_{rid}_x"][0].set_value("wall")
+    run_ok(at)
+    fig = curves()
+    assert fig["layout"]["yaxis"]["type"] == "log" and fig["layout"]["xaxis"]["title"]["text"].startswith("wall")
+    val = [t for t in fig["data"] if t["name"] == "validation" and t["yaxis"] == "y"][0]
+    assert val["x"] == [2.0, 4.0, 6.0, 8.0, 10.0]                  # wall-clock: the epochs' summed durations
+    assert any(b.label == "Download the curves (CSV)" for b in at.get("download_button"))

@@ -193,3 +193,16 @@ def test_a_grid_sweep_queues_every_pair_and_refuses_a_too_big_one(store):
         store.request_stop(r["id"])
     assert sorted(r["sweep_value"] for r in runs) == [[1e-3, 32], [1e-3, 64], [1e-2, 32], [1e-2, 64]]
     assert {r["sweep_param"] for r in runs} == {"lr,batch_size"} and len({r["sweep_id"] for r in runs}) == 1
+
+
+def test_augmentation_preview_on_the_build_page(store):
+    at = page()
+    assert not [t for t in at.toggle if t.label == "Preview the augmentation"]    # no augmentation: nothing to show
+    widget(at.checkbox, "Augment: flip").check()
+    at.run()
+    widget(at.toggle, "Preview the augmentation").set_value(True)
+    at.run()
+    assert not at.exception
+    grid = [m.value for m in at.markdown if "fmnist-gallery" in m.value]
+    assert grid and grid[0].count("<img") == 8 * 5                   # 8 originals + 4 draws of each
+    assert "T-shirt/top (original)" in grid[0] and "draw 4" in grid[0]

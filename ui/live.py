@@ -6,7 +6,8 @@ Cheap by design, since it polls every second while a run trains on the same two 
   * while it trains, the chart is Vega-Lite from a plain spec (no per-object validation, unlike a
     Plotly figure) with at most ``MAX_CHART_POINTS`` points per curve; the finished run gets the
     full Plotly chart with smoothing, log-y, x axis and CSV/PNG download;
-  * polling stops while the browser tab is hidden (``tab_hidden``) and when the run ends;
+  * while the browser tab is hidden a poll reads and draws nothing (``tab_hidden``); polling
+    stops when the run ends;
   * the worker never waits on the app: the store is the only channel, written by the worker
     and read here.
 """
@@ -32,6 +33,7 @@ _TAB_JS = """
 export default function({ setStateValue }) {
   const report = () => setStateValue("hidden", document.hidden);
   document.addEventListener("visibilitychange", report);
+  if (document.hidden) report();   // opened in a background tab
   return () => document.removeEventListener("visibilitychange", report);
 }
 """
@@ -57,7 +59,7 @@ def _components():
 
 
 def tab_hidden() -> bool:
-    """True while the browser tab showing this page is hidden; a change reruns the page."""
+    """True while the browser tab showing this page is hidden; a change reruns the fragment it is in."""
     try:
         result = _components()[0](key="bt_tab_visibility", on_hidden_change=lambda: None)
     except Exception:  # no browser (AppTest) or an old Streamlit: poll as before
@@ -125,7 +127,6 @@ def live_run_section(watch) -> None:
 
     store = get_store()
     jobs.refresh(store)  # fail runs whose worker died; restart a worker for an orphaned queue
-    hidden = tab_hidden()
     run_id = _watch_target(store)
     if run_id is None:
         st.caption("No run yet: press **Train** above, and its curves appear here as it trains.")
@@ -140,6 +141,7 @@ def live_run_section(watch) -> None:
     st.selectbox("Watching", list(labels), format_func=labels.get, key="bt_watch_select",
                  on_change=lambda: watch(ss.bt_watch_select))
     active = store.get_status(run_id) not in TERMINAL
+    hidden = tab_hidden()   # a change reruns the page, which starts or stops the polling
     if hidden and active:
         st.caption("Paused while this tab is hidden; it catches up when you come back.")
     st.fragment(_live_body, run_every=POLL_SECONDS if active and not hidden else None)(run_id, active)

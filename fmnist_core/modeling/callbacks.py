@@ -213,6 +213,7 @@ class WeightHistograms(keras.callbacks.Callback):
         super().__init__()
         self.fn, self.x, self.y, self.loss, self.bins = fn, x_probe, y_probe, loss, bins
         self._batches = 0
+        self._grads = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches = 0
@@ -221,6 +222,7 @@ class WeightHistograms(keras.callbacks.Callback):
         self._batches = batch + 1
 
     def on_train_begin(self, logs=None):
+        self._grads = None
         self._emit(0)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -243,11 +245,18 @@ class WeightHistograms(keras.callbacks.Callback):
                    if w.path.endswith("kernel")]
         if not kernels:
             return
-        with tf.GradientTape() as tape:
-            pred = self.model(self.x, training=False)
-            y = np.reshape(self.y, (-1, 1)) if len(pred.shape) == 2 and pred.shape[-1] == 1 else self.y  # binary
-            loss = tf.reduce_mean(self.loss(y, pred))   # the probe batch's mean loss
-        grads = tape.gradient(loss, [w.value for _, w in kernels])
+        if getattr(self, "_grads", None) is None:
+            # Compiled once per run: run eagerly, the forward and backward pass cost ~3 training steps.
+            out = self.model.outputs[0].shape
+            y = np.reshape(self.y, (-1, 1)) if len(out) == 2 and out[-1] == 1 else self.y   # binary: one unit
+
+            @tf.function
+            def grads():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(self.loss(y, self.model(self.x, training=False)))   # probe's mean loss
+                return tape.gradient(loss, [w.value for _, w in kernels])
+            self._grads = grads
+        grads = self._grads()
         layers = []
         for (name, w), g in zip(kernels, grads):
             entry = {"layer": name, "shape": list(w.shape), "weights": _hist(np.asarray(w), self.bins)}

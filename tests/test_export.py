@@ -15,7 +15,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import export, saving
 from fmnist_core.modeling.inference import get_model, prepare
-from fmnist_core.modeling.models import PRESETS, build_model, preset
+from fmnist_core.modeling.models import BN_MOMENTUM, PRESETS, build_model, preset
 
 
 def _layer_signature(model):
@@ -31,7 +31,7 @@ def _layer_signature(model):
 def _script_model(spec, task):
     """Execute the generated build_model() code and return its model."""
     from keras import layers
-    ns = {"keras": keras, "layers": layers}
+    ns = {"keras": keras, "layers": layers, "PRECISION": "float32", "BN_MOMENTUM": BN_MOMENTUM}
     exec("def build_model():\n" + export.model_code(spec, task), ns)  # noqa: S102 - our own generated code
     return ns["build_model"]()
 
@@ -103,3 +103,12 @@ def test_exported_script_trains_the_exact_model(tmp_path):
     shipped, _ = get_model(name)
     assert retrained.count_params() == shipped.count_params() == 469_098
     assert _layer_signature(retrained)[1:] == _layer_signature(shipped)[1:]  # [0] is the input layer
+
+
+def test_script_model_keeps_the_runs_precision_per_layer():
+    from keras import layers
+    ns = {"keras": keras, "layers": layers, "PRECISION": "mixed_bfloat16", "BN_MOMENTUM": BN_MOMENTUM}
+    exec("def build_model():\n" + export.model_code(preset("quick"), get_task("multiclass")), ns)  # noqa: S102
+    lab = build_model(preset("quick"), "multiclass", precision="mixed_bfloat16")
+    assert [lay.dtype_policy.name for lay in ns["build_model"]().layers] == [lay.dtype_policy.name for lay in lab.layers]
+    assert lab.layers[-1].dtype_policy.name == "float32"          # the softmax stays in full precision

@@ -19,13 +19,14 @@ import functools
 import io
 import json
 import pprint
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_core.data.tasks import get_task
-from fmnist_core.modeling.models import normalize_spec
+from fmnist_core.modeling.models import BN_MOMENTUM, normalize_spec
 from fmnist_core.modeling.saving import check_name, find_model, load_metadata
 
 FORMATS = ("keras", "tflite", "script")
@@ -132,16 +133,16 @@ def tflite_export(name: str) -> TFLiteExport:
 # ---------------------------------------------------------------- standalone script
 
 # The Keras constructor call that ``models.build_model`` makes for each spec layer type.
-LAYER_CODE = {
+LAYER_CODE = {  # every body layer computes in PRECISION (the run's hyperparameter), as build_model does
     "Conv2D": 'layers.Conv2D({filters}, {kernel_size}, strides={strides}, padding="{padding}", '
-              'activation="{activation}", name="{name}")',
-    "MaxPool2D": 'layers.MaxPooling2D({pool_size}, name="{name}")',
-    "Dense": 'layers.Dense({units}, activation="{activation}", name="{name}")',
-    "Dropout": 'layers.Dropout({rate!r}, name="{name}")',
-    "BatchNorm": 'layers.BatchNormalization(name="{name}")',
-    "Flatten": 'layers.Flatten(name="{name}")',
-    "Activation": 'layers.Activation("{activation}", name="{name}")',
-    "GlobalAvgPool": 'layers.GlobalAveragePooling2D(name="{name}")',
+              'activation="{activation}", name="{name}", dtype=PRECISION)',
+    "MaxPool2D": 'layers.MaxPooling2D({pool_size}, name="{name}", dtype=PRECISION)',
+    "Dense": 'layers.Dense({units}, activation="{activation}", name="{name}", dtype=PRECISION)',
+    "Dropout": 'layers.Dropout({rate!r}, name="{name}", dtype=PRECISION)',
+    "BatchNorm": 'layers.BatchNormalization(momentum=BN_MOMENTUM, name="{name}", dtype=PRECISION)',
+    "Flatten": 'layers.Flatten(name="{name}", dtype=PRECISION)',
+    "Activation": 'layers.Activation("{activation}", name="{name}", dtype=PRECISION)',
+    "GlobalAvgPool": 'layers.GlobalAveragePooling2D(name="{name}", dtype=PRECISION)',
 }
 
 
@@ -156,16 +157,17 @@ def model_code(spec, task, model_name: str = "fmnist_model") -> str:
         if layer["type"] in ("Flatten", "GlobalAvgPool"):
             flat = True
     if not flat:  # build_model flattens a spatial output before the head
-        lines.append('x = layers.Flatten(name="flatten_auto")(x)')
+        lines.append('x = layers.Flatten(name="flatten_auto", dtype=PRECISION)(x)')
     if task.is_binary:
-        lines.append('outputs = layers.Dense(1, activation="sigmoid", name="output")(x)')
+        lines.append('outputs = layers.Dense(1, activation="sigmoid", name="output", dtype="float32")(x)')
     else:
-        lines.append(f'outputs = layers.Dense({task.n_classes}, activation="softmax", name="output")(x)')
+        lines.append(f'outputs = layers.Dense({task.n_classes}, activation="softmax", name="output", '
+                     'dtype="float32")(x)')
     lines.append(f'return keras.Model(inputs, outputs, name="{check_name(model_name)}")')
     return "\n".join("    " + line for line in lines)
 
 
-def training_script(meta: dict) -> str:
+def training_script(meta: dict, bn_momentum: float | None = None) -> str:
     """Python source of a standalone training script for a saved model's metadata.
 
     meta needs ``name``, ``spec``, ``task`` and ``hparams`` (every model saved by the lab has them).
@@ -183,6 +185,7 @@ def training_script(meta: dict) -> str:
         "TASK_DESCRIPTION": task.description or task.name,
         "VERSIONS": json.dumps(meta.get("versions") or {}),
         "MODEL_CODE": model_code(spec, task, meta["name"]),
+        "BN_MOMENTUM": repr(float(BN_MOMENTUM if bn_momentum is None else bn_momentum)),
         "SPEC": pprint.pformat(spec, width=110, sort_dicts=False),
         "HPARAMS": pprint.pformat(hp, width=110, sort_dicts=True),
         "TASK_NAME": repr(task.name),
@@ -202,9 +205,20 @@ def _fmt_acc(metrics) -> str:
     return "not recorded" if acc is None else f"{acc:.2%} (n={(metrics or {}).get('n', '?')})"
 
 
+def saved_bn_momentum(name: str) -> float | None:
+    """The BatchNorm momentum stored in a saved model's config (read from the .keras zip, no TensorFlow),
+    or None when it has no BatchNorm: models trained before the lab's default changed keep theirs."""
+    with zipfile.ZipFile(find_model(name)) as zf:
+        config = json.loads(zf.read("config.json"))
+    for layer in config.get("config", {}).get("layers", []):
+        if layer.get("class_name") == "BatchNormalization":
+            return float(layer["config"]["momentum"])
+    return None
+
+
 def script_for(name: str) -> str:
     """The standalone training script of a saved model."""
-    return training_script(load_metadata(name))
+    return training_script(load_metadata(name), saved_bn_momentum(name))
 
 
 def export_bytes(name: str, fmt: str) -> tuple[bytes, str, str]:

@@ -110,5 +110,6 @@ def test_script_model_keeps_the_runs_precision_per_layer():
     ns = {"keras": keras, "layers": layers, "PRECISION": "mixed_bfloat16", "BN_MOMENTUM": BN_MOMENTUM}
     exec("def build_model():\n" + export.model_code(preset("quick"), get_task("multiclass")), ns)  # noqa: S102
     lab = build_model(preset("quick"), "multiclass", precision="mixed_bfloat16")
-    assert [lay.dtype_policy.name for lay in ns["build_model"]().layers] == [lay.dtype_policy.name for lay in lab.layers]
+    policies = [lay.dtype_policy.name for lay in lab.layers]
+    assert [lay.dtype_policy.name for lay in ns["build_model"]().layers] == policies
     assert lab.layers[-1].dtype_policy.name == "float32"          # the softmax stays in full precision

@@ -33,7 +33,8 @@ ONE = textwrap.dedent("""
     def fresh():
         at = AppTest.from_file("streamlit_app.py", default_timeout=600); at.run(); return at
     def timed(at, fn):
-        t = time.perf_counter(); fn(at); at.run(); assert not at.exception, at.exception
+        t = time.perf_counter(); fn(at); at.run()
+        assert not at.exception, [e.stack_trace for e in at.exception]
         return time.perf_counter() - t
     out = {}
     at = fresh()

@@ -143,6 +143,11 @@ def confusion_view():
     tiles.gallery([images[i] for i in order], [caption(i) for i in order],
                    colors=["green" if ti == pj else "red"] * len(order), ncols=8)
     classify_links.picker(order, images, classify_links.labels10(meta, split), f"Evaluate ({split})", "eval_cm_open")
+
+
+def projector_view():
+    # Its own lazy tab: the projection needs the model's features (seconds), which the confusion
+    # matrix, the page's first view, must not wait for.
     projector.projector_section(name, split, images, y, probs, class_names, key="eval_proj")
 
 
@@ -213,8 +218,9 @@ def feature_maps_view():
     inspector.conv_inspector(model, meta, images[i], key="eval_insp")
 
 
-tabs = st.tabs(["Confusion matrix", "Per class", "Gallery", "Feature maps"], key="eval_tab", on_change="rerun")
-views = [confusion_view, per_class_view, gallery_view, feature_maps_view]
+tabs = st.tabs(["Confusion matrix", "Per class", "Gallery", "Feature maps", "Feature projector"], key="eval_tab",
+               on_change="rerun")
+views = [confusion_view, per_class_view, gallery_view, feature_maps_view, projector_view]
 for tab, view in zip(tabs, views):
     if tab.open:
         with tab:

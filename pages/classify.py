@@ -242,9 +242,11 @@ def explain_section(name: str, image28, names: list[str], best: int) -> None:
                       help="Occlusion: hide each patch (set it to black) and measure how much the class's "
                            "log-odds drop. Gradient: how sensitive the class probability is to each pixel "
                            "(SmoothGrad, 16 noisy copies).")
-    # "Top-1" follows the current prediction on every stroke; picking a class keeps that class.
+    # "Top-1" follows the current prediction on every stroke; picking a class keeps that class. The option's
+    # text is fixed: the browser keeps a selectbox's shown text while its value is unchanged, so a text
+    # naming the current class would lag one stroke behind. The chart title and caption name the class.
     choice = s2.selectbox("For class", [view.TOP1, *names], key=f"cls_target_{name}",
-                          format_func=lambda c: f"Top-1 ({names[best]})" if c == view.TOP1 else c)
+                          format_func=lambda c: "Top-1 prediction" if c == view.TOP1 else c)
     target = best if choice == view.TOP1 else names.index(choice)
     patch = s3.select_slider("Occlusion patch (pixels)", [2, 4, 6, 8], value=4, key="cls_patch",
                              disabled=method != "Occlusion")

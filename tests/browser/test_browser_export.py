@@ -1,4 +1,6 @@
 """'Take it with you' on Evaluate in a real browser: the three downloads arrive and work."""
+import re
+
 import numpy as np
 import pytest
 from test_browser_classify import needs_a_model, no_exception, shot, url_of
@@ -22,8 +24,10 @@ def test_evaluate_downloads_keras_script_and_a_checked_tflite(app_server, page, 
     needs_a_model("fmnist_cnn")
     page.set_viewport_size({"width": 1400, "height": 1400})
     page.goto(url_of(app_server, "pages/evaluate.py"))
+    # On a cold, loaded server the first run scores 10,000 images: wait for its result, not just a pause.
+    page.get_by_text(re.compile(r"^\d+ images of ")).wait_for(timeout=300_000)
     wait_idle(page, timeout=240)
-    page.get_by_text("Take it with you").click()
+    page.get_by_text("Take it with you").click(timeout=120_000)
     wait_idle(page)
     keras_file = _download(page, "fmnist_cnn.keras", tmp_path)
     assert keras_file.read_bytes() == find_model("fmnist_cnn").read_bytes()

@@ -115,7 +115,7 @@ def test_fewshot_folders_match_the_built_in_task_through_the_cli(home, tmp_path)
     assert a["classes"] == b["classes"] == ["flats", "heels"] and a["n_test"] == b["n_test"] == 20
     assert a["accuracies"] == b["accuracies"] and len(a["accuracies"]) == 2
     assert a["accuracy"] == pytest.approx(sum(a["accuracies"]) / 2)
-    assert a["method"] == "frozen"
+    assert a["method"] == "spread"                      # the default: label spreading
 
 
 def test_fewshot_curve_json(home, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""AppTest for the two study pages: Binary vs 10-class, and Few-shot.
+"""AppTest for the Binary vs 10-class study page (the Few-shot page: tests/test_pages_fewshot.py).
 
 Each renders without an exception, shows its main widgets, and a main interaction works.
 Charts are invisible to AppTest; the pages also leave their results in session state, which
@@ -7,7 +7,6 @@ the tests read.
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from shared_models import require_shipped, tiny_footwear_home
 from streamlit.testing.v1 import AppTest
@@ -17,7 +16,6 @@ from fmnist_core.runs import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_PAGE = str(ROOT / "pages" / "binary_study.py")
-FEWSHOT_PAGE = str(ROOT / "pages" / "few_shot.py")
 TIMEOUT = 240  # seconds per script run: 2 shared cores, and the first run scores 10,000 images per model
 
 
@@ -101,62 +99,4 @@ def test_binary_page_opens_on_the_shipped_models(fmnist_home):
     assert at.button(key="bs_train")       # 2 more seeds per approach can be trained
 
 
-# ---------------------------------------------------------------- few-shot
-
-def test_few_shot_page_runs_all_methods_and_switches_task_and_draws_a_curve(home):
-    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
-    at.session_state["fs_seeds"] = 2
-    ok(at.run())
-    assert at.title[0].value == "Few-shot"
-    res = at.session_state["fewshot_result"]
-    assert set(res) == {"frozen", "finetune", "prototype", "scratch"}
-    assert all(r["n_test"] == 20 and r["n_train"] == 2 and len(r["accuracies"]) == 2 for r in res.values())
-    assert any("no curve to draw" in c.value for c in at.caption)
-    at.selectbox(key="fs_backbone_flats-heels").set_value("cnn_mc").run()
-    assert ok(at).session_state["fewshot_result"]["frozen"]["backbone"] == "cnn_mc"
-
-    at.segmented_control(key="fs_task").set_value("shoe-types").run()
-    at.selectbox(key="fs_backbone_shoe-types").set_value("cnn_mc")
-    at.multiselect(key="fs_methods").set_value(["prototype", "frozen"])
-    at.select_slider(key="fs_shots").set_value(2).run()
-    res = ok(at).session_state["fewshot_result"]
-    assert set(res) == {"prototype", "frozen"} and res["frozen"]["n_train"] == 6 and res["frozen"]["n_test"] == 3000
-    assert res["prototype"]["accuracy"] > 0.45                        # chance is 1/3, even on raw pixels
-    at.multiselect(key="fs_ks").set_value([1, 2])
-    at.number_input(key="fs_draws").set_value(2)
-    at.button(key="fs_curve_go").click().run()
-    rows = ok(at).session_state["fewshot_curve"]
-    assert [(r["k"], r["method"]) for r in rows] == [(1, "prototype"), (1, "frozen"), (2, "prototype"), (2, "frozen")]
-
-
-def test_few_shot_page_learns_your_own_classes_from_picked_images(home):
-    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
-    at.session_state["fs_seeds"] = 1
-    at.session_state["fs_methods"] = ["prototype"]
-    ok(at.run())
-    at.segmented_control(key="fs_task").set_value("own").run()
-    ok(at)
-    assert any("at least 2 images" in i.value for i in at.info)
-    y_train = fdata_train_labels()
-    trousers, bags = np.flatnonzero(y_train == 1)[:5], np.flatnonzero(y_train == 8)[:5]
-    at.text_input(key="fs_own_names").set_value("trouser, bag").run()
-    at.text_input(key="fs_idx_trouser").set_value(", ".join(map(str, trousers)))
-    at.text_input(key="fs_idx_bag").set_value(", ".join(map(str, bags))).run()
-    ok(at)
-    at.selectbox(key="fs_backbone_own").set_value("cnn_mc").run()
-    res = ok(at).session_state["fewshot_result"]["prototype"]
-    assert res["n_train"] == 8 and res["n_test"] == 2                   # 4 per class train (k max), 1 per class test
-    assert res["accuracy"] == 1.0                                        # trousers vs bags: easy even on pixels
-
-
-def test_few_shot_page_opens_on_the_shipped_backbone(fmnist_home):
-    require_shipped("fmnist_cnn")
-    at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
-    at.session_state["fs_methods"] = ["frozen", "prototype"]
-    res = ok(at.run()).session_state["fewshot_result"]
-    assert res["frozen"]["backbone"] == "fmnist_cnn" and res["frozen"]["accuracy"] > 0.8
-
-
-def fdata_train_labels():
-    from fmnist_core.data.fashion_mnist import load_fashion_mnist
-    return load_fashion_mnist()[0][1]
+# The Few-shot page's tests live in tests/test_pages_fewshot.py.

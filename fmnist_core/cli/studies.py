@@ -21,6 +21,10 @@ def _pm(mean: float, sd: float) -> str:
     return f"{100 * mean:.2f}%" + ("" if sd is None or math.isnan(sd) else f" ± {100 * sd:.2f}")
 
 
+def _ci(interval) -> str:
+    return f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f}%"
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -121,6 +125,8 @@ def cmd_fewshot(args) -> int:
 
     data = _fewshot_data(args)
     progress = (lambda f, msg: _err(f"[{100 * f:5.1f}%] {msg}")) if not args.quiet else None
+    if progress and args.method in fs.TRANSDUCTIVE and not args.curve:
+        progress(0.0, f"{args.method}: embedding the unlabelled pool (the first run computes and stores it)")
     if args.curve:
         ks = [_positive_int(k) for k in args.ks.split(",")]
         methods = args.methods.split(",") if args.methods else list(fs.METHODS)
@@ -131,12 +137,13 @@ def cmd_fewshot(args) -> int:
         if args.json:
             print_json(out)
             return 0
-        print(f"{data.name}: accuracy vs shots per class, mean ± sd over {args.draws} draws, "
-              f"backbone {backbone}, {len(data.y_test)} test images")
-        print("k".rjust(4) + "".join(m.rjust(18) for m in methods))
+        print(f"{data.name}: accuracy vs shots per class, mean ± sd over {args.draws} draws, backbone {backbone}; "
+              "[Wilson 95% interval of all draws' answers pooled, n = draws x test images]")
+        print("k".rjust(4) + "".join(m.rjust(34) for m in methods))
         for k in ks:
-            cells = {r["method"]: _pm(r["mean"], r["sd"]) for r in rows if r["k"] == k}
-            print(str(k).rjust(4) + "".join(cells[m].rjust(18) for m in methods))
+            cells = {r["method"]: f"{_pm(r['mean'], r['sd'])} [{_ci(r['interval'])}] n={r['n']}"
+                     for r in rows if r["k"] == k}
+            print(str(k).rjust(4) + "".join(cells[m].rjust(34) for m in methods))
         return 0
 
     shots = args.shots
@@ -150,9 +157,14 @@ def cmd_fewshot(args) -> int:
         return 0
     print(f"{res['task']} ({', '.join(res['classes'])}): method {res['method']}, backbone {res['backbone']}, "
           f"{res['n_train']} training images, {res['n_test']} test images")
+    if res["unlabelled"]:
+        print(f"unlabelled images used: {res['unlabelled']}")
     print(f"accuracy {_pm(res['accuracy'], res['sd'])} over {len(res['accuracies'])} seed(s): "
-          + ", ".join(f"{100 * a:.1f}%" for a in res["accuracies"]))
+          + ", ".join(f"{100 * a:.1f}% ({c}/{res['n_test']}, 95% CI {_ci(iv)})"
+                      for a, c, iv in zip(res["accuracies"], res["correct"], res["intervals"])))
     print(f"confusion matrix of seed 0 (rows = true): {res['confusion_matrix']}")
+    if res["warning"]:
+        print("WARNING: " + res["warning"])
     return 0
 
 

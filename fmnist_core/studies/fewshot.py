@@ -41,8 +41,13 @@ from fmnist_core.modeling.saving import find_model
 from fmnist_core.studies.fewshot_data import FewShotData, builtin
 from fmnist_core.studies.stats import mean_sd
 
-METHODS = ("frozen", "finetune", "prototype", "scratch")
-DEFAULT_METHOD = "frozen"
+METHODS = ("spread", "frozen", "finetune", "prototype", "scratch")
+DEFAULT_METHOD = "spread"
+QUICK_METHODS = ("spread", "frozen", "prototype")  # the page's default: no network trained per seed
+# Methods that also learn from unlabelled images (the pool and the test images, never their labels).
+TRANSDUCTIVE = ("spread",)
+# Methods with nothing random in them: on a fixed training set every seed gives the same model, so it is fitted once.
+DETERMINISTIC = ("spread", "prototype")
 BACKBONES = ("fmnist_cnn", "shoes_cnn")
 # shoe-types must use a backbone that never saw the sub-type labels: the shoes-vs-rest model.
 # Elsewhere the 10-class model is the default: see RESULTS.md for why (flats vs heels).
@@ -126,18 +131,28 @@ class FewShotModel:
     classes: tuple[str, ...]
     head: object = None
     model: object = None
+    spread: object = None          # the spread method's fitted fewshot_spread.Spread
+    unlabelled: str | None = None  # which unlabelled images the method learned from, in words
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images (n, 28, 28) -> probabilities (n, k) float64. Frozen and prototype use cached features."""
+        """uint8 images (n, 28, 28) -> probabilities (n, k) float64. Frozen and prototype use cached features;
+        spread answers images it was fitted with from its graph, and new ones by their nearest pool images."""
+        if self.spread is not None:
+            return self._spread_proba(images)
         meta = get_model(self.backbone)[1]
         if self.model is not None:
             return predict_proba(self.model, prepare(images, meta))
         return predict_proba(self.head, features(self.backbone, images))
 
+    def _spread_proba(self, images: np.ndarray) -> np.ndarray:
+        return self.spread.predict_proba(images)
+
     def keras_model(self):
         """One Keras model, uint8-prepared images (n, 28, 28, 1) -> (n, k): backbone + head, or the trained net."""
         import keras
 
+        if self.spread is not None:
+            raise ValueError("label spreading is not a Keras model: it answers through the unlabelled pool's graph")
         if self.model is not None:
             return self.model
         _, _, extractor = _backbone(self.backbone)
@@ -274,22 +289,67 @@ def fit_scratch(backbone, x, y, n_classes, seed=0, on_step=None) -> FewShotModel
     return FewShotModel("scratch", backbone, (), model=model)
 
 
-FITTERS = {"frozen": fit_frozen, "finetune": fit_finetune, "prototype": fit_prototype, "scratch": fit_scratch}
+def fit_spread(backbone, x, y, n_classes, seed=0, on_step=None, x_unlabelled=None) -> FewShotModel:
+    """Label spreading over the unlabelled pool (see ``fewshot_spread``); ``x_unlabelled`` (the test
+    images) joins the graph without labels. Deterministic: the seed changes nothing. The backbone
+    is ``fewshot_spread.SETTINGS``'s unless another is given."""
+    from fmnist_core.studies import fewshot_spread as sp
+
+    settings = dict(sp.SETTINGS)
+    if backbone and backbone != settings["backbone"]:  # another backbone: its own feature layer
+        settings.update(backbone=backbone, layer=feature_layer(get_model(backbone)[0]).name)
+    extra = np.zeros((0, 28, 28), np.uint8) if x_unlabelled is None else np.asarray(x_unlabelled, dtype=np.uint8)
+    fitted, text = sp.spread(x, y, extra, n_classes, settings)
+    if on_step:
+        on_step(1, 1)
+    unl = text + (f" and the {len(extra)} test images (their labels unused)" if len(extra) else "")
+    return FewShotModel("spread", settings["backbone"], (), spread=fitted, unlabelled=unl)
 
 
-def fit(method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed: int = 0, on_step=None) -> FewShotModel:
-    """Fit one method on uint8 images x (n, 28, 28) with labels y (n,) in 0..len(classes)-1."""
+FITTERS = {"spread": fit_spread, "frozen": fit_frozen, "finetune": fit_finetune, "prototype": fit_prototype, "scratch": fit_scratch}
+
+
+def fit(method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed: int = 0, on_step=None,
+        x_unlabelled=None) -> FewShotModel:
+    """Fit one method on uint8 images x (n, 28, 28) with labels y (n,) in 0..len(classes)-1.
+
+    x_unlabelled : images (e.g. the test set) that transductive methods may use without labels."""
     if method not in FITTERS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     x, y = np.asarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64)
     if len(x) == 0 or len(x) != len(y):
         raise ValueError("need at least one training image per class, with one label each")
-    fitted = FITTERS[method](backbone, x, y, len(classes), seed, on_step)
+    if method in TRANSDUCTIVE:
+        fitted = FITTERS[method](backbone, x, y, len(classes), seed, on_step, x_unlabelled=x_unlabelled)
+    else:
+        fitted = FITTERS[method](backbone, x, y, len(classes), seed, on_step)
     fitted.classes = tuple(classes)
     return fitted
 
 
 # ---------------------------------------------------------------- experiments
+
+SMALL_TEST = 20  # fewer test images than this: the page and CLI say the figure cannot support a conclusion
+
+
+def wilson(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion correct/n (scipy's binomtest); n = 0 -> (0, 1)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return 0.0, 1.0
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def small_test_warning(n: int) -> str | None:
+    """A plain sentence when n test images cannot support a conclusion, else None."""
+    if n >= SMALL_TEST:
+        return None
+    return (f"Only {n} test image{'s' if n != 1 else ''}: far too few to support any conclusion. Its 95% interval "
+            f"is wide, and methods that differ by one image look like winners and losers. "
+            f"Use at least {SMALL_TEST} test images (more per class is better).")
+
 
 def _data(task) -> FewShotData:
     return task if isinstance(task, FewShotData) else builtin(task)
@@ -312,7 +372,10 @@ def run_fewshot(task, method: str = DEFAULT_METHOD, backbone: str | None = None,
     on_progress : callable(fraction 0..1, message).
 
     Returns {task, method, backbone, classes, shots, n_train, n_test, seeds, accuracies,
-    accuracy (mean), sd, confusion_matrix and predictions (first seed)}.
+    accuracy (mean), sd, correct and intervals (per seed: Wilson 95%), interval (seed 0's),
+    unlabelled (which unlabelled images the method used, or None), warning (a sentence when the
+    test set is too small to conclude anything, else None), confusion_matrix and predictions
+    (first seed)}.
     """
     from sklearn.metrics import confusion_matrix
 
@@ -322,16 +385,21 @@ def run_fewshot(task, method: str = DEFAULT_METHOD, backbone: str | None = None,
         raise ValueError(f"{data.name} draws its training images: give the shots per class (e.g. shots=5)")
     if not isinstance(seeds, int) or not 1 <= seeds <= 100:
         raise ValueError(f"seeds must be an integer in 1-100, got {seeds!r}")
-    accs, first = [], None
+    accs, corrects, ns, first = [], [], [], None
     for s in range(seeds):
         x, y, x_test, y_test = data.split(shots, s)
 
         def step(i, n, s=s):
             if on_progress:
                 on_progress((s + i / n) / seeds, f"seed {s + 1}/{seeds}: {method} step {i}/{n}")
-        fitted = fit(method, backbone, x, y, data.classes, seed=s, on_step=step)
-        pred = fitted.predict_proba(x_test).argmax(axis=1)
+        if first is not None and shots is None and method in DETERMINISTIC:
+            fitted, pred = first[2], first[0]  # same images, nothing random: the same model
+        else:
+            fitted = fit(method, backbone, x, y, data.classes, seed=s, on_step=step, x_unlabelled=x_test)
+            pred = fitted.predict_proba(x_test).argmax(axis=1)
         accs.append(float(np.mean(pred == y_test)))
+        corrects.append(int(np.sum(pred == y_test)))
+        ns.append(int(len(y_test)))
         if first is None:
             first = (pred, len(x), fitted, y_test)
     mean, sd = mean_sd(accs)
@@ -339,6 +407,9 @@ def run_fewshot(task, method: str = DEFAULT_METHOD, backbone: str | None = None,
     return {"task": data.name, "method": method, "backbone": backbone, "classes": list(data.classes),
             "shots": shots, "n_train": first[1], "n_test": int(len(first[3])), "seeds": list(range(seeds)),
             "accuracies": accs, "accuracy": mean, "sd": sd, "confusion_matrix": cm.tolist(),
+            "correct": corrects, "intervals": [list(wilson(c, n)) for c, n in zip(corrects, ns)],
+            "interval": list(wilson(corrects[0], ns[0])),  # seed 0's accuracy, n = n_test
+            "unlabelled": first[2].unlabelled, "warning": small_test_warning(ns[0]),
             "predictions": first[0], "model": first[2]}
 
 
@@ -359,8 +430,10 @@ def kshot_curve(task="shoe-types", methods=METHODS, ks=KS, draws: int = 5, backb
     """Accuracy vs shots per class: one row per (k, method) with the mean and sd over ``draws``.
 
     Draw d (seed d) uses the same training images for every method, so methods are compared
-    on identical data. Returns [{'k', 'method', 'mean', 'sd', 'accuracies', 'draws'}], ordered
-    by k, then method.
+    on identical data. Returns [{'k', 'method', 'mean', 'sd', 'accuracies', 'draws', 'correct',
+    'n', 'interval'}], ordered by k, then method; 'interval' is the Wilson 95% interval of all
+    draws' test answers pooled (correct of n = draws x test images; the draws share test images,
+    so it understates the draw-to-draw spread, which 'sd' shows).
     """
     data = _data(task)
     backbone = backbone or default_backbone(data)
@@ -378,15 +451,21 @@ def kshot_curve(task="shoe-types", methods=METHODS, ks=KS, draws: int = 5, backb
     total, done, rows = len(ks) * len(methods) * draws, 0, []
     for k in ks:
         accs = {m: [] for m in methods}
+        counts = {m: [0, 0] for m in methods}
         for d in range(draws):
             x, y, x_test, y_test = data.split(k, d)
             for m in methods:
-                pred = fit(m, backbone, x, y, data.classes, seed=d).predict_proba(x_test).argmax(axis=1)
+                fitted = fit(m, backbone, x, y, data.classes, seed=d, x_unlabelled=x_test)
+                pred = fitted.predict_proba(x_test).argmax(axis=1)
                 accs[m].append(float(np.mean(pred == y_test)))
+                counts[m][0] += int(np.sum(pred == y_test))
+                counts[m][1] += int(len(y_test))
                 done += 1
                 if on_progress:
                     on_progress(done / total, f"k = {k}, draw {d + 1}/{draws}: {m}")
         for m in methods:
             mean, sd = mean_sd(accs[m])
-            rows.append({"k": k, "method": m, "mean": mean, "sd": sd, "accuracies": accs[m], "draws": draws})
+            c, n = counts[m]
+            rows.append({"k": k, "method": m, "mean": mean, "sd": sd, "accuracies": accs[m], "draws": draws,
+                         "correct": c, "n": n, "interval": list(wilson(c, n))})
     return rows

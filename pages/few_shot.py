@@ -64,25 +64,17 @@ st.subheader("1. The task")
 task_kind = st.segmented_control("Task", list(TASKS), format_func=TASKS.get, default="flats-heels", required=True,
                                  key="fs_task")
 shots = None
-if task_kind == "flats-heels":
-    data = builtin_task("flats-heels")
-    st.caption(data.description)
-    left, right = st.columns([1, 4])
-    with left:
-        tiles.gallery(data.x_pool, [f"train: {data.classes[c]}" for c in data.y_pool], ncols=2, factor=3)
-    with right:
-        tiles.gallery(data.x_test, [data.classes[c] for c in data.y_test], ncols=10, factor=2)
-    data_key = "flats-heels"
-elif task_kind == "flats-heels-val":
-    data = builtin_task("flats-heels-val")
+if task_kind in ("flats-heels", "flats-heels-val"):
+    data = builtin_task(task_kind)
     st.caption(data.description)
     left, right = st.columns([1, 4])
     with left:
         tiles.gallery(data.x_pool, [f"train: {data.classes[c]}" for c in data.y_pool], ncols=2, factor=3)
     with right:
         tiles.gallery(data.x_test[:40], [data.classes[c] for c in data.y_test[:40]], ncols=10, factor=2)
-        st.caption(f"The first 40 of the {len(data.y_test)} validation boots.")
-    data_key = "flats-heels-val"
+        if len(data.y_test) > 40:
+            st.caption(f"The first 40 of the {len(data.y_test)} test boots.")
+    data_key = task_kind
 elif task_kind == "shoe-types":
     data = builtin_task("shoe-types")
     st.caption(data.description + " The default backbone is the shoes-vs-rest model, which never saw these labels.")
@@ -192,16 +184,7 @@ job = fewshot_jobs.get(key)
 results = job["result"] if job and job.get("result") else (fstore.load(stored_key) if stored_key else None)
 if results is None:
     job = fewshot_jobs.start(key, _compare)
-    if job.get("error"):
-        st.error(job["error"])
-        if st.button("Try again", key="fs_retry"):
-            fewshot_jobs.retry(key)
-            st.rerun()
-        st.stop()
-    if not job.get("finished"):
-        fewshot_jobs.panel(key, "Fitting the methods")
-        st.stop()
-    results = job["result"]
+    results = fewshot_jobs.result_or_stop(key, "Fitting the methods", "fs_retry")
 ss["fewshot_result"] = {m: {k: r[k] for k in ("accuracy", "sd", "accuracies", "n_test", "n_train", "backbone",
                                               "interval", "correct", "unlabelled", "warning")}
                         for m, r in results.items()}
@@ -309,18 +292,9 @@ if cjob is None:
         st.caption("Each point is the mean over draws of k random training images per class, the same draws for "
                    "every method. It runs in the background: the page stays usable.")
         st.stop()
-    cjob = fewshot_jobs.start(curve_key, lambda progress: fs.kshot_curve(data, methods, sorted(ks), int(draws), backbone,
-                                                                        on_progress=progress))
-if cjob.get("error"):
-    st.error(cjob["error"])
-    if st.button("Try again", key="fs_curve_retry"):
-        fewshot_jobs.retry(curve_key)
-        st.rerun()
-    st.stop()
-if not cjob.get("finished"):
-    fewshot_jobs.panel(curve_key, "Computing the k-shot curve")
-    st.stop()
-rows = cjob["result"]
+    fewshot_jobs.start(curve_key, lambda progress: fs.kshot_curve(data, methods, sorted(ks), int(draws), backbone,
+                                                                 on_progress=progress))
+rows = fewshot_jobs.result_or_stop(curve_key, "Computing the k-shot curve", "fs_curve_retry")
 ss["fewshot_curve"] = rows
 fig = go.Figure()
 for m in methods:

@@ -73,3 +73,19 @@ def panel(key, what: str) -> None:
         st.progress(job.get("fraction", 0.0), text=f"{what}: {job.get('message', 'starting…')} "
                     "(runs in the background: the rest of the page stays usable)")
     _panel()
+
+
+def result_or_stop(key, what: str, retry_key: str):
+    """The finished job's result; otherwise its error with a "Try again" button, or its progress
+    panel, and the page stops here (the parts above it are already drawn)."""
+    job = _jobs().get(key) or {}
+    if job.get("error"):
+        st.error(job["error"])
+        if st.button("Try again", key=retry_key):
+            retry(key)
+            st.rerun()
+        st.stop()
+    if not job.get("finished"):
+        panel(key, what)
+        st.stop()
+    return job["result"]

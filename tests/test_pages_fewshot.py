@@ -20,7 +20,7 @@ TIMEOUT = 240
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """Tiny linear models in a temporary $FMNIST_HOME (lin_mc: 10-class)."""
+    """Tiny linear models in a temporary $FMNIST_HOME (cnn_mc: 10-class)."""
     yield from tiny_footwear_home(tmp_path_factory)
 
 
@@ -51,12 +51,12 @@ def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(ho
     at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
     at.session_state["fs_seeds"] = 2
     at.session_state["fs_methods"] = ["prototype", "frozen"]
-    at.session_state["fs_backbone_flats-heels"] = "lin_mc"
+    at.session_state["fs_backbone_flats-heels"] = "cnn_mc"
     ok(at.run())
     assert at.title[0].value == "Few-shot"
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]
-    assert set(res) == {"prototype", "frozen"} and res["frozen"]["backbone"] == "lin_mc"
+    assert set(res) == {"prototype", "frozen"} and res["frozen"]["backbone"] == "cnn_mc"
     for r in res.values():   # n and a Wilson interval that contains the accuracy
         assert r["n_test"] == 20 and len(r["accuracies"]) == 2
         lo, hi = r["interval"]
@@ -64,12 +64,12 @@ def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(ho
     assert any("no curve to draw" in c.value for c in at.caption)
 
     at.segmented_control(key="fs_task").set_value("shoe-types").run()
-    at.selectbox(key="fs_backbone_shoe-types").set_value("lin_mc")
+    at.selectbox(key="fs_backbone_shoe-types").set_value("cnn_mc")
     at.select_slider(key="fs_shots").set_value(2)
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]
     assert res["frozen"]["n_train"] == 6 and res["frozen"]["n_test"] == 3000
-    assert res["prototype"]["accuracy"] > 0.45                         # chance is 1/3, even on raw pixels
+    assert res["prototype"]["accuracy"] > 0.45                         # chance is 1/3
     at.multiselect(key="fs_ks").set_value([1, 2, 10])
     at.number_input(key="fs_draws").set_value(2)
     at.button(key="fs_curve_go").click().run()
@@ -92,7 +92,7 @@ def test_your_images_with_few_test_images_says_they_prove_nothing(home, monkeypa
     at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
     at.session_state["fs_seeds"] = 3
     at.session_state["fs_methods"] = ["prototype"]
-    at.session_state["fs_backbone_own"] = "lin_mc"
+    at.session_state["fs_backbone_own"] = "cnn_mc"
     ok(at.run())
     at.segmented_control(key="fs_task").set_value("own").run()
     assert any("at least 2 images" in i.value for i in ok(at).info)
@@ -102,7 +102,7 @@ def test_your_images_with_few_test_images_says_they_prove_nothing(home, monkeypa
     at.text_input(key="fs_idx_bag").set_value(", ".join(map(str, bags)))
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]["prototype"]
-    assert res["backbone"] == "lin_mc"
+    assert res["backbone"] == "cnn_mc"
     assert res["n_train"] == 4 and res["n_test"] == 6                   # default k = 2 of 5: 3 per class to test
     lo, hi = res["interval"]
     assert hi - lo > 0.3                                                  # 6 images: a very wide interval
@@ -117,7 +117,7 @@ def test_page_opens_on_stored_results_without_fitting_again(home, monkeypatch):
     at = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
     at.session_state["fs_seeds"] = 1
     at.session_state["fs_methods"] = ["prototype"]
-    at.session_state["fs_backbone_flats-heels"] = "lin_mc"
+    at.session_state["fs_backbone_flats-heels"] = "cnn_mc"
     first = settle(at, "fewshot_result").session_state["fewshot_result"]
     assert list((Path(home) / "cache").glob("fewshot_results_*.json"))
     _clear_jobs()                                                         # a fresh server: no job, no memory

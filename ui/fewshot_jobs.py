@@ -80,7 +80,7 @@ def result_or_stop(key, what: str, retry_key: str):
     panel, and the page stops here (the parts above it are already drawn)."""
     job = _jobs().get(key) or {}
     if job.get("error"):
-        st.error(job["error"])
+        st.error(plain(job["error"]))   # may quote file or class names: plain text
         if st.button("Try again", key=retry_key):
             retry(key)
             st.rerun()

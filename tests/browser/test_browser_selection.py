@@ -27,7 +27,8 @@ def test_lasso_on_the_embedding_shows_the_selected_images(app_server, page, wait
     page.mouse.up()
     wait_idle(page)
     no_exception(page)
-    label = page.get_by_text(re.compile(r"^[\d,]+ images selected")).inner_text()
+    # The paragraph, not its bold lead-in ("310 images selected:"), which alone carries no counts.
+    label = page.get_by_text(re.compile(r"^[\d,]+ images selected: \w")).inner_text()
     n = int(label.split()[0].replace(",", ""))
     assert re.search(r"selected: (\w[\w/ -]* [\d,]+)(, |$)", label)    # per-class counts
     assert n > 0

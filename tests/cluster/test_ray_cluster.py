@@ -18,7 +18,7 @@ from fmnist_core.runs.store import TERMINAL, RunStore
 
 pytestmark = pytest.mark.cluster
 TINY = {"subset": 1500, "epochs": 2, "batch_size": 64}
-LONG = {"subset": 3000, "epochs": 40, "batch_size": 32}   # long enough to stop or kill mid-way
+LONG = {"subset": 3000, "epochs": 400, "batch_size": 32}   # minutes even on a quiet machine: it cannot finish before the kill is noticed
 
 
 def node_of(run):

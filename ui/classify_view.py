@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from ui import catalog
+from ui.text import plain  # noqa: F401  (the page calls view.plain: one escaping rule app-wide)
 
 CANVAS_SIZE = 280
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
@@ -143,11 +144,6 @@ def saliency_caption(method: str, target: str) -> str:
                 "against it, white has no effect.")
     return (f"For **{target}**: bright pixels are where a small change moves its probability most (absolute "
             "gradient, scaled to the largest).")
-
-
-def plain(text: str) -> str:
-    """User or caller text made safe for Markdown: every Markdown/HTML special character escaped."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:&" else ch for ch in str(text))
 
 
 def verdict(names: list[str], best: int, true_idx: int | None) -> tuple[str, bool] | None:

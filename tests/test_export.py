@@ -97,8 +97,11 @@ def test_exported_script_trains_the_exact_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["n_train"] == 1800 and res["n_val"] == 200
-    # Chance is 10%: one epoch on 1,800 images trains well above it.
-    assert res["history"]["accuracy"][0] > 0.3 and res["val_accuracy"] > 0.2, res
+    # The shipped model was built with BatchNorm momentum 0.99: its moving statistics would still hold
+    # their start after these 15 steps and validate near chance (17.5% seen in CI), so the script lowers it.
+    assert "BatchNorm momentum 0.500 instead of 0.99" in proc.stdout, proc.stdout[-2000:]
+    # Chance is 10%: one epoch on 1,800 images trains well above it, and validation agrees.
+    assert res["history"]["accuracy"][0] > 0.3 and res["val_accuracy"] > 0.3, res
     retrained = keras.saving.load_model(tmp_path / "retrained.keras", compile=False)
     shipped, _ = get_model(name)
     assert retrained.count_params() == shipped.count_params() == 469_098

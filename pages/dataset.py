@@ -10,7 +10,7 @@ import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import explore, figures
-from ui import classify_links, tiles
+from ui import classify_links, projector, tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
 PALETTE = figures.CLASS_COLORS  # one fixed colour per class, the same on every page
@@ -160,28 +160,35 @@ def embedding_view(split, x, y):
         emb = embedding(split, method, n_points)
         if wanted not in ready:
             ready.append(wanted)
-        fig = go.Figure()
-        for k, c in enumerate(CLASSES):
-            m = emb["label"] == k
-            fig.add_trace(go.Scattergl(
-                x=emb["coords"][m, 0], y=emb["coords"][m, 1], mode="markers", name=c,
-                marker=dict(size=5, color=PALETTE[k], opacity=0.75), customdata=emb["index"][m],
-                hovertemplate=f"{c}<br>#%{{customdata}}<extra></extra>"))
-        axis = ("PC 1", "PC 2") if method == "pca" else ("t-SNE 1", "t-SNE 2")
-        if emb["explained"]:
-            axis = tuple(f"{a} ({v:.0%} of variance)" for a, v in zip(axis, emb["explained"]))
-        fig.update_layout(height=560, xaxis_title=axis[0], yaxis_title=axis[1], dragmode="lasso",
-                          margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"))
-        event = st.plotly_chart(fig, key=f"ds_embed_chart_{method}", on_select="rerun",
-                                selection_mode=("points", "box", "lasso"))
-        st.caption(f"{len(emb['index']):,} images of the {split} split, stratified by class. "
-                   "Draw a lasso round some points (the box tool is in the chart's toolbar) to see those "
-                   "images; click a class in the legend to hide it, double-click to show only it.")
-        points = event.selection.points if event and event.selection else []
-        chosen = [int(np.ravel(p["customdata"])[0]) for p in points if p.get("customdata") is not None]
+        chosen = map_view(emb, split, method, x, y)
         st.session_state["dataset_selected"] = chosen
         if chosen:
             selection_view(chosen, x, y)
+
+
+def map_view(emb: dict, split: str, method: str, x, y) -> list[int]:
+    """The map, one trace per class; hovering a point shows its image. Returns the lasso's images
+    (indices in the split)."""
+    fig = go.Figure()
+    for k, c in enumerate(CLASSES):
+        rows = np.flatnonzero(emb["label"] == k)  # customdata: the point's row in the map's arrays
+        fig.add_trace(go.Scattergl(
+            x=emb["coords"][rows, 0], y=emb["coords"][rows, 1], mode="markers", name=c, customdata=rows,
+            hoverinfo="none", marker=dict(size=5, color=PALETTE[k], opacity=0.75)))
+    axis = ("PC 1", "PC 2") if method == "pca" else ("t-SNE 1", "t-SNE 2")
+    if emb["explained"]:
+        axis = tuple(f"{a} ({v:.0%} of variance)" for a, v in zip(axis, emb["explained"]))
+    # A top margin for Plotly's toolbar, so it sits above the legend (right) instead of over it.
+    fig.update_layout(height=560, xaxis_title=axis[0], yaxis_title=axis[1], dragmode="lasso", hovermode="closest",
+                      margin=dict(l=10, r=10, t=36, b=10), template="plotly_white",
+                      legend=dict(itemsizing="constant", y=1, yanchor="top"))
+    index = emb["index"]
+    rows = projector.image_map(fig, x[index], [f"#{i} · {CLASSES[y[i]]}" for i in index],
+                               key=f"ds_map_{split}_{method}_{len(index)}")
+    st.caption(f"{len(index):,} images of the {split} split, stratified by class. Hover a point to see its image "
+               "(#index in the split · class). Draw a lasso round some points (the box tool is in the chart's "
+               "toolbar) to see those images; click a class in the legend to hide it, double-click to show only it.")
+    return [int(index[r]) for r in rows]
 
 
 def selection_view(chosen: list[int], x, y) -> None:

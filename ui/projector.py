@@ -1,16 +1,18 @@
-"""The learned-feature projector on Evaluate: a model's penultimate-layer features of up to 5,000
+"""The learned-feature projector on Evaluate (a model's penultimate-layer features of up to 5,000
 images mapped with PCA, t-SNE or UMAP; colour by true or predicted class, misclassified points
-drawn as crosses; hovering a point shows its image, a lasso selection shows a gallery.
+drawn as crosses) and ``image_map``, the chart it and Dataset's map are drawn with: hovering a
+point shows its image, a lasso selection comes back as the selected points.
 
 The chart is a small custom component (ui/projector_component/index.html: Plotly plus a hover
-panel) because st.plotly_chart reports selections but not hovers.
+card) because st.plotly_chart reports selections but not hovers.
 """
 from __future__ import annotations
 
-import base64
 import functools
-import io
+import hashlib
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,33 +29,69 @@ from ui import classify_links, tiles
 
 COMPONENT_SRC = Path(__file__).with_name("projector_component")
 GALLERY_MAX = 48
+SPRITES_KEPT = 64  # sprite files kept in the component folder (the oldest go first): bounded disk
+THUMB_PX = 168     # a hovered 28x28 image is shown 6x, each pixel a crisp 6x6 square
 
 
 @functools.lru_cache(maxsize=1)
-def _component():
-    """Declare the component from a folder holding its page and a copy of the installed plotly.js."""
+def _component_dir() -> Path:
+    """The component's folder: its page, a copy of the installed plotly.js and the sprites."""
     target = home_dir() / "cache" / "projector_component"
-    target.mkdir(parents=True, exist_ok=True)
+    (target / "sprites").mkdir(parents=True, exist_ok=True)
     js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     if not (target / "plotly.min.js").is_file() or (target / "plotly.min.js").stat().st_size != js.stat().st_size:
         shutil.copyfile(js, target / "plotly.min.js")
     shutil.copyfile(COMPONENT_SRC / "index.html", target / "index.html")
-    return components.declare_component("fmnist_projector", path=str(target))
+    return target
+
+
+@functools.lru_cache(maxsize=1)
+def _component():
+    return components.declare_component("fmnist_projector", path=str(_component_dir()))
+
+
+def sprite_sheet(images: np.ndarray) -> tuple[np.ndarray, int]:
+    """(n, 28, 28) uint8 -> one grid image ``cols`` tiles wide (row-major: image i at row i // cols)."""
+    images = np.asarray(images, dtype=np.uint8)
+    n, h, w = images.shape
+    cols = max(1, int(np.ceil(np.sqrt(n))))
+    rows = int(np.ceil(n / cols))
+    sheet = np.zeros((rows * cols, h, w), np.uint8)
+    sheet[:n] = images
+    return sheet.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w), cols
 
 
 def sprite(images: np.ndarray) -> tuple[str, int]:
-    """All thumbnails in one PNG (a grid, ``cols`` wide) as a data URI: one image for the browser
-    instead of thousands."""
-    n = len(images)
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    sheet = np.zeros((rows * 28, cols * 28), np.uint8)
-    for i, img in enumerate(images):
-        r, c = divmod(i, cols)
-        sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = img
-    buf = io.BytesIO()
-    Image.fromarray(sheet).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), cols
+    """All thumbnails in one PNG file in the component's folder, named by the images' hash, and its
+    URL relative to the component's page: the browser fetches (and caches) one file instead of
+    thousands, and a rerun sends a short name instead of megabytes of base64."""
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    digest = hashlib.sha1(images.tobytes() + str(images.shape).encode()).hexdigest()[:20]
+    folder = _component_dir() / "sprites"
+    path = folder / f"{digest}.png"
+    cols = max(1, int(np.ceil(np.sqrt(len(images)))))   # as sprite_sheet lays it out
+    if not path.is_file():
+        # Written aside, then renamed into place: a browser (or another session) never reads half a file.
+        tmp = folder / f"{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+        Image.fromarray(sprite_sheet(images)[0]).save(tmp, format="PNG")
+        tmp.replace(path)
+        for old in sorted(folder.glob("*.png"), key=lambda f: f.stat().st_mtime)[:-SPRITES_KEPT]:
+            old.unlink(missing_ok=True)
+    return f"sprites/{path.name}", cols
+
+
+def image_map(fig: go.Figure, images: np.ndarray, captions: list[str], *, key: str,
+              caption_colors: list[str] | None = None) -> list[int]:
+    """Draw ``fig`` with hover images; return the rows of ``images`` selected with the lasso or box.
+
+    Every trace's ``customdata`` holds, per point, its row in ``images`` (n, 28, 28) and in
+    ``captions`` (n,); hovering shows that image ``THUMB_PX`` px wide with its caption (in its
+    ``caption_colors`` colour, if given) beside the point.
+    """
+    url, cols = sprite(images)
+    value = _component()(figure=fig.to_json(), sprite=url, sprite_cols=cols, captions=list(captions),
+                         colors=caption_colors, thumb_px=THUMB_PX, key=key, default=None)
+    return [int(i) for i in (value or {}).get("selected", []) if 0 <= int(i) < len(images)]
 
 
 def figure(coords, colour_by, wrong, class_names, explained, method) -> go.Figure:
@@ -116,16 +154,15 @@ def projector_section(name: str, split: str, images: np.ndarray, y: np.ndarray, 
     wrong = pred != true
     colour_by = true if colour == "true class" else pred
     fig = figure(proj["coords"], colour_by, wrong, class_names, proj["explained"], method)
-    thumbs, cols = sprite(images[index])
     captions = [f"#{int(i)} {class_names[t]}" + ("" if t == p else f" → predicted {class_names[p]}")
                 + f" · {probs[i, p]:.0%}" for i, t, p in zip(index, true, pred)]
-    value = _component()(figure=fig.to_json(), sprite=thumbs, sprite_cols=cols, captions=captions,
-                         wrong=wrong.tolist(), key=f"{key}_chart_{wanted}", default=None)
+    selected = image_map(fig, images[index], captions, key=f"{key}_chart_{wanted}",
+                         caption_colors=[tiles.CAPTION_COLORS["red" if w else "green"] for w in wrong])
     st.caption(f"{len(index):,} images of the {split} split (stratified sample, seed 0), {proj['dims']}-dimensional "
                f"features; {int(wrong.sum()):,} misclassified (×). "
                + ("Opened from the stored result." if proj["cached"] else f"Computed in {proj['seconds']:.1f} s.")
-               + " Click a class in the legend to hide it.")
-    selected = [int(i) for i in (value or {}).get("selected", []) if 0 <= int(i) < len(index)]
+               + " Hover a point to see its image; draw a lasso (or a box, from the chart's toolbar) to see "
+               "a group's images below; click a class in the legend to hide it.")
     st.session_state[f"{key}_selected"] = selected
     if selected:
         counts = np.bincount(true[selected], minlength=len(class_names))

@@ -1,5 +1,5 @@
-"""Chart selections in a real browser: a lasso on the Dataset embedding shows the selected
-images; a click on an Evaluate confusion-matrix cell shows that cell's images.
+"""Chart selections in a real browser: a click on an Evaluate confusion-matrix cell shows that
+cell's images (the Dataset map's lasso is in test_browser_dataset_map.py).
 
 AppTest cannot see Plotly charts, so these interactions are only tested here.
 """
@@ -9,31 +9,6 @@ import pytest
 from test_browser_classify import needs_a_model, no_exception, shot, url_of
 
 pytestmark = pytest.mark.browser
-
-
-def test_lasso_on_the_embedding_shows_the_selected_images(app_server, page, wait_idle):
-    page.set_viewport_size({"width": 1400, "height": 1600})
-    page.goto(url_of(app_server, "pages/dataset.py"))
-    wait_idle(page)
-    page.get_by_role("tab", name="Embedding").click()
-    wait_idle(page)
-    no_exception(page)
-    area = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box()
-    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
-    page.mouse.move(cx - 60, cy - 60)
-    page.mouse.down()
-    for dx, dy in ((60, -60), (60, 60), (-60, 60), (-60, -60)):
-        page.mouse.move(cx + dx, cy + dy, steps=6)
-    page.mouse.up()
-    wait_idle(page)
-    no_exception(page)
-    # The paragraph, not its bold lead-in ("310 images selected:"), which alone carries no counts.
-    label = page.get_by_text(re.compile(r"^[\d,]+ images selected: \w")).inner_text()
-    n = int(label.split()[0].replace(",", ""))
-    assert re.search(r"selected: (\w[\w/ -]* [\d,]+)(, |$)", label)    # per-class counts
-    assert n > 0
-    assert page.locator(".fmnist-gallery img").count() == min(n, 48)
-    shot(page, "dataset-lasso")
 
 
 def test_click_a_confusion_matrix_cell_and_see_its_images(app_server, page, wait_idle):

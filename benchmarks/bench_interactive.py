@@ -201,7 +201,7 @@ def row_classify(ctx) -> dict:
 
 
 def canvas_stroker(page):
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(".fmnist-sketch canvas").first
     canvas.wait_for()
     box = canvas.bounding_box()
 

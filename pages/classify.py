@@ -18,7 +18,7 @@ import streamlit as st
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
-from ui import catalog, handoff
+from ui import catalog, handoff, sketch
 from ui import classify_view as view
 
 st.title("Classify")
@@ -43,11 +43,6 @@ source = st.segmented_control("Input", inputs, required=True, key=handoff.INPUT_
 def drawn_image():
     """The canvas as an RGBA array (or None when nothing is drawn); the strokes are kept server-side
     under ?drawing=<id>, so a reload (a new session) shows the same drawing."""
-    try:
-        from streamlit_drawable_canvas import st_canvas  # raises outside a running app: import here
-    except Exception as exc:  # noqa: BLE001 - any failure means: no canvas in this environment
-        st.info(f"The drawing canvas is not available here ({type(exc).__name__}). Use Upload or Test image.")
-        return None
     state = st.session_state
     if "cls_canvas_gen" not in state:  # first run of this session, e.g. after a reload
         saved = handoff.load_drawing(st.query_params.get(handoff.QUERY_KEY))
@@ -66,23 +61,23 @@ def drawn_image():
         width = st.slider("Brush width", 4, 40, 18, key="cls_brush")
         st.button("Clear", icon=":material/delete:", key="cls_clear", on_click=clear)
     with c1:
-        st.markdown("<div style='height:2.6rem'></div>", unsafe_allow_html=True)  # room for the hover toolbar
-        result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
-                           height=view.CANVAS_SIZE, width=view.CANVAS_SIZE, drawing_mode="freedraw",
-                           initial_drawing=state["cls_canvas_initial"], return_image_data=True,
-                           key=f"cls_canvas_{state['cls_canvas_gen']}")
-    png, strokes = result.image_bytes, result.json_data
+        png, strokes = sketch.sketch(f"cls_canvas_{state['cls_canvas_gen']}", size=view.CANVAS_SIZE, brush=width,
+                                     initial=(state["cls_canvas_initial"] or {}).get("strokes"))
     if png is not None:
         digest = hashlib.sha1(png).hexdigest()
         if digest != state["cls_canvas_saved"]:  # a new stroke (or undo): keep it for a reload
-            drawing_id = handoff.save_drawing(st.query_params.get(handoff.QUERY_KEY), strokes or {}, png)
+            drawing_id = handoff.save_drawing(st.query_params.get(handoff.QUERY_KEY), {"strokes": strokes}, png)
             if drawing_id:
                 st.query_params[handoff.QUERY_KEY] = drawing_id
             state["cls_canvas_saved"] = digest
     else:
         png = state["cls_canvas_png"]  # restored after a reload; the canvas has not sent its picture yet
-    state["cls_strokes"] = len((strokes or {}).get("objects") or [])
-    img = None if png is None else np.asarray(imaging.load_upload(png))
+    state["cls_strokes"] = len(strokes)
+    try:
+        img = None if png is None else np.asarray(imaging.load_upload(png))
+    except imaging.ImageInputError as exc:   # only a tampered client sends a PNG that fails here
+        st.warning(f"The drawing could not be read: {exc} Clear the canvas and draw again.")
+        return None
     if img is None or img[..., :3].max() == 0:
         st.caption("Nothing drawn yet.")
         return None

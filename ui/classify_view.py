@@ -27,8 +27,8 @@ INPUTS = ["Draw", "Upload", "Camera", "Test image"]
 TOP1 = "__top1__"  # the saliency selector's "follow the prediction" option
 CANVAS_HELP = ("Draw **one** garment, light on black, like the data set: a T-shirt, trousers, a shoe, a bag… "
                "Fill it in: Fashion-MNIST items are solid shapes, not outlines. It is cropped to what you draw "
-               "and scaled to 28×28, so size and position do not matter. **Clear** starts again; undo and redo "
-               "are in the small toolbar that appears when the mouse is over the canvas.")
+               "and scaled to 28×28, so size and position do not matter. **Undo** and **Redo** under the canvas "
+               "take back one stroke; **Clear** starts again.")
 
 # ---------------------------------------------------------------- warm model
 

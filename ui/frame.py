@@ -40,7 +40,35 @@ def _leave_pages_directory_mode() -> None:
 
 
 _leave_pages_directory_mode()
-_leave_pages_directory_mode()
+
+
+def _keep_keras_session() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit's script runner does that after each run, fragment reruns included
+    (``script_runner._clean_problem_modules``), to free the graphs of old TF1-style apps. Keras
+    3 builds no global graph, and our models live in ``st.cache_resource``, so it frees nothing
+    here; but clear_session ends in a full ``gc.collect()``: measured with py-spy, 29% of the
+    server's CPU while drawing on Classify (about 0.2 s per stroke). Matplotlib's figures are
+    still closed after each run, as Streamlit does.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    original = getattr(script_runner, "_clean_problem_modules", None)
+    if original is None or getattr(original, "keeps_keras_session", False):
+        return  # a Streamlit without this hook, or already replaced
+
+    def clean_problem_modules() -> None:
+        import sys
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    clean_problem_modules.keeps_keras_session = True
+    script_runner._clean_problem_modules = clean_problem_modules
+
+
+_keep_keras_session()
 
 # (section, file, title, icon, one-line description). A page is listed only when its file
 # exists, so the app keeps working while pages are being written.

@@ -69,7 +69,7 @@ def test_draw_a_garment_on_the_canvas_and_see_a_prediction(app_server, page, wai
     needs_a_model()
     page.goto(url_of(app_server, "pages/classify.py"))
     wait_idle(page)
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(".fmnist-sketch canvas").first
     canvas.wait_for()
     box = canvas.bounding_box()
 
@@ -125,7 +125,7 @@ def test_upload_an_image_and_see_a_prediction(app_server, page, wait_idle, tmp_p
 def open_canvas(page, url, wait_idle):
     page.goto(url)
     wait_idle(page)
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(".fmnist-sketch canvas").first
     canvas.wait_for()
     box = canvas.bounding_box()
 
@@ -182,7 +182,7 @@ def test_drawing_survives_a_reload_and_every_title_names_the_explained_class(app
     wait_idle(page)
     no_exception(page)
     assert top1(page) == last, (first, last)        # the same drawing, restored in a new session
-    page.locator("canvas.upper-canvas").first.wait_for()
+    page.locator(".fmnist-sketch canvas").first.wait_for()
     shot(page, "classify-after-reload")
     page.get_by_role("button", name="Clear").click()
     wait_idle(page)
@@ -197,3 +197,23 @@ def test_an_outline_drawing_gets_a_fill_the_shape_hint(app_server, page, wait_id
     no_exception(page)
     page.get_by_text("fill the shape").wait_for()
     shot(page, "classify-outline-hint")
+
+
+def test_undo_and_redo_take_back_one_stroke(app_server, page, wait_idle):
+    """The canvas's own buttons (ui.sketch), always visible under it: each answers with a new prediction."""
+    needs_a_model()
+    stroke = open_canvas(page, url_of(app_server, "pages/classify.py") + "?fresh=2", wait_idle)
+    stroke([(90, 40), (190, 40)])
+    stroke([(95, 40), (85, 250)])
+    undo, redo = (page.locator(f".fmnist-sketch button[data-act={a}]") for a in ("undo", "redo"))
+    assert undo.is_visible() and redo.is_visible() and redo.is_disabled()
+    for button, strokes in ((undo, 1), (redo, 2), (undo, 1), (undo, 0)):
+        button.click()
+        if strokes:
+            page.wait_for_function("""(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                      .some(e => e.innerText.includes('after ' + n + ' strokes'))""", arg=strokes)
+        else:
+            page.get_by_text("Nothing drawn yet.").wait_for()
+        wait_idle(page)
+    no_exception(page)
+    assert undo.is_disabled() and not redo.is_disabled()

@@ -53,7 +53,7 @@ def test_start_here_walks_the_four_steps_each_to_its_page(app_server, page, wait
         settle(page, wait_idle, TITLES[url_path])
         no_exception(page)
         if key == "classify":  # opened in drawing mode: draw a pair of trousers and see a prediction
-            canvas = page.locator("canvas.upper-canvas").first
+            canvas = page.locator(".fmnist-sketch canvas").first
             canvas.wait_for(timeout=120_000)
             box = canvas.bounding_box()
             for line in (((90, 40), (190, 40)), ((95, 40), (85, 250)), ((185, 40), (195, 250))):

@@ -48,6 +48,14 @@ def _with_ids(spec) -> list[dict]:
 def _load_preset():
     ss.bt_layers = _with_ids(models.preset(ss.bt_preset))
     ss.bt_origin = ss.bt_preset
+    # A preset that comes with a training recipe brings it along: the quick preset is only quick (and
+    # accurate) with bfloat16, batch 256 and one-cycle. The fields below show it and stay editable;
+    # the number of training images is the user's choice and is left alone.
+    recipe = models.RECIPES.get(ss.bt_preset, {})
+    for k, v in recipe.items():
+        if k in HP_DEFAULTS:
+            ss[f"bt_hp_{k}"] = v
+    ss.bt_recipe = ss.bt_preset if recipe else None
 
 
 def _index(lid) -> int:
@@ -398,6 +406,9 @@ c2.button("Load preset into the editor", on_click=_load_preset, width="stretch",
           help="Replaces the layers below with the preset's layers")
 st.caption(f"Editing: **{ss.get('bt_origin') or 'custom'}**. The output layer is added for the task "
            "(softmax over the classes, or one sigmoid unit for a binary task).")
+if ss.get("bt_recipe"):
+    st.caption(f"Loaded with its training recipe ({run_widgets.recipe_text(models.RECIPES[ss.bt_recipe])}): "
+               "the fields in step 3 show it, and every one stays editable.")
 layer_editor()
 spec = current_spec()
 spec_ok = task is not None and summary(spec, task)

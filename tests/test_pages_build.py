@@ -99,8 +99,25 @@ def test_build_page_measures_the_time_per_epoch(store):
     at = page(BUILD)
     run_ok(widget(at.button, "Estimate time per epoch").click())
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
-    # Defaults: 6000 images, 10% held out -> 5400 training images in ceil(5400 / 128) = 43 batches.
-    assert "per epoch" in text and "43 batches of 128" in text and "5,400 images" in text
+    # Defaults: 6000 images, 10% held out -> 5400 training images in ceil(5400 / 256) = 22 batches (the
+    # quick preset's recipe sets batch 256).
+    assert "per epoch" in text and "22 batches of 256" in text and "5,400 images" in text
+
+
+def test_the_default_preset_comes_with_its_recipe_and_loading_another_keeps_the_fields(store):
+    """Issue 15 item 4: the quick preset is the default, trained with its own recipe (bfloat16, batch
+    256, one-cycle 3e-3, 5 epochs); the fields show it. A preset without a recipe leaves them as set."""
+    at = page(BUILD)
+    hp = {k: at.session_state[f"bt_hp_{k}"] for k in models.RECIPES["quick"]}
+    assert hp == models.RECIPES["quick"]
+    assert any("Loaded with its training recipe (bfloat16, batch 256, one-cycle LR 3.0e-03, 5 epochs)" in c.value
+               for c in at.caption)
+    assert at.session_state["bt_hp_subset"] == 6000          # the image count is the user's to choose
+    widget(at.number_input, "Epochs").set_value(7)
+    widget(at.selectbox, "Start from a preset").set_value("tinyvgg")
+    run_ok(widget(at.button, "Load preset into the editor").click())
+    assert at.session_state["bt_hp_epochs"] == 7 and at.session_state["bt_hp_batch_size"] == 256
+    assert not any("Loaded with its training recipe" in c.value for c in at.caption)
 
 
 def test_build_page_explains_invalid_choices(store):

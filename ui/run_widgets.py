@@ -219,3 +219,18 @@ def histograms(run_id: int) -> None:
     st.caption(f"One outline per epoch (epoch 0 = before training; darker = later), {len(records)} in all. "
                "Gradients: of the mean loss on 64 fixed training images, at the end of each epoch.")
 
+
+
+def recipe_text(recipe: dict) -> str:
+    """A training recipe in words, e.g. 'bfloat16, batch 256, one-cycle LR 3.0e-03, 5 epochs'."""
+    parts = []
+    if recipe.get("precision"):
+        parts.append("bfloat16" if recipe["precision"] == "mixed_bfloat16" else recipe["precision"])
+    if recipe.get("batch_size"):
+        parts.append(f"batch {recipe['batch_size']}")
+    if recipe.get("lr"):
+        sched = {"onecycle": "one-cycle", "constant": "constant"}.get(recipe.get("schedule"), recipe.get("schedule") or "")
+        parts.append(f"{sched} LR {recipe['lr']:.1e}".strip())
+    if recipe.get("epochs"):
+        parts.append(f"{recipe['epochs']} epochs")
+    return ", ".join(parts)

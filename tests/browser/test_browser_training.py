@@ -16,7 +16,7 @@ from fmnist_core.runs.store import RunStore
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# TinyVGG on 6,000 images: 43 batches per epoch, about 1-3 s each on 2 CPU cores. 100 epochs is
+# The default (quick preset, batch 256) on 6,000 images: 22 batches per epoch. 100 epochs is
 # far longer than the test needs, so the run cannot finish before the test is done with it (the
 # page is slow to drive on a loaded machine while training races ahead); the test stops it.
 SUBSET, EPOCHS = 6000, 100
@@ -127,7 +127,7 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         resumed = wait_for(page, lambda: (s := live_state(page)) and s[0] > after[0] and s, timeout=60,
                            what="points after the reload")
         assert resumed[2] == "running"
-        progress = re.compile(rf"epoch \d+/{EPOCHS} · batch \d+/43 · elapsed .* · ETA")
+        progress = re.compile(rf"epoch \d+/{EPOCHS} · batch \d+/22 · elapsed .* · ETA")
         page.get_by_text(progress).wait_for(timeout=10_000)
         shot(page, "3_after_reload")
 

@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from fmnist_core.data.tasks import BUILTIN_TASKS
+from fmnist_core.data.tasks import BUILTIN_TASKS, display_name
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, classify_links, export_widgets, inspector, precompute, projector, tiles
+from ui import catalog, classify_links, export_widgets, inspector, layout, precompute, projector, tiles
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -32,7 +32,8 @@ split = c2.radio("Split", inference.SPLITS, horizontal=True, key="eval_split",
                       "from training (its own seed, fraction and subset).")
 task_options = [own.name] if own.is_binary else [own.name] + [t for t in BUILTIN_TASKS if t != own.name]
 task_name = c3.selectbox("Score on task", task_options, key=f"eval_task_{name}",
-                         format_func=lambda t: f"{t} (its own task)" if t == own.name else f"{t} (binarized)",
+                         format_func=lambda t: f"{display_name(t)} (its own task)" if t == own.name
+                         else f"{display_name(t)} (10 classes grouped)",
                          help="A 10-class model can be scored on a binary task by summing each group's "
                               "probabilities.")
 
@@ -41,10 +42,9 @@ if not precompute.ready(name, split):
     # A model seen for the first time: its predictions are computed in the background (once, then
     # stored beside it); meanwhile show what its metadata already says.
     known = [(label, (meta.get(key) or {}).get("accuracy")) for label, key in
-             (("Test accuracy (when saved)", "test_metrics"), ("Validation accuracy (when saved)", "val_metrics"))]
-    cols = st.columns(len(known))
-    for col, (label, acc) in zip(cols, known):
-        col.metric(label, "–" if acc is None else f"{acc:.2%}", border=True)
+             (("Test accuracy", "test_metrics"), ("Validation accuracy", "val_metrics"))]
+    layout.metric_cards([(label, "–" if acc is None else f"{acc:.2%}", "As recorded when the model was saved.")
+                         for label, acc in known], key="eval_saved")
     precompute.progress_panel(name, split)
     st.stop()
 
@@ -66,12 +66,15 @@ result, probs, y, class_names = evaluate(name, catalog.model_mtime(name), split,
 images = split_images(split, *inference.split_args(meta))
 pred = probs.argmax(axis=1)
 
-m1, m2, m3, m4, m5 = st.columns(5)
-m1.metric("Accuracy", f"{result['accuracy']:.2%}", border=True)
-m2.metric("Loss", f"{result['loss']:.4f}", border=True, help="Mean cross-entropy, as Keras computes it.")
-m3.metric("Balanced accuracy", f"{result['balanced_accuracy']:.2%}", border=True)
-m4.metric("Macro F1", f"{result['macro_f1']:.3f}", border=True)
-m5.metric("Images", f"{result['n']:,}", border=True)
+# A grid, not five columns: at 820 px five columns cut every value to "9…" (3 + 2 cards there).
+layout.metric_cards([
+    ("Accuracy", f"{result['accuracy']:.2%}", f"Share of the {result['n']:,} {split} images whose top class is right."),
+    ("Loss", f"{result['loss']:.4f}", "Mean cross-entropy, as Keras computes it (lower is better)."),
+    ("Balanced accuracy", f"{result['balanced_accuracy']:.2%}",
+     "The mean of the per-class recalls: every class counts the same, however many images it has."),
+    ("Macro F1", f"{result['macro_f1']:.3f}", "The mean of the per-class F1 scores (see the Per class tab)."),
+    ("Images", f"{result['n']:,}", f"The {split} images scored."),
+], key="eval_metrics")
 saved = (meta.get("test_metrics") or {}).get("accuracy") if split == "test" else None
 if saved is not None and task_name == own.name and abs(saved - result["accuracy"]) > 5e-4:
     st.warning(f"The accuracy recorded when this model was saved was {saved:.2%}; it scores "
@@ -89,7 +92,8 @@ def caption(i: int, loss: float | None = None) -> str:
 
 
 def confusion_view():
-    left, right = st.columns([3, 2])
+    with layout.stacked("eval_cm"):   # side by side when wide; the table under the matrix at 820 px
+        left, right = st.columns([3, 2])
     with left:
         normalized = st.toggle("Normalize rows (recall on the diagonal)", key="eval_norm")
         cm = np.asarray(result["confusion_matrix"])
@@ -153,7 +157,8 @@ def projector_view():
 
 def per_class_view():
     report = pd.DataFrame(result["report"])
-    left, right = st.columns([2, 3])
+    with layout.stacked("eval_report"):
+        left, right = st.columns([2, 3])
     left.dataframe(report, hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
     fig = go.Figure([go.Bar(name=m, x=report["class"], y=report[m]) for m in ("precision", "recall", "f1")])

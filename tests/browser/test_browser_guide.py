@@ -37,6 +37,30 @@ def no_exception(page):
         '[data-testid="stException"]').first.inner_text()
 
 
+# Text cut off by its box: an element that hides overflow (or ends it in "…") whose content is wider
+# than the element, or a table (drawn on a canvas) that needs a horizontal scroll bar.
+CLIPPED_JS = """(root) => {
+  const out = [];
+  for (const el of document.querySelectorAll(root + ' *')) {
+    if (el.closest('.js-plotly-plot, svg, canvas') || !el.textContent.trim()) continue;
+    const st = getComputedStyle(el);
+    if (!el.getClientRects().length || st.visibility === 'hidden') continue;
+    const clips = st.overflowX !== 'visible' || st.textOverflow === 'ellipsis';
+    if (clips && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      out.push(`${el.dataset.testid || el.tagName} ${el.scrollWidth}>${el.clientWidth}: ${el.textContent.trim().slice(0, 60)}`);
+  }
+  for (const el of document.querySelectorAll(root + ' [data-testid="stDataFrame"] .dvn-scroller'))
+    if (el.scrollWidth > el.clientWidth + 1)
+      out.push(`table ${el.scrollWidth}>${el.clientWidth}: ${el.closest('[data-testid="stDataFrame"]').innerText.slice(0, 60)}`);
+  return out;
+}"""
+
+
+def clipped(page, root='[data-testid="stMain"]'):
+    """Every piece of text under ``root`` that is cut off at the current width (empty when all is readable)."""
+    return page.evaluate(CLIPPED_JS, root)
+
+
 def go_home(page, wait_idle):
     page.get_by_test_id("stSidebarNav").get_by_text("Home", exact=True).click()
     page.wait_for_url(re.compile(r"/$|/home$"))
@@ -119,6 +143,13 @@ def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, wi
         no_exception(page)
         page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
     open_app(page, app_server, wait_idle, "evaluate")
+    # Evaluate's five metric cards: every label and value whole (at 820 px five columns cut them to "9…").
+    cards = page.locator('[class*="st-key-cards_eval_metrics"] [data-testid="stMetric"]')
+    assert cards.count() == 5
+    assert clipped(page, '[class*="st-key-cards_eval_metrics"]') == []
+    texts = [cards.nth(i).inner_text() for i in range(5)]
+    assert texts[0].split() == ["Accuracy", "94.00%"] and texts[4].split() == ["Images", "10,000"], texts
+    page.screenshot(path=str(SCREENS / f"evaluate-{width}.png"), full_page=True)
     page.set_viewport_size({"width": width, "height": 1000})
     page.locator(".st-key-eval_model").get_by_role("combobox").click()
     page.wait_for_selector('[role="option"]')

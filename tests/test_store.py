@@ -75,6 +75,11 @@ def test_worker_claims_fifo_and_records_progress(store):
     assert run["eta_seconds"] == pytest.approx(7.5)
     # The listing has no points: 6 s for 5 steps, so 15 steps left take 18 s.
     assert store.list_runs(status="running")[0]["eta_seconds"] == pytest.approx(18.0)
+    # A live view's poll between two batches: nothing new past step 5 (raised KeyError 'step', seen while
+    # benchmarking Build & Train), and the estimate from the listing stands.
+    polled = store.get_run(a, after_step=5)
+    assert polled["batches"] == [] and polled["eta_seconds"] == pytest.approx(18.0)
+    assert [p["step"] for p in store.get_run(a, after_step=1)["batches"]] == [3, 5]
 
     epoch = {"epoch": 1, "loss": 1.5, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.55, "lr": 1e-3,
              "seconds": 10.0}

@@ -377,8 +377,8 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
                     B.c.run_id == run["id"], B.c.step > (-1 if after_step is None else int(after_step)))
                 .order_by(B.c.step))]
         first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
-        if run["eta_seconds"] is not None and last["step"] > first["step"] and None not in (first["elapsed"],
-                                                                                           last["elapsed"]):
+        if (run["eta_seconds"] is not None and len(run["batches"]) > 1 and last["step"] > first["step"]
+                and None not in (first["elapsed"], last["elapsed"])):
             # Time per step measured from the first point on: that point carries the one-off graph compile.
             rate = (last["elapsed"] - first["elapsed"]) / (last["step"] - first["step"])
             run["eta_seconds"] = max(0.0, rate * (run["epochs"] * run["batches_per_epoch"] - last["step"]))

@@ -8,7 +8,7 @@ PORT ?= 8501
 # Only this machine by default; `make app HOST=0.0.0.0` serves a class (accounts required, see README).
 HOST ?= 127.0.0.1
 
-.PHONY: app test data models venv browser clean-runs help
+.PHONY: app test test-heavy data models venv browser clean-runs help
 
 help:
 	@echo "make app     install what is missing, then start the app on http://localhost:$(PORT) (this machine only;"
@@ -50,6 +50,10 @@ app: venv data
 
 test: venv data browser
 	$(PY) -m pytest
+
+# Checks that train for minutes each (the LR-finder quality check on tinyvgg and fmnist_net).
+test-heavy: venv data
+	$(PY) -m pytest -m heavy
 
 # The shipped models, with fixed seeds. Each is trained only if missing (delete a model's files to retrain).
 TRAIN := $(PY) -m fmnist_core train-here --seed 42

@@ -87,27 +87,26 @@ def test_a_noisy_start_is_never_the_steepest_point():
 QUALITY_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
-# Known gap, measured 2026-11-25: on this lean setting tinyvgg's valley is 2.3e-3 (its sweep turns
-# unstable near 1.5e-2) and one epoch there scores 69.6% vs 75.0% at 1e-2, the best of the grid
-# (1e-4: 29.6, 3e-4: 52.8, 1e-3: 60.7, 3e-3: 70.0). 47 steps of training reward the largest stable
-# LR; whether a longer epoch closes the gap is not measured yet.
-# exercise_cnn failed this check in one run (19:27 UTC, figures not captured) and passed in the next
-# (19:40 UTC): it sits at the 2-point edge. The fmnist_net case did not finish under that day's load
-# (20-40 on 2 cores): both are open.
-TINYVGG_GAP = pytest.mark.xfail(reason="tinyvgg valley 2.3e-3 -> 69.6% vs best 75.0% at 1e-2 (47 steps)",
-                                strict=False)
-OPEN = pytest.mark.xfail(reason="exercise_cnn at the 2-point edge (failed once, passed once); fmnist_net not measured",
-                         strict=False)
+# Measured 2026-11-25 (one run each, seed 0, 9,000 training / 3,000 validation images, 141 steps of
+# 64; load 5-9 on 2 cores), valley -> accuracy at it vs the best of the grid:
+#   linear        1.59e-3 -> 75.80% vs 76.73% (3e-3)
+#   exercise_cnn  4.86e-3 -> 81.53% vs 81.13% (1e-2)
+#   tinyvgg       7.05e-3 -> 78.37% vs 80.13% (1e-2)
+#   fmnist_net    4.04e-3 -> 83.90% vs 83.70% (1e-2)
+# With 3,000 training images (47 steps) tinyvgg's valley missed by 5 points: so short a run rewards
+# the largest stable LR, and 2.3e-3 was not it. The two bigger networks take 1.5-4.5 minutes here,
+# so they are `heavy` (make test-heavy), outside the 15-minute suite.
+HEAVY = pytest.mark.heavy
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["linear", pytest.param("tinyvgg", marks=TINYVGG_GAP),
-                                  pytest.param("exercise_cnn", marks=OPEN), pytest.param("fmnist_net", marks=OPEN)])
+@pytest.mark.parametrize("name", ["linear", "exercise_cnn", pytest.param("tinyvgg", marks=HEAVY),
+                                  pytest.param("fmnist_net", marks=HEAVY)])
 def test_one_epoch_at_the_valley_lr_is_within_2_points_of_the_best_grid_lr(name):
     """The finder's default suggestion is worth using: one epoch at it trains as well (within 2
-    points of validation accuracy) as the best of a 5-point LR grid. Real data, fixed seeds; a
-    small subset (3,000 training images, 1,000 validation images) keeps it near a minute."""
-    hp = {"subset": 4000, "val_fraction": 0.25, "batch_size": 64, "epochs": 1, "seed": 0}
+    points of validation accuracy) as the best of a 5-point LR grid. Real data, fixed seeds: 12,000
+    images, a quarter held out for validation."""
+    hp = {"subset": 12000, "val_fraction": 0.25, "batch_size": 64, "epochs": 1, "seed": 0}
     valley = lr_find(name, hparams=hp, num_batches=100)["suggestions"]["valley"]
 
     def val_accuracy(lr):

@@ -336,8 +336,11 @@ def row_dataset(ctx) -> dict:
     return {"Dataset: switch split": split, "Dataset: class statistics tab": stats}
 
 
-FIRST_POINT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
-    .some(p => (p.data || []).some(t => (t.x || []).length > 0 && /batch|train/i.test(t.name || '')))"""
+# While a run trains, the live view draws light Vega-Lite charts and, under them, the caption
+# "N batch points · M epochs done · status …": the first point is drawn when N > 0 and a chart is there.
+FIRST_POINT_JS = """() => !!document.querySelector('[data-testid="stVegaLiteChart"], .js-plotly-plot')
+    && [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+       .some(e => { const m = e.innerText.match(/(\\d+) batch points/); return m && +m[1] > 0; })"""
 
 
 def start_training_in_page(page, url: str) -> float:

@@ -5,21 +5,42 @@ rows (n, n_classes), so a binary model ([1-p, p]) and a 10-class model are handl
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 EPS = 1e-7  # the clip Keras uses in its cross-entropy, so our loss matches model.evaluate
 
 
+COMPILE_FROM = 2048   # images: from here on a traced call pays for its one-off tracing (~0.1-0.5 s)
+_compiled = weakref.WeakKeyDictionary()   # model -> its traced inference call, while the model lives
+
+
+def _forward(model):
+    """``model(x, training=False)`` as a tf.function, traced once per model (and once more for a last,
+    shorter batch: ``reduce_retracing`` then makes the batch dimension free). Eager calls of a
+    bfloat16 CNN were 2.7x slower here: 10,000 test images in 6.7 s vs 2.5 s (quick preset, load 5),
+    which was most of what a stopped run waited for before it counted as stopped."""
+    fn = _compiled.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = _compiled[model] = tf.function(lambda a: model(a, training=False), reduce_retracing=True)
+    return fn
+
+
 def predict_proba(model, x: np.ndarray, batch_size: int = 1024, on_progress=None) -> np.ndarray:
     """Model-ready float images (n, 28, 28, 1) -> probabilities (n, n_classes) float64.
 
-    A sigmoid model's (n, 1) output becomes [1 - p, p]. Calls the model directly in
-    batches rather than ``model.predict``, whose per-call overhead dominates small inputs.
-    ``on_progress(done, total)`` is called after each batch.
+    A sigmoid model's (n, 1) output becomes [1 - p, p]. Calls the model directly in batches rather
+    than ``model.predict``, whose per-call overhead dominates small inputs; from ``COMPILE_FROM``
+    images on, through a traced call (``_forward``). ``on_progress(done, total)`` is called after
+    each batch.
     """
+    call = _forward(model) if len(x) >= COMPILE_FROM else (lambda a: model(a, training=False))
     out = []
     for start in range(0, len(x), batch_size):
-        out.append(np.asarray(model(x[start:start + batch_size], training=False), dtype=np.float64))
+        out.append(np.asarray(call(x[start:start + batch_size]), dtype=np.float64))
         if on_progress:
             on_progress(min(start + batch_size, len(x)), len(x))
     p = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))

@@ -66,11 +66,22 @@ def layer_features(backbone: str, layer: str, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def pool_classes(x_shots: np.ndarray, model: str = SETTINGS["pool_model"]) -> list[int]:
-    """The Fashion-MNIST classes the 10-class model assigns to the shots (sorted, each at least once)."""
+def pool_classes(x_shots: np.ndarray, y_shots=None, model: str = SETTINGS["pool_model"]) -> list[int]:
+    """The Fashion-MNIST classes whose unlabelled images join the graph (sorted): per user class
+    (``y_shots``; all shots as one class when None), the class with the most of the 10-class
+    model's probability summed over its shots.
+
+    Taking every shot's predicted class instead let one odd shot bring in a whole second class:
+    a heeled boot read as a Sneaker added 6,000 sneakers, the flats spread over them, class mass
+    normalisation then pushed the boots to heels, and 1 draw in 5 at 2-5 shots per class fell to
+    55-76% on the validation set (RESULTS.md). A user class that spans two kinds of garment gets
+    the pool of its main kind; its test images are in the graph either way.
+    """
     from fmnist_core.modeling.inference import predict_images
 
-    return sorted({int(c) for c in predict_images(model, x_shots).argmax(axis=1)})
+    probs = predict_images(model, x_shots)
+    groups = np.zeros(len(probs), np.int64) if y_shots is None else np.asarray(y_shots, dtype=np.int64)
+    return sorted({int(probs[groups == g].sum(axis=0).argmax()) for g in np.unique(groups)})
 
 
 def unlabelled_pool(classes: list[int]) -> tuple[np.ndarray, str]:
@@ -250,14 +261,14 @@ def spread(x_shots, y_shots, x_extra, n_classes: int, settings: dict = SETTINGS)
     """
     x_shots = np.asarray(x_shots, dtype=np.uint8)
     x_extra = np.asarray(x_extra, dtype=np.uint8).reshape(-1, 28, 28)
-    classes = pool_classes(x_shots, settings["pool_model"])
+    y_shots = np.asarray(y_shots, dtype=np.int64)
+    classes = pool_classes(x_shots, y_shots, settings["pool_model"])
     emb, text = embedding(classes, settings)
     # A test image that is also a pool image joins the graph once (as a test image), as it would
     # if it came from elsewhere: so scores on training-split validation boots mean the same as on new ones.
     extra_keys = [_sha(im) for im in x_extra]
     keep = ~np.isin(emb.pool_keys, [_sha(im) for im in x_shots] + extra_keys)
     f_extra = emb(x_extra) if len(x_extra) else np.zeros((0, emb.pool.shape[1]), np.float32)
-    y_shots = np.asarray(y_shots, dtype=np.int64)
     if settings.get("shift_shots"):  # augmentation: every shot labels copies of itself moved by one pixel
         x_lab = np.concatenate([x_shots] + [shifted(x_shots, dx, dy) for dx, dy in SHIFTS])
         y_lab = np.tile(y_shots, 1 + len(SHIFTS))

@@ -17,7 +17,7 @@ from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
-from ui import catalog, classify_links, tiles
+from ui import catalog, classify_links, layout, tiles
 from ui.run_widgets import get_store
 
 GROUPINGS = {"footwear_luggage": display_name("footwear_luggage"), "shoes": display_name("shoes"),
@@ -232,16 +232,19 @@ def pm(mean, sd):
     return f"{100 * mean:.2f}%" + ("" if np.isnan(sd) else f" ± {100 * sd:.2f}")
 
 
-st.dataframe(pd.DataFrame([{"approach": r["approach"], "seeds": r["seeds"],
-                            "accuracy": pm(r["accuracy"], r["accuracy_sd"]),
-                            "balanced accuracy": pm(r["balanced_accuracy"], r["balanced_accuracy_sd"]),
-                            "F1 (group)": pm(r["f1"], r["f1_sd"]),
-                            "models": ", ".join(title(n) for n in r["models"].split(", "))} for r in rows]),
-             hide_index=True, key="bs_metrics")
+# A static table: its cells wrap, so all six columns are readable at 820 px (a data grid cut them off).
+st.table(pd.DataFrame([{"approach": r["approach"], "seeds": r["seeds"],
+                        "accuracy": pm(r["accuracy"], r["accuracy_sd"]),
+                        "balanced accuracy": pm(r["balanced_accuracy"], r["balanced_accuracy_sd"]),
+                        "F1 (group)": pm(r["f1"], r["f1_sd"]),
+                        "models": ", ".join(title(n) for n in r["models"].split(", "))} for r in rows]
+                      ).set_index("approach"))
 normalized = st.toggle("Normalize rows (recall on the diagonal)", key="bs_norm")
 show_argmax = st.toggle("Also show the arg-max variant of the binarized model", key="bs_argmax")
 shown = {**res["approaches"], **(res["variants"] if show_argmax else {})}
-for col, (key, s) in zip(st.columns(len(shown)), shown.items()):
+with layout.stacked("bs_cm"):   # side by side when wide; one under the other at 820 px (each readable)
+    cm_cols = st.columns(len(shown))
+for col, (key, s) in zip(cm_cols, shown.items()):
     fig = figures.confusion_matrix_figure(s["confusion_matrix"], res["class_names"], normalized=normalized,
                                           title=s["title"])
     col.plotly_chart(fig, key=f"bs_cm_{key}")
@@ -260,12 +263,14 @@ n_show = st.select_slider("Images", [16, 32, 48, 64], value=32, key="bs_n_show")
 shown_rows = drows[:n_show]
 if shown_rows:
     mark = {True: "✓", False: "✗"}
-    caps = [f"#{r['index']} {r['true_class']} · B{mark[r['binarized'] == r['true']]} "
-            f"D{mark[r['direct'] == r['true']]} T{mark[r['transfer'] == r['true']]}" for r in shown_rows]
+    nb = "\u00a0"  # the three marks never break apart: a caption wraps after "·" only
+    caps = [f"#{r['index']} {r['true_class']} · B{mark[r['binarized'] == r['true']]}{nb}"
+            f"D{mark[r['direct'] == r['true']]}{nb}T{mark[r['transfer'] == r['true']]}" for r in shown_rows]
     # One HTML grid (ui.tiles), not a Plotly figure of 32 heatmaps: that took seconds to build.
     tiles.gallery([test_images()[r["index"]] for r in shown_rows], caps, ncols=8, factor=3)
     st.caption("Hardest first (fewest approaches right). B = binarized, D = direct, T = transfer; ✓ right, ✗ wrong.")
-    st.dataframe(pd.DataFrame(shown_rows).drop(columns=["n_right"]), hide_index=True, key="bs_disagree_table")
+    with st.expander("The same images as a table (what each approach predicted)"):
+        st.dataframe(pd.DataFrame(shown_rows).drop(columns=["n_right"]), hide_index=True, key="bs_disagree_table")
     classify_links.picker([r["index"] for r in shown_rows], test_images(), res["y10"],
                           "Binary study, test", "bs_open")
 else:

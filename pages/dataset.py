@@ -10,7 +10,7 @@ import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import explore, figures
-from ui import classify_links, projector, tiles
+from ui import classify_links, layout, projector, tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
 PALETTE = figures.CLASS_COLORS  # one fixed colour per class, the same on every page
@@ -69,16 +69,17 @@ split = st.segmented_control("Split", explore.SPLITS, default="test", required=T
 
 def browse_view(split, x, y):
     """A grid of n images of one class (or all): random samples or the next n in file order."""
-    c1, c2, c3, c4 = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
-    cls_name = c1.selectbox("Class", [ALL] + CLASSES, key="ds_class")
-    n = c2.slider("Images", 8, 64, 24, step=8, key="ds_n")
+    # One row that wraps (the buttons keep their labels at 820 px, where four columns cut them to "S…").
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    cls_name = row.selectbox("Class", [ALL] + CLASSES, key="ds_class")
+    n = row.slider("Images", 8, 64, 24, step=8, key="ds_n")
     state = st.session_state
     view = (split, cls_name)
     if state.get("ds_view") != view:  # new class or split: start again from the top
         state.update(ds_view=view, ds_mode="random", ds_seed=0, ds_start=0)
-    if c3.button("Shuffle", icon=":material/shuffle:", width="stretch", key="ds_shuffle"):
+    if row.button("Shuffle", icon=":material/shuffle:", key="ds_shuffle"):
         state.update(ds_mode="random", ds_seed=state.ds_seed + 1)
-    if c4.button("Next", icon=":material/arrow_forward:", width="stretch", key="ds_next"):
+    if row.button("Next", icon=":material/arrow_forward:", key="ds_next"):
         state.ds_start = state.ds_start + n if state.ds_mode == "next" else 0
         state.ds_mode = "next"
     cls = None if cls_name == ALL else CLASSES.index(cls_name)
@@ -99,7 +100,8 @@ def statistics_view(split):
     st.subheader("Images per class")
     table = pd.DataFrame({s: counts[s] for s in explore.SPLITS}, index=CLASSES)
     table.loc["Total"] = table.sum()
-    left, right = st.columns([3, 2])
+    with layout.stacked("ds_counts"):   # the table under the chart at 820 px (its columns were cut)
+        left, right = st.columns([3, 2])
     with left:
         fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s], marker_color=color)
                          for s, color in zip(explore.SPLITS, ("#4E79A7", "#A0CBE8", "#F28E2B"))])
@@ -121,7 +123,8 @@ def statistics_view(split):
                    ncols=10)
 
     st.subheader("Pixel intensities")
-    h1, h2 = st.columns([3, 1])
+    with layout.stacked("ds_hist"):   # the toggle under the classes at 820 px (its label was cut)
+        h1, h2 = st.columns([3, 1])
     shown = h1.multiselect("Classes", CLASSES, default=["Trouser", "Shirt", "Sandal", "Bag"], key="ds_hist_classes")
     skip = h2.toggle("Ignore black background", value=True, key="ds_hist_skip",
                      help="About half of every image is 0 (background); leaving it out shows the garment's pixels.")

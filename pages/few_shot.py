@@ -19,7 +19,7 @@ from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
-from ui import catalog, fewshot_jobs, tiles
+from ui import catalog, fewshot_jobs, layout, tiles
 from ui.text import plain
 
 TASKS = {"flats-heels": "Flats vs heels", "flats-heels-val": "Flats vs heels: 216 validation boots",
@@ -153,7 +153,8 @@ options = [b for b in fs.BACKBONES if b in infos] + [n for n in infos if n not i
 if not options:
     st.info("No saved model to start from. Run `make models` for the shipped ones.")
     st.stop()
-c1, c2, c3 = st.columns([2, 3, 1])
+with layout.stacked("fs_setup"):   # one under the other at 820 px, where the method tags were cut off
+    c1, c2, c3 = st.columns([2, 3, 1])
 backbone = c1.selectbox("Backbone (pre-trained network)", options,
                         index=options.index(default_bb) if default_bb in options else 0, key=f"fs_backbone_{task_kind}",
                         format_func=lambda n: catalog.model_label(infos[n]),
@@ -232,18 +233,21 @@ for m, r in results.items():
                              marker=dict(color="black", size=6), showlegend=False, hovertemplate="%{y:.1f}%"))
 fig.add_hline(y=100 / len(data.classes), line_dash="dot", annotation_text="chance")
 fig.update_layout(yaxis_title="test accuracy (%)", yaxis_range=[0, 100], height=320, margin=dict(l=10, r=10, t=10, b=10))
-left, right = st.columns([3, 2])
+with layout.stacked("fs_results"):   # the table under the chart at 820 px
+    left, right = st.columns([2, 3])
 left.plotly_chart(fig, key="fs_bars")
 left.caption(f"Bars: seed 1, whiskers: its 95% Wilson interval (n = {n_test}); dots: each seed.")
-right.dataframe(pd.DataFrame([{"method": m, "seed 1": pct_ci(r),
-                               "mean over seeds": f"{100 * r['accuracy']:.1f}%",
-                               "sd": "–" if r["sd"] is None or np.isnan(r["sd"]) else f"{100 * r['sd']:.1f}",
-                               "per seed": ", ".join(f"{100 * a:.0f}" for a in r["accuracies"])}
-                              for m, r in results.items()]), hide_index=True)
+# A static table: its cells wrap instead of being cut off in a narrow column.
+right.table(pd.DataFrame([{"method": m, "seed 1": pct_ci(r),
+                           "mean over seeds": f"{100 * r['accuracy']:.1f}%",
+                           "sd": "–" if r["sd"] is None or np.isnan(r["sd"]) else f"{100 * r['sd']:.1f}",
+                           "per seed": ", ".join(f"{100 * a:.0f}" for a in r["accuracies"])}
+                          for m, r in results.items()]).set_index("method"))
 shown = right.selectbox("Look closer at", list(results), index=list(results).index(best), key="fs_closer")
 r = results[shown]
 x_seen, y_seen = data.split(shots, 0)[2:]  # seed 1's test images (the whole test set unless shots come from it)
-cm_col, img_col = st.columns([2, 3]) if len(y_seen) <= 60 else (st.container(), None)
+with layout.stacked("fs_cm"):
+    cm_col, img_col = st.columns([2, 3]) if len(y_seen) <= 60 else (st.container(), None)
 cm_col.plotly_chart(figures.confusion_matrix_figure(r["confusion_matrix"], data.classes, title=f"{shown}, seed 1"),
                     key="fs_cm")
 if img_col is not None:

@@ -47,16 +47,17 @@ else:
         return None if acc is None else f"{acc:.2%}"  # one format everywhere: 94.00%
 
     rows = [{"model": inference.model_title(m), "task": display_name(m.get("task") or "multiclass"),
-             "test accuracy": pct(m.get("test_metrics")), "validation accuracy": pct(m.get("val_metrics")),
-             "saved": catalog.age(m.get("saved_at")), "origin": "shipped" if m.get("shipped") else "yours",
-             "parameters": m.get("n_params"), "name": m["name"]} for m in infos]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-        "model": st.column_config.TextColumn(width="large", pinned=True),
-        "task": st.column_config.TextColumn(width="medium"),
-        "parameters": st.column_config.NumberColumn(format="localized"),
-    })
+             "test acc.": pct(m.get("test_metrics")), "val. acc.": pct(m.get("val_metrics")),
+             "weights": "–" if m.get("n_params") is None else f"{int(m['n_params']):,}",
+             "saved": " · ".join(filter(None, ("shipped" if m.get("shipped") else "yours",
+                                                catalog.age(m.get("saved_at")).replace(" ", "\u00a0"))))}
+            for m in infos]
+    # A static table: its cells wrap, so every name and figure is readable at 820 px (a data grid there
+    # cut the task column and hid the rest behind a horizontal scroll bar).
+    st.table(pd.DataFrame(rows).set_index("model"))
     st.caption("Test accuracy is on the 10,000 official test images (never used for training or model choice); "
-               "validation accuracy on the held-out 10% of the training images.")
+               "validation accuracy on the held-out 10% of the training images. Weights: its number of "
+               "parameters. `python -m fmnist_core models` lists them by file name for the command line.")
 
 # ---------------------------------------------------------------- pages
 st.subheader("Pages")

@@ -63,8 +63,8 @@ def test_home_renders_with_sidebar_status_models_and_links(fmnist_home):
     names = [m["name"] for m in catalog.models_info()]
     if names:
         assert len(at.sidebar.selectbox(key="_sidebar_model").options) == len(names)
-        table = at.dataframe[0].value
-        assert list(table["name"]) == names
+        table = at.table[0].value                                  # one row per model, in the pickers' order
+        assert list(table.index) == [inference.model_title(m) for m in catalog.models_info()]
         assert at.session_state["selected_model"] in names
     else:
         assert any("No saved model" in i.value for i in at.info)

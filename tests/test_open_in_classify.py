@@ -64,7 +64,7 @@ def test_a_binary_study_disagreement_opens_in_classify(fmnist_home, test_set):
         shipped_model(name)
     x, y = test_set
     at = app("pages/binary_study.py")
-    disagreements = at.dataframe[2].value                       # the table under the image grid
+    disagreements = at.dataframe[1].value                       # the table under the image grid
     i = at.selectbox(key="bs_open").value
     assert i == int(disagreements["index"].iloc[0])            # the hardest image comes first
     ok(at.button(key="bs_open_go").click().run())

@@ -15,6 +15,7 @@ import streamlit as st
 
 from fmnist_core.data.tasks import display_name
 from fmnist_core.modeling import inference, saving
+from ui import layout
 
 PREFERRED_DEFAULT = "fmnist_cnn"
 
@@ -108,6 +109,7 @@ def model_picker(key: str, label: str = "Model", container=st, names: list[str] 
     # Widget state may be written before the widget is created in this run: that is how the
     # two pickers follow each other without 'value set via session state' warnings.
     st.session_state[key] = current if current in allowed else allowed[0]
+    layout.style()  # long labels wrap in the dropdown instead of being cut at 820 px
     fmt = (lambda n: inference.model_title(infos[n])) if compact else (lambda n: model_label(infos[n]))
     chosen = container.selectbox(label, allowed, key=key, format_func=fmt, on_change=_sync_from, args=(key,),
                                  help=help)

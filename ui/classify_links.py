@@ -26,10 +26,11 @@ def picker(indices, images, y10, source: str, key: str) -> None:
     indices = [int(i) for i in indices]
     if not indices:
         return
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    pick = c1.selectbox("Open one of these images in Classify", indices, key=key,
+    # A row that gives the button its whole label and the selectbox the rest (columns cut the label at 820 px).
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    pick = row.selectbox("Open one of these images in Classify", indices, key=key,
                         format_func=lambda i: f"#{i} · {CLASS_NAMES[int(y10[i])]}",
                         help="Classify shows it with its true label, every model's prediction marked right or "
                              "wrong, and the saliency map.")
-    if c2.button("Open in Classify", icon=":material/open_in_new:", key=f"{key}_go", width="stretch"):
+    if row.button("Open in Classify", icon=":material/open_in_new:", key=f"{key}_go", width="content"):
         handoff.open_in_classify(np.asarray(images[pick]), int(y10[pick]), f"{source} #{pick}")

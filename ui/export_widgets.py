@@ -6,6 +6,7 @@ import streamlit as st
 
 from fmnist_core.modeling import export
 from fmnist_core.modeling.saving import ModelNotFoundError, find_model
+from ui import layout
 
 
 def take_it_with_you(name: str | None, key: str = "exp") -> None:
@@ -19,7 +20,8 @@ def take_it_with_you(name: str | None, key: str = "exp") -> None:
         except ModelNotFoundError:
             st.caption(f"The model file of `{name}` is gone; there is nothing to download.")
             return
-        c1, c2, c3 = st.columns(3)
+        with layout.stacked(f"{key}_exp"):   # one under the other at 820 px, where the file names were cut off
+            c1, c2, c3 = st.columns(3)
         with c1:
             st.markdown("**Keras model**")
             st.download_button(export.file_name(name, "keras"), data=lambda: export.keras_file(name),

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.insight import conv_inspect
-from ui import tiles
+from ui import layout, tiles
 
 
 def layer_label(model, keras_name: str) -> str:
@@ -157,7 +157,8 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
         pick = st.selectbox("Input channel to open", [int(i) + 1 for i in order], key=f"{key}_inch_{layer}_{channel}",
                             format_func=lambda i: f"input channel {i} (contributes {shown['per_channel'][i - 1]:+.4f})",
                             help="Sorted by how much each input channel adds to this output value.") - 1
-    g1, g2, g3 = st.columns(3)
+    with layout.stacked(f"{key}_grids"):   # one under the other at 820 px, where three columns cut the numbers
+        g1, g2, g3 = st.columns(3)
     g1.markdown(f"Input patch (input channel {pick + 1}, rows r, columns c)")
     g1.dataframe(_grid(px.patch[..., pick], px.rows, px.cols))
     g2.markdown("× kernel")

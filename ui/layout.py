@@ -7,6 +7,7 @@ keyed container styled by ``style()`` (Streamlit gives a keyed container the CSS
 
 - ``metric_cards``: st.metric cards in an even grid, as many per row as fit at ``CARD_MIN_PX``
   each (5 in a row at 1400 px, 3 + 2 at 820 px), so no label or value is truncated;
+- dropdown options (every selectbox, in a portal outside the page) wrap instead of being cut;
 - ``stacked(key)``: a container whose columns sit side by side on a wide page and one under
   the other once the main area is narrower than ``STACK_BELOW_PX`` (a CSS container query on
   the main area, so it also holds when the sidebar is collapsed).
@@ -33,6 +34,12 @@ div[class*="st-key-cards_"] [data-testid="stMetric"] > div {{
 div[class*="st-key-cards_"] [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"],
 div[class*="st-key-cards_"] [data-testid="stMetricLabel"] p {{
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }}
+/* Dropdown options wrap onto more lines instead of ending in "…" (model labels carry title, task,
+   accuracy and origin; at 820 px the longest were cut). Options are in normal flow, not virtualized. */
+div:has(> [role="listbox"]), [role="listbox"] {{ height: auto !important; max-height: 320px; }}
+[role="listbox"] [role="option"] {{ height: auto !important; min-height: 40px; padding-top: 6px; padding-bottom: 6px; }}
+[role="listbox"] [role="option"] > div {{ white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }}
 @container fmnist-main (max-width: {STACK_BELOW_PX}px) {{
   div[class*="st-key-stack_"] > div > [data-testid="stHorizontalBlock"] {{ flex-direction: column; }}
   div[class*="st-key-stack_"] > div > [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] {{

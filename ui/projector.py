@@ -116,7 +116,8 @@ def figure(coords, colour_by, wrong, class_names, explained, method) -> go.Figur
     if explained:
         axes = [f"{a} ({v:.0%} of variance)" for a, v in zip(axes, explained)]
     fig.update_layout(height=560, dragmode="lasso", xaxis_title=axes[0], yaxis_title=axes[1],
-                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"),
+                      # A top margin for Plotly's toolbar: above the legend, not over its first entries.
+                      margin=dict(l=10, r=10, t=36, b=10), legend=dict(itemsizing="constant", y=1, yanchor="top"),
                       hovermode="closest", template="plotly_white")
     return fig
 

@@ -23,6 +23,7 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+TILE_MIN_PX = 76
 CAPTION_COLORS = {"green": "#2e7d32", "red": "#c62828", None: "rgba(49, 51, 63, 0.65)"}
 
 
@@ -53,6 +54,9 @@ def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int | No
             f'object-fit:contain;image-rendering:pixelated;border-radius:4px;display:block;margin:0 auto"/>'
             f'<figcaption style="font-size:0.72rem;line-height:1.25;margin-top:2px;'
             f'color:{CAPTION_COLORS.get(color, color)}">{html.escape(cap)}</figcaption></figure>')
-    st.markdown(f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:repeat({ncols},'
-                f'minmax(0,1fr));gap:10px 8px;margin-bottom:0.5rem">{"".join(cells)}</div>',
+    # ``ncols`` columns where they fit, fewer (each at least TILE_MIN_PX) on a narrow page: at 820 px
+    # eight columns made 54 px tiles with captions broken over three lines.
+    columns = f"repeat(auto-fill,minmax(max({TILE_MIN_PX}px,calc((100% - {ncols - 1} * 8px) / {ncols})),1fr))"
+    st.markdown(f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:{columns};'
+                f'gap:10px 8px;margin-bottom:0.5rem">{"".join(cells)}</div>',
                 unsafe_allow_html=True)

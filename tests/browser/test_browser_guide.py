@@ -50,7 +50,7 @@ CLIPPED_JS = """(root) => {
       out.push(`${el.dataset.testid || el.tagName} ${el.scrollWidth}>${el.clientWidth}: ${el.textContent.trim().slice(0, 60)}`);
   }
   for (const el of document.querySelectorAll(root + ' [data-testid="stDataFrame"] .dvn-scroller'))
-    if (el.scrollWidth > el.clientWidth + 1)
+    if (el.getClientRects().length && el.scrollWidth > el.clientWidth + 1)
       out.push(`table ${el.scrollWidth}>${el.clientWidth}: ${el.closest('[data-testid="stDataFrame"]').innerText.slice(0, 60)}`);
   return out;
 }"""
@@ -135,24 +135,38 @@ def test_a_mistyped_address_says_the_page_does_not_exist(request, server, page, 
 
 @pytest.mark.parametrize("width", [820, 1400])
 def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, width):
+    """Each page as a student first sees it, at the narrowest width we support and a wide one: no text cut
+    off anywhere (labels, buttons, tags, table columns), and a screenshot for a person to look at."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     # Tall enough for the whole page: Streamlit scrolls inside its own container, which full_page misses.
-    page.set_viewport_size({"width": width, "height": 3200})
-    for name, path in (("home", ""), ("binary_study", "binary_study"), ("few_shot", "few_shot")):
+    page.set_viewport_size({"width": width, "height": 5000})
+    for name, path in (("home", ""), ("binary_study", "binary_study"), ("few_shot", "few_shot"),
+                       ("dataset", "dataset"), ("evaluate", "evaluate")):
         open_app(page, app_server, wait_idle, path)
+        if name == "few_shot":  # its methods fit in the background: check the results table and matrix too
+            page.get_by_role("heading", name="3. Results").wait_for(timeout=240_000)
+            wait_idle(page)
         no_exception(page)
+        assert clipped(page) == [], (name, width)
         page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
-    open_app(page, app_server, wait_idle, "evaluate")
     # Evaluate's five metric cards: every label and value whole (at 820 px five columns cut them to "9…").
     cards = page.locator('[class*="st-key-cards_eval_metrics"] [data-testid="stMetric"]')
     assert cards.count() == 5
-    assert clipped(page, '[class*="st-key-cards_eval_metrics"]') == []
     texts = [cards.nth(i).inner_text() for i in range(5)]
     assert texts[0].split() == ["Accuracy", "94.00%"] and texts[4].split() == ["Images", "10,000"], texts
-    page.screenshot(path=str(SCREENS / f"evaluate-{width}.png"), full_page=True)
     page.set_viewport_size({"width": width, "height": 1000})
     page.locator(".st-key-eval_model").get_by_role("combobox").click()
     page.wait_for_selector('[role="option"]')
     options = page.locator('[role="option"]').all_inner_texts()
     assert any("10-class CNN · All 10 classes · test 94.00% · shipped" in o for o in options), options
+    assert clipped(page, '[role="listbox"]') == [], width
     page.screenshot(path=str(SCREENS / f"picker-{width}.png"))
+    page.keyboard.press("Escape")
+    # Dataset's statistics tab: the counts table and the histogram's toggle sit under their neighbours at 820 px.
+    page.set_viewport_size({"width": width, "height": 3000})
+    open_app(page, app_server, wait_idle, "dataset")
+    page.get_by_role("tab", name="Class statistics").click()
+    wait_idle(page)
+    page.get_by_text("Ignore black background").wait_for()
+    assert clipped(page) == [], ("dataset statistics", width)
+    page.screenshot(path=str(SCREENS / f"dataset-statistics-{width}.png"), full_page=True)

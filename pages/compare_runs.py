@@ -11,7 +11,7 @@ from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, 
                                                   parallel_figure, sweep_summary_figure)
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import export_widgets, frame, hints, run_admin, run_widgets
+from ui import export_widgets, frame, hints, plotly_component, run_admin, run_widgets
 from ui.text import plain
 
 ss = st.session_state
@@ -46,6 +46,19 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "sweep": sweep_cell(r),
         })
     return pd.DataFrame(rows)
+
+
+def brushed_runs(ids: list[int], n_scored: int, n_axes: int, ticked: bool) -> None:
+    """The runs inside the chart's brushed ranges, as a table (linked to the chart by run id)."""
+    ranges = "range" if n_axes == 1 else f"ranges of {n_axes} axes"
+    st.markdown(f"**{len(ids)} of {n_scored} runs** are inside the brushed {ranges}"
+                + ("." if not ids or ticked else ": the curves below compare them (tick rows above to choose)."))
+    if ids:
+        by_id = {r["id"]: r for r in runs}
+        cols = ["id", "name", "val acc", "optimizer", "lr", "batch", "images", "epochs", "sweep"]
+        st.dataframe(table([by_id[i] for i in ids])[cols], hide_index=True, key="cr_brushed",
+                     column_config={"val acc": st.column_config.NumberColumn(format="%.4f"),
+                                    "lr": st.column_config.NumberColumn(format="%.2e")})
 
 
 def sweep_cell(run: dict) -> str:
@@ -220,10 +233,15 @@ scored = [r for r in shown if r.get("val_accuracy") is not None]
 if len(scored) >= 2:
     with st.expander(f"Hyperparameters vs validation accuracy ({len(scored)} runs, parallel coordinates)",
                      expanded=sweep != ALL):
-        st.plotly_chart(parallel_figure(scored, picked), key="cr_parallel",
-                        config=run_widgets.chart_config("runs_parallel"))
+        brushed, n_axes = plotly_component.parallel_coordinates(parallel_figure(scored, picked),
+                                                                 [r["id"] for r in scored], key="cr_parallel")
         st.caption("One line per finished run of the table above; an axis per hyperparameter that differs between "
-                   "them. Ticked rows are red. Drag along an axis to keep only the runs in that range.")
+                   "them. Ticked rows are red. Drag along an axis to brush a range (several axes: runs inside "
+                   "all of them); click an axis outside its brush to clear it.")
+        if n_axes:
+            brushed_runs(brushed, len(scored), n_axes, bool(picked))
+            if brushed and not picked:
+                picked = brushed   # nothing ticked: the curves below compare the brushed runs
 
 if not picked:
     st.info("Tick one or more runs in the table to compare their curves and see details.")

@@ -8,24 +8,20 @@ card) because st.plotly_chart reports selections but not hovers.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
-import shutil
 import threading
 from pathlib import Path
 
 import numpy as np
-import plotly
 import plotly.graph_objects as go
 import streamlit as st
-import streamlit.components.v1 as components
 from PIL import Image
 
 from fmnist_core.insight import projector
 from fmnist_core.insight.figures import CLASS_COLORS
-from fmnist_core.modeling.saving import home_dir, load_metadata
-from ui import classify_links, tiles
+from fmnist_core.modeling.saving import load_metadata
+from ui import classify_links, plotly_component, tiles
 
 COMPONENT_SRC = Path(__file__).with_name("projector_component")
 GALLERY_MAX = 48
@@ -33,21 +29,16 @@ SPRITES_KEPT = 64  # sprite files kept in the component folder (the oldest go fi
 THUMB_PX = 168     # a hovered 28x28 image is shown 6x, each pixel a crisp 6x6 square
 
 
-@functools.lru_cache(maxsize=1)
 def _component_dir() -> Path:
     """The component's folder: its page, a copy of the installed plotly.js and the sprites."""
-    target = home_dir() / "cache" / "projector_component"
-    (target / "sprites").mkdir(parents=True, exist_ok=True)
-    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not (target / "plotly.min.js").is_file() or (target / "plotly.min.js").stat().st_size != js.stat().st_size:
-        shutil.copyfile(js, target / "plotly.min.js")
-    shutil.copyfile(COMPONENT_SRC / "index.html", target / "index.html")
+    target = plotly_component.component_dir("projector_component", str(COMPONENT_SRC / "index.html"))
+    (target / "sprites").mkdir(exist_ok=True)
     return target
 
 
-@functools.lru_cache(maxsize=1)
 def _component():
-    return components.declare_component("fmnist_projector", path=str(_component_dir()))
+    _component_dir()
+    return plotly_component.declare("fmnist_projector", str(COMPONENT_SRC / "index.html"))
 
 
 def sprite_sheet(images: np.ndarray) -> tuple[np.ndarray, int]:

@@ -336,7 +336,7 @@ def parallel_figure(runs: list[dict], selected=(), metric: str = "val_accuracy")
     color = [1.0 if r["id"] in chosen else 0.8 * (s - lo) / ((hi - lo) or 1) for r, s in zip(runs, scores)]
     fig = go.Figure(go.Parcoords(line={"color": color, "cmin": 0, "cmax": 1, "colorscale": [
         [0, "#c6dbef"], [0.8, "#08306b"], [0.9, "#08306b"], [0.95, "#d62728"], [1, "#d62728"]]}, dimensions=dims))
-    fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    fig.update_layout(height=380, margin={"l": 70, "r": 90, "t": 50, "b": 20})   # room for the end labels
     return fig
 
 

@@ -28,6 +28,18 @@ HIDE_JS = """(hidden) => {
 }"""
 
 
+def wait_for_frame(page, name: str, timeout: float = 60):
+    """The frames of the custom component ``name`` (its iframe's URL names it), once there is one."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frames = [f for f in page.frames if name in (f.url or "")]
+        if frames:
+            return frames
+        time.sleep(0.2)
+    raise TimeoutError(f"no {name} frame within {timeout} s")
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"runs_{name}.png"), full_page=True)
@@ -72,8 +84,24 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     page.get_by_role("option", name=re.compile(r"^sweep-grid")).click()
     wait_idle(page)
     page.wait_for_function(PLOTTED_JS, arg="heatmap", timeout=60_000)     # the grid sweep's heatmap
-    page.wait_for_function(PLOTTED_JS, arg="parcoords", timeout=60_000)   # the parallel coordinates
+    # The parallel coordinates: a component (its own frame). Brushing the learning-rate axis around
+    # 1e-2 (log10 -2) keeps 2 of the 4 runs; the page lists them and compares their curves.
+    frame = next(f for f in wait_for_frame(page, "fmnist_parcoords"))
+    frame.wait_for_function("""() => { const g = document.getElementById('plot');
+        return g && g.data && g.data[0].type === 'parcoords' && g.data[0].dimensions.length === 3; }""",
+                            timeout=60_000)
     shot(page, "grid_and_parallel")
+    # What Plotly does when an axis is dragged: a restyle of that dimension's constraintrange.
+    frame.evaluate("""() => Plotly.restyle(document.getElementById('plot'),
+        {'dimensions[0].constraintrange': [[-2.3, -1.7]]})""")
+    page.get_by_text("2 of 4 runs").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_text(re.compile(r"the curves below compare them")).wait_for()
+    # The curves compare exactly the brushed runs (the dataframes are canvases: read the chart instead).
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+        g => (g.data || []).length && g.data.every(t => /lr=0\.01 /.test(t.name || '') || !/lr=/.test(t.name || ''))
+             && g.data.filter(t => /lr=0\.01 /.test(t.name || '')).length >= 2)""", timeout=60_000)
+    shot(page, "parallel_brushed")
 
     page.get_by_role("combobox", name="Sweep").click()
     page.get_by_role("option", name="(all runs)").click()

@@ -245,8 +245,9 @@ shown = {**res["approaches"], **(res["variants"] if show_argmax else {})}
 with layout.stacked("bs_cm"):   # side by side when wide; one under the other at 820 px (each readable)
     cm_cols = st.columns(len(shown))
 for col, (key, s) in zip(cm_cols, shown.items()):
-    fig = figures.confusion_matrix_figure(s["confusion_matrix"], res["class_names"], normalized=normalized,
-                                          title=s["title"])
+    # The title as text above the chart: it wraps, where Plotly's was cut at 820 px and ran under its toolbar.
+    col.markdown(f"**{s['title']}**")
+    fig = figures.confusion_matrix_figure(s["confusion_matrix"], res["class_names"], normalized=normalized)
     col.plotly_chart(fig, key=f"bs_cm_{key}")
     col.caption(f"{title(s['models'][0])} · accuracy {s['runs'][0]['accuracy']:.2%} on {res['n']:,} test images")
 

@@ -105,9 +105,9 @@ def statistics_view(split):
     with left:
         fig = go.Figure([go.Bar(name=s, x=CLASSES, y=counts[s], marker_color=color)
                          for s, color in zip(explore.SPLITS, ("#4E79A7", "#A0CBE8", "#F28E2B"))])
-        # Legend left, top margin for Plotly's toolbar on the right: neither covers the other.
-        fig.update_layout(barmode="group", height=400, margin=dict(l=10, r=10, t=50, b=10), xaxis_tickangle=-35,
-                          yaxis_title="images", legend=dict(orientation="h", y=1.12, x=0))
+        # Legend in a row just above the plot, Plotly's toolbar above that: neither covers the other at 820 px.
+        fig.update_layout(barmode="group", height=400, margin=dict(l=10, r=10, t=72, b=10), xaxis_tickangle=-35,
+                          yaxis_title="images", legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
         st.plotly_chart(fig, key="ds_counts_chart")
     with right:
         st.dataframe(table, height=35 * (len(table) + 1) + 3,
@@ -136,7 +136,7 @@ def statistics_view(split):
         fig.add_trace(go.Scatter(x=centers, y=hist["density"][k], mode="lines", name=c,
                                  line=dict(color=PALETTE[k], width=2)))
     fig.update_layout(height=360, xaxis_title="pixel value (0 = black, 255 = white)", yaxis_title="share of pixels",
-                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=1.14, x=0))
+                      margin=dict(l=10, r=10, t=72, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     st.plotly_chart(fig, key="ds_hist_chart")
     st.caption("Background share (pixels exactly 0): " + ", ".join(
         f"{c} {hist['background_share'][CLASSES.index(c)]:.0%}" for c in shown))

@@ -164,7 +164,7 @@ def per_class_view():
     fig = go.Figure([go.Bar(name=m, x=report["class"], y=report[m]) for m in ("precision", "recall", "f1")])
     low = float(report[["precision", "recall", "f1"]].min().min())
     fig.update_layout(barmode="group", height=360, yaxis_range=[max(0, low - 0.1), 1.0],
-                      margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h")
+                      margin=dict(l=10, r=10, t=40, b=10), legend_orientation="h")  # t: room for the toolbar
     right.plotly_chart(fig, key="eval_report_chart")
     st.caption("Precision: of the images predicted as the class, the share that are. Recall: of the class's "
                "images, the share found. F1: their harmonic mean.")

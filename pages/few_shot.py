@@ -232,7 +232,7 @@ for m, r in results.items():
     fig.add_trace(go.Scatter(x=[m] * len(r["accuracies"]), y=[100 * a for a in r["accuracies"]], mode="markers",
                              marker=dict(color="black", size=6), showlegend=False, hovertemplate="%{y:.1f}%"))
 fig.add_hline(y=100 / len(data.classes), line_dash="dot", annotation_text="chance")
-fig.update_layout(yaxis_title="test accuracy (%)", yaxis_range=[0, 100], height=320, margin=dict(l=10, r=10, t=10, b=10))
+fig.update_layout(yaxis_title="test accuracy (%)", yaxis_range=[0, 100], height=320, margin=dict(l=10, r=10, t=40, b=10))  # t: the toolbar
 with layout.stacked("fs_results"):   # the table under the chart at 820 px
     left, right = st.columns([2, 3])
 left.plotly_chart(fig, key="fs_bars")
@@ -315,7 +315,7 @@ for m in methods:
 shown_ks = sorted({row["k"] for row in rows})
 fig.update_layout(xaxis=dict(type="log", title="k (images per class, log scale)", tickvals=shown_ks,
                              ticktext=[str(k) for k in shown_ks]),
-                  yaxis_title="test accuracy (%)", height=380, margin=dict(l=10, r=10, t=10, b=10),
+                  yaxis_title="test accuracy (%)", height=380, margin=dict(l=10, r=10, t=40, b=10),
                   legend_orientation="h")
 st.plotly_chart(fig, key="fs_curve")
 n_each = rows[0]["n"] // max(1, rows[0]["draws"]) if rows else 0

@@ -1,6 +1,6 @@
 """The Dataset map in a real browser (issue 14): hovering a point shows that image, enlarged with
 crisp pixels and captioned with its index and class; a lasso shows the selected images with
-per-class counts. The map is a custom component (ui/projector.image_map), which AppTest cannot see.
+per-class counts, in pages of 48, filtered to one class on request. The map is a custom component (ui/projector.image_map), which AppTest cannot see.
 
 The hover check is end to end: the test picks an isolated point from the chart's own data, moves
 the mouse onto it, then compares the card's caption and the pixels it shows with the data set
@@ -90,13 +90,29 @@ def test_hover_shows_the_point_s_image_and_a_lasso_shows_the_selection(app_serve
     page.mouse.move(origin["x"] + 2, origin["y"] + 2)          # off the plot: the card goes
     card.wait_for(state="hidden", timeout=10_000)
 
-    drag_lasso(page, frame.locator("#plot .nsewdrag").first.bounding_box(), 60)
+    drag_lasso(page, frame.locator("#plot .nsewdrag").first.bounding_box(), 120)
     wait_idle(page)
     no_exception(page)
     # The paragraph, not its bold lead-in ("310 images selected:"), which alone carries no counts.
     label = page.get_by_text(re.compile(r"^[\d,]+ images selected: \w")).inner_text()
     n = int(label.split()[0].replace(",", ""))
-    assert re.search(r"selected: (\w[\w/ -]* [\d,]+)(, |$)", label)    # per-class counts
-    assert n > 0
-    assert page.locator(".fmnist-gallery img").count() == min(n, 48)
+    counts = dict((c, int(k.replace(",", ""))) for c, k in re.findall(r"(\w[\w/ -]*?) ([\d,]+)(?:, |$)",
+                                                                      label.split(": ", 1)[1]))
+    assert sum(counts.values()) == n > 48, label                # per-class counts that add up; two pages
+    gallery = page.locator(".fmnist-gallery").last
+    assert gallery.locator("img").count() == 48
     shot(page, "dataset-lasso")
+    pager = page.get_by_label(re.compile(r"^Page \(of \d+\)"))
+    pager.fill("2")
+    pager.press("Enter")
+    wait_idle(page)
+    page.get_by_text(re.compile(rf"^Images 49–{min(n, 96)} of {n:,}")).wait_for()
+    assert gallery.locator("img").count() == min(n - 48, 48)
+    # Only one class: every caption names it, and there are as many as its count says.
+    name, k = max(counts.items(), key=lambda kv: kv[1])
+    page.locator(".st-key-ds_sel_class").get_by_role("combobox").click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} \(")).click()
+    wait_idle(page)
+    no_exception(page)
+    captions = gallery.locator("figcaption").all_inner_texts()
+    assert len(captions) == min(k, 48) and all(c.endswith(f"· {name}") for c in captions), captions[:3]

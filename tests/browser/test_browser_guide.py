@@ -56,6 +56,48 @@ CLIPPED_JS = """(root) => {
 }"""
 
 
+# Plotly's toolbar over a legend, a title, an annotation or the plot area (it appears on hover, so it would
+# cover them exactly when the student points at the chart), in the page's charts and in its components'.
+UNDER_TOOLBAR_JS = """() => {
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const out = [];
+  const plots = [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')];
+  for (const f of document.querySelectorAll('[data-testid="stMain"] iframe')) {
+    try { plots.push(...f.contentDocument.querySelectorAll('.js-plotly-plot')); } catch (e) {}
+  }
+  for (const p of plots) {
+    const bar = p.querySelector('.modebar');
+    if (!bar || !bar.getClientRects().length) continue;
+    const mb = bar.getBoundingClientRect();
+    for (const sel of ['.legend', '.nsewdrag', '.gtitle', '.annotation']) {
+      for (const el of p.querySelectorAll(sel)) {
+        if (hit(mb, el.getBoundingClientRect())) out.push(`${sel} under the toolbar (${p.closest('[class*="st-key"]')?.className.match(/st-key-\S+/)?.[0] || ''})`);
+      }
+    }
+  }
+  return [plots.length, out];
+}"""
+
+
+DRAWN_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  return !main.querySelector('[data-testid="stSkeleton"]') && [...main.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .every((c) => c.querySelector('.main-svg'));
+}"""
+
+
+def drawn(page):
+    """Wait until every element is drawn (no placeholder left, every Plotly chart rendered): the checks below
+    would pass trivially on placeholders."""
+    page.wait_for_function(DRAWN_JS, timeout=120_000)
+    page.wait_for_timeout(300)
+
+
+def under_toolbar(page):
+    """What Plotly's toolbar covers on the page's charts (empty when it covers nothing)."""
+    return page.evaluate(UNDER_TOOLBAR_JS)[1]
+
+
 def clipped(page, root='[data-testid="stMain"]'):
     """Every piece of text under ``root`` that is cut off at the current width (empty when all is readable)."""
     return page.evaluate(CLIPPED_JS, root)
@@ -67,8 +109,8 @@ def go_home(page, wait_idle):
     settle(page, wait_idle, TITLES[""])
 
 
-def test_start_here_walks_the_four_steps_each_to_its_page(app_server, page, wait_idle):
-    open_app(page, app_server, wait_idle)
+def test_start_here_walks_the_four_steps_each_to_its_page(fresh_server, page, wait_idle):
+    open_app(page, fresh_server, wait_idle)      # the student's first request to a just-started server
     assert page.get_by_text("Start here", exact=True).is_visible()
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0      # client.toolbarMode
     for key, url_path in STEPS:
@@ -146,8 +188,10 @@ def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, wi
         if name == "few_shot":  # its methods fit in the background: check the results table and matrix too
             page.get_by_role("heading", name="3. Results").wait_for(timeout=240_000)
             wait_idle(page)
+        drawn(page)
         no_exception(page)
         assert clipped(page) == [], (name, width)
+        assert under_toolbar(page) == [], (name, width)
         page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
     # Evaluate's five metric cards: every label and value whole (at 820 px five columns cut them to "9…").
     cards = page.locator('[class*="st-key-cards_eval_metrics"] [data-testid="stMetric"]')
@@ -168,5 +212,7 @@ def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, wi
     page.get_by_role("tab", name="Class statistics").click()
     wait_idle(page)
     page.get_by_text("Ignore black background").wait_for()
+    drawn(page)
     assert clipped(page) == [], ("dataset statistics", width)
+    assert under_toolbar(page) == [], ("dataset statistics", width)
     page.screenshot(path=str(SCREENS / f"dataset-statistics-{width}.png"), full_page=True)

@@ -29,16 +29,20 @@ SPRITES_KEPT = 64  # sprite files kept in the component folder (the oldest go fi
 THUMB_PX = 168     # a hovered 28x28 image is shown 6x, each pixel a crisp 6x6 square
 
 
+COMPONENT = "fmnist_projector"
+
+
 def _component_dir() -> Path:
-    """The component's folder: its page, a copy of the installed plotly.js and the sprites."""
-    target = plotly_component.component_dir("projector_component", str(COMPONENT_SRC / "index.html"))
+    """The component's folder (the one it is declared and served from): its page, a copy of the
+    installed plotly.js and the sprites."""
+    target = plotly_component.component_dir(COMPONENT, str(COMPONENT_SRC / "index.html"))
     (target / "sprites").mkdir(exist_ok=True)
     return target
 
 
 def _component():
     _component_dir()
-    return plotly_component.declare("fmnist_projector", str(COMPONENT_SRC / "index.html"))
+    return plotly_component.declare(COMPONENT, str(COMPONENT_SRC / "index.html"))
 
 
 def sprite_sheet(images: np.ndarray) -> tuple[np.ndarray, int]:

@@ -113,17 +113,26 @@ BN_PRESETS = sorted(n for n in models.PRESETS if any(layer["type"] == "BatchNorm
 @pytest.mark.parametrize("name", BN_PRESETS)
 def test_batchnorm_presets_validate_like_they_train_at_the_build_page_defaults(name):
     """Build & Train's defaults (6,000 images and the quick recipe: 5 epochs of batch 256, one-cycle 3e-3,
-    bfloat16: 110 steps) must not leave
-    BatchNorm's moving statistics near their initial values: with Keras's default momentum 0.99
-    fmnist_net validated at ~20-40% here while training at ~80%. Validation (inference mode, moving
-    statistics) must be within a few points of the last epoch's training accuracy (batch statistics,
-    dropout on)."""
-    res = train(name, "multiclass", {"subset": 6000, "seed": 42, **models.RECIPES["quick"]})
+    bfloat16: 110 steps) must not leave BatchNorm's moving statistics near their initial values:
+    with Keras's default momentum 0.99 fmnist_net validated at ~20-40% here while training at ~80%.
+
+    The check that isolates BatchNorm: the trained model in inference mode (moving statistics) on
+    its own training images scores at least what training reported for the last epoch (batch
+    statistics, a running mean over an epoch of still-improving weights). Validation is held to a
+    clear margin over chance only: the gap between training and validation accuracy there is
+    ordinary overfitting (quick has no dropout: 94.8% train vs 85.8% validation after 5 epochs).
+    """
+    from fmnist_core.data import fashion_mnist as fdata
+    from fmnist_core.modeling.evaluation import predict_proba
+
+    hp = {"subset": 6000, "seed": 42, **models.RECIPES["quick"]}
+    res = train(name, "multiclass", hp)
     train_acc, val_acc = res.history[-1]["accuracy"], res.val_metrics["accuracy"]
-    # Measured 2026-11-25: fmnist_net 83.7% train -> 84.7% validation; quick (no dropout) 90.8% -> 84.7%,
-    # ordinary overfitting; with momentum 0.99 the gap was ~57 points.
-    assert val_acc > 0.75, (train_acc, val_acc)                     # chance is 10%
-    assert val_acc > train_acc - 0.07, (train_acc, val_acc)
+    (xtr, ytr), _ = fdata.train_val_split(0.1, 42, 6000)
+    inference_train = float((predict_proba(res.model, fdata.preprocess(xtr, True)).argmax(axis=1) == ytr).mean())
+    assert len(ytr) == 5400
+    assert inference_train > train_acc - 0.03, (train_acc, inference_train, val_acc)
+    assert val_acc > 0.75, (train_acc, inference_train, val_acc)                     # chance is 10%
 
 
 def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():

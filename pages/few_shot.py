@@ -39,9 +39,10 @@ st.markdown(
     "project took its shoes-vs-rest network, retrained the last layer on **1 flat-soled and 1 heeled ankle boot**, "
     "and claimed about 95% on 20 test boots. Here five methods run on the same images, over several seeds, "
     "and a k-shot curve shows how accuracy grows with more examples. The default, **label spreading**, also "
-    "learns from thousands of *unlabelled* boots: from one image per class it is the best of the methods on "
-    "the study's own 216 hand-labelled validation boots (RESULTS.md); with 2-5 per class an occasional draw "
-    "collapses, so compare it with **frozen** there.")
+    "learns from thousands of *unlabelled* boots: it is the best of the five methods on the study's own 216 "
+    "hand-labelled validation boots at every k from 1 to 20 images per class (93.6% at one, 95.7% at 20; "
+    "RESULTS.md). On shoe types it varies more from draw to draw at 2-5 images per class: compare it with "
+    "**frozen** there.")
 if not fdata.dataset_status()["found"]:
     st.error("Fashion-MNIST is not installed. Run `make data` in the project folder, then reload.")
     st.stop()

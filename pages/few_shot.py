@@ -35,9 +35,10 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 
 st.title("Few-shot")
 st.markdown(
-    "Can a network that already knows shoes learn a **new distinction from one picture per class**? The earlier "
-    "project took its shoes-vs-rest network, retrained the last layer on **1 flat-soled and 1 heeled ankle boot**, "
-    "and claimed about 95% on 20 test boots. Here five methods run on the same images, over several seeds, "
+    "Can a network that already knows shoes learn a **new distinction from one picture per class**? A student "
+    "project this lab grew from (FashionMNIST_Classification) tried it: it took a network trained to tell shoes "
+    "from the rest, retrained its last layer on **1 flat-soled and 1 heeled ankle boot**, and reported about 95% "
+    "on 20 test boots. Here five methods run on the same images, over several seeds, "
     "and a k-shot curve shows how accuracy grows with more examples. The default, **label spreading**, also "
     "learns from thousands of *unlabelled* boots: it is the best of the five methods on the study's own 216 "
     "hand-labelled validation boots at every k from 1 to 20 images per class (93.6% at one, 95.7% at 20; "

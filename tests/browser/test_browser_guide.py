@@ -198,6 +198,17 @@ def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, wi
     assert cards.count() == 5
     texts = [cards.nth(i).inner_text() for i in range(5)]
     assert texts[0].split() == ["Accuracy", "94.00%"] and texts[4].split() == ["Images", "10,000"], texts
+    if width == 820:  # Evaluate's other tabs, where narrow columns cut tables and labels before
+        for tab in ("Per class", "Gallery", "Feature maps"):
+            page.get_by_role("tab", name=tab).click()
+            wait_idle(page, timeout=300)
+            drawn(page)
+            no_exception(page)
+            assert clipped(page) == [], (tab, width)
+            assert under_toolbar(page) == [], (tab, width)
+        page.screenshot(path=str(SCREENS / f"evaluate-feature-maps-{width}.png"), full_page=True)
+        page.get_by_role("tab", name="Confusion matrix").click()
+        wait_idle(page)
     page.set_viewport_size({"width": width, "height": 1000})
     page.locator(".st-key-eval_model").get_by_role("combobox").click()
     page.wait_for_selector('[role="option"]')

@@ -210,3 +210,46 @@ def test_every_page_keeps_serving_over_a_damaged_home(damaged_home, page, monkey
         assert at.checkbox(key="store_reset_agree").value is False      # a fresh store only on consent
         assert at.button(key="store_reset_go").disabled
     assert {p.name: p.read_bytes() for p in damaged_home.iterdir() if p.is_file()} == before
+
+
+# ---------------------------------------------------------------- found by benchmarks/probe_reliability.py
+
+def test_exporting_a_damaged_model_is_refused_and_writes_nothing(home, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    out = tmp_path / "out.keras"
+    assert _code(["export", "-mn", "damaged", "--format", "keras", "-o", str(out)]) == 1
+    assert "is damaged" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--multiclass", "--binary", "--transfer"])
+def test_compare_binary_refuses_a_model_that_does_not_exist(home, flag, monkeypatch, capsys):
+    """It used to fall back silently to the default model of that approach."""
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    assert _code(["compare-binary", flag, "nope"]) in (1, 2)
+    assert "no saved model named 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,value", [("FMNIST_EXECUTOR", "bogus"), ("FMNIST_STORE_URL", "not a url"),
+                                        ("FMNIST_LEASE_TIMEOUT_S", "0"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
+def test_a_bad_setting_is_refused_before_anything_is_queued(home, name, value, monkeypatch, capsys, tmp_path):
+    from fmnist_core.runs import jobs
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    monkeypatch.chdir(tmp_path)          # a store URL taken for a path would land here
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(jobs, "_executor", None)
+    before = snapshot(home)
+    assert _code(TRAIN + ["-mn", "fresh"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {name}")
+    assert snapshot(home) == before and list(tmp_path.iterdir()) == []
+
+
+def test_a_lease_timeout_that_is_not_a_number_is_one_line(home, tmp_path):
+    """Read when the module is imported: a separate process, as a user would run it."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FMNIST_HOME=str(home), FMNIST_LEASE_TIMEOUT_S="abc")
+    proc = subprocess.run([sys.executable, "-m", "fmnist_core", *TRAIN, "-mn", "fresh"], env=env, cwd=frame.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: FMNIST_LEASE_TIMEOUT_S")

@@ -10,9 +10,9 @@ from fmnist_core.cli.common import EXIT_OK, print_json
 
 def cmd_export(args) -> int:
     from fmnist_core.modeling import export
-    from fmnist_core.modeling.saving import atomic_write_bytes, find_model
+    from fmnist_core.modeling.saving import atomic_write_bytes, load_metadata
 
-    find_model(args.model_name)  # a missing model fails before any conversion work
+    load_metadata(args.model_name)  # a missing or damaged model fails before any conversion work
     out = Path(args.output) if args.output else Path(export.file_name(args.model_name, args.format))
     if out.is_dir():
         out = out / export.file_name(args.model_name, args.format)

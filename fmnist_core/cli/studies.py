@@ -41,6 +41,10 @@ def cmd_compare_binary(args) -> int:
     from fmnist_core.studies import binary_study as bs
     from fmnist_core.studies import replicates as rep
 
+    from fmnist_core.modeling.saving import load_metadata
+    for given in (args.multiclass, args.binary, args.transfer):
+        if given is not None:
+            load_metadata(given)   # a missing or damaged model: one line now, never a silent fallback
     lists = {"direct": args.binary, "transfer": args.transfer}
     if args.seeds is not None or args.epochs or args.subset:
         n = args.seeds or 1

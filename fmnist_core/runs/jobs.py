@@ -34,6 +34,7 @@ from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.models import ACTIVATIONS, check_param_cap, normalize_spec
 from fmnist_core.modeling.training import HParams
+from fmnist_core.runs.leases import lease_timeout
 from fmnist_core.runs.store import TERMINAL, RunStore
 
 SPEC_SWEEP_PARAMS = ("activation", "dropout")   # rewrite the spec's layers rather than an hparam
@@ -264,7 +265,9 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     Raises ValueError (SpecError, NameTakenError are ones) for anything that could not train;
     nothing is queued then.
     """
-    max_workers()   # a bad FMNIST_MAX_WORKERS is refused before anything is queued
+    max_workers()   # bad settings are refused before anything is queued
+    lease_timeout()
+    executor = get_executor()
     store = _store(store)
     label = _label(spec)
     spec, task, hp = check_run(spec, task, hparams)
@@ -273,7 +276,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
                               model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
                               owner=owner or local_owner())
-    get_executor().ensure_worker(store)
+    executor.ensure_worker(store)
     return run_id
 
 

@@ -34,7 +34,22 @@ from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
 TERMINAL = ("completed", "stopped", "failed")
 # A lease not renewed this long is gone, whatever the worker's pid says. FMNIST_LEASE_TIMEOUT_S
 # shortens it for the fault-injection tests (a 66 s SIGSTOP becomes a 10 s one).
-HEARTBEAT_TIMEOUT_S = float(os.environ.get("FMNIST_LEASE_TIMEOUT_S") or 60.0)
+def lease_timeout() -> float:
+    """$FMNIST_LEASE_TIMEOUT_S (default 60) in seconds; ValueError unless it is a number in 1-86400."""
+    raw = os.environ.get("FMNIST_LEASE_TIMEOUT_S") or "60"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400:   # also refuses nan and inf
+        raise ValueError(f"FMNIST_LEASE_TIMEOUT_S must be a number of seconds in 1-86400, got {raw!r}")
+    return value
+
+
+try:   # a bad value must not break every import: ``jobs.submit`` refuses it, in one line, before queueing
+    HEARTBEAT_TIMEOUT_S = lease_timeout()
+except ValueError:
+    HEARTBEAT_TIMEOUT_S = 60.0
 MAX_BATCH_POINTS = 5000      # per run; beyond it every other point is dropped (the curve keeps its shape)
 EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")

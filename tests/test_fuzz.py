@@ -253,3 +253,16 @@ def test_a_lease_timeout_that_is_not_a_number_is_one_line(home, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: FMNIST_LEASE_TIMEOUT_S")
+
+
+def test_store_reset_sees_a_store_whose_tables_are_gone(tmp_path, monkeypatch, capsys):
+    """`runs` called it damaged and pointed at store-reset, which called it healthy: the user was stuck."""
+    import contextlib
+    monkeypatch.setenv("FMNIST_HOME", str(tmp_path))
+    RunStore().close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)) as conn:
+        conn.execute("DROP TABLE runs")
+    assert _code(["runs"]) == 1 and "store-reset" in capsys.readouterr().err
+    assert _code(["store-reset", "--yes"]) == 0
+    assert "kept the damaged store as" in capsys.readouterr().out
+    assert _code(["runs"]) == 0

@@ -257,7 +257,11 @@ def cmd_store_reset(args) -> int:
 
     path = store_mod.default_path()
     try:
-        store_mod.RunStore(path).close()
+        store = store_mod.RunStore(path)
+        try:
+            store.list_runs(with_history=False)   # opening reads the schema version only: touch the tables too
+        finally:
+            store.close()
         print(f"the run store {path} is healthy; nothing to do")
         return EXIT_OK
     except store_mod.SchemaTooNewError as exc:

@@ -230,7 +230,7 @@ def test_compare_binary_refuses_a_model_that_does_not_exist(home, flag, monkeypa
 
 
 @pytest.mark.parametrize("name,value", [("FMNIST_EXECUTOR", "bogus"), ("FMNIST_STORE_URL", "not a url"),
-                                        ("FMNIST_LEASE_TIMEOUT_S", "0"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
+                                        ("FMNIST_LEASE_TIMEOUT_S", "2"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
 def test_a_bad_setting_is_refused_before_anything_is_queued(home, name, value, monkeypatch, capsys, tmp_path):
     from fmnist_core.runs import jobs
     monkeypatch.setenv("FMNIST_HOME", str(home))

@@ -101,7 +101,7 @@ def run_commands(home: Path, template: dict, only=None) -> list[dict]:
 
 def worker_on_full_disk(home: Path, mount: Path) -> dict:
     """A real run trains; the disk fills under it; once space is back, what does the run say?"""
-    env = {"FMNIST_LEASE_TIMEOUT_S": "2"}
+    env = {"FMNIST_LEASE_TIMEOUT_S": "3"}
     proc = cli(home, ["train", "--preset", "linear", "--detach", "-mn", "victim", "--subset", "2000",
                       "--epochs", "200", "--batch-size", "16"], env)
     rid = int(proc.stdout.strip() or 0)
@@ -118,7 +118,7 @@ def worker_on_full_disk(home: Path, mount: Path) -> dict:
     while time.monotonic() < deadline and "is full" not in "".join(
             p.read_text(errors="replace") for p in (home / "logs").glob("*.log")):
         time.sleep(0.3)
-    time.sleep(3)   # the disk stays full past the 2 s lease: the worker cannot heartbeat
+    time.sleep(4.5)   # the disk stays full past the 3 s lease: the worker cannot heartbeat
     alive = bool(pid and os.path.exists(f"/proc/{pid}"))
     filler.unlink()   # space is back; the next look at the runs reaps the silent worker
     listing = cli(home, ["runs"], env)

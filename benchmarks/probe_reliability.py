@@ -26,14 +26,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.probes.harness import REPO, Outcome, short  # noqa: E402
+from benchmarks.probes.harness import REPO, Outcome, short
 
 BEGIN, END = "<!-- probes:begin -->", "<!-- probes:end -->"
 
 
 def all_cases():
-    from benchmarks.probes import cli_cases, fault_cases, file_cases
-    cases = cli_cases.cases() + file_cases.cases() + fault_cases.cases()
+    from benchmarks.probes import (
+        cli_cases,
+        fault_cases,
+        file_cases,
+        serve_cases,
+        upload_cases,
+    )
+    cases = (cli_cases.cases() + upload_cases.cases() + file_cases.cases() + fault_cases.cases()
+             + serve_cases.cases())
     ids = Counter(c.id for c in cases)
     dup = [i for i, n in ids.items() if n > 1]
     if dup:

@@ -229,7 +229,8 @@ def test_compare_binary_refuses_a_model_that_does_not_exist(home, flag, monkeypa
     assert "no saved model named 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name,value", [("FMNIST_EXECUTOR", "bogus"), ("FMNIST_STORE_URL", "not a url"),
+@pytest.mark.parametrize("name,value", [("FMNIST_EXECUTOR", "bogus"), ("FMNIST_EXECUTOR", "ray"),
+                                        ("FMNIST_STORE_URL", "not a url"),
                                         ("FMNIST_LEASE_TIMEOUT_S", "2"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
 def test_a_bad_setting_is_refused_before_anything_is_queued(home, name, value, monkeypatch, capsys, tmp_path):
     from fmnist_core.runs import jobs
@@ -266,3 +267,35 @@ def test_store_reset_sees_a_store_whose_tables_are_gone(tmp_path, monkeypatch, c
     assert _code(["store-reset", "--yes"]) == 0
     assert "kept the damaged store as" in capsys.readouterr().out
     assert _code(["runs"]) == 0
+
+
+def test_a_model_with_another_architectures_weights_is_one_line_and_never_half_loaded(tmp_path, monkeypatch, capsys):
+    """Keras warns ('Skipping nested container ... freshly-initialized weights') before it fails: the user
+    saw those lines before ours, and a load that only warned would have kept random weights."""
+    monkeypatch.setenv("FMNIST_HOME", str(tmp_path))
+    save_kept(tmp_path)
+    with zipfile.ZipFile(saving.find_model("shoes_cnn")) as zf:
+        weights = zf.read("model.weights.h5")
+    with zipfile.ZipFile(tmp_path / "kept.keras") as zin, zipfile.ZipFile(tmp_path / "forged.keras", "w") as zout:
+        for info in zin.infolist():
+            if info.filename != saving.META_ENTRY:
+                zout.writestr(info, weights if info.filename == "model.weights.h5" else zin.read(info.filename))
+        meta = {**json.loads(zin.read(saving.META_ENTRY)), "name": "forged", "model_file": "forged.keras"}
+    with zipfile.ZipFile(tmp_path / "forged.keras") as zf:
+        meta["payload_sha256"] = saving._payload_sha256(zf)
+    with zipfile.ZipFile(tmp_path / "forged.keras", "a") as zf:
+        zf.writestr(saving.META_ENTRY, json.dumps(meta))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert _code(["test", "-mn", "forged"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is damaged" in err, err
+
+
+@pytest.mark.parametrize("task", ["custom_²", "custom_٣"])
+def test_a_task_with_non_ascii_digits_is_an_unknown_task(home, task, monkeypatch, capsys):
+    """'²'.isdigit() is True: it used to reach int() ('invalid literal for int()'), or become custom_3."""
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    assert _code(["runs", "--task", task]) == 2
+    assert "unknown task" in capsys.readouterr().err

@@ -12,8 +12,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.probes.harness import (REPO, Case, Outcome, cli_command, describe, fresh_home, lost, one_line_error,
-                                       run_cli, run_rows, short, snapshot)
+from benchmarks.probes.harness import (
+    REPO,
+    Case,
+    Outcome,
+    cli_command,
+    describe,
+    fresh_home,
+    lost,
+    one_line_error,
+    run_cli,
+    run_rows,
+    short,
+    snapshot,
+)
 
 TRAIN = ["train", "--preset", "linear", "--detach", "-mn", "x"]
 BIG = 2**70

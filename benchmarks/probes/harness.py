@@ -20,7 +20,7 @@ import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -154,6 +154,9 @@ class RecordingExecutor:
 
     def prewarm(self, store, idle_s) -> bool:
         return False
+
+    def check(self, store) -> None:
+        pass
 
 
 @dataclass

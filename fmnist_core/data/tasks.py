@@ -100,7 +100,7 @@ def get_task(name_or_task) -> Task:
     name = str(name_or_task)
     if name in BUILTIN_TASKS:
         return BUILTIN_TASKS[name]
-    if name.startswith("custom_") and name[7:].isdigit():
+    if name.startswith("custom_") and name[7:].isdigit() and name[7:].isascii():   # "²".isdigit() too
         return custom_task(list(name[7:]))
     raise ValueError(f"unknown task {name!r}; choose from {', '.join(BUILTIN_TASKS)} or custom_<digits>, e.g. custom_579")
 

@@ -29,6 +29,7 @@ import platform
 import re
 import signal
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -344,9 +345,15 @@ def load_model(name: str):
         before = _identity(path)
         meta = read_metadata(path)
         try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            with warnings.catch_warnings(record=True) as caught:   # Keras's own lines never reach the user
+                warnings.simplefilter("always")
+                model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
-            raise DamagedModelError(name, f"Keras cannot load it ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise DamagedModelError(name, f"Keras cannot load it ({type(exc).__name__}: "
+                                          f"{' '.join(str(exc).split())[:120]})") from None
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+        if skipped:   # Keras loaded it but left some layers with fresh random weights: never use that
+            raise DamagedModelError(name, f"some of its weights could not be loaded ({' '.join(skipped[0].split())[:120]})")
         try:
             same = _identity(path) == before
         except OSError:

@@ -86,6 +86,9 @@ class Executor:
         """Make sure the queued runs of ``store`` will be picked up; True if a worker was started."""
         raise NotImplementedError
 
+    def check(self, store: RunStore) -> None:
+        """ValueError if this executor cannot train runs of ``store`` (asked before anything is queued)."""
+
     def prewarm(self, store: RunStore, idle_s: float) -> bool:
         """Optionally get a trainer ready before a run is queued (a warm start); False if not done."""
         return False
@@ -269,6 +272,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     lease_timeout()
     executor = get_executor()
     store = _store(store)
+    executor.check(store)
     label = _label(spec)
     spec, task, hp = check_run(spec, task, hparams)
     if model_name is not None:

@@ -275,10 +275,13 @@ class RayExecutor:
             return self.num_gpus
         return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
 
-    def ensure_worker(self, store: RunStore) -> bool:
+    def check(self, store: RunStore) -> None:
         if store.is_sqlite:
-            raise ValueError("the Ray executor needs a store every node can reach: set FMNIST_STORE_URL to a "
+            raise ValueError("FMNIST_EXECUTOR=ray needs a store every node can reach: set FMNIST_STORE_URL to a "
                              "postgresql:// URL (see README, 'Serving a class')")
+
+    def ensure_worker(self, store: RunStore) -> bool:
+        self.check(store)
         import ray
         dispatcher = self.connect()
         install_waiting_models(store)

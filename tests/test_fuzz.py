@@ -299,3 +299,14 @@ def test_a_task_with_non_ascii_digits_is_an_unknown_task(home, task, monkeypatch
     monkeypatch.setenv("FMNIST_HOME", str(home))
     assert _code(["runs", "--task", task]) == 2
     assert "unknown task" in capsys.readouterr().err
+
+
+def test_compare_binary_may_name_replicates_that_do_not_exist_yet(home, monkeypatch, capsys):
+    """With --seeds, a new --binary name is the base of the replicates to train, not an error."""
+    from fmnist_core.studies import replicates
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    calls = []
+    monkeypatch.setattr(replicates, "plan_replicates", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        ValueError("planned")))
+    assert _code(["compare-binary", "--binary", "brand_new", "--seeds", "2"]) == 2
+    assert calls and calls[0][3] == "brand_new" and "planned" in capsys.readouterr().err

@@ -42,11 +42,15 @@ def cmd_compare_binary(args) -> int:
     from fmnist_core.studies import replicates as rep
 
     from fmnist_core.modeling.saving import load_metadata
+    training = args.seeds is not None or args.epochs or args.subset
     for given in (args.multiclass, args.binary, args.transfer):
-        if given is not None:
-            load_metadata(given)   # a missing or damaged model: one line now, never a silent fallback
+        # Without training, a given model must exist: a missing or damaged one is one line, never a silent
+        # fallback to the default. With --seeds/--epochs/--subset a missing --binary/--transfer names the
+        # replicates to train (from the 10-class model's recipe).
+        if given is not None and (not training or given == args.multiclass):
+            load_metadata(given)
     lists = {"direct": args.binary, "transfer": args.transfer}
-    if args.seeds is not None or args.epochs or args.subset:
+    if training:
         n = args.seeds or 1
         plan = rep.plan_replicates(args.task, n, args.multiclass, args.binary, args.transfer, args.epochs, args.subset)
         todo = rep.missing(plan)

@@ -68,9 +68,9 @@ def our_lines(stderr: str) -> list[str]:
 
 
 def fill(mount: Path) -> Path:
-    """Write zeros until the disk refuses one more byte."""
+    """Write zeros until the disk refuses one more byte (appending: it tops up space freed meanwhile)."""
     filler = mount / "filler"
-    with open(filler, "wb", buffering=0) as fh:
+    with open(filler, "ab", buffering=0) as fh:
         for size in (1 << 20, 1 << 12, 1):
             while True:
                 try:
@@ -87,11 +87,13 @@ def cli(home: Path, argv: list[str], env_extra=None, timeout=300) -> subprocess.
                           env=env, input="correct horse battery\n", capture_output=True, text=True, timeout=timeout)
 
 
-def run_commands(home: Path, template: dict, only=None) -> list[dict]:
+def run_commands(home: Path, template: dict, only=None, before=None) -> list[dict]:
     out = []
     for cid, argv in COMMANDS.items():
         if only and cid not in only:
             continue
+        if before:
+            before()
         proc = cli(home, argv)
         out.append({"id": cid, "argv": argv, "code": proc.returncode, "stderr": "\n".join(our_lines(proc.stderr)),
                     "stdout": proc.stdout.strip()[-300:], "intact": digest(home) == template
@@ -155,9 +157,9 @@ def main() -> int:
             template = digest(home)
         if args.scenario == "ro":
             subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        else:
-            fill(mount)
-        results += run_commands(home, template, args.commands.split(",") if args.commands else None)
+        # full: topped up before each command (a dying worker's cleanup can free a few blocks)
+        results += run_commands(home, template, args.commands.split(",") if args.commands else None,
+                                before=(lambda: fill(mount)) if args.scenario == "full" else None)
         for r in results:
             print(json.dumps(r), flush=True)
     finally:

@@ -309,7 +309,8 @@ def store_case(kind: str, cmd: str) -> Case:
             ok = one_line_error(res) and after == before
         if (cmd != "store-reset--yes" or kind in ("newer-schema", "directory")) and not healthy:
             text += "; store untouched" if after == before else "; STORE CHANGED"
-        gone = [] if cmd == "store-reset--yes" else lost(before, after)
+        # run 1 gone after `delete run 1` (or renamed) on a healthy store is what was asked, not a loss
+        gone = [] if cmd == "store-reset--yes" or (healthy and cmd in ("delete", "rename")) else lost(before, after)
         return Outcome(text, ok, traceback=res.tb is not None, data_lost=bool(gone))
     exp = ("no traceback, run 1 kept" if healthy else
            "exit 1, one line, store untouched" if kind in ("newer-schema", "directory") and cmd.startswith("store-reset") else "exit 0, models listed" if cmd == "models" else

@@ -1,7 +1,7 @@
 """Issue 11's fault and bad-input probes, re-runnable: runs every case and writes the table into
 RELIABILITY.md (between the ``probes:begin`` / ``probes:end`` markers), with the counts.
 
-Run (about 10 minutes on 2 cores; keep it niced on a shared machine):
+Run (4-10 minutes on 2 cores; keep it niced on a shared machine):
     nice -n 15 .venv/bin/python benchmarks/probe_reliability.py            # all cases, rewrites RELIABILITY.md
     .venv/bin/python benchmarks/probe_reliability.py --only 'cli.train--seed*'   # some cases, printed only
     .venv/bin/python benchmarks/probe_reliability.py --list                 # case ids by group

@@ -1,6 +1,6 @@
 """A fast sample of the probe harness that writes RELIABILITY.md (benchmarks/probe_reliability.py).
 
-The harness itself runs outside ``make test`` (about 10 minutes); this keeps its case list whole
+The harness itself runs outside ``make test`` (4-10 minutes); this keeps its case list whole
 and a few in-process cases of each kind passing, so the table cannot silently rot.
 """
 import pytest

@@ -13,6 +13,7 @@ trains, frees the space and reports what the run recorded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -164,6 +165,8 @@ def main() -> int:
             print(json.dumps(r), flush=True)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+        with contextlib.suppress(OSError):
+            mount.rmdir()
     return 0
 
 

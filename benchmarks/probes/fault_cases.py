@@ -9,11 +9,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.probes.harness import REPO, Case, Outcome, fresh_home, short, tiny_model
+from benchmarks.probes.harness import REPO, Case, Outcome, fresh_home, short, temp_dir, tiny_model
 
 PY = sys.executable
 
@@ -199,7 +198,7 @@ def race_cases() -> list[Case]:
 # ---------------------------------------------------------------- deletion paths
 
 def _outside() -> Path:
-    d = Path(tempfile.mkdtemp(prefix="probe_outside_"))
+    d = temp_dir("probe_outside_")
     tiny_model(d, "victim")
     return d / "victim.keras"
 

@@ -8,6 +8,7 @@ expected it untouched.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
@@ -64,6 +65,15 @@ def tiny_model(home: Path, name: str, task: str = "shoes", preset: str = "linear
 
 
 _TEMPLATE: Path | None = None
+_MADE: list[Path] = []   # temp folders this process made, removed when it exits
+
+
+def temp_dir(prefix: str) -> Path:
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    if not _MADE:
+        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _MADE])
+    _MADE.append(d)
+    return d
 
 
 def template_home() -> Path:
@@ -74,7 +84,7 @@ def template_home() -> Path:
         from fmnist_core.data.tasks import get_task
         from fmnist_core.modeling.models import normalize_spec
         from fmnist_core.runs.store import RunStore
-        home = Path(tempfile.mkdtemp(prefix="probe_template_")) / "home"
+        home = temp_dir("probe_template_") / "home"
         home.mkdir()
         tiny_model(home, "kept", run_id=1, source="run")
         (home / "damaged.keras").write_bytes(b"PK\x03\x04 not really a zip")
@@ -90,7 +100,7 @@ def template_home() -> Path:
 
 def fresh_home(template: Path | None = None) -> Path:
     """A private copy of the template home (each case gets its own)."""
-    dst = Path(tempfile.mkdtemp(prefix="probe_")) / "home"
+    dst = temp_dir("probe_") / "home"
     shutil.copytree(template or template_home(), dst)
     return dst
 

@@ -74,7 +74,8 @@ def test_new_runs_get_descriptive_default_names(store):
     assert default_run_name("tinyvgg (edited)", get_task("shoes"), 1) == "custom-shoes-1ep"
     at = page()
     preset = at.session_state["bt_preset"]                                   # the page's default preset
-    assert widget(at.text_input, "Run name (optional)").placeholder == f"{preset}-10class-3ep"
+    epochs = at.session_state["bt_hp_epochs"]                                # its recipe's: 5 for quick
+    assert widget(at.text_input, "Run name (optional)").placeholder == f"{preset}-10class-{epochs}ep"
 
 
 # ---------------------------------------------------------------- sweeps and the banner (issue 10, item 8)

@@ -17,6 +17,7 @@ import argparse
 import fnmatch
 import os
 import platform
+import re
 import sys
 import time
 import traceback
@@ -60,7 +61,11 @@ def run_case(case) -> Outcome:
 
 
 def cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", "\\n")
+    """One table cell: pipes escaped, and no control or line-separator character (they would break the
+    row, and a NUL makes git call the file binary)."""
+    text = str(text).replace("|", "\\|").replace("\n", "\\n")
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                  else f"\\u{ord(m.group()):04x}", text)
 
 
 def render(results, started: str, seconds: float) -> str:

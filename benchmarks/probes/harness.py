@@ -221,7 +221,7 @@ def cli_command(argv: list[str], env: dict | None = None) -> str:
     import shlex
     pre = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items() if v is not None)
     text = "python -m fmnist_core " + " ".join(shlex.quote(a) for a in argv)
-    return f"`{(pre + ' ' if pre else '') + text}`".replace("|", "\\|").replace("\n", "\\n")
+    return f"`{(pre + ' ' if pre else '') + text}`"   # the report escapes it for its table
 
 
 def one_line_error(res: CliResult) -> bool:

@@ -400,26 +400,32 @@ def row_stop(ctx) -> dict:
     return {f"Stop: click -> run stopped in the store ({len(out)} repeats)": out}
 
 
+WATCH_ARGS = ["--preset", "tinyvgg", "--subset", "40000", "--epochs", "2", "--seed", "0"]   # ~20 s of training
+
+
 def row_watch(ctx) -> dict:
-    """The same small CLI-submitted run, once with Build & Train open on it, once with no browser:
-    alternating, ``train_repeats`` pairs; the worker's train_seconds from the run store."""
+    """The same CLI-submitted run (``WATCH_ARGS``), once with Build & Train open on it, once with no
+    browser: alternating, ``train_repeats`` pairs; the worker's train_seconds from the run store. The
+    server's CPU share is taken from when the watching page has settled (its one-off first render
+    is not "watching") to the run's end."""
     server, page = ctx["server"], ctx["page"]
     watched, unwatched, cpu_share = [], [], []
     for i in range(ctx["train_repeats"]):
         for watch in ((True, False) if i % 2 == 0 else (False, True)):
             name = f"bench_{'w' if watch else 'u'}{i}"
             page.goto("about:blank")
-            run_id = server.cli("train", *TRAIN_ARGS, "-mn", name, "--detach", "--overwrite").split()[-1]
+            run_id = server.cli("train", *WATCH_ARGS, "-mn", name, "--detach", "--overwrite").split()[-1].strip("#")
             if watch:
-                page.goto(ctx["url"] + "/build_train")
+                page.goto(f"{ctx['url']}/build_train?run={run_id}")
+                settle(page, quiet=0.3)
                 cpu0, t0 = server.cpu_seconds(), time.monotonic()
-            runs = wait_no_active_run(server)
+            runs = wait_no_active_run(server, poll=0.2)
             if watch:
                 cpu_share.append((server.cpu_seconds() - cpu0) / (time.monotonic() - t0))
-            run = next(r for r in runs if str(r[0]) == run_id.strip("#") or r[1] == name)
+            run = next(r for r in runs if str(r[0]) == run_id or r[1] == name)
             (watched if watch else unwatched).append(float(run[3] or 0))
     ratio = [w / u for w, u in zip(watched, unwatched) if u]
-    return {f"Training time, watched (s; {len(watched)} runs, {' '.join(TRAIN_ARGS)})": watched,
+    return {f"Training time, watched (s; {len(watched)} runs, {' '.join(WATCH_ARGS)})": watched,
             "Training time, unwatched (s)": unwatched,
             "Watched / unwatched ratio": ratio,
             "Server CPU while watching (share of one core)": cpu_share}

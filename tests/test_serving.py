@@ -126,3 +126,9 @@ def test_others_runs_are_visible_as_plain_text_and_not_deletable(fmnist_home):
     # Offered, but refused by the store, and said so (tests/test_compare_admin.py clicks through it).
     with pytest.raises(PermissionError):
         store.delete_run(rid, owner="local:intruder")
+
+
+def test_no_full_garbage_collection_after_every_script_run():
+    # runner.postScriptGC: a gc.collect(2) after each run and fragment rerun, 40% of the server's CPU
+    # while watching a run (BENCHMARKS.md, "watch" row).
+    assert CONFIG["runner"]["postScriptGC"] is False

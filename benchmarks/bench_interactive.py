@@ -267,6 +267,7 @@ def row_fewshot(ctx) -> dict:
     wait_idle(page)
     fewshot_ready(page)
     go = widget(page, "fs_curve_go").locator("button")
+    go.wait_for()   # the button shows once this task's comparison (a background job) is in
     t0 = time.perf_counter()
     go.click()
     page.locator('[data-testid="stProgress"]').filter(has_text="k-shot curve").first.wait_for()

@@ -40,3 +40,21 @@ def test_most_confused_and_top_losses():
     assert [t["index"] for t in top_losses(Y, P, k=5, only_wrong=True)] == [4, 1]
     assert pair_indices(Y, P, 0, 1).tolist() == [1]
     assert cross_entropy(np.array([0]), np.array([[0.0, 1.0]]))[0] == pytest.approx(-np.log(1e-7))
+
+
+def test_a_scored_model_is_not_kept_alive_by_the_traced_call():
+    """predict_proba traces one call per model from COMPILE_FROM images on; that cache must not keep
+    the model (and its weights) alive once nothing else holds it."""
+    import gc
+    import weakref
+
+    from fmnist_core.modeling import evaluation, models
+
+    model = models.build_model("linear", "multiclass")
+    x = np.random.default_rng(0).random((evaluation.COMPILE_FROM, 28, 28, 1), dtype=np.float32)
+    traced = evaluation.predict_proba(model, x)
+    np.testing.assert_allclose(traced, np.asarray(model(x, training=False)), atol=1e-5)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -25,7 +25,10 @@ def _forward(model):
     if fn is None:
         import tensorflow as tf
 
-        fn = _compiled[model] = tf.function(lambda a: model(a, training=False), reduce_retracing=True)
+        # The call reaches the model through a weak reference: a strong one in the cached value would
+        # keep its key (the model) alive for ever, and every model ever scored with it.
+        ref = weakref.ref(model)
+        fn = _compiled[model] = tf.function(lambda a: ref()(a, training=False), reduce_retracing=True)
     return fn
 
 

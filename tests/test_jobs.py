@@ -4,9 +4,9 @@ Each worker start costs ~3-4 s (TensorFlow import), so tests queue several runs 
 """
 import os
 import signal
-import time
 
 import pytest
+from waiting import wait_for
 
 from fmnist_core import cli
 from fmnist_core.data.fashion_mnist import load_fashion_mnist, preprocess
@@ -28,16 +28,6 @@ def store(fmnist_home):
     jobs.get_executor().terminate_started()
 
 
-def wait_until(pred, timeout=90, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def running_with_points(store, run_id):
     run = store.get_run(run_id)
     return run if run["status"] == "running" and run["batches"] else None
@@ -57,7 +47,7 @@ def test_two_jobs_run_one_after_the_other_to_completion(store):
         pair = (status[a], status[b])
         seen.add(pair)
         return pair[0] in ("completed", "stopped", "failed") and pair[1] in ("completed", "stopped", "failed")
-    wait_until(both_done, timeout=180, poll=0.02)
+    wait_for(both_done, timeout=180, poll=0.02)
     assert ("running", "queued") in seen                      # queued, then running...
     assert ("running", "running") not in seen                 # ...one at a time
 
@@ -95,7 +85,7 @@ def test_stop_keeps_best_weights_and_saves_a_loadable_model(store, capsys):
     a = jobs.submit("tinyvgg", "multiclass", LONG, store=store, model_name="to_stop")
     b = jobs.submit("linear", "multiclass", TINY, store=store)
     assert jobs.stop(b, store=store)["status"] == "stopped"     # a queued run stops at once
-    wait_until(lambda: running_with_points(store, a), timeout=120)
+    wait_for(lambda: running_with_points(store, a), timeout=120)
     assert cli.main(["stop", str(a)]) == 0
     assert "stop requested" in capsys.readouterr().out
     run = jobs.wait(a, timeout=120, store=store)
@@ -113,14 +103,14 @@ def test_killed_worker_marks_its_run_failed_and_spares_the_others(store):
     done = jobs.submit("linear", "multiclass", {**TINY, "epochs": 1}, store=store)
     victim = jobs.submit("tinyvgg", "multiclass", LONG, store=store)
     after = jobs.submit("linear", "shoes", {**TINY, "epochs": 1}, store=store)
-    run = wait_until(lambda: running_with_points(store, victim), timeout=120)
+    run = wait_for(lambda: running_with_points(store, victim), timeout=120)
     first = store.get_run(done)
     assert first["status"] == "completed"
     model_file = saving.find_model(first["model_name"])
     before = (model_file.stat().st_mtime_ns, model_file.read_bytes())
 
     os.kill(run["pid"], signal.SIGKILL)
-    wait_until(lambda: not pid_alive(run["pid"]), timeout=10)   # the kernel takes a moment
+    wait_for(lambda: not pid_alive(run["pid"]), timeout=10)   # the kernel takes a moment
     listed = {r["id"]: r for r in store.list_runs()}             # the next listing already knows
     assert listed[victim]["status"] == "failed"
     dead = store.get_run(victim)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from fmnist_core.modeling.training import train
 from fmnist_core.runs import histograms
@@ -26,18 +27,6 @@ HIDE_JS = """(hidden) => {
   Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
   document.dispatchEvent(new Event('visibilitychange'));
 }"""
-
-
-def wait_for_frame(page, name: str, timeout: float = 60):
-    """The frames of the custom component ``name`` (its iframe's URL names it), once there is one."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frames = [f for f in page.frames if name in (f.url or "")]
-        if frames:
-            return frames
-        time.sleep(0.2)
-    raise TimeoutError(f"no {name} frame within {timeout} s")
 
 
 def shot(page, name):
@@ -86,7 +75,8 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     page.wait_for_function(PLOTTED_JS, arg="heatmap", timeout=60_000)     # the grid sweep's heatmap
     # The parallel coordinates: a component (its own frame). Brushing the learning-rate axis around
     # 1e-2 (log10 -2) keeps 2 of the 4 runs; the page lists them and compares their curves.
-    frame = next(f for f in wait_for_frame(page, "fmnist_parcoords"))
+    frame = wait_for(lambda: [f for f in page.frames if "fmnist_parcoords" in (f.url or "")], 60,
+                     "the parallel-coordinates component's frame", poll=0.2)[0]
     frame.wait_for_function("""() => { const g = document.getElementById('plot');
         return g && g.data && g.data[0].type === 'parcoords' && g.data[0].dimensions.length === 3; }""",
                             timeout=60_000)

@@ -104,16 +104,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(pred, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError(f"{what} not reached within {timeout:.0f} s")
-
-
 # ---------------------------------------------------------------- PostgreSQL (Debian's package)
 
 def _pg_tool(name: str) -> str:

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from cluster_harness import wait_for
+from waiting import wait_for
 
 from fmnist_core.modeling import saving
 from fmnist_core.runs import jobs

@@ -74,13 +74,21 @@ def app_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def app_server(app_home):
+    ARTIFACTS.mkdir(exist_ok=True)
+    proc, url = start_server({"FMNIST_HOME": str(app_home)}, log_path=ARTIFACTS / "streamlit-server.log")
+    yield url
+    _stop(proc)
+
+
+def start_server(env: dict, log_path: Path | None = None, timeout: float = SERVER_START_TIMEOUT):
+    """``streamlit run streamlit_app.py`` on a free port, with ``env`` over this process's environment;
+    returns (process, base URL) once /_stcore/health answers. Stop it with ``_stop``. The test fails
+    (with the log's tail, when ``log_path`` is given) if it exits or is not healthy in ``timeout`` s."""
     python = ROOT / ".venv" / "bin" / "python"
     python = str(python) if python.exists() else sys.executable
     port = _free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "streamlit-server.log"
-    env = {**os.environ, "FMNIST_HOME": str(app_home), "PYTHONPATH": str(ROOT)}
-    with open(log_path, "wb") as log:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    with open(log_path or os.devnull, "wb") as log:
         proc = subprocess.Popen(
             [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
              "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -88,15 +96,14 @@ def app_server(app_home):
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while not _healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
-            tail = log_path.read_text(errors="replace")[-3000:]
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path else ""
             pytest.fail(f"streamlit did not become healthy on {url} (exit code {proc.poll()}):\n{tail}")
         time.sleep(0.3)
-    yield url
-    _stop(proc)
+    return proc, url
 
 
 def _stop(proc: subprocess.Popen) -> None:

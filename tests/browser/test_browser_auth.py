@@ -6,11 +6,8 @@ test never opens a port to the network) and an accounts file made by ``add-user`
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,41 +17,18 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory):
+    from tests.browser.conftest import _stop, start_server
+
     tmp = tmp_path_factory.mktemp("served")
-    auth = tmp / "auth.yaml"
-    env = {**os.environ, "FMNIST_HOME": str(tmp / "home"), "FMNIST_AUTH_FILE": str(auth), "FMNIST_SERVED": "1",
-           "PYTHONPATH": str(ROOT)}
+    env = {"FMNIST_HOME": str(tmp / "home"), "FMNIST_AUTH_FILE": str(tmp / "auth.yaml"), "FMNIST_SERVED": "1"}
     subprocess.run([sys.executable, "-m", "fmnist_core", "add-user", "ann", "--name", "Ann Teacher",
-                    "--password-stdin"], input="correct horse battery\n", text=True, env=env, cwd=ROOT, check=True)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-                             "true", "--server.port", str(port), "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while not _healthy(url):
-        assert proc.poll() is None and time.monotonic() < deadline, "the served app did not start"
-        time.sleep(0.3)
+                    "--password-stdin"], input="correct horse battery\n", text=True, cwd=ROOT, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    proc, url = start_server(env)
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
+    _stop(proc)
 
 
 def _sign_in(page, wait_idle, password: str) -> None:

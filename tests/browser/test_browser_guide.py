@@ -1,10 +1,7 @@
 """The first hour in a real browser (issue 14): the four-step "Start here" path from a fresh server,
 a mistyped address, no Deploy button, and screenshots of Home, the study pages and the model
 pickers at 820 and 1400 px wide (saved to test-artifacts/screens/ for a person to look at)."""
-import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -141,19 +138,9 @@ def test_start_here_walks_the_four_steps_each_to_its_page(fresh_server, page, wa
 def fresh_server(app_home):
     """A second server, started for this test: the first request to a fresh server takes another path
     through Streamlit (see ui.frame._leave_pages_directory_mode)."""
-    from tests.browser.conftest import ROOT, _free_port, _healthy, _stop
+    from tests.browser.conftest import _stop, start_server
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-         "true", "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "FMNIST_HOME": str(app_home), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120
-    while not _healthy(url):
-        assert proc.poll() is None and time.monotonic() < deadline, "the second server did not start"
-        time.sleep(0.3)
+    proc, url = start_server({"FMNIST_HOME": str(app_home)}, timeout=120)
     yield url
     _stop(proc)
 

@@ -48,15 +48,14 @@ def table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def brushed_runs(ids: list[int], n_scored: int, n_axes: int, ticked: bool) -> None:
+def brushed_runs(inside: list[dict], n_scored: int, n_axes: int, ticked: bool) -> None:
     """The runs inside the chart's brushed ranges, as a table (linked to the chart by run id)."""
     ranges = "range" if n_axes == 1 else f"ranges of {n_axes} axes"
-    st.markdown(f"**{len(ids)} of {n_scored} runs** are inside the brushed {ranges}"
-                + ("." if not ids or ticked else ": the curves below compare them (tick rows above to choose)."))
-    if ids:
-        by_id = {r["id"]: r for r in runs}
+    st.markdown(f"**{len(inside)} of {n_scored} runs** are inside the brushed {ranges}"
+                + ("." if not inside or ticked else ": the curves below compare them (tick rows above to choose)."))
+    if inside:
         cols = ["id", "name", "val acc", "optimizer", "lr", "batch", "images", "epochs", "sweep"]
-        st.dataframe(table([by_id[i] for i in ids])[cols], hide_index=True, key="cr_brushed",
+        st.dataframe(table(inside)[cols], hide_index=True, key="cr_brushed",
                      column_config={"val acc": st.column_config.NumberColumn(format="%.4f"),
                                     "lr": st.column_config.NumberColumn(format="%.2e")})
 
@@ -239,7 +238,7 @@ if len(scored) >= 2:
                    "them. Ticked rows are red. Drag along an axis to brush a range (several axes: runs inside "
                    "all of them); click an axis outside its brush to clear it.")
         if n_axes:
-            brushed_runs(brushed, len(scored), n_axes, bool(picked))
+            brushed_runs([by_id[i] for i in brushed], len(scored), n_axes, bool(picked))
             if brushed and not picked:
                 picked = brushed   # nothing ticked: the curves below compare the brushed runs
 

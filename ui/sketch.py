@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import math
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def sketch(key: str, *, size: int = 280, brush: int = 18, initial: list[dict] | 
     initial = valid_strokes(initial or []) or []
     result = _component()(
         data={"size": int(size), "brush": int(brush), "initial": initial,
-              "initialKey": f"{key}:{len(json.dumps(initial))}"},
+              "initialKey": key},
         key=key, default={"drawing": None}, on_drawing_change=lambda: None, width="content", height="content")
     drawing = result.get("drawing") if hasattr(result, "get") else None
     if not isinstance(drawing, dict):

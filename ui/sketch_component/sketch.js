@@ -5,7 +5,7 @@
 // canvas sends the drawing the moment the pen lifts: the strokes (to restore it after a reload)
 // and the rendered PNG (what the model sees).
 //
-// data: {size, brush, initial: [{w, p: [x0, y0, x1, y1, ...]}], initialKey}
+// data: {size, brush, initial: [{w, p: [x0, y0, x1, y1, ...]}], initialKey (the widget key: a new one, a fresh canvas)}
 // state "drawing": {strokes: [...], png: "data:image/png;base64,..."}
 const STATES = new WeakMap();
 const MAX_POINTS = 20000;   // all strokes together: bounds what a stroke storm can send

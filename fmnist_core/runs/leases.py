@@ -294,5 +294,12 @@ class WorkerSide:
             return None
         for line in reversed(lines):
             if any(k in line for k in ("Error", "error:", "No space left", "Read-only", "is full", "not writable")):
-                return line.strip()[-200:]
+                line = line.strip()[-200:]
+                # Which line made it to the log before the worker died depends on timing (on a full disk
+                # the worker's own "the disk is full" line may not): name the cause in words either way.
+                if "No space left" in line and "is full" not in line:
+                    return f"the disk is full ({line})"
+                if "Read-only" in line and "not writable" not in line:
+                    return f"the model folder is not writable ({line})"
+                return line
         return None

@@ -292,14 +292,15 @@ class WorkerSide:
                 lines = fh.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return None
-        for line in reversed(lines):
-            if any(k in line for k in ("Error", "error:", "No space left", "Read-only", "is full", "not writable")):
-                line = line.strip()[-200:]
-                # Which line made it to the log before the worker died depends on timing (on a full disk
-                # the worker's own "the disk is full" line may not): name the cause in words either way.
-                if "No space left" in line and "is full" not in line:
-                    return f"the disk is full ({line})"
-                if "Read-only" in line and "not writable" not in line:
-                    return f"the model folder is not writable ({line})"
-                return line
+        # A line naming the cause wins over a later generic error: which lines reach the log before
+        # a worker dies depends on timing (on a full disk, a failed progress write may come last).
+        for keys in (("is full", "not writable", "No space left", "Read-only"), ("Error", "error:")):
+            for line in reversed(lines):
+                if any(k in line for k in keys):
+                    line = line.strip()[-200:]
+                    if "No space left" in line and "is full" not in line:
+                        return f"the disk is full ({line})"
+                    if "Read-only" in line and "not writable" not in line:
+                        return f"the model folder is not writable ({line})"
+                    return line
         return None

@@ -177,6 +177,16 @@ def _saved_model(home, name, run_id):
                        "run_id": run_id, "source": "run"}, home)
 
 
+def test_a_run_created_claimed_is_never_queued(store):
+    """A run trained in-process is created running, held by its process: a worker waiting on the
+    queue (the app's pre-warmed one) cannot take it between create and claim."""
+    rid = store.create_run("in-process", get_task("multiclass"), normalize_spec("linear"), HParams(),
+                           claim_pid=os.getpid())
+    run = store.get_run(rid)
+    assert (run["status"], run["pid"], run["model_name"]) == ("running", os.getpid(), f"run{rid}")
+    assert store.next_queued() is None and store.claim_next(os.getpid()) is None
+
+
 def test_delete_run(store, fmnist_home):
     mine, other, running = _queue(store), _queue(store), _queue(store)
     for rid in (mine, other):

@@ -260,6 +260,11 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             try:
                 with self._eng().connect() as conn:
                     _BEGIN.mode = mode
+                    if mode == "DEFERRED" and not self.is_sqlite:
+                        # PostgreSQL's default (READ COMMITTED) gives each statement its own snapshot:
+                        # a run's row and its points, read in turn, could straddle a worker's commit
+                        # (a point with no epoch). A read-only REPEATABLE READ never fails to serialize.
+                        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
                     with conn.begin():
                         yield conn
             except sa_exc.IntegrityError:
@@ -295,7 +300,8 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
     # ------------------------------------------------------------ creating and reading
 
     def create_run(self, name, task, spec, hparams, sweep_id=None, *, model_name=None, sweep_param=None,
-                   sweep_value=None, reserved_names=(), owner=None, overwrite: bool = False) -> int:
+                   sweep_value=None, reserved_names=(), owner=None, overwrite: bool = False,
+                   claim_pid: int | None = None) -> int:
         """Queue a run; returns its id. The model name is reserved in the same transaction.
 
         model_name : the name to save under; default ``run<id>`` (``run<id>_2``... past names in
@@ -303,6 +309,8 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             already reserved is refused (NameTakenError), and so is an existing model's name
             (``reserved_names``, or a finished run's model) unless ``overwrite``.
         owner : who may stop, rename or delete the run (see ``check_owner``).
+        claim_pid : create the run already running, held by this process (a run trained in-process):
+            it is never queued, so no waiting worker can take it between create and claim.
         task : Task (or its dict); spec : normalized layer list; hparams : HParams or dict.
         """
         from fmnist_core.data.tasks import get_task
@@ -328,6 +336,8 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
                     while model_name in taken:
                         model_name, n = f"run{run_id}_{n}", n + 1
                     conn.execute(update(R).where(R.c.id == run_id).values(model_name=model_name))
+                if claim_pid is not None:
+                    self._mark_running(conn, run_id, claim_pid, None)
         except sa_exc.IntegrityError:   # the UNIQUE index: a racing transaction took the name first
             raise NameTakenError(f"another queued or running run will already save a model named "
                                  f"{model_name!r}; choose another name") from None

@@ -35,8 +35,10 @@ def shot(page, name):
 
 
 def finished(store, name, hp, sweep=None, param=None, value=None, history=()):
-    rid = store.create_run(name, "multiclass", SPEC, hp, sweep, sweep_param=param, sweep_value=value)
-    assert store.mark_running(rid, os.getpid())
+    # Created already running, held by this process: the server's pre-warmed worker (Build & Train
+    # starts one) would otherwise claim a queued run before we do.
+    rid = store.create_run(name, "multiclass", SPEC, hp, sweep, sweep_param=param, sweep_value=value,
+                           claim_pid=os.getpid())
     for e in history:
         store.add_epoch(rid, e)
     last = history[-1] if history else {"val_accuracy": 0.8, "val_loss": 0.5}
@@ -116,8 +118,9 @@ def test_the_live_view_pauses_while_its_tab_is_hidden(app_server, app_home, page
     page.goto(app_server)
     page.get_by_role("link", name="Build & Train").first.click()
     page.get_by_role("heading", name="Build & Train").wait_for(timeout=60_000)
-    rid = store.create_run("watched while hidden", "multiclass", SPEC, {"epochs": 3})
-    assert store.mark_running(rid, os.getpid())     # alive: this process, fresh heartbeat (60 s)
+    # Alive: held by this process, fresh heartbeat (60 s); never queued, so the worker that opening
+    # Build & Train pre-warmed cannot take it.
+    rid = store.create_run("watched while hidden", "multiclass", SPEC, {"epochs": 3}, claim_pid=os.getpid())
     try:
         page.goto(f"{app_server}/build_train?run={rid}")
         page.get_by_role("heading", name=re.compile(rf"Run #{rid}\b")).wait_for(timeout=60_000)

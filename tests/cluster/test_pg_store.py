@@ -108,3 +108,26 @@ def test_stale_heartbeat_and_migration_on_postgres(pg_url, fmnist_home):
         conn.execute(text("UPDATE schema_version SET version = 99"))
     with pytest.raises(SchemaTooNewError, match="update the app"):
         RunStore(pg_url)
+
+
+def test_a_read_sees_one_moment_even_while_a_worker_writes(pg_url, fmnist_home):
+    """CI once saw a run with a batch point but no epoch: get_run read the run's row, a worker's
+    add_batch committed, then get_run read the points. One read must be one snapshot."""
+    store, worker = RunStore(pg_url), RunStore(pg_url)
+    rid = _queue(store)
+    assert worker.mark_running(rid, os.getpid())
+    with store._read() as conn:
+        before = conn.execute(text("SELECT current_epoch FROM runs WHERE id = :i"), {"i": rid}).scalar()
+        worker.add_batch(rid, {"step": 1, "epoch": 1, "batch": 1, "loss": 2.0, "accuracy": 0.1, "lr": 0.01,
+                               "elapsed": 0.1, "batches_per_epoch": 10})   # commits in between
+        points = conn.execute(text("SELECT count(*) FROM batches WHERE run_id = :i"), {"i": rid}).scalar()
+    assert (before, points) == (None, 0)
+    run = store.get_run(rid)
+    assert run["current_epoch"] == 1 and len(run["batches"]) == 1
+
+
+def test_a_run_created_claimed_is_never_queued(pg_url, fmnist_home):
+    store = RunStore(pg_url)
+    rid = store.create_run("in-process", get_task("multiclass"), normalize_spec("linear"), HParams(),
+                           claim_pid=os.getpid())
+    assert store.get_run(rid)["status"] == "running" and store.claim_next(os.getpid()) is None

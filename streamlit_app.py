@@ -21,3 +21,4 @@ if missing:
     frame.page_not_found(missing)
 else:
     page.run()
+frame.prewarm_trainer()   # after the page: a warm worker for the next Train, never in the way of a render

@@ -72,6 +72,24 @@ def test_home_renders_with_sidebar_status_models_and_links(fmnist_home):
     assert any("Quick classify" in m.value for m in at.markdown)
 
 
+def test_any_page_warms_a_training_worker_in_the_background(fmnist_home, monkeypatch):
+    """Opening Home (not Build & Train) starts one idle, pre-warmed worker; another view starts none;
+    with FMNIST_PREWARM_S=0 (the suite's default) nothing is started and no store is created."""
+    from fmnist_core.runs import jobs
+    logs = fmnist_home / "logs"
+    app()
+    assert not logs.exists() and not (fmnist_home / "runs.sqlite").exists()
+    monkeypatch.setenv("FMNIST_PREWARM_S", "30")
+    try:
+        app()
+        app()
+        started = list(logs.glob("worker-*.log"))
+        assert len(started) == 1, started
+        assert len(jobs.get_executor()._procs) == 1
+    finally:
+        jobs.get_executor().terminate_started()
+
+
 def test_home_shows_the_exact_fix_when_the_data_is_missing(fmnist_home, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "candidate_dirs", lambda: [tmp_path / "nowhere"])
     at = app()

@@ -168,6 +168,19 @@ def test_a_prewarmed_worker_waits_warm_and_trains_the_next_run(store, monkeypatc
     assert store.get_run(rid)["pid"] == run["pid"]
 
 
+@pytest.mark.slow
+def test_a_worker_started_for_a_run_stays_warm_for_the_next(store, monkeypatch):
+    """Train, wait for the result, Train again: the second run is taken by the same, already warm
+    worker (the benchmark's 6-8 s 'click -> first point' was a fresh worker importing TensorFlow)."""
+    monkeypatch.setenv("FMNIST_PREWARM_S", "60")
+    hp = {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2}
+    first = jobs.wait(jobs.submit("linear", "multiclass", hp, store=store), timeout=180, store=store)
+    assert first["status"] == "completed"
+    second = jobs.wait(jobs.submit("linear", "multiclass", hp, store=store), timeout=180, store=store)
+    assert second["status"] == "completed" and second["pid"] == first["pid"]
+    assert len(list((store.path.parent / "logs").glob("worker-*.log"))) == 1   # no second worker started
+
+
 def test_a_grid_sweep_queues_every_pair_and_refuses_a_too_big_one(store):
     base = {"spec": "linear", "task": "multiclass", "hparams": {"epochs": 1, "subset": 1000}}
     plans = jobs.plan_grid(base, "lr", ["1e-3", "1e-2"], "batch_size", ["32", "64", "128"])

@@ -106,11 +106,11 @@ def test_build_page_measures_the_time_per_epoch(store):
 
 def test_the_default_preset_comes_with_its_recipe_and_loading_another_keeps_the_fields(store):
     """Issue 15 item 4: the quick preset is the default, trained with its own recipe (bfloat16, batch
-    256, one-cycle 3e-3, 5 epochs); the fields show it. A preset without a recipe leaves them as set."""
+    256, one-cycle 5e-3, 4 epochs); the fields show it. A preset without a recipe leaves them as set."""
     at = page(BUILD)
     hp = {k: at.session_state[f"bt_hp_{k}"] for k in models.RECIPES["quick"]}
     assert hp == models.RECIPES["quick"]
-    assert any("Loaded with its training recipe (bfloat16, batch 256, one-cycle LR 3.0e-03, 5 epochs)" in c.value
+    assert any("Loaded with its training recipe (bfloat16, batch 256, one-cycle LR 5.0e-03, 4 epochs)" in c.value
                for c in at.caption)
     assert at.session_state["bt_hp_subset"] == 6000          # the image count is the user's to choose
     widget(at.number_input, "Epochs").set_value(7)

@@ -13,8 +13,8 @@ from ui import catalog, frame
 # (key, title, what you do, page, done-when session key)
 STEPS = [
     ("data", "Look at the data", "Browse the 70,000 images class by class.", "pages/dataset.py", "dataset_shown"),
-    ("train", "Train a quick model and watch it", "The quick preset (a small CNN) on 6,000 images for 5 epochs: "
-     "well under a minute, with live curves.", "pages/build_train.py", "bt_watch_id"),
+    ("train", "Train a quick model and watch it", "The quick preset (a small CNN) on 6,000 images for 4 epochs: "
+     "about ten seconds, with live curves.", "pages/build_train.py", "bt_watch_id"),
     ("evaluate", "Read its confusion matrix", "Which classes does it mix up? Click a cell to see the images.",
      "pages/evaluate.py", "evaluate_result"),
     ("classify", "Draw something and see what it thinks", "Draw a garment; see the top guesses and where the "

@@ -222,7 +222,7 @@ def histograms(run_id: int) -> None:
 
 
 def recipe_text(recipe: dict) -> str:
-    """A training recipe in words, e.g. 'bfloat16, batch 256, one-cycle LR 3.0e-03, 5 epochs'."""
+    """A training recipe in words, e.g. 'bfloat16, batch 256, one-cycle LR 5.0e-03, 4 epochs'."""
     parts = []
     if recipe.get("precision"):
         parts.append("bfloat16" if recipe["precision"] == "mixed_bfloat16" else recipe["precision"])

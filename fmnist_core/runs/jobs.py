@@ -46,6 +46,11 @@ def _store(store) -> RunStore:
     return store if store is not None else RunStore()
 
 
+# A worker locks its slot within about a second of starting (before it imports TensorFlow); until
+# then a free-looking slot is not free, and a second worker started for the same run would exit.
+SLOT_TAKEN_WITHIN_S = 3.0
+
+
 def max_workers() -> int:
     raw = os.environ.get("FMNIST_MAX_WORKERS") or "1"
     if not re.fullmatch(r"[0-9]{1,2}", raw) or not 1 <= int(raw) <= 16:
@@ -104,6 +109,8 @@ class LocalProcessExecutor(Executor):
         self._reap()
         if store.next_queued() is None:
             return False
+        if any(time.monotonic() - getattr(p, "started_at", 0) < SLOT_TAKEN_WITHIN_S for p in self._procs):
+            return False  # ours, just started: it takes a slot and the queue within a moment
         # The run is committed before this probe. A worker that is about to exit releases its
         # slot, then looks at the queue once more, so either it sees the new run or we get the
         # slot here and start a fresh worker: a queued run is never left without one.
@@ -111,7 +118,10 @@ class LocalProcessExecutor(Executor):
             fd = try_lock(path)
             if fd is not None:
                 unlock(fd)
-                self._spawn(store)
+                # It stays warm for the next run too (``--idle-wait``), for as long as a pre-warmed
+                # worker would: a second Train then starts in ~1 s instead of re-importing TensorFlow.
+                idle_s = prewarm_seconds()
+                self._spawn(store, ["--idle-wait", str(idle_s)] if idle_s > 0 else [])
                 return True
         return False
 
@@ -144,6 +154,7 @@ class LocalProcessExecutor(Executor):
                  str(log_path), *extra],
                 cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it
+        proc.started_at = time.monotonic()
         self._procs.append(proc)
         return proc
 
@@ -385,11 +396,16 @@ def rename_model(old: str, new: str, store=None, owner=None) -> None:
     store.rename_model_refs(old, new)
 
 
+def prewarm_seconds() -> float:
+    """How long a warm worker waits for the next run: ``$FMNIST_PREWARM_S`` (default 300; 0 = never)."""
+    raw = os.environ.get("FMNIST_PREWARM_S") or "300"
+    return float(raw) if raw.replace(".", "", 1).isdigit() else 300.0
+
+
 def prewarm(store=None) -> bool:
     """Have a worker import TensorFlow and wait for a run, so the next Train starts in ~1 s instead of
-    ~5. It waits ``$FMNIST_PREWARM_S`` seconds (default 300; 0 turns this off), then exits."""
-    raw = os.environ.get("FMNIST_PREWARM_S") or "300"
-    idle_s = float(raw) if raw.replace(".", "", 1).isdigit() else 300.0
+    ~5. It waits ``prewarm_seconds()``, then exits."""
+    idle_s = prewarm_seconds()
     return idle_s > 0 and get_executor().prewarm(_store(store), idle_s)
 
 

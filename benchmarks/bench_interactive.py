@@ -90,6 +90,21 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    @staticmethod
+    def browser_cpu_seconds() -> float:
+        """User + system CPU seconds so far of every Chromium process on the machine (renderer, GPU
+        and browser processes: what drawing the page costs, which the server's figure leaves out)."""
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue   # exited meanwhile
+            if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():
+                fields = text.rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def cli(self, *args: str, timeout: float = 600) -> str:
         done = subprocess.run([PYTHON, "-m", "fmnist_core", *args], cwd=ROOT, env=self.env, capture_output=True,
                               text=True, timeout=timeout)
@@ -437,7 +452,7 @@ def row_watch(ctx) -> dict:
     server's CPU share is taken from when the watching page has settled (its one-off first render
     is not "watching") to the run's end."""
     server, page = ctx["server"], ctx["page"]
-    watched, unwatched, cpu_share = [], [], []
+    watched, unwatched, cpu_share, browser_share = [], [], [], []
     for i in range(ctx["train_repeats"]):
         for watch in ((True, False) if i % 2 == 0 else (False, True)):
             name = f"bench_{'w' if watch else 'u'}{i}"
@@ -446,17 +461,19 @@ def row_watch(ctx) -> dict:
             if watch:
                 page.goto(f"{ctx['url']}/build_train?run={run_id}")
                 settle(page, quiet=0.3)
-                cpu0, t0 = server.cpu_seconds(), time.monotonic()
+                cpu0, bcpu0, t0 = server.cpu_seconds(), server.browser_cpu_seconds(), time.monotonic()
             runs = wait_no_active_run(server, poll=0.2)
             if watch:
                 cpu_share.append((server.cpu_seconds() - cpu0) / (time.monotonic() - t0))
+                browser_share.append((server.browser_cpu_seconds() - bcpu0) / (time.monotonic() - t0))
             run = next(r for r in runs if str(r[0]) == run_id or r[1] == name)
             (watched if watch else unwatched).append(float(run[3] or 0))
     ratio = [w / u for w, u in zip(watched, unwatched) if u]
     return {f"Training time, watched (s; {len(watched)} runs, {' '.join(WATCH_ARGS)})": watched,
             "Training time, unwatched (s)": unwatched,
             "Watched / unwatched ratio": ratio,
-            "Server CPU while watching (share of one core)": cpu_share}
+            "Server CPU while watching (share of one core)": cpu_share,
+            "Browser (Chromium) CPU while watching (share of one core)": browser_share}
 
 
 ROWS = {name: globals()[f"row_{name}"] for name in ALL_ROWS}

@@ -35,7 +35,7 @@ def shot(page, name):
 
 
 def finished(store, name, hp, sweep=None, param=None, value=None, history=()):
-    # Created already running, held by this process: the server's pre-warmed worker (Build & Train
+    # Created already running, held by this process: the server's pre-warmed worker (any page view
     # starts one) would otherwise claim a queued run before we do.
     rid = store.create_run(name, "multiclass", SPEC, hp, sweep, sweep_param=param, sweep_value=value,
                            claim_pid=os.getpid())
@@ -118,8 +118,8 @@ def test_the_live_view_pauses_while_its_tab_is_hidden(app_server, app_home, page
     page.goto(app_server)
     page.get_by_role("link", name="Build & Train").first.click()
     page.get_by_role("heading", name="Build & Train").wait_for(timeout=60_000)
-    # Alive: held by this process, fresh heartbeat (60 s); never queued, so the worker that opening
-    # Build & Train pre-warmed cannot take it.
+    # Alive: held by this process, fresh heartbeat (60 s); never queued, so the server's pre-warmed
+    # worker cannot take it.
     rid = store.create_run("watched while hidden", "multiclass", SPEC, {"epochs": 3}, claim_pid=os.getpid())
     try:
         page.goto(f"{app_server}/build_train?run={rid}")

@@ -111,6 +111,21 @@ def test_live_metrics_are_in_percent(store):
     assert any("Validation accuracy 81.23%" in s.value for s in at.success)
 
 
+def test_the_live_view_polls_every_second_until_its_first_points_then_every_two(store):
+    """AppTest cannot see run_every; the rule is read off the session the page leaves behind."""
+    from ui import live
+    rid = make_run(store, None)                              # running, held by this test, no points yet
+    at = page(bt_watch_id=rid)
+    assert at.session_state["bt_live_fast"] == rid and not at.session_state["bt_live_cache"]["points"]
+    store.add_batch(rid, {"step": 1, "epoch": 1, "batch": 1, "loss": 2.0, "accuracy": 0.2, "lr": 1e-3,
+                          "elapsed": 0.5, "batches_per_epoch": 10})
+    at.run()              # a poll draws the first point
+    assert len(at.session_state["bt_live_cache"]["points"]) == 1
+    at.run()              # the next one reruns the page once, which sets the slower poll
+    assert not at.exception and at.session_state["bt_live_fast"] is None
+    assert (live.POLL_SECONDS, live.TRAINING_POLL_SECONDS) == (1.0, 2.0)
+
+
 def test_phase_names_validating_and_stopping(store):
     run = {"status": "running", "current_epoch": 2, "current_batch": 43, "batches_per_epoch": 43}
     assert phase(run, 1) == "validating"          # epoch 2's last batch done, its validation not yet

@@ -388,7 +388,6 @@ def train_and_sweep(spec, task, hp) -> None:
 # ---------------------------------------------------------------- the page
 
 st.title("Build & Train")
-jobs.prewarm(run_widgets.get_store())   # a worker imports TensorFlow now, so Train starts fast
 if "bt_layers" not in ss:
     ss.bt_preset = DEFAULT_PRESET
     _load_preset()

@@ -146,14 +146,13 @@ def prewarm_trainer() -> None:
     instead of ~6 (a fresh worker spends ~3.3 s importing). It waits ``jobs.prewarm_seconds()``
     for a run, then exits. Called after the page has run, so it never delays a first render."""
     from fmnist_core.runs import jobs
-    from fmnist_core.runs.store import StoreError, default_location
+    from fmnist_core.runs.store import StoreError
+    from ui.run_widgets import open_store
 
     if jobs.prewarm_seconds() <= 0:
         return
     try:
-        loc = default_location()
-        from ui.run_widgets import _store_at
-        jobs.prewarm(_store_at(loc if isinstance(loc, str) else str(loc.resolve())))
+        jobs.prewarm(open_store())
     except (StoreError, OSError, ValueError):
         pass   # the pages that use the store say what is wrong with it; this is only a head start
 

@@ -28,16 +28,20 @@ def _store_at(path: str) -> RunStore:
     return RunStore(path)
 
 
-def get_store() -> RunStore:
-    """The run store of $FMNIST_HOME (or $FMNIST_STORE_URL), opened once per location for all sessions
-    (cheap: a path and no connection).
+def open_store() -> RunStore:
+    """The run store of $FMNIST_STORE_URL (a cluster's PostgreSQL), else the home's runs.sqlite, opened
+    once per location for all sessions (cheap: a path and no connection). Raises StoreError."""
+    loc = default_location()
+    return _store_at(loc if isinstance(loc, str) else str(loc.resolve()))
 
-    A fault of the store stops the page with one clear message (``ui.store_guard``).
+
+def get_store() -> RunStore:
+    """``open_store()``, checked: a fault of the store stops the page with one clear message
+    (``ui.store_guard``).
     """
     from ui import store_guard
-    loc = default_location()  # $FMNIST_STORE_URL (a cluster's PostgreSQL), else the home's runs.sqlite
     try:
-        store = _store_at(loc if isinstance(loc, str) else str(loc.resolve()))
+        store = open_store()
         store.schema_version()   # a file damaged since it was opened fails here, not halfway down the page
         return store
     except StoreError as exc:

@@ -109,21 +109,14 @@ class LocalProcessExecutor(Executor):
         self._reap()
         if store.next_queued() is None:
             return False
-        if any(time.monotonic() - getattr(p, "started_at", 0) < SLOT_TAKEN_WITHIN_S for p in self._procs):
+        if any(time.monotonic() - p.started_at < SLOT_TAKEN_WITHIN_S for p in self._procs):
             return False  # ours, just started: it takes a slot and the queue within a moment
         # The run is committed before this probe. A worker that is about to exit releases its
         # slot, then looks at the queue once more, so either it sees the new run or we get the
         # slot here and start a fresh worker: a queued run is never left without one.
-        for path in slot_paths(store):
-            fd = try_lock(path)
-            if fd is not None:
-                unlock(fd)
-                # It stays warm for the next run too (``--idle-wait``), for as long as a pre-warmed
-                # worker would: a second Train then starts in ~1 s instead of re-importing TensorFlow.
-                idle_s = prewarm_seconds()
-                self._spawn(store, ["--idle-wait", str(idle_s)] if idle_s > 0 else [])
-                return True
-        return False
+        # It stays warm for the next run too, for as long as a pre-warmed worker would: a second
+        # Train then starts in ~1 s instead of re-importing TensorFlow.
+        return self._spawn_if_a_slot_is_free(store, prewarm_seconds())
 
     def prewarm(self, store: RunStore, idle_s: float) -> bool:
         """Start a worker that imports TensorFlow now and waits ``idle_s`` for a run, if no worker holds
@@ -131,11 +124,15 @@ class LocalProcessExecutor(Executor):
         self._reap()
         if self._procs:  # ours, alive: it holds a slot, or takes one within a second of starting
             return False
+        return self._spawn_if_a_slot_is_free(store, idle_s)
+
+    def _spawn_if_a_slot_is_free(self, store: RunStore, idle_s: float) -> bool:
+        """Start a worker (waiting ``idle_s`` for more runs once the queue is empty) if a slot is free."""
         for path in slot_paths(store):
             fd = try_lock(path)
             if fd is not None:
                 unlock(fd)
-                self._spawn(store, ["--idle-wait", str(idle_s)])
+                self._spawn(store, ["--idle-wait", str(idle_s)] if idle_s > 0 else [])
                 return True
         return False
 

@@ -64,6 +64,12 @@ ALL_ROWS = ["classify", "classify_first", "fewshot", "binary", "evaluate", "lrfi
 
 # ---------------------------------------------------------------- server and browser
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from a /proc/<pid>/stat line (fields after the command's ")")."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
 
@@ -87,8 +93,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the server process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _stat_cpu_seconds(Path(f"/proc/{self.proc.pid}/stat").read_text())
 
     @staticmethod
     def browser_cpu_seconds() -> float:
@@ -101,8 +106,7 @@ class Server:
             except OSError:
                 continue   # exited meanwhile
             if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():
-                fields = text.rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                total += _stat_cpu_seconds(text)
         return total
 
     def cli(self, *args: str, timeout: float = 600) -> str:
@@ -367,16 +371,16 @@ def start_training_in_page(page, url: str) -> float:
     return timed(train.click, lambda: page.wait_for_function(FIRST_POINT_JS, timeout=300_000, polling=50))
 
 
-def active_runs(server: Server) -> list[tuple]:
-    """(id, name, status, train_seconds) of every run, read straight from the run store: a `runs`
-    CLI call would add its own ~0.3 s (and more under load) to every poll."""
+def active_runs(server: Server, columns: str = "id, name, status, train_seconds") -> list[tuple]:
+    """``columns`` of every run, read straight from the run store: a `runs` CLI call would add its
+    own ~0.3 s (and more under load) to every poll."""
     import sqlite3
 
     db = server.home / "runs.sqlite"
     if not db.exists():
         return []
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        return conn.execute("SELECT id, name, status, train_seconds FROM runs").fetchall()
+        return conn.execute(f"SELECT {columns} FROM runs").fetchall()
 
 
 def wait_no_active_run(server: Server, timeout: float = 900, poll: float = 1.0) -> list[tuple]:
@@ -417,7 +421,7 @@ def row_stop(ctx) -> dict:
             # the worker halting, scoring and saving (the status).
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                runs = stop_flags(server)
+                runs = active_runs(server, "status, stop_requested")
                 if "flag" not in marks and any(r[1] for r in runs if r[0] in ("queued", "running")):
                     marks["flag"] = time.perf_counter()
                 if not any(r[0] in ("queued", "running") for r in runs):
@@ -431,16 +435,6 @@ def row_stop(ctx) -> dict:
     return {f"Stop: click -> run stopped in the store ({len(out)} repeats)": out,
             "Stop: click -> stop flag in the store": flag}
 
-
-def stop_flags(server: Server) -> list[tuple]:
-    """(status, stop_requested) of every run, read straight from the run store."""
-    import sqlite3
-
-    db = server.home / "runs.sqlite"
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        return conn.execute("SELECT status, stop_requested FROM runs").fetchall()
 
 
 WATCH_ARGS = ["--preset", "tinyvgg", "--subset", "40000", "--epochs", "2", "--seed", "0"]   # ~20 s of training

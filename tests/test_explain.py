@@ -121,6 +121,23 @@ def test_feature_maps_are_taken_after_batchnorm_and_relu(images):
     np.testing.assert_allclose(after[1][1], raw[1][1])          # nothing follows the second conv
 
 
+def test_a_pool_first_block_shows_the_pooled_map_after_its_batchnorm_and_relu(images):
+    """quick/fast_cnn/shoe_cnn pool before BatchNorm and ReLU: the map shown is the one the network
+    computes (pooled, normalized, rectified), not the raw linear conv output."""
+    x, _ = images
+    meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
+    spec = [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
+            {"type": "MaxPool2D", "pool_size": 2}, {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"},
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "linear"},
+            {"type": "MaxPool2D", "pool_size": 2}, {"type": "Flatten"}]
+    model = build_model(spec, "multiclass")
+    assert [(c.name, [a.name for a in after]) for c, after in explain.conv_blocks(model)] == [
+        ("conv2d_1", ["maxpool2d_2", "batchnorm_3", "activation_4"]), ("conv2d_5", [])]  # a bare pool is not
+    after = explain.feature_maps(model, meta, x[4])
+    assert [m.shape for _, m in after] == [(14, 14, 8), (14, 14, 4)]
+    assert after[0][1].min() >= 0
+
+
 def test_binary_sigmoid_model_and_models_without_convs(images):
     x, _ = images
     meta = {"task": {"name": "shoes", "positive": [5, 7, 9]}, "hparams": {"normalize": True}}

@@ -124,6 +124,10 @@ def conv_blocks(model) -> list[tuple]:
     The layers after it are the BatchNormalization and Activation layers that directly
     follow (as in ``Conv2D(linear) -> BatchNorm -> ReLU``), so a feature map can be shown
     after the non-linearity, as CNN Explainer does, even when the conv itself is linear.
+    One MaxPool2D among them counts too when a BatchNorm or Activation comes after it
+    (``Conv2D -> MaxPool -> BatchNorm -> ReLU``, the pool-first blocks of ``quick``,
+    ``fast_cnn`` and ``shoe_cnn``): the network never applies its non-linearity to the
+    unpooled map, so the map shown is the pooled one it does compute.
     """
     import keras
 
@@ -134,9 +138,12 @@ def conv_blocks(model) -> list[tuple]:
             continue
         after = []
         for nxt in layers[i + 1:]:
-            if not isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.Activation)):
+            pool_first = isinstance(nxt, keras.layers.MaxPooling2D) and not after
+            if not (pool_first or isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.Activation))):
                 break
             after.append(nxt)
+        if after and isinstance(after[-1], keras.layers.MaxPooling2D):
+            after = after[:-1]          # a pool with no non-linearity after it is not part of the map
         blocks.append((layer, after))
     return blocks
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmnist_core.modeling.lr_finder import _suggestions, edge_margin, lr_find, smooth_losses
+from fmnist_core.modeling.lr_finder import DivergenceCheck, _suggestions, edge_margin, lr_find, smooth_losses
 from fmnist_core.modeling.models import build_model
 from fmnist_core.modeling.training import HParams, compile_model, train
 
@@ -31,6 +31,21 @@ def test_stops_when_loss_explodes():
     res = lr_find("mlp", hparams={"subset": 2000, "optimizer": "sgd"}, start_lr=1e-3, end_lr=1e4, num_batches=80)
     assert len(res["lrs"]) < 80
     assert "exceeded" in res["stopped_reason"] or "NaN" in res["stopped_reason"]
+
+
+def test_the_sweep_stops_within_a_few_batches_of_the_explosion_not_fifty():
+    """fastai's rule (a debiased EMA, beta 0.98, over 4x its best) lags ~50 batches: a real fmnist_net
+    sweep ran to lr = 10 with losses of 15-40 long after the curve had exploded. The check takes the
+    median of the last 5 losses, so it stops 2-4 batches after the explosion and ignores one-batch spikes."""
+    lrs, clean, noisy = synthetic_sweep()
+    exploded = int(np.nonzero(clean > 4 * np.minimum.accumulate(clean))[0][0])
+    check = DivergenceCheck(4.0)
+    stop = next(i for i, loss in enumerate(noisy) if check.update(loss))
+    assert exploded <= stop <= exploded + 4, (exploded, stop)
+    spiky = clean.copy()
+    spiky[30] = 90.0                         # one bad batch (seen in a real tinyvgg sweep) is not divergence
+    check = DivergenceCheck(4.0)
+    assert next(i for i, loss in enumerate(spiky) if check.update(loss)) >= exploded
 
 
 def test_rejects_bad_ranges():

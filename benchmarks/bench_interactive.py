@@ -322,6 +322,9 @@ def row_evaluate(ctx) -> dict:
     return {"Evaluate: first open": first, "Evaluate: switch split": switch}
 
 
+SWEEP_CAPTION = re.compile(r"\d+ batches in ([\d.]+) s")   # the LR Finder page's "93 batches in 14.0 s"
+
+
 def row_lrfinder(ctx) -> dict:
     page = ctx["page"]
     out, sweep = [], []
@@ -336,8 +339,8 @@ def row_lrfinder(ctx) -> dict:
         out.append(timed(run.click, lambda: (wait_idle(page, timeout=600),
                                              page.get_by_text(re.compile("valley", re.I)).first.wait_for())))
         # The page's caption gives the sweep's own time inside the server: the rest is the page's.
-        caption = page.get_by_text(re.compile(r"\d+ batches in [\d.]+ s")).first.inner_text()
-        sweep.append(float(re.search(r"batches in ([\d.]+) s", caption).group(1)))
+        caption = page.get_by_text(SWEEP_CAPTION).first.inner_text()
+        sweep.append(float(SWEEP_CAPTION.search(caption).group(1)))
     return {f"LR Finder on fmnist_net ({len(out)} repeats)": out, "LR Finder: the sweep itself (lr_find's seconds)": sweep}
 
 
@@ -439,7 +442,6 @@ def row_stop(ctx) -> dict:
             "Stop: click -> stop flag in the store": flag}
 
 
-
 WATCH_ARGS = ["--preset", "tinyvgg", "--subset", "40000", "--epochs", "2", "--seed", "0"]   # ~20 s of training
 
 
@@ -461,8 +463,9 @@ def row_watch(ctx) -> dict:
                 cpu0, bcpu0, t0 = server.cpu_seconds(), server.browser_cpu_seconds(), time.monotonic()
             runs = wait_no_active_run(server, poll=0.2)
             if watch:
-                cpu_share.append((server.cpu_seconds() - cpu0) / (time.monotonic() - t0))
-                browser_share.append((server.browser_cpu_seconds() - bcpu0) / (time.monotonic() - t0))
+                seconds = time.monotonic() - t0
+                cpu_share.append((server.cpu_seconds() - cpu0) / seconds)
+                browser_share.append((server.browser_cpu_seconds() - bcpu0) / seconds)
             run = next(r for r in runs if str(r[0]) == run_id or r[1] == name)
             (watched if watch else unwatched).append(float(run[3] or 0))
     ratio = [w / u for w, u in zip(watched, unwatched) if u]

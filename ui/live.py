@@ -246,7 +246,7 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), **opts), key=f"bt_chart_{run_id}",
                         config=chart_config(f"run{run_id}_curves"))
         curves_download(history, pts, f"run{run_id}_curves", key=f"bt_csv_{run_id}")
-    elif pts or history:   # redrawn every second: the light chart
+    elif pts or history:   # redrawn every poll: the light chart
         import pandas as pd
         for i, (col, spec) in enumerate(zip(st.columns(2), live_chart_specs(history, pts, run.get("batches_per_epoch"),
                                                                             max_points=MAX_CHART_POINTS))):

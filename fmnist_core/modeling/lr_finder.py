@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import numpy as np
 
@@ -176,14 +177,14 @@ class DivergenceCheck:
     """
 
     def __init__(self, factor: float = 4.0, window: int = 5):
-        self.factor, self.window = factor, window
-        self.recent: list[float] = []
+        self.factor = factor
+        self.recent: deque[float] = deque(maxlen=window)
         self.best = math.inf
 
     def update(self, loss: float) -> bool:
         """Add one batch's loss; True once the loss has exploded."""
-        self.recent = (self.recent + [float(loss)])[-self.window:]
-        if len(self.recent) < self.window:
+        self.recent.append(float(loss))
+        if len(self.recent) < self.recent.maxlen:
             return False
         median = float(np.median(self.recent))
         self.best = min(self.best, median)

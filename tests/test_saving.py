@@ -94,18 +94,25 @@ def test_weights_with_another_models_metadata_are_refused(fmnist_home):
         saving.load_metadata("mixed")
 
 
+def _legacy_pair(path, home, name: str, meta: dict) -> dict:
+    """Write ``home/<name>.keras`` (the model at ``path`` without its embedded metadata) and the
+    ``<name>.json`` sidecar of the old two-file format; returns the sidecar's metadata."""
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(home / f"{name}.keras", "w") as zout:
+        for info in zin.infolist():
+            if info.filename != saving.META_ENTRY:
+                zout.writestr(info, zin.read(info.filename))
+    sha = hashlib.sha256((home / f"{name}.keras").read_bytes()).hexdigest()
+    side = {**meta, "name": name, "model_sha256": sha}
+    (home / f"{name}.json").write_text(json.dumps(side))
+    return side
+
+
 @pytest.mark.parametrize("bad", [[], None, {}, "text", {"name": 5}, {"val_metrics": {"accuracy": "high"}},
                                  {"task": "multiclass"}, {"n_params": -1}])
 def test_wrong_shaped_legacy_metadata_is_damaged_not_a_crash(fmnist_home, bad):
     """The old two-file format: a sidecar .json of the wrong shape is reported, never raised."""
-    path = _save("old")
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(fmnist_home / "legacy.keras", "w") as zout:
-        for info in zin.infolist():
-            if info.filename != saving.META_ENTRY:
-                zout.writestr(info, zin.read(info.filename))
-    sha = hashlib.sha256((fmnist_home / "legacy.keras").read_bytes()).hexdigest()
-    good = {**_meta(), "name": "legacy", "n_params": 10, "model_sha256": sha}
-    (fmnist_home / "legacy.json").write_text(json.dumps(good))
+    good = _legacy_pair(_save("old"), fmnist_home, "legacy", {**_meta(), "n_params": 10})
+    sha = good["model_sha256"]
     assert saving.load_metadata("legacy")["model_sha256"] == sha   # a healthy legacy pair still loads
     doc = {**good, **bad} if isinstance(bad, dict) and bad else bad   # [], null, {} replace the whole document
     (fmnist_home / "legacy.json").write_text(json.dumps(doc))
@@ -116,9 +123,9 @@ def test_wrong_shaped_legacy_metadata_is_damaged_not_a_crash(fmnist_home, bad):
 
 def test_legacy_pair_with_mismatched_weights_is_damaged(fmnist_home):
     """Issue 11 item 1 in the old format: new weights beside the old metadata (kill between the two files)."""
-    shutil.copy(saving.SHIPPED_DIR / "shoes_cnn.keras", fmnist_home / "pair.keras")
-    meta = json.loads((saving.SHIPPED_DIR / "shoes_cnn.json").read_text())
-    (fmnist_home / "pair.json").write_text(json.dumps({**meta, "name": "pair"}))
+    shipped = saving.SHIPPED_DIR / "shoes_cnn.keras"
+    meta = {k: v for k, v in saving.read_metadata(shipped).items() if k != "payload_sha256"}
+    _legacy_pair(shipped, fmnist_home, "pair", meta)
     assert saving.load_metadata("pair")["name"] == "pair"
     path = _save("other", task="shoes", preset="shoe_cnn")
     (fmnist_home / "pair.keras").unlink()

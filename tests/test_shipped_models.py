@@ -32,7 +32,7 @@ def test_shipped_model_loads_and_its_stored_test_accuracy_is_true(name):
 
 
 def test_transfer_model_started_from_the_10_class_model():
-    if not (saving.SHIPPED_DIR / "footwear_luggage_transfer.json").exists() and os.environ.get("CI") != "true":
+    if not (saving.SHIPPED_DIR / "footwear_luggage_transfer.keras").exists() and os.environ.get("CI") != "true":
         pytest.skip("not trained yet")
     meta = saving.load_metadata("footwear_luggage_transfer")
     assert meta["hparams"]["init_from"] == "fmnist_cnn"

@@ -176,7 +176,10 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
                     f"+ bias ({shown['bias']:.4f}) = **{shown['total']:.4f}**")
     st.markdown(f"**The multiply-add.** {equation}")
     st.caption(f"Every product is rounded to 4 decimals and the sums are of those rounded numbers, so they add up "
-               f"exactly; unrounded, the value is {px.value:.6f} and Keras computed {px.keras_value:.6f} (float32).")
+               f"exactly; unrounded, the value is {px.value:.6f} and TensorFlow's float32 conv gives "
+               f"{px.keras_value:.6f}." + ("" if ins.compute_dtype == "float32" else
+                                           f" The model itself computes in {ins.compute_dtype}, so its maps "
+                                           "after the conv are rounded to about 3 significant digits."))
     if c_in > 8:
         table = pd.DataFrame({"input channel": np.arange(1, c_in + 1), "contribution": terms})
         st.dataframe(table.iloc[order], hide_index=True, height=240)

@@ -91,7 +91,7 @@ class ConvPixel:
     per_channel : products summed over each input channel (c_in,)
     bias : the channel's bias
     value : per_channel.sum() + bias, the conv's output before its activation
-    keras_value : the same pixel as Keras computed it (float32), for comparison
+    keras_value : the same pixel from TensorFlow's float32 conv, for comparison
     rows, cols : the input rows and columns the patch covers (may reach outside: padding)
     """
 
@@ -116,6 +116,8 @@ class ConvInspection:
     kernels : float32 (k, k, c_in, filters), all the layer's kernels
     bias : float32 (filters,)
     strides, padding : the layer's settings
+    compute_dtype : what the model computes in ("bfloat16" for a mixed-precision model: its own
+                    stages after the conv are rounded to bfloat16's 8 significant bits)
     """
 
     label: str
@@ -126,6 +128,7 @@ class ConvInspection:
     bias: np.ndarray
     strides: int
     padding: str
+    compute_dtype: str = "float32"
 
     def pixel(self, row: int, col: int) -> ConvPixel:
         """Take output pixel (row, col) of the pre-activation map apart into its multiply-add."""
@@ -178,7 +181,9 @@ def inspect(model, meta: dict, image, layer_name: str, channel: int) -> ConvInsp
     probe = keras.Model(model.inputs[0], [layer.input] + [a.output for a in after])
     outs = probe(prepare(np.asarray(image, dtype=np.uint8), meta), training=False)
     outs = [np.asarray(o)[0] for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
-    x = outs[0]
+    # float32 whatever the model computes in, so that the by-hand multiply-add and TensorFlow's
+    # conv agree to float32's rounding (a bfloat16 conv output differs from it by ~0.4%).
+    x = outs[0].astype(np.float32)
     # The conv before its own activation (tinyvgg's convs apply ReLU inside the layer).
     z = tf.nn.conv2d(x[None], kernels[..., channel:channel + 1], cfg["strides"][0] if isinstance(
         cfg["strides"], (list, tuple)) else cfg["strides"], cfg["padding"].upper())[0, ..., 0] + bias[channel]
@@ -190,7 +195,7 @@ def inspect(model, meta: dict, image, layer_name: str, channel: int) -> ConvInsp
     for a, out in zip(after, outs[1:]):
         stages.append((f"{names[a.name]}, channel {channel + 1}", out[..., channel].astype(np.float32)))
     stride = cfg["strides"][0] if isinstance(cfg["strides"], (list, tuple)) else int(cfg["strides"])
-    return ConvInspection(label, channel, x.astype(np.float32), stages, kernels, bias, stride, cfg["padding"])
+    return ConvInspection(label, channel, x, stages, kernels, bias, stride, cfg["padding"], layer.compute_dtype)
 
 
 def shown_sums(px: ConvPixel, decimals: int = 4) -> dict:

@@ -24,6 +24,9 @@ from ui.text import plain
 
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
 TRAINING_POLL_SECONDS = 2.0  # from then on: each poll costs the browser ~0.1 s of a core's time
+# The two live charts redraw on their own, slower clock: they were half of what watching cost the
+# browser (Chromium 0.17 of a core with them at every 2-s poll, 0.08 without; BENCHMARKS.md, "Watching").
+CHART_POLL_SECONDS = 6.0
 MAX_CHART_POINTS = 300      # per curve on screen
 MAX_CACHED_POINTS = 4000    # per run in the session; thinned past this
 
@@ -146,6 +149,8 @@ def live_run_section(watch) -> None:
     if hidden and active:
         st.caption("Paused while this tab is hidden; it catches up when you come back.")
     st.fragment(_live_body, run_every=poll_seconds(run_id) if active and not hidden else None)(run_id, active)
+    if active:   # a finished run's full chart is drawn once, by _live_body
+        st.fragment(_live_charts, run_every=CHART_POLL_SECONDS if _have_points(run_id) and not hidden else None)(run_id)
 
 
 def _have_points(run_id: int) -> bool:
@@ -178,7 +183,25 @@ def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
     if len(pts) > MAX_CACHED_POINTS:
         from fmnist_core.insight.training_figures import thin
         cache["points"] = pts = thin(pts, MAX_CACHED_POINTS // 2)
+    cache["history"], cache["batches_per_epoch"] = run["history"], run.get("batches_per_epoch")   # for the charts
     return run, pts
+
+
+def _live_charts(run_id: int) -> None:
+    """The running run's loss and accuracy charts, from what the last poll cached (no store read)."""
+    import pandas as pd
+    from fmnist_core.insight.training_figures import live_chart_specs
+
+    cache = ss.get("bt_live_cache")
+    if not cache or cache["run"] != run_id or not (cache["points"] or cache.get("history")):
+        return
+    specs = live_chart_specs(cache["history"], cache["points"], cache["batches_per_epoch"], max_points=MAX_CHART_POINTS)
+    for i, (col, spec) in enumerate(zip(st.columns(2), specs)):
+        # The data goes apart from the spec, and the spec (and key) stay the same from draw to
+        # draw: the browser then swaps the chart's data in place instead of compiling and
+        # rendering a new Vega view each time (inline data: 21% of a core in Chromium).
+        rows = pd.DataFrame(spec.pop("data")["values"], columns=["x", "y", "series"])
+        col.vega_lite_chart(rows, spec, width="stretch", key=f"bt_live_chart_{run_id}_{i}")
 
 
 def phase(run: dict, n_done: int) -> str:
@@ -208,7 +231,7 @@ def _eta(run: dict, pts: list[dict]) -> float | None:
 
 
 def _live_body(run_id: int, polling: bool) -> None:
-    from fmnist_core.insight.training_figures import curves_figure, live_chart_specs
+    from fmnist_core.insight.training_figures import curves_figure
     from fmnist_core.runs.store import TERMINAL
 
     store = get_store()
@@ -246,15 +269,6 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), **opts), key=f"bt_chart_{run_id}",
                         config=chart_config(f"run{run_id}_curves"))
         curves_download(history, pts, f"run{run_id}_curves", key=f"bt_csv_{run_id}")
-    elif pts or history:   # redrawn every poll: the light chart
-        import pandas as pd
-        for i, (col, spec) in enumerate(zip(st.columns(2), live_chart_specs(history, pts, run.get("batches_per_epoch"),
-                                                                            max_points=MAX_CHART_POINTS))):
-            # The data goes apart from the spec, and the spec (and key) stay the same from poll to
-            # poll: the browser then swaps the chart's data in place instead of compiling and
-            # rendering a new Vega view every second (inline data: 21% of a core in Chromium).
-            rows = pd.DataFrame(spec.pop("data")["values"], columns=["x", "y", "series"])
-            col.vega_lite_chart(rows, spec, width="stretch", key=f"bt_live_chart_{run_id}_{i}")
     st.caption(f"{len(pts)} batch points · {len(history)} epochs done · status {run['status']}")
     hints.show(history)
     if run["status"] in TERMINAL:

@@ -179,7 +179,7 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
                f"exactly; unrounded, the value is {px.value:.6f} and TensorFlow's float32 conv gives "
                f"{px.keras_value:.6f}." + ("" if ins.compute_dtype == "float32" else
                                            f" The model itself computes in {ins.compute_dtype}, so its maps "
-                                           "after the conv are rounded to about 3 significant digits."))
+                                           "after the conv are rounded to 8 significant bits (2-3 decimal digits)."))
     if c_in > 8:
         table = pd.DataFrame({"input channel": np.arange(1, c_in + 1), "contribution": terms})
         st.dataframe(table.iloc[order], hide_index=True, height=240)

@@ -25,7 +25,8 @@ from ui.text import plain
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
 TRAINING_POLL_SECONDS = 2.0  # from then on: each poll costs the browser ~0.1 s of a core's time
 # The two live charts redraw on their own, slower clock: they were half of what watching cost the
-# browser (Chromium 0.17 of a core with them at every 2-s poll, 0.08 without; BENCHMARKS.md, "Watching").
+# browser (Chromium 0.17 of a core with them at every 2-s poll, 0.08 without; BENCHMARKS.md, "Where
+# watching's browser cost goes").
 CHART_POLL_SECONDS = 6.0
 MAX_CHART_POINTS = 300      # per curve on screen
 MAX_CACHED_POINTS = 4000    # per run in the session; thinned past this

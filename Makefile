@@ -64,7 +64,7 @@ models: venv data saved_models/fmnist_cnn.keras saved_models/shoes_cnn.keras \
 
 # fmnist_net's recipe (models.RECIPES["fmnist_net"]): bfloat16, batch 256, one-cycle 4e-3, flips; 20 epochs
 # for the 10-class model, 3 for the footwear/luggage ones: with 6 they reached 99.85% validation by epoch 4,
-# and `make models` took 22.5 min instead of under 20 (BENCHMARKS.md, "Shipping recipe").
+# and `make models` took 21 min 19 s; with 3, 18 min 24 s (BENCHMARKS.md, "Shipping recipe, second trial").
 NET := --preset fmnist_net --precision mixed_bfloat16 --batch-size 256 --schedule onecycle --lr 0.004 --augment-flip
 saved_models/fmnist_cnn.keras:
 	FMNIST_HOME=saved_models $(TRAIN) $(NET) --task multiclass --epochs 20 -mn fmnist_cnn --overwrite

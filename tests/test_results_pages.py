@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_models import require_shipped
+from shared_models import require_shipped, shown_test_accuracy
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as fdata
-from fmnist_core.modeling import evaluation, inference, saving
+from fmnist_core.modeling import evaluation, inference
 from fmnist_core.studies import binary_study as bs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,8 +150,7 @@ def test_home_table_shows_words_and_one_percent_format(fmnist_home):
     assert table.loc["10-class CNN", "task"] == "All 10 classes"
     for col in ("test acc.", "val. acc."):
         assert table[col].str.fullmatch(r"\d{1,3}\.\d\d%").all(), table[col]
-    # The stored figure (test_shipped_models checks it against a fresh evaluation), in the app's format.
-    shown = f"{saving.read_metadata(saving.SHIPPED_DIR / 'fmnist_cnn.keras')['test_metrics']['accuracy']:.2%}"
+    shown = shown_test_accuracy("fmnist_cnn")
     assert table.loc["10-class CNN", "test acc."] == shown
     assert table.loc["10-class CNN", "saved"].startswith("shipped")
     # The narrow sidebar shows the model's title, and its details in full underneath.

@@ -166,8 +166,8 @@ def test_a_mistyped_address_says_the_page_does_not_exist(request, server, page, 
 def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, width):
     """Each page as a student first sees it, at the narrowest width we support and a wide one: no text cut
     off anywhere (labels, buttons, tags, table columns), and a screenshot for a person to look at."""
-    from fmnist_core.modeling import saving
-    shipped_test = f"{saving.read_metadata(saving.SHIPPED_DIR / 'fmnist_cnn.keras')['test_metrics']['accuracy']:.2%}"
+    from shared_models import shown_test_accuracy
+    shipped_test = shown_test_accuracy("fmnist_cnn")
     SCREENS.mkdir(parents=True, exist_ok=True)
     # Tall enough for the whole page: Streamlit scrolls inside its own container, which full_page misses.
     page.set_viewport_size({"width": width, "height": 5000})

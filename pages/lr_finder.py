@@ -2,11 +2,11 @@
 the loss curve (Smith 2015, fastai's ``lr_find``). "Use this LR" carries it to Build & Train.
 
 The sweep runs in a background thread of the app process, on a small subset: about 100
-batches, seconds on a CPU. A fragment polls its progress, so the page stays usable while it
-runs. Results are kept per model, task and settings, for every session.
+batches, seconds on a CPU. The model for the settings shown is built and compiled in the
+background before the click, a fragment polls the sweep's progress, and the page stays usable
+while it runs (``ui.lr_sweeps``). Results are kept per model, task and settings, for every session.
 """
 import json
-import threading
 import time
 
 import streamlit as st
@@ -14,65 +14,16 @@ import streamlit as st
 from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
-from ui import frame, run_widgets
+from ui import frame, lr_sweeps, run_widgets
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
 POLL_SECONDS = 0.5
-MAX_SWEEPS = 32           # results kept in memory (a few hundred floats each)
 SUGGESTION_HELP = {
     "valley": "Halfway down the longest stretch of falling loss (fastai's default): usually the safest pick.",
     "steepest": "Where the loss falls fastest: aggressive but often fine with Adam.",
     "min_div_10": "The LR at the lowest loss divided by 10: the classic rule of thumb.",
 }
-
-
-@st.cache_resource(show_spinner=False)
-def _sweeps() -> dict:
-    """Sweeps shared by all sessions: {settings key: {"progress", "result", "error", "done"}}."""
-    return {}
-
-
-_START_LOCK = threading.Lock()   # two sessions pressing Run on the same settings start one sweep
-
-
-def _start(key: str, spec, task, hp: dict, start_lr: float, end_lr: float, num_batches: int) -> None:
-    """Run ``lr_find`` in a daemon thread; its progress and result land in ``_sweeps()[key]``."""
-    from fmnist_core.modeling.lr_finder import lr_find
-
-    with _START_LOCK:
-        sweeps = _sweeps()
-        if key in sweeps and not sweeps[key]["done"]:
-            return
-        state = {"progress": None, "result": None, "error": None, "done": False, "started": time.time()}
-        sweeps[key] = state
-        for old in [k for k, v in sweeps.items() if v["done"]][:max(0, len(sweeps) - MAX_SWEEPS)]:
-            del sweeps[old]
-
-    def work():
-        try:
-            state["result"] = lr_find(spec, task, hp, start_lr=start_lr, end_lr=end_lr, num_batches=num_batches,
-                                      on_progress=lambda ev: state.update(progress=ev))
-        except ValueError as exc:
-            state["error"] = str(exc)
-        finally:
-            state["done"] = True
-    threading.Thread(target=work, name="lr-finder", daemon=True).start()
-
-
-def _progress(key: str) -> None:
-    """Polled every POLL_SECONDS while the sweep runs; reruns the page once it is done."""
-    state = _sweeps().get(key)
-    if state is None or state["done"]:
-        st.rerun()
-    ev = state["progress"]
-    waited = time.time() - state["started"]
-    if ev is None:
-        st.progress(0.0, text=f"Preparing the data and building the model… ({waited:.0f} s)")
-    else:
-        st.progress(ev["batch"] / ev["num_batches"],
-                    text=f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} "
-                         f"· {waited:.0f} s")
 
 
 def _use(lr: float, suggestion: str, model_label: str, optimizer: str, spec) -> None:
@@ -165,19 +116,21 @@ except ValueError as exc:
 for p in problems:
     st.error(p)
 
-key = None
+key = mkey = None
 if not problems:
     key = json.dumps({"spec": run_widgets.spec_key(spec), "task": task.name, "hp": hp, "start": start_lr,
                       "end": end_lr, "n": int(num_batches)}, sort_keys=True)
-state = _sweeps().get(key) if key else None
+    mkey = lr_sweeps.model_key(run_widgets.spec_key(spec), task.name, hp)
+    lr_sweeps.warm(mkey, spec, task, hp)   # while the user reads: the sweep's first batch, done ahead
+state = lr_sweeps.sweeps().get(key) if key else None
 running = state is not None and not state["done"]
 result = state["result"] if state is not None else None
 label = "Run the LR finder" if result is None else "Run it again"
 # on_click starts the sweep before this script reruns, so the rerun already shows its progress.
 st.button(label, type="primary", icon=":material/query_stats:", disabled=bool(problems) or running, key="lrf_run",
-          on_click=_start, args=(key, spec, task, hp, start_lr, end_lr, int(num_batches)))
+          on_click=lr_sweeps.start, args=(key, mkey, spec, task, hp, start_lr, end_lr, int(num_batches)))
 if running:
-    st.fragment(_progress, run_every=POLL_SECONDS)(key)
+    st.fragment(lr_sweeps.progress, run_every=POLL_SECONDS)(key)
 elif state is not None and state["error"]:
     st.error(f"The sweep failed: {state['error']}")
 
@@ -185,7 +138,10 @@ if result is not None:
     sugg = result["suggestions"]
     st.plotly_chart(lr_finder_figure(result, title=f"{model_label} · {task.name} · {optimizer}"),
                     key="lrf_chart")
-    st.caption(f"{len(result['lrs'])} batches in {result['seconds']:.1f} s; {result['stopped_reason']}.")
+    warmed = state.get("warm_seconds")
+    st.caption(f"{len(result['lrs'])} batches in {result['seconds']:.1f} s; {result['stopped_reason']}."
+               + (f" The model was built and its training step compiled beforehand, in the background "
+                  f"({warmed:.1f} s), while the page showed these settings." if warmed is not None else ""))
     cols = st.columns(len(sugg))
     for col, (name, lr) in zip(cols, sugg.items()):
         with col, st.container(border=True):

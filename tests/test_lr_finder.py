@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from fmnist_core.modeling.lr_finder import DivergenceCheck, _suggestions, edge_margin, lr_find, smooth_losses
+from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling.lr_finder import (DivergenceCheck, _suggestions, edge_margin, lr_find, smooth_losses,
+                                            sweep_batches, warm_model)
 from fmnist_core.modeling.models import build_model
 from fmnist_core.modeling.training import HParams, compile_model, train
 
@@ -25,6 +27,31 @@ def test_restores_weights_and_optimizer_exactly_and_suggests_inside_range():
         if name != "min_div_10":
             assert lrs[0] <= lr <= lrs[-1]
     assert res["seconds"] < 60
+
+
+def test_a_sweep_on_a_warmed_model_gives_a_fresh_models_losses_and_leaves_it_fresh():
+    """The page warms a model before the click: its sweep must be the sweep a fresh model gives
+    (same initial weights, optimizer and dropout seeds), and the same again on a second run."""
+    hp = {"subset": 1000, "batch_size": 64, "seed": 3}
+    fresh = lr_find("tinyvgg", hparams=hp, num_batches=20)["losses"]
+    warm = warm_model("tinyvgg", "multiclass", hp)
+    first = lr_find("tinyvgg", hparams=hp, model=warm, num_batches=20)["losses"]
+    again = lr_find("tinyvgg", hparams=hp, model=warm, num_batches=20)["losses"]
+    # The first 10 batches (lr <= 6e-4): past them the rising LR amplifies round-off.
+    np.testing.assert_allclose(first[:10], fresh[:10], rtol=1e-4)
+    np.testing.assert_allclose(again[:10], fresh[:10], rtol=1e-4)
+    assert first[0] != first[1]          # they are real, changing training losses
+
+
+def test_the_sweep_draws_only_full_batches_even_from_a_subset_smaller_than_it():
+    """A short last batch has a new shape: a retrace of the training step (0.9 s on fmnist_net) and
+    a noisier loss point. The sweep streams full batches over repeated, reshuffled passes."""
+    x = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+    y = np.arange(300) % 10
+    batches = list(sweep_batches(x, y, HParams(batch_size=128), get_task("multiclass"), 7))
+    assert [int(xb.shape[0]) for xb, _ in batches] == [128] * 7
+    seen = np.concatenate([xb.numpy()[:, 0, 0, 0] for xb, _ in batches[:2]])
+    assert len(np.unique(seen)) == 256   # the first pass's 256 images are distinct (shuffled, not repeated)
 
 
 def test_stops_when_loss_explodes():

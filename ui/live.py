@@ -350,8 +350,15 @@ def _final(run, history) -> None:
 
 def active_banner() -> None:
     """"N run(s) training or queued", kept current: it polls (one cheap query) while runs are active."""
-    n = len(get_store().list_runs(status=["running", "queued"], with_history=False))
-    st.fragment(_banner, run_every=5.0 if n else None)()
+    store = get_store()
+    n = len(store.list_runs(status=["running", "queued"], with_history=False))
+    # Not while this page's live view polls an active run: the view reruns the whole page when that
+    # run ends, which redraws the count, and each poll costs the browser ~0.08 s of a core (a fifth
+    # of what watching cost it; BENCHMARKS.md, "Watching, fewer reruns").
+    q = st.query_params.get("run")
+    watched = int(q) if q and q.isdigit() else ss.get("bt_watch_id")
+    live_polls = watched is not None and store.get_status(watched) in ("queued", "running")
+    st.fragment(_banner, run_every=5.0 if n and not live_polls else None)()
 
 
 def _banner() -> None:

@@ -110,33 +110,26 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
     dict with ``lrs``, ``losses`` (raw per-batch), ``smoothed`` (lists of floats, same length),
     ``suggestions`` {valley, steepest, min_div_10}, ``stopped_reason`` and ``seconds``.
     """
-    import keras
-
     if not (0 < start_lr < end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
     if not 5 <= int(num_batches) <= 10_000:
         raise ValueError(f"num_batches must be in 5-10000, got {num_batches}")
     if not diverge_factor > 1:
         raise ValueError(f"diverge_factor must be > 1, got {diverge_factor}")
-    hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
-    hp.schedule = "constant"
-    task = get_task(task)
-    keras.utils.set_random_seed(hp.seed)
-    xtr, ytr, _, _ = prepare_split(task, hp, data)
+    task, hp, xtr, ytr = _setup(task, hparams, data)
     if model is None:
         model = build_model(spec, task, precision=hp.precision)
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
         compile_model(model, hp, task, 1)
     model.optimizer.build(model.trainable_variables)
-    saved_weights = model.get_weights()
-    saved_opt = [v.numpy().copy() for v in model.optimizer.variables]
+    saved = _snapshot(model)
     saved_lr = float(np.asarray(model.optimizer.learning_rate))
 
     factor = (end_lr / start_lr) ** (1.0 / (num_batches - 1))
     lrs, losses = [], []
     diverged, reason = DivergenceCheck(diverge_factor), "completed the sweep"
     t0 = time.perf_counter()
-    batches = _repeat_batches(make_dataset(xtr, ytr, hp, True, None if task.is_binary else task.n_classes), num_batches)
+    batches = sweep_batches(xtr, ytr, hp, task, num_batches)
     try:
         for i, (xb, yb) in enumerate(batches):
             lr = start_lr * factor ** i
@@ -153,9 +146,7 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
                 reason = f"loss exceeded {diverge_factor:g}x its best at lr={lr:.3g}"
                 break
     finally:
-        model.set_weights(saved_weights)
-        for var, value in zip(model.optimizer.variables, saved_opt):
-            var.assign(value)
+        _restore(model, saved)
         model.optimizer.learning_rate = saved_lr
     if len(lrs) < 2:
         raise ValueError("the sweep diverged immediately; lower start_lr")
@@ -191,12 +182,62 @@ class DivergenceCheck:
         return median > self.factor * self.best
 
 
-def _repeat_batches(ds, n):
-    """n batches, cycling the dataset if it is shorter (small subsets)."""
-    count = 0
-    while count < n:
-        for batch in ds:
-            yield batch
-            count += 1
-            if count >= n:
-                return
+def warm_model(spec, task="multiclass", hparams=None, data=None):
+    """A model for ``lr_find(model=...)`` that starts the sweep at full speed: built and compiled as
+    ``lr_find`` would (same seed, so the same initial weights), with its training step already traced
+    by one batch, then put back to its fresh weights, optimizer and dropout-seed state.
+
+    Tracing the step (and oneDNN's first kernels) is the sweep's first batch: 2-6 s of a ~10-s
+    fmnist_net sweep on the 2-core machine (BENCHMARKS.md, "LR Finder, warmed"). The LR Finder page
+    warms the model for the settings it shows while the user reads them; a sweep on it gives the same
+    losses as on a fresh model (tests/test_lr_finder.py).
+    """
+    task, hp, xtr, ytr = _setup(task, hparams, data)
+    model = build_model(spec, task, precision=hp.precision)
+    compile_model(model, hp, task, 1)
+    model.optimizer.build(model.trainable_variables)
+    fresh = _snapshot(model)
+    for xb, yb in sweep_batches(xtr, ytr, hp, task, 1):
+        model.train_on_batch(xb, yb)
+    _restore(model, fresh)
+    return model
+
+
+def _setup(task, hparams, data):
+    """The sweep's task, hyperparameters (constant LR: the sweep sets it per batch) and training split,
+    after seeding everything from ``hp.seed``."""
+    import keras
+
+    hp = HParams.from_dict(hparams.to_dict() if isinstance(hparams, HParams) else hparams)
+    hp.schedule = "constant"
+    task = get_task(task)
+    keras.utils.set_random_seed(hp.seed)
+    xtr, ytr, _, _ = prepare_split(task, hp, data)
+    return task, hp, xtr, ytr
+
+
+def sweep_batches(xtr, ytr, hp: HParams, task, n: int):
+    """``n`` full training batches (x: (batch_size, 28, 28, 1), y), reshuffled on each pass over a
+    small subset; augmented as in training.
+
+    tf.data's autotuning is off: with it, ending the sweep (dropping the stream's iterator) stalled
+    for a fixed ~2.5 s in one sweep of three to five, on its background tuning thread; off, none of
+    five did, and the batches come as fast (the model, not the pipeline, is the bottleneck).
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    ds = make_dataset(xtr, ytr, hp, True, None if task.is_binary else task.n_classes, repeat=True)
+    return ds.take(n).with_options(options)
+
+
+def _snapshot(model) -> list:
+    """Every variable a sweep changes: weights, BatchNorm statistics, dropout seed states (all in
+    ``model.variables``) and the optimizer's moments and step count."""
+    return [v.numpy().copy() for v in (*model.variables, *model.optimizer.variables)]
+
+
+def _restore(model, saved: list) -> None:
+    for var, value in zip((*model.variables, *model.optimizer.variables), saved):
+        var.assign(value)

@@ -163,8 +163,12 @@ def compile_model(model, hp: HParams, task, steps_per_epoch: int):
 
 # ---------------------------------------------------------------- data pipeline
 
-def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None):
+def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None, repeat: bool = False):
     """tf.data pipeline: float images (n,28,28,1), shuffled and augmented when training.
+
+    ``repeat`` makes an endless stream of full batches (reshuffled each pass), for a caller that
+    counts batches rather than epochs (the LR finder): no short last batch, whose new shape costs
+    a retrace of the training step, and no restart of the pipeline between passes.
 
     With label smoothing on a multi-class task (``n_classes`` > 2), labels become one-hot
     (n, n_classes) for the categorical loss.
@@ -176,7 +180,9 @@ def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32 if y.ndim == 1 else y.dtype)))
     if training:
         ds = ds.shuffle(len(x), seed=hp.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(hp.batch_size)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(hp.batch_size, drop_remainder=repeat)
     augment = augmentation(hp)
     if training and augment is not None:
         ds = ds.map(lambda images, labels: (augment(images), labels), num_parallel_calls=tf.data.AUTOTUNE)

@@ -151,3 +151,20 @@ def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():
         HParams(precision="float16").validate()
     with pytest.raises(ValueError, match="label smoothing"):
         HParams(label_smoothing=0.7).validate()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_input_pipelines_run_without_tf_data_autotuning(training):
+    """Autotuning's background work competed with the model for the two cores: a bfloat16 epoch
+    with flips took 1.4-1.8x as long with it (BENCHMARKS.md, "tf.data autotuning off"). Speed lives
+    in the benchmark; this keeps the setting from being lost, and checks the pipeline still yields
+    every image once per pass."""
+    from fmnist_core.modeling.training import make_dataset
+
+    x = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+    y = np.arange(300) % 10
+    ds = make_dataset(x, y, HParams(batch_size=128, augment_flip=training), training, 10)
+    assert ds.options().autotune.enabled is False
+    batches = list(ds)
+    assert [int(xb.shape[0]) for xb, _ in batches] == [128, 128, 44]
+    assert sorted(np.concatenate([yb.numpy() for _, yb in batches]).astype(int).tolist()) == sorted(y.tolist())

@@ -218,18 +218,8 @@ def _setup(task, hparams, data):
 
 def sweep_batches(xtr, ytr, hp: HParams, task, n: int):
     """``n`` full training batches (x: (batch_size, 28, 28, 1), y), reshuffled on each pass over a
-    small subset; augmented as in training.
-
-    tf.data's autotuning is off: with it, ending the sweep (dropping the stream's iterator) stalled
-    for a fixed ~2.5 s in one sweep of three to five, on its background tuning thread; off, none of
-    five did, and the batches come as fast (the model, not the pipeline, is the bottleneck).
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    ds = make_dataset(xtr, ytr, hp, True, None if task.is_binary else task.n_classes, repeat=True)
-    return ds.take(n).with_options(options)
+    small subset; augmented as in training (tf.data autotuning off, as for training)."""
+    return make_dataset(xtr, ytr, hp, True, None if task.is_binary else task.n_classes, repeat=True).take(n)
 
 
 def _snapshot(model) -> list:

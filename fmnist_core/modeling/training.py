@@ -172,6 +172,11 @@ def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None
 
     With label smoothing on a multi-class task (``n_classes`` > 2), labels become one-hot
     (n, n_classes) for the categorical loss.
+
+    tf.data's autotuning is off. Its background tuning competes with the model for the two cores:
+    with it, a bfloat16 epoch with flips took 1.4-1.8x as long (fmnist_net on 18k images 23.2-23.9 s
+    vs 13.5-13.6 s; BENCHMARKS.md, "tf.data autotuning off"), and ending an LR sweep's stream stalled
+    ~2.5 s now and then. The model, not this in-memory pipeline, is the bottleneck.
     """
     import tensorflow as tf
 
@@ -186,7 +191,9 @@ def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None
     augment = augmentation(hp)
     if training and augment is not None:
         ds = ds.map(lambda images, labels: (augment(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def augmentation(hp: HParams):

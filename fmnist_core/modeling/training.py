@@ -173,10 +173,12 @@ def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None
     With label smoothing on a multi-class task (``n_classes`` > 2), labels become one-hot
     (n, n_classes) for the categorical loss.
 
-    tf.data's autotuning is off. Its background tuning competes with the model for the two cores:
-    with it, a bfloat16 epoch with flips took 1.4-1.8x as long (fmnist_net on 18k images 23.2-23.9 s
-    vs 13.5-13.6 s; BENCHMARKS.md, "tf.data autotuning off"), and ending an LR sweep's stream stalled
-    ~2.5 s now and then. The model, not this in-memory pipeline, is the bottleneck.
+    tf.data's autotuning is off. With it, runs stalled for seconds outside their training steps
+    (dropping an iterator waited on its tuning thread; an LR sweep's end stalled ~2.5 s in one sweep
+    of 3-5): one epoch of fmnist_net on 18k images took 23.2-23.9 s with it and 13.5-13.6 s without,
+    and on the full split a 2-epoch run spent 2.6-11.7 s outside its epochs with it, 1.7 s without
+    (the epochs themselves, 31-34 s, were the same; BENCHMARKS.md, "tf.data autotuning off"). The
+    model, not this in-memory pipeline, is the bottleneck, so nothing is lost.
     """
     import tensorflow as tf
 

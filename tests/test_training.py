@@ -156,9 +156,9 @@ def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():
 @pytest.mark.parametrize("training", [True, False])
 def test_the_input_pipelines_run_without_tf_data_autotuning(training):
     """With autotuning, runs stalled for seconds outside their training steps (a one-epoch fmnist_net
-    run on 18k images: 23.2-23.9 s vs 13.5-13.6 s; BENCHMARKS.md, "tf.data autotuning off"). Speed
-    lives in the benchmark; this keeps the setting from being lost, and checks the pipeline still
-    yields every image once per pass."""
+    run on 18k images: 23.2-23.9 s vs 13.5-13.6 s; BENCHMARKS.md, "Quiet-machine run, every row,
+    after the warm LR Finder"). Speed lives in the benchmark; this keeps the setting from being lost,
+    and checks the pipeline still yields every image once per pass."""
     from fmnist_core.modeling.training import make_dataset
 
     x = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)

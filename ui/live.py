@@ -353,8 +353,8 @@ def active_banner() -> None:
     store = get_store()
     n = len(store.list_runs(status=["running", "queued"], with_history=False))
     # Not while this page's live view polls an active run: the view reruns the whole page when that
-    # run ends, which redraws the count, and each poll costs the browser ~0.08 s of a core (a fifth
-    # of what watching cost it; BENCHMARKS.md, "Watching, fewer reruns").
+    # run ends, which redraws the count, and every rerun costs Chromium ~0.1 s of CPU whatever it
+    # draws (BENCHMARKS.md, "Quiet-machine run, every row, after the warm LR Finder").
     q = st.query_params.get("run")
     watched = int(q) if q and q.isdigit() else ss.get("bt_watch_id")
     live_polls = watched is not None and store.get_status(watched) in ("queued", "running")

@@ -188,9 +188,9 @@ def warm_model(spec, task="multiclass", hparams=None, data=None):
     by one batch, then put back to its fresh weights, optimizer and dropout-seed state.
 
     Tracing the step (and oneDNN's first kernels) is the sweep's first batch: 2-6 s of a ~10-s
-    fmnist_net sweep on the 2-core machine (BENCHMARKS.md, "LR Finder, warmed"). The LR Finder page
-    warms the model for the settings it shows while the user reads them; a sweep on it gives the same
-    losses as on a fresh model (tests/test_lr_finder.py).
+    fmnist_net sweep on the 2-core machine (BENCHMARKS.md, "Quiet-machine run, every row, after the
+    warm LR Finder"). The LR Finder page warms the model for the settings it shows while the user
+    reads them; a sweep on it gives the same losses as on a fresh model (tests/test_lr_finder.py).
     """
     task, hp, xtr, ytr = _setup(task, hparams, data)
     model = build_model(spec, task, precision=hp.precision)

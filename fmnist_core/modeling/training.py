@@ -177,8 +177,9 @@ def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None
     (dropping an iterator waited on its tuning thread; an LR sweep's end stalled ~2.5 s in one sweep
     of 3-5): one epoch of fmnist_net on 18k images took 23.2-23.9 s with it and 13.5-13.6 s without,
     and on the full split a 2-epoch run spent 2.6-11.7 s outside its epochs with it, 1.7 s without
-    (the epochs themselves, 31-34 s, were the same; BENCHMARKS.md, "tf.data autotuning off"). The
-    model, not this in-memory pipeline, is the bottleneck, so nothing is lost.
+    (the epochs themselves, 31-34 s, were the same; BENCHMARKS.md, "Quiet-machine run, every row,
+    after the warm LR Finder"). The model, not this in-memory pipeline, is the bottleneck, so
+    nothing is lost.
     """
     import tensorflow as tf
 

@@ -27,7 +27,7 @@ Rows (``--rows`` takes a comma-separated subset; default: all):
 Training rows use fewer repeats (--train-repeats, default 2) and small runs; they say so.
 
 Run: nice -n 5 .venv/bin/python benchmarks/bench_interactive.py [--rows classify,classify_first]
-     [--repeats 5] [--train-repeats 2]
+     [--repeats 5] [--train-repeats 2] [--watch-epochs 2]
 Prints one line per measurement and a table of medians; copy it into BENCHMARKS.md with
 the date, the machine and `uptime`.
 """

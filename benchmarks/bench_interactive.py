@@ -372,16 +372,21 @@ FIRST_POINT_JS = """() => !!document.querySelector('[data-testid="stVegaLiteChar
        .some(e => { const m = e.innerText.match(/(\\d+) batch points/); return m && +m[1] > 0; })"""
 
 
+def set_number(page, key: str, value) -> None:
+    """Type ``value`` into the number input with widget ``key`` and wait for the page's rerun."""
+    box = widget(page, key).locator("input")
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
 def start_training_in_page(page, url: str, subset: int | None = None) -> float:
     """Open Build & Train (with ``subset`` training images if given), press Train, return seconds
     until the first batch point is drawn."""
     page.goto(url + "/build_train")
     settle(page)
     if subset:
-        box = widget(page, "bt_hp_subset").locator("input")
-        box.fill(str(subset))
-        box.press("Enter")
-        wait_idle(page)
+        set_number(page, "bt_hp_subset", subset)
     train = widget(page, "bt_train").locator("button")
     return timed(train.click, lambda: page.wait_for_function(FIRST_POINT_JS, timeout=300_000, polling=50))
 
@@ -500,16 +505,9 @@ def row_watch(ctx) -> dict:
             "Browser (Chromium) CPU while watching (share of one core)": browser_share}
 
 
-def set_number(page, key: str, value) -> None:
-    box = widget(page, key).locator("input")
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
-
-
 def train_from_page(page, url: str) -> None:
     """Build & Train with ``WATCH_ARGS``'s run (tinyvgg, 40,000 images, its epochs, seed 0; the page's
-    other defaults), Train pressed; returns once the run is in the store."""
+    other defaults), Train pressed; returns right after the click."""
     page.goto(url + "/build_train")
     settle(page)
     widget(page, "bt_preset").click()
@@ -527,7 +525,8 @@ def row_watch_train(ctx) -> dict:
     """A run started with the Train button, as a user starts one: watched (the page stays on Build &
     Train, which shows it live) or not (the page leaves for about:blank right after the click),
     alternating, ``train_repeats`` pairs. Both pay the click's page rerun; only the watched one keeps
-    the live view. CPU shares from the click to the run's end."""
+    the live view. CPU shares from when the run is in the store (and the page has left, unwatched)
+    to the run's end."""
     server, page = ctx["server"], ctx["page"]
     watched, unwatched, cpu_share, browser_share = [], [], [], []
     for i in range(ctx["train_repeats"]):

@@ -122,8 +122,7 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
         compile_model(model, hp, task, 1)
     model.optimizer.build(model.trainable_variables)
-    saved = _snapshot(model)
-    saved_lr = float(np.asarray(model.optimizer.learning_rate))
+    saved = _snapshot(model)   # the optimizer's learning-rate variable included
 
     factor = (end_lr / start_lr) ** (1.0 / (num_batches - 1))
     lrs, losses = [], []
@@ -147,7 +146,6 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
                 break
     finally:
         _restore(model, saved)
-        model.optimizer.learning_rate = saved_lr
     if len(lrs) < 2:
         raise ValueError("the sweep diverged immediately; lower start_lr")
     smoothed = smooth_losses(losses).tolist()

@@ -118,9 +118,8 @@ for p in problems:
 
 key = mkey = None
 if not problems:
-    key = json.dumps({"spec": run_widgets.spec_key(spec), "task": task.name, "hp": hp, "start": start_lr,
-                      "end": end_lr, "n": int(num_batches)}, sort_keys=True)
     mkey = lr_sweeps.model_key(run_widgets.spec_key(spec), task.name, hp)
+    key = json.dumps({"model": mkey, "start": start_lr, "end": end_lr, "n": int(num_batches)}, sort_keys=True)
     lr_sweeps.warm(mkey, spec, task, hp)   # while the user reads: the sweep's first batch, done ahead
 state = lr_sweeps.sweeps().get(key) if key else None
 running = state is not None and not state["done"]

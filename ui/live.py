@@ -90,11 +90,17 @@ def request_scroll() -> None:
 
 # ---------------------------------------------------------------- which run to watch
 
+def _url_run() -> int | None:
+    """The run named by ?run= in the page's URL, if any."""
+    q = st.query_params.get("run")
+    return int(q) if q and q.isdigit() else None
+
+
 def _watch_target(store) -> int | None:
     """The run to show: ?run= in the URL, else the session's, else the running (or newest queued) one."""
-    q = st.query_params.get("run")
-    if q and q.isdigit():
-        ss.bt_watch_id = int(q)
+    url_run = _url_run()
+    if url_run is not None:
+        ss.bt_watch_id = url_run
     if ss.get("bt_watch_id") is not None and store.get_status(ss.bt_watch_id) is None:
         st.warning(f"Run #{ss.bt_watch_id} no longer exists (deleted?).")
         ss.bt_watch_id = None
@@ -350,15 +356,13 @@ def _final(run, history) -> None:
 
 def active_banner() -> None:
     """"N run(s) training or queued", kept current: it polls (one cheap query) while runs are active."""
-    store = get_store()
-    n = len(store.list_runs(status=["running", "queued"], with_history=False))
+    active = {r["id"] for r in get_store().list_runs(status=["running", "queued"], with_history=False)}
     # Not while this page's live view polls an active run: the view reruns the whole page when that
     # run ends, which redraws the count, and every rerun costs Chromium ~0.1 s of CPU whatever it
     # draws (BENCHMARKS.md, "Quiet-machine run, every row, after the warm LR Finder").
-    q = st.query_params.get("run")
-    watched = int(q) if q and q.isdigit() else ss.get("bt_watch_id")
-    live_polls = watched is not None and store.get_status(watched) in ("queued", "running")
-    st.fragment(_banner, run_every=5.0 if n and not live_polls else None)()
+    watched = _url_run()
+    watched = ss.get("bt_watch_id") if watched is None else watched
+    st.fragment(_banner, run_every=5.0 if active and watched not in active else None)()
 
 
 def _banner() -> None:

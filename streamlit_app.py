@@ -2,23 +2,36 @@
 
     streamlit run streamlit_app.py        (or: make app)
 
-Builds the navigation from the files in pages/ (grouped Learn / Build / Results / Use /
-Studies; a page appears once its file exists), draws the shared sidebar (dataset status,
-selected model) and runs the chosen page. No TensorFlow here: the pages that need a
-model import it themselves.
+Run as the app's script (``__name__ == "__main__"``, once per page view): builds the navigation
+from the files in pages/ (grouped Learn / Build / Results / Use / Studies; a page appears once
+its file exists), draws the shared sidebar (dataset status, selected model) and runs the chosen
+page. No TensorFlow here: the pages that need a model import it themselves.
+
+Imported by ``streamlit run`` (which finds ``app`` below): the server, ``st.App`` over this same
+script plus the live view's route (``ui.live_feed``), so watching a run costs no reruns.
 """
 import streamlit as st
 
-from ui import frame, identity
+if __name__ == "__main__":
+    from ui import frame, identity
 
-st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
-identity.gate()  # served to a network: sign in first (local: nothing)
-sections = frame.navigation_pages()
-missing = frame.missing_page(sections)  # read before st.navigation falls back to Home
-page = st.navigation(sections)
-frame.sidebar()
-if missing:
-    frame.page_not_found(missing)
+    st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
+    identity.gate()  # served to a network: sign in first (local: nothing)
+    sections = frame.navigation_pages()
+    missing = frame.missing_page(sections)  # read before st.navigation falls back to Home
+    page = st.navigation(sections)
+    frame.sidebar()
+    if missing:
+        frame.page_not_found(missing)
+    else:
+        page.run()
+    frame.prewarm_trainer()   # after the page: a warm worker for the next Train, never in the way of a render
 else:
-    page.run()
-frame.prewarm_trainer()   # after the page: a warm worker for the next Train, never in the way of a render
+    from streamlit.runtime.pages_manager import PagesManager
+
+    # An st.navigation app: never Streamlit's old pages/-directory mode, in which a first request
+    # for /dataset would run pages/dataset.py alone (ui.frame undoes it per process otherwise).
+    PagesManager.uses_pages_directory = False
+    from ui.live_feed import routes
+
+    app = st.App(__file__, routes=routes())

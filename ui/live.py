@@ -1,13 +1,15 @@
 """The live view of a training run (Build & Train): curves, metrics, stop, the final result.
 
-Cheap by design, since it polls every second while a run trains on the same two cores:
-  * each poll reads only the batch points that are new since the last one (``after_step``) and
-    keeps the rest in the session, thinned to a bound;
-  * while it trains, the chart is Vega-Lite from a plain spec (no per-object validation, unlike a
-    Plotly figure) with at most ``MAX_CHART_POINTS`` points per curve; the finished run gets the
-    full Plotly chart with smoothing, log-y, x axis and CSV/PNG download;
-  * while the browser tab is hidden a poll reads and draws nothing (``tab_hidden``); polling
-    stops when the run ends;
+Cheap by design, since it runs while a run trains on the same two cores:
+  * served by ``streamlit run streamlit_app.py`` (``live_feed.mounted()``), an active run is drawn
+    by the browser from the app's live route (``ui.live_feed``): the page does not rerun until the
+    run ends or the user clicks (Stop, another run);
+  * otherwise (AppTest, a server without the route) fragments poll: every second until the first
+    points, then every two, each reading only the batch points new since the last poll
+    (``after_step``) into the session, thinned to a bound; Vega-Lite charts from a plain spec;
+  * both show the same values (``ui.live_state``); the finished run gets the full Plotly chart with
+    smoothing, log-y, x axis and CSV/PNG download;
+  * while the browser tab is hidden nothing is read or drawn; polling stops when the run ends;
   * the worker never waits on the app: the store is the only channel, written by the worker
     and read here.
 """
@@ -15,11 +17,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import hints
+from ui import hints, live_feed
 from ui.frame import go_to, page_link
 from ui.identity import can_change
-from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
-                             get_store, pct, status_badge)
+from ui.live_state import caption, metric_values, phase, progress
+from ui.run_widgets import (
+    COMPARE_PAGE,
+    EVALUATE_PAGE,
+    chart_config,
+    curve_controls,
+    curves_download,
+    fmt_seconds,
+    get_store,
+    pct,
+    status_badge,
+)
 from ui.text import plain
 
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
@@ -152,6 +164,9 @@ def live_run_section(watch) -> None:
     st.selectbox("Watching", list(labels), format_func=labels.get, key="bt_watch_select",
                  on_change=lambda: watch(ss.bt_watch_select))
     active = store.get_status(run_id) not in TERMINAL
+    if active and live_feed.mounted():   # the browser polls the app's route: no reruns while it trains
+        _feed_view(store, run_id)
+        return
     hidden = tab_hidden()   # a change reruns the page, which starts or stops the polling
     if hidden and active:
         st.caption("Paused while this tab is hidden; it catches up when you come back.")
@@ -197,6 +212,7 @@ def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
 def _live_charts(run_id: int) -> None:
     """The running run's loss and accuracy charts, from what the last poll cached (no store read)."""
     import pandas as pd
+
     from fmnist_core.insight.training_figures import live_chart_specs
 
     cache = ss.get("bt_live_cache")
@@ -209,32 +225,6 @@ def _live_charts(run_id: int) -> None:
         # rendering a new Vega view each time (inline data: 21% of a core in Chromium).
         rows = pd.DataFrame(spec.pop("data")["values"], columns=["x", "y", "series"])
         col.vega_lite_chart(rows, spec, width="stretch", key=f"bt_live_chart_{run_id}_{i}")
-
-
-def phase(run: dict, n_done: int) -> str:
-    """What a run is doing now, in words: queued, starting, training, validating, stopping, or its end status."""
-    status = run["status"]
-    if status != "running":
-        return status
-    if run.get("stop_requested"):
-        return "stopping"
-    e, b, bpe = run.get("current_epoch"), run.get("current_batch"), run.get("batches_per_epoch")
-    if not (e and bpe):
-        return "starting"
-    if b == bpe and n_done < e:
-        return "validating"   # the epoch's last batch is done; its validation pass runs
-    return "training"
-
-
-def _eta(run: dict, pts: list[dict]) -> float | None:
-    """Seconds left, from the time per step since the first point (which carries the one-off compile)."""
-    bpe, epochs = run.get("batches_per_epoch"), run.get("epochs")
-    if len(pts) < 2 or not (bpe and epochs) or None in (pts[0].get("elapsed"), pts[-1].get("elapsed")):
-        return run.get("eta_seconds")
-    steps = pts[-1]["step"] - pts[0]["step"]
-    if steps <= 0:
-        return run.get("eta_seconds")
-    return max(0.0, (pts[-1]["elapsed"] - pts[0]["elapsed"]) / steps * (epochs * bpe - pts[-1]["step"]))
 
 
 def _live_body(run_id: int, polling: bool) -> None:
@@ -254,21 +244,11 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.warning(f"Run #{run_id} was deleted.")
         return
     if polling and run["status"] in TERMINAL:
-        nxt = next_active(store, after=run)
-        if nxt and nxt.get("sweep_id") and nxt["sweep_id"] == run.get("sweep_id"):
-            st.toast(f"Run #{run_id} {run['status']} (validation {pct(run.get('val_accuracy'))}); now watching "
-                     f"the sweep's next run, #{nxt['id']}.")
-            set_watch(nxt["id"])
+        _follow_sweep(store, run)
         st.rerun()  # the whole page: redraw once more (or the next run), with the final results and banner
     history = run["history"]
     now = phase(run, len(history))
-    head, stop_col = st.columns([5, 1], vertical_alignment="center")
-    with head:
-        st.markdown(f"#### Run #{run['id']}: {plain(run['name'])}")
-        status_badge(run["status"] if now in ("training", "starting") else now)
-    if run["status"] in ("queued", "running") and now != "stopping" and can_change(run):
-        stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run_id}", on_click=_stop,
-                        args=(run_id,), help="Stop after the current batch, keep the best epoch's weights, save")
+    _header(run, now, badge=True)
     _progress(store, run, pts, now)
     _live_metrics(history, pts)
     if (pts or history) and run["status"] in TERMINAL:   # drawn once: the full chart, with its controls
@@ -276,31 +256,56 @@ def _live_body(run_id: int, polling: bool) -> None:
         st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), **opts), key=f"bt_chart_{run_id}",
                         config=chart_config(f"run{run_id}_curves"))
         curves_download(history, pts, f"run{run_id}_curves", key=f"bt_csv_{run_id}")
-    st.caption(f"{len(pts)} batch points · {len(history)} epochs done · status {run['status']}")
+    st.caption(caption(len(pts), history, run["status"]))
     hints.show(history)
     if run["status"] in TERMINAL:
         _final(run, history)
 
 
+def _header(run: dict, now: str, badge: bool) -> None:
+    """The run's title, its phase (``badge``) and, while it may still be stopped, the Stop button."""
+    head, stop_col = st.columns([5, 1], vertical_alignment="center")
+    with head:
+        st.markdown(f"#### Run #{run['id']}: {plain(run['name'])}")
+        if badge:
+            status_badge(run["status"] if now in ("training", "starting") else now)
+    if run["status"] in ("queued", "running") and now != "stopping" and can_change(run):
+        stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run['id']}", on_click=_stop,
+                        args=(run["id"],), help="Stop after the current batch, keep the best epoch's weights, save")
+
+
+def _follow_sweep(store, run: dict) -> None:
+    """After a sweep's run ends, watch the sweep's next run (with a toast that says so)."""
+    nxt = next_active(store, after=run)
+    if nxt and nxt.get("sweep_id") and nxt["sweep_id"] == run.get("sweep_id"):
+        st.toast(f"Run #{run['id']} {run['status']} (validation {pct(run.get('val_accuracy'))}); now watching "
+                 f"the sweep's next run, #{nxt['id']}.")
+        set_watch(nxt["id"])
+
+
+def _feed_view(store, run_id: int) -> None:
+    """An active run, drawn by the browser from the live route (``ui.live_feed``); the page reruns
+    only when the run ends (or on the user's own clicks, e.g. Stop)."""
+    run, pts = live_feed.read_run(run_id, store)
+    if run is None:
+        st.warning(f"Run #{run_id} was deleted.")
+        return
+    _header(run, phase(run, len(run["history"])), badge=False)   # the browser draws the phase
+
+    def ended():
+        ended_run = store.get_run(run_id, after_step=2 ** 62)   # its row and epochs; no batch points
+        if ended_run is not None:
+            _follow_sweep(store, ended_run)
+    live_feed.show(run_id, on_end=ended, first=live_feed.snapshot_of(run, pts, store))
+
+
 def _progress(store, run: dict, pts: list[dict], now: str) -> None:
-    epochs, bpe = run.get("epochs") or 1, run.get("batches_per_epoch")
-    e, b = run.get("current_epoch") or 0, run.get("current_batch") or 0
-    where = f"epoch {e}/{epochs} · batch {b}/{bpe}" if e and bpe else ""
-    frac = min(1.0, max(0.0, ((e - 1) * bpe + b) / (epochs * bpe))) if e and bpe else 0.0
+    n_ahead = 0
     if now == "queued":
-        ahead = [r for r in store.list_runs(status=["queued", "running"], with_history=False) if r["id"] < run["id"]]
-        st.progress(0.0, text=f"Queued: waiting for {len(ahead)} run(s) ahead of it. It starts by itself.")
-    elif now == "starting":
-        st.progress(0.0, text="Starting: loading TensorFlow and the data, building the model…")
-    elif now == "stopping":
-        st.progress(frac, text=f"Stopping… at {where}: finishing this batch, then scoring and saving the best "
-                               "finished epoch's weights")
-    elif now == "validating":
-        st.progress(frac, text=f"Validating… epoch {e}/{epochs} trained; measuring it on the validation images")
-    elif now == "training":
-        eta = _eta(run, pts)
-        st.progress(frac, text=f"{where} · elapsed {fmt_seconds(run.get('elapsed'))}"
-                               f" · ETA {fmt_seconds(eta) if eta is not None else '–'}")
+        n_ahead = sum(r["id"] < run["id"] for r in store.list_runs(status=["queued", "running"], with_history=False))
+    prog = progress(run, pts, now, n_ahead)
+    if prog is not None:
+        st.progress(prog[0], text=prog[1])
 
 
 def _stop(run_id: int) -> None:
@@ -316,15 +321,8 @@ def _stop(run_id: int) -> None:
 
 
 def _live_metrics(history, pts) -> None:
-    cols = st.columns(4)
-    last_b = pts[-1] if pts else {}
-    last_e = history[-1] if history else {}
-    best = max((h["val_accuracy"] for h in history if h.get("val_accuracy") is not None), default=None)
-    cols[0].metric("Batch loss", f"{last_b['loss']:.3f}" if last_b.get("loss") is not None else "–")
-    cols[1].metric("Train accuracy (last epoch)", pct(last_e.get("accuracy")))
-    cols[2].metric("Best validation accuracy", pct(best))
-    lr = last_b.get("lr") if last_b.get("lr") is not None else last_e.get("lr")
-    cols[3].metric("Learning rate", f"{lr:.2e}" if lr is not None else "–")
+    for col, (label, value) in zip(st.columns(4), metric_values(history, pts)):
+        col.metric(label, value)
 
 
 def _final(run, history) -> None:

@@ -12,6 +12,7 @@ from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, get_task
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import RunStore, StoreError, default_location
+from ui.live_state import fmt_seconds, pct  # noqa: F401  (shared by the pages through this module)
 
 BUILD_PAGE = "pages/build_train.py"
 LR_PAGE = "pages/lr_finder.py"
@@ -154,24 +155,6 @@ def run_option_label(run: dict) -> str:
     acc = run.get("val_accuracy")
     tail = f", val acc {pct(acc)}" if acc is not None else ""
     return f"#{run['id']} {run['name']} ({run['status']}{tail})"
-
-
-def pct(v, digits: int = 2) -> str:
-    """An accuracy (a fraction) in percent, as everywhere in the app: 0.9477 -> "94.77%"."""
-    return "–" if v is None else f"{100 * v:.{digits}f}%"
-
-
-def fmt_seconds(s) -> str:
-    if s is None:
-        return "–"
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min {s:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
 
 
 # ---------------------------------------------------------------- TensorBoard-style chart controls

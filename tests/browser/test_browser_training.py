@@ -7,6 +7,8 @@ to test-artifacts/ (git-ignored).
 """
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,8 +40,10 @@ def live_state(page) -> tuple[int, int, str] | None:
 
 
 def live_charts(page) -> int:
-    """How many light (Vega-Lite) charts the live view draws while the run trains: loss and accuracy."""
-    return page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg").count()
+    """How many charts the live view draws while the run trains (loss and accuracy): SVG drawn by the
+    browser-side live view (ui/live_feed.js; Playwright's CSS reaches into its shadow root)."""
+    return page.locator('[class*="st-key-live_feed_"] .chart svg polyline').count() and \
+        page.locator('[class*="st-key-live_feed_"] .chart svg').count()
 
 
 def chart_points(page) -> int:
@@ -73,8 +77,20 @@ def set_number(page, label: str, value) -> None:
     page.wait_for_timeout(800)  # let the rerun land before the next change
 
 
+def test_the_live_route_answers_only_pages_of_this_server(app_server):
+    """Without the token a page render hands out, the route says 403 (and never shows a run)."""
+    for headers in ({}, {"X-Fmnist-Live": "99999999999.0123456789abcdef0123456789abcdef"}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(f"{app_server}/fmnist/live/1", headers=headers), timeout=10)
+        assert err.value.code == 403
+
+
 def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, page):
     page.set_viewport_size({"width": 1400, "height": 3400})   # the whole page fits in the screenshots
+    # Every websocket message from the server: a Streamlit rerun sends several (deltas, script
+    # finished); the live view must draw new points without any.
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
     # Enter through the app's front door and its navigation, as a user does. (A fresh server's
     # very first request straight to /build_train would run the page without streamlit_app.py.)
     page.goto(app_server)
@@ -104,9 +120,13 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
                          timeout=120, what="the first batch points")
         shot(page, "1_running")
         wait_for(page, lambda: live_charts(page) >= 2, timeout=30, what="the live charts to draw")
-        later = wait_for(page, lambda: (s := live_state(page)) and s[0] > first[0] + 5 and s,
+        page.wait_for_timeout(1500)   # the page's last rerun (after the click) has landed
+        n_frames, before = len(frames), live_state(page)
+        assert n_frames > 0   # the listener hears this page's socket (its renders came through it)
+        later = wait_for(page, lambda: (s := live_state(page)) and s[0] > before[0] + 5 and s,
                          timeout=60, what="more batch points")
         assert later[2] == "running"
+        assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the points grew"
         shot(page, "2_more_points")
 
         # Leave for another page and come back through the navigation: same run, same settings.

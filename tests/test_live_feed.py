@@ -1,0 +1,160 @@
+"""The live view's route and its values (ui.live_feed, ui.live_state), on a real run store.
+
+The route is called with real Starlette requests; the browser side (the page not rerunning while
+a run trains, the route answering over HTTP) is in tests/browser/test_browser_training.py.
+"""
+import json
+import os
+
+import pytest
+from starlette.requests import Request
+
+from fmnist_core.runs.store import RunStore
+from ui import live_feed
+from ui.live_state import chart_series, metric_values, progress, snapshot
+
+SPEC = [{"type": "Flatten"}]
+
+
+@pytest.fixture
+def store(fmnist_home):
+    live_feed._points.clear()
+    yield RunStore()
+    live_feed._points.clear()
+
+
+def running_run(store, epochs=2, bpe=4):
+    rid = store.create_run("watched", "multiclass", SPEC, {"epochs": epochs})
+    assert store.mark_running(rid, os.getpid())
+    return rid
+
+
+def add_points(store, rid, steps, bpe=4):
+    for step in steps:
+        epoch, batch = step // bpe + 1, step % bpe + 1
+        store.add_batch(rid, {"step": step, "epoch": epoch, "batch": batch, "batches_per_epoch": bpe,
+                              "loss": 2.0 - 0.1 * step, "accuracy": 0.1 + 0.05 * step, "lr": 1e-3,
+                              "elapsed": 0.5 * step})
+
+
+def get(run_id, token="valid"):
+    headers = [] if token is None else [(b"x-fmnist-live", (live_feed.issue_token() if token == "valid" else token)
+                                         .encode())]
+    request = Request({"type": "http", "method": "GET", "path": f"/fmnist/live/{run_id}", "headers": headers,
+                       "query_string": b"", "path_params": {"run_id": run_id}})
+    response = live_feed.live_endpoint(request)
+    return response.status_code, json.loads(response.body)
+
+
+# ---------------------------------------------------------------- tokens
+
+def test_a_token_is_good_until_it_expires_and_cannot_be_forged():
+    token = live_feed.issue_token(now=1000.0)
+    assert live_feed.token_ok(token, now=1000.0 + live_feed.TOKEN_SECONDS - 1)
+    assert not live_feed.token_ok(token, now=1000.0 + live_feed.TOKEN_SECONDS)
+    expiry, sig = token.split(".")
+    later = str(int(expiry) + 10**6)
+    assert not live_feed.token_ok(f"{later}.{sig}", now=1000.0)                       # a longer life, same signature
+    assert not live_feed.token_ok(f"{expiry}.{'0' * len(sig)}", now=1000.0)
+    for junk in (None, "", ".", "abc.def", "9" * 40 + ".x"):
+        assert not live_feed.token_ok(junk)
+
+
+# ---------------------------------------------------------------- the route
+
+def test_the_route_refuses_a_request_without_a_valid_token(store):
+    rid = running_run(store)
+    assert get(rid, token=None)[0] == 403
+    status, body = get(rid, token="123.abc")
+    assert status == 403 and "reload the page" in body["error"]
+
+
+def test_an_unknown_run_is_a_404_that_says_so(store):
+    status, body = get(4242)
+    assert status == 404 and "#4242" in body["error"]
+
+
+def test_each_poll_reads_only_the_new_points_and_the_snapshot_adds_up(store):
+    rid = running_run(store, epochs=2, bpe=4)
+    add_points(store, rid, range(0, 3))                      # steps 0..2 of epoch 1
+    status, body = get(rid)
+    assert status == 200 and body["caption"] == "3 batch points · 0 epochs done · status running"
+    assert body["phase"] == "training" and not body["terminal"]
+    # Epoch 1, batch 3 of 4, of 2 epochs x 4 batches: (0 * 4 + 3) / 8 done.
+    assert body["progress"]["frac"] == pytest.approx(3 / 8)
+    assert body["progress"]["text"].startswith("epoch 1/2 · batch 3/4 · elapsed")
+    add_points(store, rid, range(3, 6))
+    store.add_epoch(rid, {"epoch": 1, "loss": 1.5, "accuracy": 0.4, "val_loss": 1.6, "val_accuracy": 0.35})
+    body = get(rid)[1]
+    assert body["caption"] == "6 batch points · 1 epochs done · status running"
+    assert [p["step"] for p in live_feed._points[rid]] == list(range(6))   # in order, none twice
+    loss, acc = body["charts"]
+    batch = next(s for s in loss["series"] if s["name"] == "batch")
+    # x in epochs: step / batches per epoch; the last batch point is step 5, loss 2.0 - 0.5.
+    assert batch["xy"][-1] == [pytest.approx(5 / 4), pytest.approx(1.5)]
+    val = next(s for s in acc["series"] if s["name"] == "validation")
+    assert val["xy"] == [[1, pytest.approx(35.0)]]
+    assert dict(body["metrics"])["Best validation accuracy"] == "35.00%"
+    assert dict(body["metrics"])["Batch loss"] == "1.500"
+
+
+def test_the_route_answers_a_stopping_then_a_finished_run(store):
+    rid = running_run(store)
+    add_points(store, rid, range(2))
+    store.request_stop(rid)
+    body = get(rid)[1]
+    assert body["phase"] == "stopping" and body["progress"]["text"].startswith("Stopping… at epoch 1/2")
+    store.finish(rid, "stopped", "stopped on request")
+    body = get(rid)[1]
+    assert body["terminal"] and body["status"] == "stopped" and body["progress"] is None
+
+
+def test_the_route_tells_a_queued_run_how_many_are_ahead(store):
+    first = running_run(store)
+    queued = store.create_run("next", "multiclass", SPEC, {"epochs": 1})
+    body = get(queued)[1]
+    assert first < queued and body["phase"] == "queued"
+    assert body["progress"]["text"] == "Queued: waiting for 1 run(s) ahead of it. It starts by itself."
+
+
+def test_the_routes_point_cache_stays_bounded(store, monkeypatch):
+    monkeypatch.setattr(live_feed, "MAX_RUNS", 3)
+    monkeypatch.setattr(live_feed, "MAX_POINTS", 10)
+    runs = [running_run(store) for _ in range(5)]
+    for rid in runs:
+        add_points(store, rid, range(25))
+        get(rid)
+    assert list(live_feed._points) == runs[-3:]                      # the least recently polled went first
+    assert all(len(p) <= 10 for p in live_feed._points.values())
+    assert all(p[-1]["step"] == 24 for p in live_feed._points.values())   # thinning keeps the newest
+
+
+def test_a_damaged_store_is_a_503_with_the_reason(store, fmnist_home):
+    from ui.run_widgets import _store_at
+    rid = running_run(store)
+    (fmnist_home / "runs.sqlite").write_bytes(b"not a database" * 100)
+    _store_at.clear()
+    try:
+        status, body = get(rid)
+    finally:
+        _store_at.clear()
+    assert status == 503 and "run store" in body["error"]
+
+
+# ---------------------------------------------------------------- the values, by hand
+
+def test_chart_series_are_thinned_but_keep_the_last_point():
+    pts = [{"step": s, "loss": 1.0, "accuracy": 0.5} for s in range(1000)]
+    loss, acc = chart_series([], pts, 100, max_points=50)
+    batch = loss["series"][0]
+    assert len(batch["xy"]) <= 51 and batch["xy"][-1][0] == pytest.approx(9.99)
+    assert acc["series"][0]["xy"][0] == [0.0, 50.0]                   # accuracy in percent
+
+
+def test_metric_tiles_and_progress_of_a_starting_run():
+    run = {"id": 1, "status": "running", "epochs": 3, "history": []}
+    assert metric_values([], []) == [("Batch loss", "–"), ("Train accuracy (last epoch)", "–"),
+                                     ("Best validation accuracy", "–"), ("Learning rate", "–")]
+    assert progress(run, [], "starting") == (0.0, "Starting: loading TensorFlow and the data, building the model…")
+    snap = snapshot(run, [])
+    assert snap["phase"] == "starting" and json.loads(json.dumps(snap)) == snap

@@ -1,0 +1,207 @@
+"""The live view without reruns: the browser fetches a training run's new state from an app route
+and draws it itself, so the page does not rerun while the run trains.
+
+Why: each Streamlit rerun costs Chromium ~0.1 s of a core's time whatever it draws (React
+re-rendering the page), and on the 2-core machine that CPU comes out of the training run:
+a run watched through rerunning fragments trained 1.06-1.11x as long as one nobody watched
+(BENCHMARKS.md, "Watching without reruns"). Here one poll is a small JSON fetch and an SVG redraw.
+
+* ``routes()`` builds the route, ``GET <baseUrlPath>/fmnist/live/<run id>``; ``streamlit_app.py``
+  mounts it through ``st.App`` when ``streamlit run`` serves it. Under AppTest, or any server that
+  did not mount it, ``mounted()`` is False and ``ui.live`` polls with fragments as before.
+* Only pages that passed the sign-in gate can read it: each page render hands the browser a
+  short-lived token (an HMAC of its expiry under a secret made at server start), and the route
+  answers 403 without a valid one. Everyone signed in may view every run (``ui.identity``), so
+  the token carries no user; it proves the page came from this server's gate.
+* The route reads only the batch points that are new since the last poll of that run, into a
+  process-wide cache shared by every viewer (bounded: ``MAX_RUNS`` runs, ``MAX_POINTS`` each).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+
+ROUTE = "/fmnist/live"
+TOKEN_SECONDS = 3600          # a page renews it on every render; the browser asks for a rerun on a 403
+MAX_RUNS = 16                 # runs whose points the route keeps
+MAX_POINTS = 4000             # per run; thinned past this (the charts draw at most 300)
+FIRST_POLL_MS, POLL_MS = 1000, 2000   # every second until the first points show, then every two
+
+_SECRET = secrets.token_bytes(32)
+_mounted = False
+_lock = threading.Lock()
+_points: OrderedDict[int, list[dict]] = OrderedDict()
+
+
+# ---------------------------------------------------------------- tokens
+
+def issue_token(now: float | None = None) -> str:
+    """A token valid for ``TOKEN_SECONDS``: "<expiry>.<hmac>"."""
+    expiry = int((time.time() if now is None else now) + TOKEN_SECONDS)
+    return f"{expiry}.{_sign(expiry)}"
+
+
+def token_ok(token: str | None, now: float | None = None) -> bool:
+    """True for a token this server issued that has not expired."""
+    expiry, _, sig = (token or "").partition(".")
+    if not expiry.isdigit() or len(expiry) > 12:
+        return False
+    return hmac.compare_digest(sig, _sign(int(expiry))) and int(expiry) > (time.time() if now is None else now)
+
+
+def _sign(expiry: int) -> str:
+    return hmac.new(_SECRET, f"live:{expiry}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------- the route
+
+def routes() -> list:
+    """The live route, for ``st.App(..., routes=routes())``; marks this process as serving it."""
+    global _mounted
+    from starlette.routing import Route
+
+    _mounted = True
+    return [Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"])]
+
+
+def mounted() -> bool:
+    """True when this server process serves the live route (``streamlit run streamlit_app.py``)."""
+    return _mounted
+
+
+def route_path() -> str:
+    """The route's path under the server's ``baseUrlPath`` (which st.App does not add to our routes)."""
+    from streamlit import config
+
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return (f"/{base}" if base else "") + ROUTE
+
+
+def live_endpoint(request):
+    """GET .../fmnist/live/<run id>: the run's live state (``ui.live_state.snapshot``) as JSON.
+
+    403 without a valid ``X-Fmnist-Live`` token; 404 for an unknown run; 503 when the run store
+    cannot be read (its message says why). Runs in a worker thread (a plain function route).
+    """
+    from starlette.responses import JSONResponse
+
+    from fmnist_core.runs.store import StoreError
+
+    headers = {"Cache-Control": "no-store"}
+    if not token_ok(request.headers.get("x-fmnist-live")):
+        return JSONResponse({"error": "This page's access to the live view expired; reload the page."},
+                            status_code=403, headers=headers)
+    run_id = request.path_params["run_id"]
+    try:
+        snap = live_snapshot(run_id)
+    except StoreError as exc:
+        return JSONResponse({"error": f"The run store cannot be read: {exc}"}, status_code=503, headers=headers)
+    if snap is None:
+        return JSONResponse({"error": f"Run #{run_id} no longer exists (deleted?)."}, status_code=404,
+                            headers=headers)
+    return JSONResponse(snap, headers=headers)
+
+
+def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
+    """The run (with ``history``) and its batch points, reading only those past the points already
+    cached for it; (None, []) if there is no such run."""
+    from fmnist_core.insight.training_figures import thin
+    from ui.run_widgets import open_store
+
+    store = store or open_store()
+    with _lock:
+        cached = list(_points.get(run_id, ()))
+    run = store.get_run(run_id, after_step=cached[-1]["step"] if cached else None)
+    if run is None:
+        with _lock:
+            _points.pop(run_id, None)
+        return None, []
+    pts = cached + run.pop("batches")
+    if len(pts) > MAX_POINTS:
+        pts = thin(pts, MAX_POINTS // 2)   # keeps the last point, so the next read starts after it
+    with _lock:
+        _points[run_id] = pts
+        _points.move_to_end(run_id)
+        while len(_points) > MAX_RUNS:
+            _points.popitem(last=False)
+    return run, pts
+
+
+def live_snapshot(run_id: int, store=None) -> dict | None:
+    """The run's live state (``ui.live_state.snapshot``), or None if there is no such run."""
+    from ui.run_widgets import open_store
+
+    store = store or open_store()
+    run, pts = read_run(run_id, store)
+    return None if run is None else snapshot_of(run, pts, store)
+
+
+def snapshot_of(run: dict, pts: list[dict], store) -> dict:
+    """``ui.live_state.snapshot`` of a run read by ``read_run``, counting the runs ahead of a queued one."""
+    from ui.live_state import snapshot
+
+    n_ahead = 0
+    if run["status"] == "queued":
+        n_ahead = sum(r["id"] < run["id"] for r in store.list_runs(status=["queued", "running"], with_history=False))
+    return snapshot(run, pts, n_ahead)
+
+
+# ---------------------------------------------------------------- the browser side
+
+_CSS = """
+.lv { font-size: 0.95rem; }
+.badge { display: inline-block; padding: 0.05rem 0.55rem; border-radius: 0.5rem; font-size: 0.85rem;
+         background: rgba(28, 131, 225, 0.15); color: rgb(0, 84, 163); }
+.badge.stopping, .badge.validating { background: rgba(255, 164, 33, 0.18); color: rgb(146, 84, 0); }
+.badge.queued, .badge.starting { background: rgba(128, 128, 128, 0.15); color: inherit; }
+.note { margin-left: 0.75rem; opacity: 0.75; }
+.prog { margin: 0.6rem 0 0.4rem; }
+.bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2); overflow: hidden; }
+.fill { height: 100%; width: 0; background: rgb(255, 75, 75); }
+.ptext { margin-top: 0.3rem; }
+.metrics { display: grid; grid-template-columns: repeat(4, 1fr); gap: 1rem; margin: 0.8rem 0; }
+.mlabel { font-size: 0.85rem; opacity: 0.8; }
+.mvalue { font-size: 1.9rem; line-height: 1.3; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+.chart svg { width: 100%; height: auto; font-size: 12px; fill: currentColor; }
+.chart .grid { stroke: rgba(128, 128, 128, 0.2); }
+.chart .axis { stroke: rgba(128, 128, 128, 0.6); }
+.chart .muted { opacity: 0.7; }
+.caption { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.hint { margin-top: 0.5rem; padding: 0.6rem 0.9rem; border-radius: 0.5rem; background: rgba(255, 193, 7, 0.15); }
+"""
+
+
+def _component():
+    import streamlit as st
+
+    @st.cache_resource(show_spinner=False)
+    def define():
+        from pathlib import Path
+        js = (Path(__file__).with_name("live_feed.js")).read_text(encoding="utf-8")
+        return st.components.v2.component("fmnist_live_feed", js=js, css=_CSS)
+    return define()
+
+
+def show(run_id: int, on_end, first: dict | None = None) -> None:
+    """The browser-side live view of ``run_id``; ``on_end`` runs (then the page reruns) when the
+    browser sees the run end. ``first``: a snapshot to draw before the first fetch answers.
+    Call only when ``mounted()``."""
+    import streamlit as st
+
+    ss = st.session_state
+    token = ss.get("live_feed_token")
+    if not token or not token_ok(token, time.time() + 600):   # renewed with 10 minutes to spare
+        token = ss.live_feed_token = issue_token()
+    data = {"run": int(run_id), "url": route_path(), "token": token, "first_poll_ms": FIRST_POLL_MS,
+            "poll_ms": POLL_MS, "first": first}
+    _component()(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew)
+
+
+def _renew() -> None:
+    import streamlit as st
+    st.session_state.pop("live_feed_token", None)

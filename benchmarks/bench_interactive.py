@@ -365,11 +365,16 @@ def row_dataset(ctx) -> dict:
     return {"Dataset: switch split": split, "Dataset: class statistics tab": stats}
 
 
-# While a run trains, the live view draws light Vega-Lite charts and, under them, the caption
-# "N batch points · M epochs done · status …": the first point is drawn when N > 0 and a chart is there.
-FIRST_POINT_JS = """() => !!document.querySelector('[data-testid="stVegaLiteChart"], .js-plotly-plot')
-    && [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-       .some(e => { const m = e.innerText.match(/(\\d+) batch points/); return m && +m[1] > 0; })"""
+# While a run trains, the live view (``ui/live_feed.js``, inside its component's shadow root) draws
+# its charts and, under them, "N batch points · M epochs done · status …": the first point is drawn
+# when N > 0. Without the live route (fragments polling) the same caption is a Streamlit caption.
+FIRST_POINT_JS = """() => {
+    const shown = (text) => { const m = (text || '').match(/(\\d+) batch points/); return !!m && +m[1] > 0; };
+    const feed = [...document.querySelectorAll('[class*="st-key-live_feed_"] *')].some(
+        e => e.shadowRoot && e.shadowRoot.querySelector('.chart svg polyline') && shown((e.shadowRoot.querySelector('.caption') || {}).textContent));
+    return feed || (!!document.querySelector('[data-testid="stVegaLiteChart"], .js-plotly-plot')
+        && [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(e => shown(e.innerText)));
+}"""
 
 
 def set_number(page, key: str, value) -> None:

@@ -113,9 +113,9 @@ def main():
                 page.wait_for_timeout(8000)  # the user reads the page; the pre-warmed worker gets ready
                 t0 = time.perf_counter()
                 page.get_by_role("button", name="Train", exact=True).click()
-                page.wait_for_function("""() => { const m = document.body.innerText.match(
-                    /(\\d+) batch points · \\d+ epochs done · status running/); return m && +m[1] >= 1; }""",
-                                       timeout=180_000, polling=50)
+                # A locator, not document.body.innerText: the live view draws in its component's shadow root.
+                page.get_by_text(re.compile(r"\b[1-9]\d* batch points · \d+ epochs done · status running")).first \
+                    .wait_for(timeout=180_000)
                 clicks.append(time.perf_counter() - t0)
                 page.wait_for_timeout(3000)
                 t0 = time.perf_counter()

@@ -80,6 +80,8 @@ def test_worker_claims_fifo_and_records_progress(store):
     polled = store.get_run(a, after_step=5)
     assert polled["batches"] == [] and polled["eta_seconds"] == pytest.approx(18.0)
     assert [p["step"] for p in store.get_run(a, after_step=1)["batches"]] == [3, 5]
+    bare = store.get_run(a, with_batches=False)   # the row (and epochs) without reading any point
+    assert bare["batches"] == [] and bare["current_batch"] == 5
 
     epoch = {"epoch": 1, "loss": 1.5, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.55, "lr": 1e-3,
              "seconds": 10.0}

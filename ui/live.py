@@ -293,7 +293,7 @@ def _feed_view(store, run_id: int) -> None:
     _header(run, phase(run, len(run["history"])), badge=False)   # the browser draws the phase
 
     def ended():
-        ended_run = store.get_run(run_id, after_step=2 ** 62)   # its row and epochs; no batch points
+        ended_run = store.get_run(run_id, with_batches=False)
         if ended_run is not None:
             _follow_sweep(store, ended_run)
     live_feed.show(run_id, on_end=ended, first=live_feed.snapshot_of(run, pts, store))

@@ -98,14 +98,17 @@ export default function (component) {
     root = holder.firstElementChild;
     parentElement.appendChild(root);
   }
-  const st = parentElement.__fmnistLive || (parentElement.__fmnistLive = {});
+  const st = parentElement.__fmnistLive || (parentElement.__fmnistLive = { gen: 0 });
   clearTimeout(st.timer);
   st.data = data;
-  st.alive = true;
+  // Each render is a generation: only the newest polls, and a late cleanup of an older one
+  // (whatever order the frontend runs them in) cannot stop the newest.
+  const gen = ++st.gen;
+  const alive = () => st.gen === gen;
   const note = (text) => { root.querySelector(".note").textContent = text || ""; };
 
   async function tick() {
-    if (!st.alive || st.ended) return;
+    if (!alive() || st.ended) return;
     if (document.hidden) {
       note("Paused while this tab is hidden; it catches up when you come back.");
       return;   // the visibilitychange listener starts polling again
@@ -115,7 +118,7 @@ export default function (component) {
     try {
       const res = await fetch(`${d.url}/${d.run}`, { headers: { "X-Fmnist-Live": d.token }, cache: "no-store" });
       const body = await res.json().catch(() => ({}));
-      if (!st.alive || d !== st.data) return;   // re-rendered meanwhile: that render polls
+      if (!alive()) return;   // re-rendered meanwhile: that render polls
       if (res.status === 403) {
         note("Reconnecting…");
         if (!st.renewedAt || Date.now() - st.renewedAt > 30000) {
@@ -134,11 +137,11 @@ export default function (component) {
         if (body.terminal) { st.ended = true; setTriggerValue("ended", body.status); return; }
       }
     } catch (e) {
-      if (!st.alive) return;
+      if (!alive()) return;
       note("Lost contact with the server; retrying…");
       wait = 3000;
     }
-    if (st.alive && d === st.data) st.timer = setTimeout(tick, wait);
+    if (alive()) st.timer = setTimeout(tick, wait);
   }
 
   const onVisible = () => {
@@ -153,7 +156,8 @@ export default function (component) {
   if (data.first) render(root, data.first);   // what the page read while rendering: no blank wait
   tick();
   return () => {
-    st.alive = false;
+    if (!alive()) return;   // an older render's cleanup: the newest one owns the timer
+    st.gen++;
     clearTimeout(st.timer);
     document.removeEventListener("visibilitychange", onVisible);
     if (st.onVisible === onVisible) st.onVisible = null;

@@ -24,6 +24,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
+
+import streamlit as st
 
 ROUTE = "/fmnist/live"
 TOKEN_SECONDS = 3600          # a page renews it on every render; the browser asks for a rerun on a 403
@@ -176,23 +179,16 @@ _CSS = """
 """
 
 
+@st.cache_resource(show_spinner=False)
 def _component():
-    import streamlit as st
-
-    @st.cache_resource(show_spinner=False)
-    def define():
-        from pathlib import Path
-        js = (Path(__file__).with_name("live_feed.js")).read_text(encoding="utf-8")
-        return st.components.v2.component("fmnist_live_feed", js=js, css=_CSS)
-    return define()
+    js = Path(__file__).with_name("live_feed.js").read_text(encoding="utf-8")
+    return st.components.v2.component("fmnist_live_feed", js=js, css=_CSS)
 
 
 def show(run_id: int, on_end, first: dict | None = None) -> None:
     """The browser-side live view of ``run_id``; ``on_end`` runs (then the page reruns) when the
     browser sees the run end. ``first``: a snapshot to draw before the first fetch answers.
     Call only when ``mounted()``."""
-    import streamlit as st
-
     ss = st.session_state
     token = ss.get("live_feed_token")
     if not token or not token_ok(token, time.time() + 600):   # renewed with 10 minutes to spare
@@ -203,5 +199,4 @@ def show(run_id: int, on_end, first: dict | None = None) -> None:
 
 
 def _renew() -> None:
-    import streamlit as st
     st.session_state.pop("live_feed_token", None)

@@ -371,10 +371,11 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             run["eta_seconds"] = max(0.0, elapsed / done * (run["epochs"] * bpe - done))
         return run
 
-    def get_run(self, run_id: int, after_step: int | None = None) -> dict | None:
+    def get_run(self, run_id: int, after_step: int | None = None, with_batches: bool = True) -> dict | None:
         """The run with ``history`` (epoch dicts) and ``batches`` (batch dicts), or None.
 
         after_step : only the batch points past this step (a live view's poll reads just what is new).
+        with_batches : False reads no batch point (``batches`` is empty).
         """
         self.reap_dead()
         E, B = S.epochs, S.batches
@@ -388,7 +389,7 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             run["batches"] = [dict(r._mapping) for r in conn.execute(
                 select(*(B.c[k] for k in BATCH_KEYS)).where(
                     B.c.run_id == run["id"], B.c.step > (-1 if after_step is None else int(after_step)))
-                .order_by(B.c.step))]
+                .order_by(B.c.step))] if with_batches else []
         first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
         if (run["eta_seconds"] is not None and len(run["batches"]) > 1 and last["step"] > first["step"]
                 and None not in (first["elapsed"], last["elapsed"])):

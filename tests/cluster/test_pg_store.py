@@ -36,6 +36,10 @@ def test_postgres_store_round_trip(pg_url, fmnist_home):
     run = store.get_run(a)
     assert [p["step"] for p in run["batches"]] == [1, 2] and run["current_batch"] == 2
     assert run["history"][0]["val_accuracy"] is None and run["eta_seconds"] is not None
+    # The live view's reads: only the new points; the row and epochs without any point.
+    assert [p["step"] for p in store.get_run(a, after_step=1)["batches"]] == [2]
+    bare = store.get_run(a, with_batches=False)
+    assert bare["batches"] == [] and bare["history"] == run["history"] and bare["current_batch"] == 2
     assert store.request_stop(a) == "running" and store.stop_requested(a)
     assert store.request_stop(b) == "stopped"
     blob = {"model_name": f"run{a}", "sha256": "0" * 64, "data": b"\x00\x01bytes"}

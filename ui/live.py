@@ -21,17 +21,8 @@ from ui import hints, live_feed
 from ui.frame import go_to, page_link
 from ui.identity import can_change
 from ui.live_state import caption, metric_values, phase, progress
-from ui.run_widgets import (
-    COMPARE_PAGE,
-    EVALUATE_PAGE,
-    chart_config,
-    curve_controls,
-    curves_download,
-    fmt_seconds,
-    get_store,
-    pct,
-    status_badge,
-)
+from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
+                             get_store, pct, status_badge)
 from ui.text import plain
 
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
@@ -212,7 +203,6 @@ def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
 def _live_charts(run_id: int) -> None:
     """The running run's loss and accuracy charts, from what the last poll cached (no store read)."""
     import pandas as pd
-
     from fmnist_core.insight.training_figures import live_chart_specs
 
     cache = ss.get("bt_live_cache")

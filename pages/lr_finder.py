@@ -3,8 +3,9 @@ the loss curve (Smith 2015, fastai's ``lr_find``). "Use this LR" carries it to B
 
 The sweep runs in a background thread of the app process, on a small subset: about 100
 batches, seconds on a CPU. The model for the settings shown is built and compiled in the
-background before the click, a fragment polls the sweep's progress, and the page stays usable
-while it runs (``ui.lr_sweeps``). Results are kept per model, task and settings, for every session.
+background before the click, the browser polls the sweep's progress from the app's route (no
+page reruns meanwhile), and the page stays usable while it runs (``ui.lr_sweeps``). Results are
+kept per model, task and settings, for every session.
 """
 import json
 import time
@@ -14,7 +15,7 @@ import streamlit as st
 from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
-from ui import frame, lr_sweeps, run_widgets
+from ui import frame, live_feed, lr_sweeps, run_widgets
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
@@ -128,7 +129,9 @@ label = "Run the LR finder" if result is None else "Run it again"
 # on_click starts the sweep before this script reruns, so the rerun already shows its progress.
 st.button(label, type="primary", icon=":material/query_stats:", disabled=bool(problems) or running, key="lrf_run",
           on_click=lr_sweeps.start, args=(key, mkey, spec, task, hp, start_lr, end_lr, int(num_batches)))
-if running:
+if running and live_feed.mounted():   # the browser polls the progress: no reruns while the sweep trains
+    live_feed.show_sweep_progress(state["id"], lr_sweeps.progress_of(state), poll_ms=int(POLL_SECONDS * 1000))
+elif running:
     st.fragment(lr_sweeps.progress, run_every=POLL_SECONDS)(key)
 elif state is not None and state["error"]:
     st.error(f"The sweep failed: {state['error']}")

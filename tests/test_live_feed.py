@@ -158,3 +158,33 @@ def test_metric_tiles_and_progress_of_a_starting_run():
     assert progress(run, [], "starting") == (0.0, "Starting: loading TensorFlow and the data, building the model…")
     snap = snapshot(run, [])
     assert snap["phase"] == "starting" and json.loads(json.dumps(snap)) == snap
+
+
+# ---------------------------------------------------------------- the LR Finder's progress route
+
+def get_lr(sweep_id, token="valid"):
+    headers = [] if token is None else [(b"x-fmnist-live", live_feed.issue_token().encode())]
+    request = Request({"type": "http", "method": "GET", "path": f"/fmnist/lr/{sweep_id}", "headers": headers,
+                       "query_string": b"", "path_params": {"sweep_id": sweep_id}})
+    response = live_feed.lr_endpoint(request)
+    return response.status_code, json.loads(response.body)
+
+
+def test_the_sweep_progress_route_names_sweeps_by_their_random_id():
+    import time
+
+    from ui import lr_sweeps
+    sweeps = lr_sweeps.sweeps()
+    state = {"id": "abc123XYZ", "progress": {"batch": 25, "num_batches": 100, "lr": 1e-3, "loss": 0.5},
+             "result": None, "error": None, "done": False, "started": time.time() - 3, "warm_seconds": None}
+    sweeps["test sweep"] = state
+    try:
+        assert get_lr("abc123XYZ", token=None)[0] == 403
+        assert get_lr("test sweep")[0] == 404                   # the key is not the id
+        status, body = get_lr("abc123XYZ")
+        assert status == 200 and body["frac"] == 0.25 and not body["done"]
+        assert body["text"].startswith("batch 25/100 · lr 1.00e-03 · loss 0.5000 · 3 s")
+        state["done"] = True
+        assert get_lr("abc123XYZ")[1]["done"]
+    finally:
+        del sweeps["test sweep"]

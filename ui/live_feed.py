@@ -29,6 +29,7 @@ from pathlib import Path
 import streamlit as st
 
 ROUTE = "/fmnist/live"
+LR_ROUTE = "/fmnist/lr"
 TOKEN_SECONDS = 3600          # a page renews it on every render; the browser asks for a rerun on a 403
 MAX_RUNS = 16                 # runs whose points the route keeps
 MAX_POINTS = 4000             # per run; thinned past this (the charts draw at most 300)
@@ -63,12 +64,14 @@ def _sign(expiry: int) -> str:
 # ---------------------------------------------------------------- the route
 
 def routes() -> list:
-    """The live route, for ``st.App(..., routes=routes())``; marks this process as serving it."""
+    """The live routes, for ``st.App(..., routes=routes())``; marks this process as serving them:
+    a training run's live state, and an LR Finder sweep's progress."""
     global _mounted
     from starlette.routing import Route
 
     _mounted = True
-    return [Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"])]
+    return [Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"]),
+            Route(route_path(LR_ROUTE) + "/{sweep_id:str}", lr_endpoint, methods=["GET"])]
 
 
 def mounted() -> bool:
@@ -76,12 +79,25 @@ def mounted() -> bool:
     return _mounted
 
 
-def route_path() -> str:
-    """The route's path under the server's ``baseUrlPath`` (which st.App does not add to our routes)."""
+def route_path(route: str = ROUTE) -> str:
+    """A route's path under the server's ``baseUrlPath`` (which st.App does not add to our routes)."""
     from streamlit import config
 
     base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    return (f"/{base}" if base else "") + ROUTE
+    return (f"/{base}" if base else "") + route
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _refused(request):
+    """A 403 response unless the request carries a valid token; None when it does."""
+    from starlette.responses import JSONResponse
+
+    if token_ok(request.headers.get("x-fmnist-live")):
+        return None
+    return JSONResponse({"error": "This page's access to the live view expired; reload the page."},
+                        status_code=403, headers=_NO_STORE)
 
 
 def live_endpoint(request):
@@ -94,10 +110,10 @@ def live_endpoint(request):
 
     from fmnist_core.runs.store import StoreError
 
-    headers = {"Cache-Control": "no-store"}
-    if not token_ok(request.headers.get("x-fmnist-live")):
-        return JSONResponse({"error": "This page's access to the live view expired; reload the page."},
-                            status_code=403, headers=headers)
+    headers = _NO_STORE
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     run_id = request.path_params["run_id"]
     try:
         snap = live_snapshot(run_id)
@@ -107,6 +123,25 @@ def live_endpoint(request):
         return JSONResponse({"error": f"Run #{run_id} no longer exists (deleted?)."}, status_code=404,
                             headers=headers)
     return JSONResponse(snap, headers=headers)
+
+
+def lr_endpoint(request):
+    """GET .../fmnist/lr/<sweep id>: an LR Finder sweep's progress, {"frac", "text", "done"}.
+
+    403 without a valid token; 404 for a sweep this server does not know (ended long ago, or a
+    restarted server). Sweep ids are random (``ui.lr_sweeps``).
+    """
+    from starlette.responses import JSONResponse
+
+    from ui import lr_sweeps
+
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    snap = lr_sweeps.progress_snapshot(request.path_params["sweep_id"])
+    if snap is None:
+        return JSONResponse({"error": "No such sweep on this server."}, status_code=404, headers=_NO_STORE)
+    return JSONResponse(snap, headers=_NO_STORE)
 
 
 def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
@@ -185,15 +220,35 @@ def _component():
     return st.components.v2.component("fmnist_live_feed", js=js, css=_CSS)
 
 
+@st.cache_resource(show_spinner=False)
+def _progress_component():
+    js = Path(__file__).with_name("progress_feed.js").read_text(encoding="utf-8")
+    return st.components.v2.component("fmnist_progress_feed", js=js, css=_CSS)
+
+
+def _token() -> str:
+    """This session's token, renewed with 10 minutes to spare."""
+    ss = st.session_state
+    token = ss.get("live_feed_token")
+    if not token or not token_ok(token, time.time() + 600):
+        token = ss.live_feed_token = issue_token()
+    return token
+
+
+def show_sweep_progress(sweep_id: str, first: tuple[float, str], poll_ms: int = 500) -> None:
+    """An LR Finder sweep's progress bar, polled by the browser (``lr_endpoint``); the page reruns
+    once when the sweep is done. ``first``: (fraction, text) to show before the first answer.
+    Call only when ``mounted()``."""
+    data = {"url": f"{route_path(LR_ROUTE)}/{sweep_id}", "token": _token(), "poll_ms": int(poll_ms),
+            "first": {"frac": first[0], "text": first[1]}}
+    _progress_component()(data=data, key=f"progress_feed_{sweep_id}", on_done_change=lambda: None)
+
+
 def show(run_id: int, on_end, first: dict | None = None) -> None:
     """The browser-side live view of ``run_id``; ``on_end`` runs (then the page reruns) when the
     browser sees the run end. ``first``: a snapshot to draw before the first fetch answers.
     Call only when ``mounted()``."""
-    ss = st.session_state
-    token = ss.get("live_feed_token")
-    if not token or not token_ok(token, time.time() + 600):   # renewed with 10 minutes to spare
-        token = ss.live_feed_token = issue_token()
-    data = {"run": int(run_id), "url": route_path(), "token": token, "first_poll_ms": FIRST_POLL_MS,
+    data = {"run": int(run_id), "url": route_path(), "token": _token(), "first_poll_ms": FIRST_POLL_MS,
             "poll_ms": POLL_MS, "first": first}
     _component()(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew)
 

@@ -1,8 +1,9 @@
 """The LR Finder's background work, shared by all sessions: the sweeps, and the warm models that let
 a sweep start at full speed.
 
-A sweep runs ``lr_find`` in a daemon thread of the app process; a fragment polls its progress, so
-the page stays usable. While the user reads the settings, the model for them is built, compiled
+A sweep runs ``lr_find`` in a daemon thread of the app process; the browser polls its progress
+from the app's route (``ui.live_feed``; without the route, a fragment polls), so the page stays
+usable and does not rerun while the sweep trains. While the user reads the settings, the model for them is built, compiled
 and its training step traced in the background (``lr_finder.warm_model``): that is the sweep's
 slow first batch, 2-6 s of a ~10-s fmnist_net sweep. The sweep then borrows the warm model (it is
 put back exactly afterwards, so "Run it again" borrows it too), or builds its own if another
@@ -11,6 +12,7 @@ sweep holds it.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 
@@ -91,8 +93,9 @@ def start(key: str, mkey: str, spec, task, hp: dict, start_lr: float, end_lr: fl
         all_sweeps = sweeps()
         if key in all_sweeps and not all_sweeps[key]["done"]:
             return
-        state = {"progress": None, "result": None, "error": None, "done": False, "started": time.time(),
-                 "warm_seconds": None}
+        # "id": how the browser names this sweep to the progress route (ui.live_feed), unguessable.
+        state = {"id": secrets.token_urlsafe(12), "progress": None, "result": None, "error": None, "done": False,
+                 "started": time.time(), "warm_seconds": None}
         all_sweeps[key] = state
         for old in [k for k, v in all_sweeps.items() if v["done"]][:max(0, len(all_sweeps) - MAX_SWEEPS)]:
             del all_sweeps[old]
@@ -113,16 +116,29 @@ def start(key: str, mkey: str, spec, task, hp: dict, start_lr: float, end_lr: fl
     threading.Thread(target=work, name="lr-finder", daemon=True).start()
 
 
-def progress(key: str) -> None:
-    """Polled while the sweep runs; reruns the page once it is done."""
-    state = sweeps().get(key)
-    if state is None or state["done"]:
-        st.rerun()
+def progress_of(state: dict) -> tuple[float, str]:
+    """(fraction done, the line under the bar) of a running sweep."""
     ev = state["progress"]
     waited = time.time() - state["started"]
     if ev is None:
-        st.progress(0.0, text=f"Preparing the data and building the model… ({waited:.0f} s)")
-    else:
-        st.progress(ev["batch"] / ev["num_batches"],
-                    text=f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} "
-                         f"· {waited:.0f} s")
+        return 0.0, f"Preparing the data and building the model… ({waited:.0f} s)"
+    return (ev["batch"] / ev["num_batches"],
+            f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} · {waited:.0f} s")
+
+
+def progress(key: str) -> None:
+    """Polled (a fragment) while the sweep runs; reruns the page once it is done."""
+    state = sweeps().get(key)
+    if state is None or state["done"]:
+        st.rerun()
+    frac, text = progress_of(state)
+    st.progress(frac, text=text)
+
+
+def progress_snapshot(sweep_id: str) -> dict | None:
+    """What the progress route (``ui.live_feed``) answers for the sweep with this ``id``; None if unknown."""
+    state = next((s for s in list(sweeps().values()) if s.get("id") == sweep_id), None)
+    if state is None:
+        return None
+    frac, text = progress_of(state)
+    return {"frac": frac, "text": text, "done": state["done"]}

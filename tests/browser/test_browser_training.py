@@ -166,3 +166,30 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
             store = RunStore(app_home / "runs.sqlite")
             for run in store.list_runs(status=["queued", "running"], with_history=False):
                 store.request_stop(run["id"])
+
+
+def test_the_lr_finder_shows_its_progress_without_rerunning_the_page(app_server, page):
+    """The sweep's progress comes from the app's route (ui/live_feed.py): the bar moves with no
+    websocket message; the page reruns once, at the end, to draw the curve and the suggestions."""
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    page.goto(app_server)
+    page.get_by_role("link", name="LR Finder").first.click()
+    page.get_by_role("heading", name="LR Finder").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Run the LR finder").click()
+    batch = re.compile(r"^batch (\d+)/(\d+) · lr ")
+
+    def progress() -> int | None:
+        texts = page.get_by_text(batch).all_inner_texts()
+        return int(batch.search(texts[0]).group(1)) if texts else None
+
+    first = wait_for(page, progress, timeout=120, what="the sweep's progress")
+    page.wait_for_timeout(300)   # the click's own rerun has landed
+    n_frames, start = len(frames), progress()
+    moved = wait_for(page, lambda: (b := progress()) is None or b >= (start or first) + 5, timeout=60,
+                     what="the progress bar to move")
+    if progress() is not None:   # still sweeping: everything since came over the route
+        assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the bar moved"
+    assert moved
+    page.get_by_text(re.compile("valley", re.I)).first.wait_for(timeout=120_000)
+    page.get_by_text(re.compile(r"\d+ batches in [\d.]+ s")).wait_for(timeout=10_000)

@@ -188,3 +188,14 @@ def test_the_sweep_progress_route_names_sweeps_by_their_random_id():
         assert get_lr("abc123XYZ")[1]["done"]
     finally:
         del sweeps["test sweep"]
+
+
+def test_sweep_ids_are_valid_in_a_component_key():
+    """A v2 component's key must not contain "__" (Streamlit raises BidiComponentInvalidIdError); the
+    key of the sweep's progress bar holds the sweep id. A token_urlsafe(12) id holds "__" about once in 270."""
+    import re
+
+    from ui import lr_sweeps
+    ids = {lr_sweeps.new_sweep_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)

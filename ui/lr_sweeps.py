@@ -93,8 +93,7 @@ def start(key: str, mkey: str, spec, task, hp: dict, start_lr: float, end_lr: fl
         all_sweeps = sweeps()
         if key in all_sweeps and not all_sweeps[key]["done"]:
             return
-        # "id": how the browser names this sweep to the progress route (ui.live_feed), unguessable.
-        state = {"id": secrets.token_urlsafe(12), "progress": None, "result": None, "error": None, "done": False,
+        state = {"id": new_sweep_id(), "progress": None, "result": None, "error": None, "done": False,
                  "started": time.time(), "warm_seconds": None}
         all_sweeps[key] = state
         for old in [k for k, v in all_sweeps.items() if v["done"]][:max(0, len(all_sweeps) - MAX_SWEEPS)]:
@@ -114,6 +113,13 @@ def start(key: str, mkey: str, spec, task, hp: dict, start_lr: float, end_lr: fl
                 entry["lock"].release()
             state["done"] = True
     threading.Thread(target=work, name="lr-finder", daemon=True).start()
+
+
+def new_sweep_id() -> str:
+    """How the browser names a sweep to the progress route (``ui.live_feed``): unguessable, and hex,
+    because it goes into a component's key, which must not contain "__" (``token_urlsafe`` may:
+    the page failed on such a sweep in the benchmark, 2026-11-26)."""
+    return secrets.token_hex(12)
 
 
 def progress_of(state: dict) -> tuple[float, str]:

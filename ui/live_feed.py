@@ -6,8 +6,9 @@ re-rendering the page), and on the 2-core machine that CPU comes out of the trai
 a run watched through rerunning fragments trained 1.06-1.11x as long as one nobody watched
 (BENCHMARKS.md, "Watching without reruns"). Here one poll is a small JSON fetch and an SVG redraw.
 
-* ``routes()`` builds the route, ``GET <baseUrlPath>/fmnist/live/<run id>``; ``streamlit_app.py``
-  mounts it through ``st.App`` when ``streamlit run`` serves it. Under AppTest, or any server that
+* ``routes()`` builds the routes, ``GET <baseUrlPath>/fmnist/live/<run id>`` and, for the LR
+  Finder's progress bar (``ui/progress_feed.js``), ``GET <baseUrlPath>/fmnist/lr/<sweep id>``;
+  ``streamlit_app.py`` mounts them through ``st.App`` when ``streamlit run`` serves it. Under AppTest, or any server that
   did not mount it, ``mounted()`` is False and ``ui.live`` polls with fragments as before.
 * Only pages that passed the sign-in gate can read it: each page render hands the browser a
   short-lived token (an HMAC of its expiry under a secret made at server start), and the route

@@ -91,20 +91,9 @@ function render(root, snap) {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  let root = parentElement.querySelector(".lv");
-  if (!root) {   // appended: the component's own <style> sits in the same (shadow) root
-    const holder = document.createElement("div");
-    holder.innerHTML = HTML;
-    root = holder.firstElementChild;
-    parentElement.appendChild(root);
-  }
-  const st = parentElement.__fmnistLive || (parentElement.__fmnistLive = { gen: 0 });
-  clearTimeout(st.timer);
+  const root = mountOnce(parentElement, ".lv", HTML);
+  const [st, alive] = newGeneration(parentElement, "__fmnistLive");   // feed_common.js
   st.data = data;
-  // Each render is a generation: only the newest polls, and a late cleanup of an older one
-  // (whatever order the frontend runs them in) cannot stop the newest.
-  const gen = ++st.gen;
-  const alive = () => st.gen === gen;
   const note = (text) => { root.querySelector(".note").textContent = text || ""; };
 
   async function tick() {

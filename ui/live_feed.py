@@ -216,15 +216,11 @@ _CSS = """
 
 
 @st.cache_resource(show_spinner=False)
-def _component():
-    js = Path(__file__).with_name("live_feed.js").read_text(encoding="utf-8")
-    return st.components.v2.component("fmnist_live_feed", js=js, css=_CSS)
-
-
-@st.cache_resource(show_spinner=False)
-def _progress_component():
-    js = Path(__file__).with_name("progress_feed.js").read_text(encoding="utf-8")
-    return st.components.v2.component("fmnist_progress_feed", js=js, css=_CSS)
+def _component(script: str):
+    """The v2 component of ``ui/<script>.js``, with ``ui/feed_common.js`` (its shared helpers) in front."""
+    here = Path(__file__).parent
+    js = "\n".join((here / name).read_text(encoding="utf-8") for name in ("feed_common.js", f"{script}.js"))
+    return st.components.v2.component(f"fmnist_{script}", js=js, css=_CSS)
 
 
 def _token() -> str:
@@ -242,7 +238,7 @@ def show_sweep_progress(sweep_id: str, first: tuple[float, str], poll_ms: int = 
     Call only when ``mounted()``."""
     data = {"url": f"{route_path(LR_ROUTE)}/{sweep_id}", "token": _token(), "poll_ms": int(poll_ms),
             "first": {"frac": first[0], "text": first[1]}}
-    _progress_component()(data=data, key=f"progress_feed_{sweep_id}", on_done_change=lambda: None)
+    _component("progress_feed")(data=data, key=f"progress_feed_{sweep_id}", on_done_change=lambda: None)
 
 
 def show(run_id: int, on_end, first: dict | None = None) -> None:
@@ -251,7 +247,7 @@ def show(run_id: int, on_end, first: dict | None = None) -> None:
     Call only when ``mounted()``."""
     data = {"run": int(run_id), "url": route_path(), "token": _token(), "first_poll_ms": FIRST_POLL_MS,
             "poll_ms": POLL_MS, "first": first}
-    _component()(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew)
+    _component("live_feed")(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew)
 
 
 def _renew() -> None:

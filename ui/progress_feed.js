@@ -6,17 +6,8 @@ const HTML = `<div class="pf"><div class="bar"><div class="fill"></div></div><di
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  let root = parentElement.querySelector(".pf");
-  if (!root) {   // appended: the component's own <style> sits in the same (shadow) root
-    const holder = document.createElement("div");
-    holder.innerHTML = HTML;
-    root = holder.firstElementChild;
-    parentElement.appendChild(root);
-  }
-  const st = parentElement.__fmnistProgress || (parentElement.__fmnistProgress = { gen: 0 });
-  clearTimeout(st.timer);
-  const gen = ++st.gen;   // only the newest render polls (see live_feed.js)
-  const alive = () => st.gen === gen;
+  const root = mountOnce(parentElement, ".pf", HTML);
+  const [st, alive] = newGeneration(parentElement, "__fmnistProgress");   // feed_common.js
   const show = (frac, text) => {
     root.querySelector(".fill").style.width = `${(100 * Math.min(1, Math.max(0, frac))).toFixed(1)}%`;
     root.querySelector(".ptext").textContent = text;

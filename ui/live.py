@@ -290,10 +290,7 @@ def _feed_view(store, run_id: int) -> None:
 
 
 def _progress(store, run: dict, pts: list[dict], now: str) -> None:
-    n_ahead = 0
-    if now == "queued":
-        n_ahead = sum(r["id"] < run["id"] for r in store.list_runs(status=["queued", "running"], with_history=False))
-    prog = progress(run, pts, now, n_ahead)
+    prog = progress(run, pts, now, live_feed.runs_ahead(store, run))
     if prog is not None:
         st.progress(prog[0], text=prog[1])
 

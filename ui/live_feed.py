@@ -183,10 +183,14 @@ def snapshot_of(run: dict, pts: list[dict], store) -> dict:
     """``ui.live_state.snapshot`` of a run read by ``read_run``, counting the runs ahead of a queued one."""
     from ui.live_state import snapshot
 
-    n_ahead = 0
-    if run["status"] == "queued":
-        n_ahead = sum(r["id"] < run["id"] for r in store.list_runs(status=["queued", "running"], with_history=False))
-    return snapshot(run, pts, n_ahead)
+    return snapshot(run, pts, runs_ahead(store, run))
+
+
+def runs_ahead(store, run: dict) -> int:
+    """How many runs are queued or running before a queued ``run`` (0 for a run that is not queued)."""
+    if run["status"] != "queued":
+        return 0
+    return sum(r["id"] < run["id"] for r in store.list_runs(status=["queued", "running"], with_history=False))
 
 
 # ---------------------------------------------------------------- the browser side

@@ -3,11 +3,11 @@ a sweep start at full speed.
 
 A sweep runs ``lr_find`` in a daemon thread of the app process; the browser polls its progress
 from the app's route (``ui.live_feed``; without the route, a fragment polls), so the page stays
-usable and does not rerun while the sweep trains. While the user reads the settings, the model for them is built, compiled
-and its training step traced in the background (``lr_finder.warm_model``): that is the sweep's
-slow first batch, 2-6 s of a ~10-s fmnist_net sweep. The sweep then borrows the warm model (it is
-put back exactly afterwards, so "Run it again" borrows it too), or builds its own if another
-sweep holds it.
+usable and does not rerun while the sweep trains. While the user reads the settings, the model
+for them is built, compiled and its training step traced in the background
+(``lr_finder.warm_model``): that is the sweep's slow first batch, 2-6 s of a ~10-s fmnist_net
+sweep. The sweep then borrows the warm model (it is put back exactly afterwards, so "Run it again"
+borrows it too), or builds its own if another sweep holds it.
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ def test_quick_is_the_default_preset_and_its_recipe_is_valid_hparams():
     # + output 128->10 (1,290)
     assert models.count_params("quick") == 320 + 128 + 18_496 + 256 + 401_536 + 512 + 1_290
     hp = HParams.from_dict(models.RECIPES["quick"])
-    assert hp.precision == "mixed_bfloat16" and hp.schedule == "onecycle"
+    # auto: measured per machine (tests/test_precision.py), so the recipe is fast on every laptop
+    assert hp.precision == "auto" and hp.schedule == "onecycle"
 
 
 def test_train_here_takes_the_recipe_flags():

@@ -6,6 +6,8 @@ import json
 import math
 import sys
 
+from fmnist_core.modeling.training import PRECISIONS
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -119,8 +121,8 @@ def add_train_arguments(tr) -> None:
     tr.add_argument("--augment-erase", type=float_in(0, 1, "augment erase"), default=0.0,
                     help="random erasing: probability of blanking a rectangle")
     tr.add_argument("--label-smoothing", type=float_in(0, 0.49, "label smoothing"), default=0.0)
-    tr.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
-                    help="mixed_bfloat16 trains ~1.5x faster on CPUs with AVX512_BF16")
+    tr.add_argument("--precision", default="auto", choices=PRECISIONS,
+                    help="auto (default): measured once per machine, bfloat16 only where it is clearly faster")
     tr.add_argument("--no-normalize", action="store_true", help="keep raw 0-255 pixels")
     tr.add_argument("--early-stopping", type=int_in(0, 500, "early-stopping patience"), default=0,
                     help="patience in epochs (0 = off)")

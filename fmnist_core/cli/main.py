@@ -22,13 +22,15 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from fmnist_core.data.fashion_mnist import DatasetNotFoundError
+    from fmnist_core.modeling.precision import PrecisionUnsupportedError
     from fmnist_core.modeling.saving import DamagedModelError, ModelNotFoundError
     from fmnist_core.modeling.training import TrainingDivergedError
     from fmnist_core.runs.store import StoreError
 
     try:
         return int(args.func(args) or 0)
-    except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError, TrainingDivergedError) as exc:
+    except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError, TrainingDivergedError,
+            PrecisionUnsupportedError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAIL
     except (ValueError, PermissionError) as exc:

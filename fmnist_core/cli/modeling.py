@@ -86,6 +86,10 @@ def cmd_train_here(args) -> int:
     check_run(preset(args.preset), args.task, hparams_from_args(args))
 
     from fmnist_core.cli.jobs import epoch_line  # one epoch formatter for train and train-here
+    from fmnist_core.modeling.precision import resolve
+
+    precision, why = resolve(hparams_from_args(args)["precision"])
+    print(f"precision: {why or precision + ' (as asked)'}", flush=True)
 
     def show(e):
         if e["kind"] == "epoch":

@@ -17,6 +17,7 @@ import numpy as np
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.models import build_model
+from fmnist_core.modeling.precision import resolve as resolve_precision
 from fmnist_core.modeling.training import HParams, compile_model, make_dataset, prepare_split
 
 
@@ -208,6 +209,7 @@ def _setup(task, hparams, data):
 
     hp = HParams.from_dict(hparams.to_dict() if isinstance(hparams, HParams) else hparams)
     hp.schedule = "constant"
+    hp.precision = resolve_precision(hp.precision)[0]   # "auto" -> what this machine trains fastest in
     task = get_task(task)
     keras.utils.set_random_seed(hp.seed)
     xtr, ytr, _, _ = prepare_split(task, hp, data)

@@ -167,14 +167,14 @@ PRESETS = {
 DEFAULT_PRESET = "quick"   # the model Build & Train starts from (the LR Finder defaults to it too)
 # Training recipes (HParams fields) that go with a preset; see BENCHMARKS.md, "Recipe study".
 RECIPES = {
-    "quick": {"precision": "mixed_bfloat16", "batch_size": 256, "schedule": "onecycle", "lr": 5e-3, "epochs": 4},
-    "fast_cnn": {"precision": "mixed_bfloat16", "batch_size": 256, "schedule": "onecycle", "lr": 4e-3, "epochs": 12,
+    "quick": {"precision": "auto", "batch_size": 256, "schedule": "onecycle", "lr": 5e-3, "epochs": 4},
+    "fast_cnn": {"precision": "auto", "batch_size": 256, "schedule": "onecycle", "lr": 4e-3, "epochs": 12,
                  "augment_flip": True},
-    "fmnist_net": {"precision": "mixed_bfloat16", "batch_size": 256, "schedule": "onecycle", "lr": 4e-3, "epochs": 20,
+    "fmnist_net": {"precision": "auto", "batch_size": 256, "schedule": "onecycle", "lr": 4e-3, "epochs": 20,
                    "augment_flip": True},
 }
 PRESET_DESCRIPTIONS = {
-    "quick": "Fast default: Conv(32) and Conv(64), each pooled then batch-normalized, Dense(128); bfloat16 recipe.",
+    "quick": "Fast default: Conv(32) and Conv(64), each pooled then batch-normalized, Dense(128); one-cycle recipe, batch 256.",
     "linear": "Flatten + Dense softmax: the linear baseline.",
     "mlp": "Multi-layer perceptron; hidden sizes, activation and dropout are parameters.",
     "dense_4_4": "Dense progression, step 1: two hidden layers of 4.",
@@ -184,8 +184,8 @@ PRESET_DESCRIPTIONS = {
     "shoe_cnn": "The original shoe CNN: Conv(16,5x5) pool ReLU Conv(32,5x5) pool ReLU Dense.",
     "exercise_cnn": "Conv(32) pool Conv(64) pool Dense(128).",
     "fmnist_net": "The shipped 10-class model's network: 2 double-conv blocks with BatchNorm and dropout, Dense(128); "
-                  "bfloat16 recipe with flips, 20 epochs (~12 min).",
-    "fast_cnn": "Fastest to 94%: four convs, pooled before BatchNorm, Dense(256); bfloat16 recipe with flips, ~5 min.",
+                  "one-cycle recipe with flips, 20 epochs (~12 min with fast bfloat16).",
+    "fast_cnn": "Fastest to 94%: four convs, pooled before BatchNorm, Dense(256); one-cycle recipe with flips, ~5 min with fast bfloat16.",
 }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.models import build_model
+from fmnist_core.modeling.precision import resolve as resolve_precision
 from fmnist_core.modeling.training import HParams, compile_model
 
 N_TRAIN_IMAGES = 60_000
@@ -60,7 +61,8 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
         y = np.eye(task.n_classes, dtype=np.float32)[y.astype(int)]
 
     keras.utils.set_random_seed(hp.seed)
-    model = build_model(spec, task, precision=hp.precision)
+    precision = resolve_precision(hp.precision)[0]
+    model = build_model(spec, task, precision=precision)
     batches_per_epoch = math.ceil(n_train / bs)
     compile_model(model, hp, task, batches_per_epoch)
     for _ in range(warmup):
@@ -76,7 +78,7 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
     val_s = per_val_batch * math.ceil(n_val / bs) if n_val else 0.0
     return {"seconds_per_epoch": train_s + val_s, "train_seconds": train_s, "val_seconds": val_s,
             "seconds_per_batch": per_batch, "batches_per_epoch": batches_per_epoch, "n_train": n_train,
-            "n_val": n_val, "batch_size": bs, "measured_steps": steps, "precision": hp.precision}
+            "n_val": n_val, "batch_size": bs, "measured_steps": steps, "precision": precision}
 
 
 def _median_seconds(fn, n: int) -> float:

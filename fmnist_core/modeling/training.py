@@ -13,13 +13,14 @@ import numpy as np
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import get_task
+from fmnist_core.modeling import precision as precisions
 from fmnist_core.modeling.models import build_model, normalize_spec
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
 # mixed_bfloat16: bfloat16 compute, float32 weights. On this project's AVX512_BF16 CPUs it is
 # ~1.5x faster per epoch than float32 at the same accuracy (see BENCHMARKS.md, recipe section).
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -44,7 +45,7 @@ class HParams:
     augment_flip: bool = False         # random horizontal flip
     augment_erase: float = 0.0         # random erasing: probability of blanking a random rectangle
     label_smoothing: float = 0.0       # cross-entropy against (1 - e) one-hot + e / classes
-    precision: str = "float32"         # or "mixed_bfloat16" (see PRECISIONS)
+    precision: str = "auto"            # measured per machine (modeling.precision), or one of PRECISIONS
     normalize: bool = True             # scale pixels to [0, 1]
     val_fraction: float = 0.1
     subset: int | None = None          # train on a stratified subset of this many images
@@ -102,6 +103,8 @@ class TrainResult:
     seconds: float = 0.0
     stopped: bool = False                               # True when a stop request ended the run
     best_epoch: int | None = None
+    precision: str = "float32"                          # what it trained in (``auto`` resolved)
+    precision_reason: str | None = None                 # why, when ``auto`` chose it
 
 
 # ---------------------------------------------------------------- schedules
@@ -156,8 +159,12 @@ def compile_model(model, hp: HParams, task, steps_per_epoch: int):
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=hp.label_smoothing)
     else:
         loss = "sparse_categorical_crossentropy"
+    optimizer = make_optimizer(hp, steps_per_epoch)
+    if any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers):
+        # float16 gradients underflow without loss scaling; Keras adds it only for a global policy
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # Keywords matter: Keras 3 reads a third positional argument as loss_weights.
-    model.compile(optimizer=make_optimizer(hp, steps_per_epoch), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -270,8 +277,9 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
 
     xtr, ytr, xva, yva = prepare_split(task, hp, data)
     steps = math.ceil(len(xtr) / hp.batch_size)
+    precision, precision_reason = precisions.resolve(hp.precision)
     if model is None:
-        model = build_model(spec, task, precision=hp.precision)
+        model = build_model(spec, task, precision=precision)
         if hp.init_from:
             from fmnist_core.modeling.inference import get_model
             from fmnist_core.modeling.models import transfer_conv_weights
@@ -292,10 +300,22 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
         cbs.append(keras.callbacks.EarlyStopping("val_loss", patience=hp.early_stopping, restore_best_weights=False))
     cbs.extend(callbacks or [])
 
+    first_step = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: setattr(first_step, "done", True))
+    first_step.done = False
+    cbs.append(first_step)
+
     t0 = time.perf_counter()
     n_out = None if task.is_binary else task.n_classes
-    keras_hist = model.fit(make_dataset(xtr, ytr, hp, True, n_out), validation_data=make_dataset(xva, yva, hp, False, n_out),
-                           epochs=hp.epochs, callbacks=cbs, verbose=0, shuffle=False)
+    try:
+        keras_hist = model.fit(make_dataset(xtr, ytr, hp, True, n_out),
+                               validation_data=make_dataset(xva, yva, hp, False, n_out),
+                               epochs=hp.epochs, callbacks=cbs, verbose=0, shuffle=False)
+    except Exception as exc:
+        # A reduced precision whose kernels this CPU lacks (bfloat16 with oneDNN below AVX-512) fails
+        # at the very first step, in dozens of lines of graph context: say it in one line instead.
+        if precision != "float32" and not first_step.done and _is_op_error(exc):
+            raise precisions.unsupported(precision, exc) from None
+        raise
     seconds = time.perf_counter() - t0
     if nan_guard.message:
         raise TrainingDivergedError(nan_guard.message)
@@ -310,7 +330,13 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     if on_progress:
         on_progress({"kind": "end", "stopped": stopped, "seconds": seconds, **{f"val_{k}": v for k, v in val.items()}})
     del keras_hist
-    return TrainResult(model, history, val, seconds, stopped, best.best_epoch)
+    return TrainResult(model, history, val, seconds, stopped, best.best_epoch, precision, precision_reason)
+
+
+def _is_op_error(exc: BaseException) -> bool:
+    import tensorflow as tf
+
+    return isinstance(exc, tf.errors.OpError)
 
 
 def _val_metrics(model, x, y, task) -> dict:

@@ -29,7 +29,8 @@ def train_and_save(spec, task, hparams, name: str, on_progress=None, should_stop
     spec = normalize_spec(spec)
     result = train(spec, task, hp, on_progress=on_progress, should_stop=should_stop)
     meta = {
-        "task": task.to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed,
+        "task": task.to_dict(), "spec": spec, "hparams": {**hp.to_dict(), "precision": result.precision},
+        "precision_requested": hp.precision, "precision_reason": result.precision_reason, "seed": hp.seed,
         "val_metrics": result.val_metrics, "test_metrics": test_metrics(result.model, task, hp),
         "train_seconds": round(result.seconds, 2), "epochs_trained": len(result.history),
         "best_epoch": result.best_epoch, "stopped": result.stopped, "history": result.history,

@@ -79,9 +79,13 @@ def warm_up() -> None:
     import keras  # noqa: F401  (the ~3 s TensorFlow import)
 
     from fmnist_core.data.fashion_mnist import load_fashion_mnist
+    from fmnist_core.modeling.precision import choose_precision
     from fmnist_core.runs import runner  # noqa: F401
 
     load_fashion_mnist()
+    # Precision "auto" is measured once per machine (~10-20 s): here it happens while the student
+    # reads the page, before the first Train, instead of inside the first run.
+    choose_precision()
 
 
 def wait_for_run(store: RunStore, idle_s: float, parent: int, poll_s: float = 0.1) -> bool:
@@ -137,8 +141,9 @@ def _train(store: RunStore, run: dict, publish, directory=None) -> dict:
 
 def _cause(exc: Exception) -> str:
     """The message a failed run records: the real cause, in words, with what to do."""
+    from fmnist_core.modeling.precision import PrecisionUnsupportedError
     from fmnist_core.modeling.training import TrainingDivergedError
-    if isinstance(exc, (TrainingDivergedError, StoreError)):
+    if isinstance(exc, (TrainingDivergedError, StoreError, PrecisionUnsupportedError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"the disk is full ({exc.filename or 'saving the model'}): free some space, then train it again"

@@ -1,0 +1,261 @@
+"""Precision ``auto``: pick float32, mixed_bfloat16 or mixed_float16 by measuring this machine.
+
+bfloat16 is ~1.3-1.5x faster than float32 on CPUs with native bfloat16 (AVX512_BF16, AMX), but
+where TensorFlow must emulate it, it is several times *slower* (7.8x on the quick preset with
+``TF_ENABLE_ONEDNN_OPTS=0``), and with oneDNN capped below AVX-512 its convolutions do not run at
+all. Students bring all of these machines, so no precision is right everywhere: the first run on a
+machine times a few real training steps of the default model in both precisions and keeps
+bfloat16 only where it works and is clearly faster. A visible GPU gets mixed_float16.
+
+The decision is cached in ``~/.fmnist-lab/precision.json``, keyed by what decides it: CPU model,
+architecture, TensorFlow version, the oneDNN settings and the visible GPUs. A damaged cache is
+measured again, never trusted.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONCRETE = ("float32", "mixed_bfloat16", "mixed_float16")
+CLEARLY_FASTER = 0.85          # bfloat16 is kept only when its step takes <= 85% of float32's
+REFERENCE_PRESET = "quick"     # the model a student trains first (models.DEFAULT_PRESET)
+REFERENCE_BATCH = 256          # the quick recipe's batch size: the ratio depends on the batch
+TIMED_STEPS = 5                # per precision, interleaved, after one untimed (tracing) step
+CACHE_VERSION = 1
+ENV_THAT_MATTERS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "CUDA_VISIBLE_DEVICES")
+
+
+class PrecisionUnsupportedError(RuntimeError):
+    """A chosen precision cannot run on this machine; the message says what to choose instead."""
+
+
+class PrecisionChoice(BaseModel):
+    """What ``auto`` means on this machine, and why (one line for the UI)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    precision: str = Field(pattern="^(float32|mixed_bfloat16|mixed_float16)$")
+    reason: str = Field(min_length=1, max_length=300)
+    float32_step_s: float | None = Field(default=None, gt=0)
+    bfloat16_step_s: float | None = Field(default=None, gt=0)
+    bfloat16_error: str | None = Field(default=None, max_length=300)
+    measured_at: float = Field(gt=0)
+    machine: dict[str, str]
+
+    @property
+    def ratio(self) -> float | None:
+        """bfloat16's step time over float32's (>1: bfloat16 is slower)."""
+        if self.float32_step_s and self.bfloat16_step_s:
+            return self.bfloat16_step_s / self.float32_step_s
+        return None
+
+
+def machine_key() -> dict[str, str]:
+    """What decides the choice, and nothing else (so a different laptop measures again)."""
+    import tensorflow as tf
+
+    key = {"cpu": _cpu_model(), "arch": platform.machine().lower(), "os": platform.system(),
+           "tensorflow": tf.__version__, "gpus": ",".join(_gpu_names())}
+    key.update({v: os.environ.get(v, "") for v in ENV_THAT_MATTERS})
+    return key
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.split(":")[0].strip() in ("model name", "Model", "Hardware"):
+                return line.split(":", 1)[1].strip()
+    if platform.system() == "Darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                 timeout=5)
+            if out.stdout.strip():
+                return out.stdout.strip()
+    return platform.processor() or "unknown"
+
+
+def _gpu_names() -> list[str]:
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def cache_path(home: Path | None = None) -> Path:
+    """``~/.fmnist-lab/precision.json``: per machine and user, not per lab home, so that every
+    ``FMNIST_HOME`` (a class's, a test's temporary one) shares one measurement of the same CPU."""
+    return (home or Path.home() / ".fmnist-lab") / "precision.json"
+
+
+def _key_id(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_choice(home: Path | None = None, key: dict | None = None) -> PrecisionChoice | None:
+    """The stored decision for this machine, or None (absent, for another machine, or damaged)."""
+    try:
+        entries = json.loads(cache_path(home).read_text())
+        raw = entries.get("entries", {}).get(_key_id(key or machine_key()))
+        if entries.get("version") != CACHE_VERSION or raw is None:
+            return None
+        return PrecisionChoice.model_validate(raw)
+    except (OSError, ValueError, AttributeError, ValidationError):
+        return None   # a damaged cache costs one measurement, nothing else
+
+
+def _store(choice: PrecisionChoice, home: Path | None) -> None:
+    from fmnist_core.modeling.saving import atomic_write_json
+
+    path = cache_path(home)
+    try:
+        entries = json.loads(path.read_text()).get("entries", {})
+        entries = entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        entries = {}
+    entries[_key_id(choice.machine)] = choice.model_dump()
+    with contextlib.suppress(OSError):   # a read-only home measures again next time; training goes on
+        atomic_write_json(path, {"version": CACHE_VERSION, "entries": entries})
+
+
+def choose_precision(home: Path | None = None, refresh: bool = False, measure=None) -> PrecisionChoice:
+    """This machine's precision for ``auto``: cached, else measured now (~5-15 s) and cached.
+
+    measure : ``() -> (float32_step_s, bfloat16_step_s or None, bfloat16_error or None)``; default
+        :func:`measure_steps`. Injected by tests to check the decision without timing anything.
+    """
+    key = machine_key()
+    if not refresh:
+        choice = cached_choice(home, key)
+        if choice is not None:
+            return choice
+    with _measure_lock(cache_path(home)):
+        choice = None if refresh else cached_choice(home, key)   # another process may have measured
+        if choice is None:
+            choice = decide(key, *(measure or measure_steps)())
+            _store(choice, home)
+    return choice
+
+
+def decide(key: dict, f32_s: float | None, bf16_s: float | None, bf16_error: str | None) -> PrecisionChoice:
+    """The rule, apart from the measuring: a GPU -> mixed_float16; bfloat16 only when it runs and is clearly faster."""
+    common = {"float32_step_s": f32_s, "bfloat16_step_s": bf16_s, "bfloat16_error": bf16_error,
+              "measured_at": time.time(), "machine": key}
+    if key.get("gpus"):
+        return PrecisionChoice(precision="mixed_float16", reason=f"mixed_float16: on the GPU ({key['gpus']})",
+                               **common)
+    if bf16_error or not bf16_s or not f32_s:
+        why = (bf16_error or "not measured")[:120]
+        return PrecisionChoice(precision="float32", reason=f"float32: bfloat16 does not run on this CPU ({why})",
+                               **common)
+    ratio = bf16_s / f32_s
+    if ratio <= CLEARLY_FASTER:
+        return PrecisionChoice(precision="mixed_bfloat16",
+                               reason=f"mixed_bfloat16: this CPU has fast bfloat16 (measured {1 / ratio:.1f}x "
+                                      "faster than float32)", **common)
+    if ratio >= 1.0:
+        why = f"measured {ratio:.1f}x slower"
+    else:
+        why = f"measured only {1 / ratio:.2f}x faster"
+    return PrecisionChoice(precision="float32", reason=f"float32: this CPU has no fast bfloat16 ({why})", **common)
+
+
+def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | None]:
+    """Median seconds of one training step of the reference model, float32 vs mixed_bfloat16.
+
+    The steps alternate between the two models, so a burst of load elsewhere hits both alike.
+    bfloat16 stops early once it is plainly slow (emulated bfloat16 takes ~2 s a step here): the
+    answer is clear, and a student should not wait for it.
+    """
+    import numpy as np
+
+    f32 = _reference_step("float32")
+    try:
+        bf16 = _reference_step("mixed_bfloat16")
+        bf16()   # the first step traces, and is where an unsupported bfloat16 kernel fails
+    except Exception as exc:  # noqa: BLE001 - TensorFlow's op errors have no common narrower base
+        return _median(f32, steps), None, short_error(exc)
+    f32()
+    t32, t16 = [], []
+    for i in range(steps):
+        t32.append(_timed(f32))
+        t16.append(_timed(bf16))
+        if i >= 1 and min(t16) > 2 * max(t32):
+            break
+    return float(np.median(t32)), float(np.median(t16)), None
+
+
+def _reference_step(precision: str):
+    import keras
+    import numpy as np
+
+    from fmnist_core.modeling.models import build_model
+
+    model = build_model(REFERENCE_PRESET, "multiclass", precision=precision)
+    # Adam and the sparse loss, as training compiles the default recipe (the schedule costs nothing)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((REFERENCE_BATCH, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, REFERENCE_BATCH).astype(np.float32)
+    return lambda: model.train_on_batch(x, y)
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _median(fn, steps: int) -> float:
+    import numpy as np
+
+    fn()
+    return float(np.median([_timed(fn) for _ in range(steps)]))
+
+
+def short_error(exc: BaseException) -> str:
+    """One line from a TensorFlow error (its messages run to dozens of lines of graph context)."""
+    text = str(exc)
+    if "primitive descriptor" in text:
+        return "oneDNN has no bfloat16 convolution for this CPU"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip() and "Graph execution error" not in ln), "")
+    return f"{type(exc).__name__}: {first}"[:200]
+
+
+@contextlib.contextmanager
+def _measure_lock(path: Path):
+    """One measurement at a time per home: two processes measuring at once would time each other."""
+    from filelock import FileLock, Timeout
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        lock.acquire(timeout=120)
+    except (OSError, Timeout):
+        yield   # a read-only home or a stuck peer: measure anyway, unlocked
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def resolve(precision: str, home: Path | None = None) -> tuple[str, str | None]:
+    """(concrete precision, the reason when it was chosen by ``auto``)."""
+    if precision in CONCRETE:
+        return precision, None
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, {', '.join(CONCRETE)}; got {precision!r}")
+    choice = choose_precision(home)
+    return choice.precision, choice.reason
+
+
+def unsupported(precision: str, exc: BaseException) -> PrecisionUnsupportedError:
+    """The one-line error for a run whose chosen precision failed at its first step."""
+    return PrecisionUnsupportedError(
+        f"{precision} does not run on this machine ({short_error(exc)}); choose precision auto or float32")

@@ -107,5 +107,5 @@ def test_the_app_shows_one_line_and_nothing_else(monkeypatch, tmp_path):
     monkeypatch.setenv("FMNIST_MAX_WORKERS", "many")
     at = AppTest.from_file("../streamlit_app.py", default_timeout=60).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["FMNIST_MAX_WORKERS must be an integer in 1-16, got 'many'; "
-                                           "fix it and restart the app."]
+    shown = "FMNIST_MAX_WORKERS must be an integer in 1-16, got 'many'; fix it and restart the app."
+    assert [e.value for e in at.error] == [shown]

@@ -13,12 +13,11 @@ everyone can view every run. ``FMNIST_SERVED=1`` forces served mode (tests).
 """
 from __future__ import annotations
 
-
 import streamlit as st
 
 from fmnist_core.runs.accounts import auth_file
-from fmnist_core.schema.settings import settings
 from fmnist_core.runs.jobs import local_owner
+from fmnist_core.schema.settings import settings
 from ui.text import plain
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

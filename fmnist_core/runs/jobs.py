@@ -17,12 +17,39 @@ import time
 import uuid
 
 from fmnist_core.modeling import saving
-from fmnist_core.runs.checks import check_run, conv_body  # noqa: F401  (re-exported)
-from fmnist_core.runs.executors import (  # noqa: F401  (re-exported)
-    Executor, LocalProcessExecutor, executor_from_env, get_executor, prewarm_seconds, set_executor)
+from fmnist_core.runs.checks import check_run, conv_body
+from fmnist_core.runs.executors import (
+    Executor,
+    LocalProcessExecutor,
+    executor_from_env,
+    get_executor,
+    prewarm_seconds,
+    set_executor,
+)
 from fmnist_core.runs.store import TERMINAL, RunStore
-from fmnist_core.runs.sweeps import label_of, plan_grid, plan_sweep  # noqa: F401  (re-exported)
+from fmnist_core.runs.sweeps import label_of, plan_grid, plan_sweep
 from fmnist_core.schema.settings import settings
+
+__all__ = [  # the job API, and what its callers use from the modules below it
+    "Executor",
+    "LocalProcessExecutor",
+    "check_run",
+    "conv_body",
+    "executor_from_env",
+    "get_executor",
+    "local_owner",
+    "plan_grid",
+    "plan_sweep",
+    "prewarm",
+    "prewarm_seconds",
+    "refresh",
+    "rename_model",
+    "set_executor",
+    "stop",
+    "submit",
+    "submit_sweep",
+    "wait",
+]
 
 
 def _store(store) -> RunStore:

@@ -106,8 +106,9 @@ def _rate(value) -> float:
     """A dropout rate typed as text or given as a number (its bounds are the Dropout layer's, checked
     with the spec)."""
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        return float(value)
+        rate = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"dropout value {value!r} has the wrong type (expected a number)") from None
+        rate = None
+    if rate is None or isinstance(value, bool):
+        raise ValueError(f"dropout value {value!r} has the wrong type (expected a number)")
+    return rate

@@ -16,6 +16,12 @@ if __name__ == "__main__":
     from ui import frame, identity
 
     st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
+    from fmnist_core.schema.settings import SettingsError, settings
+    try:
+        settings()
+    except SettingsError as exc:   # a bad FMNIST_* variable: one line, and no page runs on it
+        st.error(f"{exc}; fix it and restart the app.", icon=":material/error:")
+        st.stop()
     identity.gate()  # served to a network: sign in first (local: nothing)
     sections = frame.navigation_pages()
     missing = frame.missing_page(sections)  # read before st.navigation falls back to Home

@@ -233,11 +233,11 @@ def test_compare_binary_refuses_a_model_that_does_not_exist(home, flag, monkeypa
                                         ("FMNIST_STORE_URL", "not a url"),
                                         ("FMNIST_LEASE_TIMEOUT_S", "2"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
 def test_a_bad_setting_is_refused_before_anything_is_queued(home, name, value, monkeypatch, capsys, tmp_path):
-    from fmnist_core.runs import jobs
+    from fmnist_core.runs import executors
     monkeypatch.setenv("FMNIST_HOME", str(home))
     monkeypatch.chdir(tmp_path)          # a store URL taken for a path would land here
     monkeypatch.setenv(name, value)
-    monkeypatch.setattr(jobs, "_executor", None)
+    monkeypatch.setattr(executors, "_executor", None)
     before = snapshot(home)
     assert _code(TRAIN + ["-mn", "fresh"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {name}")

@@ -1,5 +1,7 @@
 """The layers import one way: pages -> ui -> fmnist_core, and inside the core
-cli -> runs/studies -> modeling/insight -> data. Parsed from the source, nothing imported.
+cli -> runs/studies -> modeling/insight -> data -> schema. Parsed from the source, nothing imported:
+every import counts, a function's too, and so do ``importlib.import_module("...")`` and
+``__import__("...")`` with a literal name, so a lazy cycle is still a cycle.
 
 ``import_graph`` and ``violations`` take a root folder so the guard itself can be tested on a
 small tree with a deliberate cycle (see the last tests).
@@ -15,12 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Which core sub-packages each one may import (itself always allowed).
 CORE_LAYERS = {
-    "data": set(),
-    "modeling": {"data"},
-    "insight": {"modeling", "data"},
-    "runs": {"modeling", "data"},
-    "studies": {"runs", "modeling", "insight", "data"},
-    "cli": {"runs", "studies", "modeling", "insight", "data"},
+    "schema": set(),
+    "data": {"schema"},
+    "modeling": {"data", "schema"},
+    "insight": {"modeling", "data", "schema"},
+    "runs": {"modeling", "data", "schema"},
+    "studies": {"runs", "modeling", "insight", "data", "schema"},
+    "cli": {"runs", "studies", "modeling", "insight", "data", "schema"},
 }
 
 
@@ -31,8 +34,22 @@ def _module_name(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
+def _string_import(node) -> str | None:
+    """The module a call ``importlib.import_module("m")``, ``import_module("m")`` or ``__import__("m")``
+    loads, when it is named by a literal."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    arg = node.args[0]
+    if name in ("import_module", "__import__") and isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    return None
+
+
 def _imports(root: Path, path: Path) -> list[tuple[str, int]]:
-    """(absolute dotted target, line) for every import in a file, relative ones resolved."""
+    """(absolute dotted target, line) for every import in a file, at any depth (inside functions too),
+    relative ones resolved, and the modules loaded by name (``_string_import``)."""
     me = _module_name(root, path)
     package = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
     out = []
@@ -45,6 +62,8 @@ def _imports(root: Path, path: Path) -> list[tuple[str, int]]:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
             out.append((base, node.lineno))
             out += [(f"{base}.{a.name}", node.lineno) for a in node.names]
+        elif _string_import(node):
+            out.append((_string_import(node), node.lineno))
     return out
 
 
@@ -151,6 +170,29 @@ def test_guard_catches_a_cycle(tiny_tree):
     (tiny_tree / "fmnist_core/modeling/callbacks.py").write_text("from fmnist_core.modeling.train import lr\n")
     (tiny_tree / "fmnist_core/modeling/train.py").write_text("from .callbacks import Cb\n")
     assert any("import cycle" in v and "callbacks" in v and "train" in v for v in violations(tiny_tree))
+
+
+def test_guard_catches_a_cycle_through_a_function_level_import(tiny_tree):
+    (tiny_tree / "fmnist_core/modeling/callbacks.py").write_text(
+        "def later():\n    from fmnist_core.modeling import train\n    return train\n")
+    (tiny_tree / "fmnist_core/modeling/train.py").write_text("from fmnist_core.modeling.callbacks import later\n")
+    assert any("import cycle" in v and "callbacks" in v for v in violations(tiny_tree))
+
+
+@pytest.mark.parametrize("call", ['importlib.import_module("fmnist_core.modeling.train")',
+                                  'import_module("fmnist_core.modeling.train")',
+                                  '__import__("fmnist_core.modeling.train")'])
+def test_guard_catches_a_cycle_through_an_import_by_name(tiny_tree, call):
+    (tiny_tree / "fmnist_core/modeling/callbacks.py").write_text(
+        f"import importlib\nfrom importlib import import_module\n\ndef later():\n    return {call}\n")
+    (tiny_tree / "fmnist_core/modeling/train.py").write_text("from fmnist_core.modeling import callbacks\n")
+    assert any("import cycle" in v and "callbacks" in v for v in violations(tiny_tree))
+
+
+def test_guard_catches_an_upward_import_by_name(tiny_tree):
+    (tiny_tree / "fmnist_core/data/loader.py").write_text(
+        "import importlib\nmod = importlib.import_module('fmnist_core.modeling.train')\n")
+    assert "fmnist_core.data may not import fmnist_core.modeling" in "\n".join(violations(tiny_tree))
 
 
 def test_guard_catches_streamlit_in_the_core_an_upward_import_and_page_to_page(tiny_tree):

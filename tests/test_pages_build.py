@@ -133,7 +133,8 @@ def test_build_page_explains_invalid_choices(store):
     widget(at.selectbox, "Vary").set_value("lr")
     widget(at.text_input, "Values, comma-separated").input("1e-3, fast")
     run_ok(at)
-    assert any("lr value 'fast'" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("lr (learning rate) must be a number in (0, 10], got 'fast'" in e.value for e in at.error), \
+        [e.value for e in at.error]
     sweep = [b for b in at.button if b.label.startswith("Start sweep")][0]
     assert sweep.disabled
 

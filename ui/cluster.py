@@ -6,6 +6,7 @@ import os
 
 import streamlit as st
 
+from fmnist_core.schema.settings import settings
 from ui.run_widgets import get_store
 
 REFRESH_SECONDS = 5
@@ -20,7 +21,7 @@ def _cluster_status() -> dict:
 
 def cluster_panel() -> None:
     """Nodes (alive, CPUs, GPUs), free training slots and the queue, or a clear message if Ray is unreachable."""
-    if (os.environ.get("FMNIST_EXECUTOR") or "local").strip().lower() != "ray":
+    if settings().executor != "ray":
         return
     with st.expander("Cluster: where runs train", expanded=False):
         try:
@@ -39,5 +40,5 @@ def cluster_panel() -> None:
         c3.metric("Queue", f"{counts['queued']} waiting", f"{counts['running']} training", delta_color="off")
         st.dataframe([{"node": n["node"], "address": n["address"], "alive": n["alive"], "CPUs": n["cpus"],
                        "GPUs": n["gpus"]} for n in status["nodes"]], hide_index=True)
-        st.caption(f"Each run reserves {os.environ.get('FMNIST_RAY_CPUS') or '1'} CPU(s) on one node; "
+        st.caption(f"Each run reserves {settings().ray_cpus:g} CPU(s) on one node; "
                    f"refreshed every {REFRESH_SECONDS} s.")

@@ -13,12 +13,11 @@ everyone can view every run. ``FMNIST_SERVED=1`` forces served mode (tests).
 """
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from fmnist_core.runs.accounts import auth_file
 from fmnist_core.runs.jobs import local_owner
+from fmnist_core.schema.settings import settings
 from ui.text import plain
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -26,7 +25,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def served() -> bool:
     """True when other machines can reach this server (an empty address means every interface)."""
-    if os.environ.get("FMNIST_SERVED") == "1":
+    if settings().served:
         return True
     return (st.get_option("server.address") or "") not in LOOPBACK
 

@@ -4,7 +4,6 @@ the task picker, run labels and badges. The work itself happens in ``fmnist_core
 from __future__ import annotations
 
 import json
-import math
 
 import streamlit as st
 
@@ -70,50 +69,34 @@ def task_picker(prefix: str, label: str = "Task"):
     return task
 
 
-# Build & Train's number fields: (label, integer?, low, high, low inclusive?, high inclusive?). Checked
-# here rather than by the widgets, whose min/max the browser enforces without telling Python.
-HPARAM_FIELDS = {
-    "lr": ("Learning rate", False, 0.0, 10.0, False, True),
-    "momentum": ("Momentum (SGD)", False, 0.0, 0.99, True, True),
-    "epochs": ("Epochs", True, 1, 500, True, True),
-    "step_epoch": ("Step: keep LR until epoch", True, 1, 500, True, True),
-    "step_factor": ("Step factor / epoch", False, 0.0, 1.0, False, True),
-    "decay_rate": ("Exponential decay / epoch", False, 0.0, 1.0, False, True),
-    "subset": ("Training images", True, 100, 60000, True, True),
-    "val_fraction": ("Validation share", False, 0.05, 0.5, True, True),
-    "seed": ("Seed", True, 0, 2**31 - 1, True, True),
-    "early_stopping": ("Early stopping patience (0 = off)", True, 0, 100, True, True),
+# Build & Train's labels of the hyperparameter fields, so an error names the field as the form shows it.
+# The rules are the schema's (``fmnist_core.schema.hparams``), checked here rather than by the widgets,
+# whose min/max the browser enforces without telling Python.
+HPARAM_LABELS = {
+    "optimizer": "Optimizer", "lr": "Learning rate", "momentum": "Momentum (SGD)", "batch_size": "Batch size",
+    "epochs": "Epochs", "schedule": "LR schedule", "step_epoch": "Step: keep LR until epoch",
+    "step_factor": "Step factor / epoch", "decay_rate": "Exponential decay / epoch", "subset": "Training images",
+    "val_fraction": "Validation share", "seed": "Seed", "early_stopping": "Early stopping patience (0 = off)",
+    "augment_shift": "Augment: max shift", "augment_flip": "Augment: flip", "precision": "Precision",
+    "normalize": "Normalize to [0, 1]", "init_from": "Initialize conv layers from",
 }
 
 
 def hparam_errors(raw: dict) -> tuple[dict | None, dict]:
-    """(HParams dict ready to submit, {} ) or (None, {field label: what is wrong and what to type}).
+    """(HParams dict ready to submit, {} ) or (None, {field label: what is wrong and what it accepts}).
 
     Every field is checked, so the user sees all mistakes at once; nothing falls back to a default.
+    "Training images" 60000 means all of them (subset None).
     """
-    from fmnist_core.modeling.training import HParams
+    from fmnist_core.schema.hparams import MAX_IMAGES, HParams
 
-    errors, hp = {}, dict(raw)
-    for key, (label, integer, lo, hi, lo_in, hi_in) in HPARAM_FIELDS.items():
-        v = raw.get(key)
-        ok_type = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        if ok_type and integer and float(v).is_integer():
-            v = int(v)
-        if not ok_type or (integer and not isinstance(v, int)) or not (
-                (lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)):
-            kind = "a whole number" if integer else "a number"
-            errors[label] = (f"{v!r} is not allowed; type {kind} from {lo:g}{'' if lo_in else ' (excluded)'} to "
-                             f"{hi:g}{'' if hi_in else ' (excluded)'}")
-            continue
-        hp[key] = v if integer else float(v)
+    hp = dict(raw)
+    if hp.get("subset") == MAX_IMAGES and not isinstance(hp["subset"], bool):
+        hp["subset"] = None
+    errors = HParams.errors(hp)
     if errors:
-        return None, errors
-    hp["subset"] = None if hp["subset"] >= 60000 else hp["subset"]
-    try:
-        HParams.from_dict(hp)
-    except ValueError as exc:
-        return None, {"Hyperparameters": str(exc)}
-    return hp, {}
+        return None, {HPARAM_LABELS.get(k, "Hyperparameters"): msg for k, msg in errors.items()}
+    return HParams.from_dict(hp).to_dict(), {}
 
 
 def spec_key(spec) -> str:

@@ -6,8 +6,6 @@ import json
 import math
 import sys
 
-from fmnist_core.modeling.training import PRECISIONS
-
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -22,7 +20,6 @@ class Parser(argparse.ArgumentParser):
 # ---------------------------------------------------------------- argument types (checked before anything runs)
 # Each raises ArgumentTypeError, which the Parser turns into one line and exit code 2.
 
-MAX_SEED = 2**32 - 1   # NumPy and TensorFlow seeds are unsigned 32-bit
 MAX_ID = 2**63 - 1     # SQLite's INTEGER
 
 
@@ -69,7 +66,6 @@ def task_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-seed = int_in(0, MAX_SEED, "seed")
 run_id = int_in(1, MAX_ID, "run id")
 
 
@@ -100,40 +96,60 @@ def pct(v):
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def hparam_type(name: str):
+    """An argparse type for the HParams field ``name``: the schema's own rule and one-line message."""
+    from fmnist_core.schema.hparams import HParams
+
+    def parse(text: str):
+        try:
+            return HParams.parse_field(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = name
+    return parse
+
+
+def add_hparam(parser, name: str, help: str | None = None) -> None:
+    """``--<name>`` for an HParams field: its choices, type and default are the schema's."""
+    from fmnist_core.schema.hparams import HParams
+    from fmnist_core.schema.messages import allowed
+    info = HParams.model_fields[name]
+    flag = "--" + name.replace("_", "-")
+    if HParams.choices(name):
+        parser.add_argument(flag, default=info.default, choices=HParams.choices(name), help=help)
+    else:
+        parser.add_argument(flag, type=hparam_type(name), default=info.default,
+                            help=f"{help or info.title or name}: {allowed(info)}")
+
+
 def add_train_arguments(tr) -> None:
-    """The training flags, shared by the job-based ``train`` and the in-process fallback."""
+    """The training flags, shared by the job-based ``train`` and the in-process fallback; every
+    hyperparameter is checked by the schema (``fmnist_core.schema.hparams``) as it is parsed."""
     from fmnist_core.modeling.models import PRESETS
     tr.add_argument("--preset", required=True, choices=sorted(PRESETS))
     tr.add_argument("--task", default="multiclass", type=task_name,
                     help="multiclass, shoes, footwear_luggage or custom_<digits>")
     tr.add_argument("-mn", "--model-name", required=True, type=model_name, help="name to save the model under")
-    tr.add_argument("--epochs", type=int_in(1, 500, "epochs"), default=5)
-    tr.add_argument("--batch-size", type=int_in(1, 8192, "batch size"), default=128)
-    tr.add_argument("--lr", type=float_in(0, 10, "learning rate", lo_open=True), default=1e-3)
-    tr.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
-    tr.add_argument("--schedule", default="constant", choices=["constant", "step", "exponential", "cosine", "onecycle"])
-    tr.add_argument("--subset", type=int_in(1, 60000, "subset"), default=None,
-                    help="train on a stratified subset of N images")
-    tr.add_argument("--seed", type=seed, default=42)
+    for name in ("epochs", "batch_size", "lr", "optimizer", "schedule", "momentum", "step_epoch", "step_factor",
+                 "decay_rate", "val_fraction"):
+        add_hparam(tr, name)
+    add_hparam(tr, "subset", help="train on a stratified subset of N images")
+    add_hparam(tr, "seed")
     tr.add_argument("--augment-flip", action="store_true", help="random horizontal flips")
-    tr.add_argument("--augment-shift", type=float_in(0, 0.3, "augment shift"), default=0.0,
-                    help="random shifts, fraction of the image")
-    tr.add_argument("--augment-erase", type=float_in(0, 1, "augment erase"), default=0.0,
-                    help="random erasing: probability of blanking a rectangle")
-    tr.add_argument("--label-smoothing", type=float_in(0, 0.49, "label smoothing"), default=0.0)
-    tr.add_argument("--precision", default="auto", choices=PRECISIONS,
-                    help="auto (default): measured once per machine, bfloat16 only where it is clearly faster")
+    add_hparam(tr, "augment_shift", help="random shifts, fraction of the image")
+    add_hparam(tr, "augment_erase", help="random erasing: probability of blanking a rectangle")
+    add_hparam(tr, "label_smoothing")
+    add_hparam(tr, "precision", help="auto (default): measured once per machine, bfloat16 only where it is "
+                                     "clearly faster")
     tr.add_argument("--no-normalize", action="store_true", help="keep raw 0-255 pixels")
-    tr.add_argument("--early-stopping", type=int_in(0, 500, "early-stopping patience"), default=0,
-                    help="patience in epochs (0 = off)")
-    tr.add_argument("--init-from", default=None, type=model_name,
-                    help="saved model whose conv layers initialize this one")
+    add_hparam(tr, "early_stopping", help="patience in epochs (0 = off)")
+    add_hparam(tr, "init_from", help="saved model whose conv layers initialize this one")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
 
 
 def hparams_from_args(args) -> dict:
-    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-            "schedule": args.schedule, "subset": args.subset, "seed": args.seed, "augment_flip": args.augment_flip,
-            "augment_shift": args.augment_shift, "normalize": not args.no_normalize,
-            "early_stopping": args.early_stopping, "init_from": args.init_from, "augment_erase": args.augment_erase,
-            "label_smoothing": args.label_smoothing, "precision": args.precision}
+    """The HParams dict of parsed training flags (the fields a command has no flag for keep their defaults)."""
+    from fmnist_core.schema.hparams import HParams
+    hp = {name: getattr(args, name) for name in HParams.model_fields if hasattr(args, name)}
+    hp["augment_flip"], hp["normalize"] = args.augment_flip, not args.no_normalize
+    return hp

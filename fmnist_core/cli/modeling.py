@@ -4,8 +4,8 @@ They call the same core functions as the app.
 """
 from __future__ import annotations
 
-from fmnist_core.cli.common import (EXIT_OK, add_train_arguments, float_in, fmt_table, hparams_from_args, int_in,
-                                    model_name, pct, print_json, seed, task_name)
+from fmnist_core.cli.common import (EXIT_OK, add_hparam, add_train_arguments, float_in, fmt_table, hparams_from_args,
+                                    int_in, model_name, pct, print_json, task_name)
 
 # ---------------------------------------------------------------- test
 
@@ -82,7 +82,7 @@ def cmd_train_here(args) -> int:
             raise ValueError(f"a model named {args.model_name!r} exists; pass --overwrite or choose another name")
     except ModelNotFoundError:
         pass
-    from fmnist_core.runs.jobs import check_run   # the job queue's boundary checks, before any training
+    from fmnist_core.runs.checks import check_run   # the job queue's boundary checks, before any training
     check_run(preset(args.preset), args.task, hparams_from_args(args))
 
     from fmnist_core.cli.jobs import epoch_line  # one epoch formatter for train and train-here
@@ -115,14 +115,14 @@ def register(sub) -> None:
     lf = sub.add_parser("lr-find", help="exponential LR sweep with suggestions (valley, steepest, min/10)")
     lf.add_argument("--preset", required=True, choices=sorted(PRESETS))
     lf.add_argument("--task", default="multiclass", type=task_name)
-    lf.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
-    lf.add_argument("--batch-size", type=int_in(1, 8192, "batch size"), default=128)
+    add_hparam(lf, "optimizer")
+    add_hparam(lf, "batch_size")
     lf.add_argument("--subset", type=int_in(100, 60000, "subset"), default=None,
                     help="use a stratified subset of N training images")
     lf.add_argument("--start-lr", type=float_in(0, 10, "start LR", lo_open=True), default=1e-7)
     lf.add_argument("--end-lr", type=float_in(0, 100, "end LR", lo_open=True), default=10.0)
     lf.add_argument("--num-batches", type=int_in(5, 10_000, "number of batches"), default=100)
-    lf.add_argument("--seed", type=seed, default=42)
+    add_hparam(lf, "seed")
     lf.add_argument("--json", action="store_true")
     lf.set_defaults(func=cmd_lr_find)
 

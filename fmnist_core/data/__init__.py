@@ -1,6 +1,6 @@
 """Data: the Fashion-MNIST loader and splits (``fashion_mnist``), tasks as label maps (``tasks``)
 and turning any image into a Fashion-MNIST-like one (``imaging``).
-The bottom layer: imports nothing else from the core.
+Imports only ``fmnist_core.schema`` (its settings) from the core.
 """
 # The loader's API stays reachable as ``fmnist_core.data.load_fashion_mnist`` etc. (README, Makefile).
 from fmnist_core.data.fashion_mnist import (  # noqa: F401

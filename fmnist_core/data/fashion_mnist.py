@@ -47,8 +47,9 @@ class DatasetNotFoundError(FileNotFoundError):
 def candidate_dirs() -> list[Path]:
     """The folders searched for the IDX files, in order."""
     dirs = []
-    if os.environ.get("FMNIST_DATA_DIR"):
-        dirs.append(Path(os.environ["FMNIST_DATA_DIR"]).expanduser())
+    from fmnist_core.schema.settings import settings
+    if settings().data_dir:
+        dirs.append(settings().data_dir.expanduser())
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     dirs.append(keras_home / "datasets" / "fashion-mnist")
     dirs.append(DEBIAN_DIR)

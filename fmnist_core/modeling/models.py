@@ -21,6 +21,7 @@ import copy
 import math
 
 from fmnist_core.data.tasks import get_task
+from fmnist_core.schema.spec import ACTIVATIONS, LAYER_TYPES, SpecError, normalize_layers  # noqa: F401
 
 INPUT_SHAPE = (28, 28, 1)
 DEFAULT_PARAM_CAP = 3_000_000
@@ -31,23 +32,6 @@ DEFAULT_PARAM_CAP = 3_000_000
 # momentum 0.99 -> 23.7%, 0.9 -> 85.6%, 0.8 -> 86.5% validation; 0.9 (PyTorch's default, a ~10-step
 # window) converges within an epoch yet stays smooth over long runs, where 0.8 gets noisy.
 BN_MOMENTUM = 0.9
-ACTIVATIONS = ("relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "linear")
-
-# type -> (allowed keys with defaults)
-LAYER_TYPES = {
-    "Conv2D": {"filters": 32, "kernel_size": 3, "strides": 1, "padding": "same", "activation": "relu"},
-    "MaxPool2D": {"pool_size": 2},
-    "Dense": {"units": 128, "activation": "relu"},
-    "Dropout": {"rate": 0.25},
-    "BatchNorm": {},
-    "Flatten": {},
-    "Activation": {"activation": "relu"},
-    "GlobalAvgPool": {},
-}
-
-
-class SpecError(ValueError):
-    """A model spec that cannot be built; the message says which layer and why."""
 
 
 def _conv(filters, k=3, padding="same", activation="relu"):
@@ -197,40 +181,11 @@ def preset(name: str, **kwargs) -> list[dict]:
 
 
 def normalize_spec(spec) -> list[dict]:
-    """Validate a spec and fill in defaults. Raises SpecError naming the bad layer."""
+    """Validate a spec (a preset name or a layer list) and fill in defaults. Raises SpecError naming
+    the bad layer; the rules are ``fmnist_core.schema.spec``'s."""
     if isinstance(spec, str):
         return normalize_spec(preset(spec))
-    if not isinstance(spec, (list, tuple)):
-        raise SpecError("a spec is a list of layer dicts")
-    out = []
-    for i, layer in enumerate(spec):
-        where = f"layer {i + 1}"
-        if not isinstance(layer, dict) or layer.get("type") not in LAYER_TYPES:
-            raise SpecError(f"{where}: type must be one of {', '.join(LAYER_TYPES)}")
-        defaults = LAYER_TYPES[layer["type"]]
-        unknown = set(layer) - set(defaults) - {"type"}
-        if unknown:
-            raise SpecError(f"{where} ({layer['type']}): unknown parameter(s) {', '.join(sorted(unknown))}")
-        full = {"type": layer["type"], **defaults, **{k: v for k, v in layer.items() if k != "type"}}
-        _check_values(full, where)
-        out.append(full)
-    return out
-
-
-def _check_values(layer: dict, where: str) -> None:
-    t = layer["type"]
-    ints = {"filters": (1, 1024), "kernel_size": (1, 28), "strides": (1, 28), "pool_size": (1, 28), "units": (1, 65536)}
-    for key, (lo, hi) in ints.items():
-        if key in layer:
-            v = layer[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise SpecError(f"{where} ({t}): {key} must be an integer in {lo}-{hi}, got {v!r}")
-    if "rate" in layer and not (isinstance(layer["rate"], (int, float)) and 0 <= layer["rate"] < 1):
-        raise SpecError(f"{where} (Dropout): rate must be in [0, 1), got {layer['rate']!r}")
-    if "activation" in layer and layer["activation"] not in ACTIVATIONS:
-        raise SpecError(f"{where} ({t}): activation must be one of {', '.join(ACTIVATIONS)}")
-    if "padding" in layer and layer["padding"] not in ("same", "valid"):
-        raise SpecError(f"{where} (Conv2D): padding must be 'same' or 'valid'")
+    return normalize_layers(spec)
 
 
 def layer_shapes(spec, task="multiclass") -> list[tuple[str, tuple, int]]:

@@ -24,7 +24,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-CONCRETE = ("float32", "mixed_bfloat16", "mixed_float16")
+from fmnist_core.schema.hparams import PRECISIONS
+
+CONCRETE = tuple(p for p in PRECISIONS if p != "auto")
 CLEARLY_FASTER = 0.85          # bfloat16 is kept only when its step takes <= 85% of float32's
 REFERENCE_PRESET = "quick"     # the model a student trains first (models.DEFAULT_PRESET)
 REFERENCE_BATCH = 256          # the quick recipe's batch size: the ratio depends on the batch
@@ -250,7 +252,7 @@ def resolve(precision: str, home: Path | None = None) -> tuple[str, str | None]:
     if precision in CONCRETE:
         return precision, None
     if precision != "auto":
-        raise ValueError(f"precision must be auto, {', '.join(CONCRETE)}; got {precision!r}")
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     choice = choose_precision(home)
     return choice.precision, choice.reason
 

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import signal
 import tempfile
 import warnings
@@ -35,9 +34,11 @@ from pathlib import Path
 
 import jsonschema
 
+from fmnist_core.schema.names import NAME_RE, check_name  # noqa: F401  (saving.check_name is the API)
+from fmnist_core.schema.settings import settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # fmnist_core/modeling/saving.py -> the repository
 SHIPPED_DIR = REPO_ROOT / "saved_models"
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")   # always fullmatch: "$" would accept a trailing newline
 META_ENTRY = "fmnist/metadata.json"
 FAULT_STEPS = ("keras_written", "staged", "published", "before_delete")
 
@@ -79,7 +80,7 @@ class DamagedModelError(ValueError):
 
 def home_dir() -> Path:
     """The folder for the user's models and the run store ($FMNIST_HOME or saved_models/)."""
-    return Path(os.environ.get("FMNIST_HOME") or SHIPPED_DIR).expanduser()
+    return Path(settings().home or SHIPPED_DIR).expanduser()
 
 
 def model_dirs() -> list[Path]:
@@ -89,15 +90,8 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
-def check_name(name: str) -> str:
-    """Model names: 1-64 letters, digits, '-' or '_' (so '../x', 'a/b' or 'x\\n' are refused)."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ValueError(f"invalid model name {name!r}: use 1-64 letters, digits, '-' or '_'")
-    return name
-
-
 def _fault(step: str) -> None:
-    if os.environ.get("FMNIST_FAULT_AT") == step:
+    if settings().fault_at == step:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

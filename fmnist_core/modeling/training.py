@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,83 +16,12 @@ from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import precision as precisions
 from fmnist_core.modeling.models import build_model, normalize_spec
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
-# mixed_bfloat16: bfloat16 compute, float32 weights. On this project's AVX512_BF16 CPUs it is
-# ~1.5x faster per epoch than float32 at the same accuracy (see BENCHMARKS.md, recipe section).
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# The hyperparameters and their rules live in the schema; importable from here as before.
+from fmnist_core.schema.hparams import OPTIMIZERS, PRECISIONS, SCHEDULES, HParams  # noqa: F401
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the message says where and what to try."""
-
-
-@dataclass
-class HParams:
-    """Hyperparameters of one training run. ``validate()`` raises ValueError with a clear message."""
-
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9              # SGD only
-    batch_size: int = 128
-    epochs: int = 5
-    schedule: str = "constant"
-    step_epoch: int = 5                # step: keep the LR until this epoch...
-    step_factor: float = 0.5           # ...then multiply it by this each epoch
-    decay_rate: float = 0.9            # exponential: LR multiplied by this per epoch
-    early_stopping: int = 0            # patience in epochs; 0 = off
-    augment_shift: float = 0.0         # max shift as a fraction of the image (0.1 = ~3 px)
-    augment_flip: bool = False         # random horizontal flip
-    augment_erase: float = 0.0         # random erasing: probability of blanking a random rectangle
-    label_smoothing: float = 0.0       # cross-entropy against (1 - e) one-hot + e / classes
-    precision: str = "auto"            # measured per machine (modeling.precision), or one of PRECISIONS
-    normalize: bool = True             # scale pixels to [0, 1]
-    val_fraction: float = 0.1
-    subset: int | None = None          # train on a stratified subset of this many images
-    seed: int = 42
-    init_from: str | None = None       # saved model whose conv layers initialize this one (transfer)
-
-    def validate(self) -> "HParams":
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 10):
-            raise ValueError(f"learning rate must be in (0, 10], got {self.lr!r}")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192):
-            raise ValueError(f"batch size must be an integer in 1-8192, got {self.batch_size!r}")
-        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 500):
-            raise ValueError(f"epochs must be an integer in 1-500, got {self.epochs!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if not 0 < self.step_factor <= 1 or not 0 < self.decay_rate <= 1:
-            raise ValueError("step factor and decay rate must be in (0, 1]")
-        if not 0 <= self.augment_shift <= 0.3:
-            raise ValueError(f"augment shift must be in [0, 0.3], got {self.augment_shift}")
-        if not 0 <= self.augment_erase <= 1:
-            raise ValueError(f"augment erase must be a probability in [0, 1], got {self.augment_erase}")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise ValueError(f"label smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.init_from is not None:
-            from fmnist_core.modeling.saving import check_name
-            check_name(self.init_from)
-        if self.early_stopping < 0:
-            raise ValueError("early-stopping patience must be >= 0")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "HParams":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))}")
-        return cls(**d).validate()
 
 
 @dataclass
@@ -267,7 +196,13 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     """
     import keras
 
-    from fmnist_core.modeling.callbacks import BestWeights, NaNGuard, ProgressReporter, StopRequest, WeightHistograms
+    from fmnist_core.modeling.callbacks import (
+        BestWeights,
+        NaNGuard,
+        ProgressReporter,
+        StopRequest,
+        WeightHistograms,
+    )
 
     hp = hparams if isinstance(hparams, HParams) else HParams.from_dict(hparams)
     hp.validate()

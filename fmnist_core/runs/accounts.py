@@ -20,7 +20,8 @@ MIN_PASSWORD = 8
 
 def auth_file() -> Path:
     from fmnist_core.modeling.saving import REPO_ROOT
-    return Path(os.environ.get("FMNIST_AUTH_FILE") or REPO_ROOT / ".streamlit" / "auth.yaml")
+    from fmnist_core.schema.settings import settings
+    return Path(settings().auth_file or REPO_ROOT / ".streamlit" / "auth.yaml")
 
 
 def read_accounts(path=None) -> dict:

@@ -21,7 +21,6 @@ Mixed into ``store.RunStore``; kept apart because the worker's protocol is its o
 """
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from pathlib import Path
@@ -30,21 +29,15 @@ from sqlalchemy import and_, delete, func, insert, select, update
 
 from fmnist_core.runs import schema as S
 from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
+from fmnist_core.schema.settings import settings
 
 TERMINAL = ("completed", "stopped", "failed")
 # A lease not renewed this long is gone, whatever the worker's pid says. FMNIST_LEASE_TIMEOUT_S
 # shortens it for the fault-injection tests (a 66 s SIGSTOP becomes a 10 s one).
 def lease_timeout() -> float:
-    """$FMNIST_LEASE_TIMEOUT_S (default 60) in seconds; ValueError unless it is a number in 3-86400
+    """$FMNIST_LEASE_TIMEOUT_S (default 60) in seconds; SettingsError unless it is a number in 3-86400
     (a worker heartbeats every 2 s, so a shorter lease would be taken from healthy workers)."""
-    raw = os.environ.get("FMNIST_LEASE_TIMEOUT_S") or "60"
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 3 <= value <= 86400:   # also refuses nan and inf
-        raise ValueError(f"FMNIST_LEASE_TIMEOUT_S must be a number of seconds in 3-86400, got {raw!r}")
-    return value
+    return settings().lease_timeout_s
 
 
 try:   # a bad value must not break every import: ``jobs.submit`` refuses it, in one line, before queueing

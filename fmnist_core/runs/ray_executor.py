@@ -229,7 +229,7 @@ class Dispatcher:
 class RayExecutor:
     """Queued runs become Ray tasks on the cluster at ``address`` (see the module docstring).
 
-    Implements ``jobs.Executor`` (``ensure_worker``); selected by ``jobs.executor_from_env``.
+    Implements ``executors.Executor`` (``ensure_worker``); selected by ``executors.executor_from_env``.
 
     num_cpus : CPUs each training task reserves (1 by default: one task per core slot).
     num_gpus : GPUs per task; None = 1 when the cluster has GPUs, else 0.
@@ -241,14 +241,8 @@ class RayExecutor:
 
     @classmethod
     def from_env(cls) -> RayExecutor:
-        raw = os.environ.get("FMNIST_RAY_CPUS") or "1"
-        try:
-            cpus = float(raw)
-            if not 0 < cpus <= 64:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"FMNIST_RAY_CPUS must be a number of CPUs in (0, 64], got {raw!r}") from None
-        return cls(address=os.environ.get("RAY_ADDRESS") or "auto", num_cpus=cpus)
+        from fmnist_core.schema.settings import settings
+        return cls(address=os.environ.get("RAY_ADDRESS") or "auto", num_cpus=settings().ray_cpus)
 
     def connect(self):
         """Join the cluster (once per process) and find or start the dispatcher actor."""

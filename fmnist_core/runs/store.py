@@ -72,10 +72,8 @@ def default_path() -> Path:
 
 def default_location() -> str | Path:
     """$FMNIST_STORE_URL when set (a PostgreSQL store for a cluster), else the SQLite file in the home."""
-    url = os.environ.get("FMNIST_STORE_URL")
-    if url and "://" not in url:   # never taken for a file name (it would make a store wherever we run)
-        raise ValueError(f"FMNIST_STORE_URL must be a postgresql:// URL (or unset, for runs.sqlite), got {url!r}")
-    return url or default_path()
+    from fmnist_core.schema.settings import settings
+    return settings().store_url or default_path()   # a bad URL is never taken for a file name
 
 
 def _classify(exc, path: Path) -> StoreError | None:

@@ -1,7 +1,7 @@
-"""The training worker: ``python -m fmnist_core.worker --store PATH [--log PATH]``.
+"""The training worker: ``python -m fmnist_core.runs.worker --store PATH [--log PATH]``.
 
-Started by ``jobs`` in its own process and session, never inside the Streamlit server. It
-takes a worker slot (see ``jobs``), then claims queued runs oldest first and trains each:
+Started by ``executors`` in its own process and session, never inside the Streamlit server. It
+takes a worker slot (see ``slots``), then claims queued runs oldest first and trains each:
 
   * progress goes into the store as it happens (batch points, epochs, position);
   * a background thread heartbeats every 2 s, renewing the run's lease, so a dead worker is
@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 
-from fmnist_core.runs.jobs import slot_paths, try_lock, unlock
+from fmnist_core.runs.slots import slot_paths, try_lock, unlock
 from fmnist_core.runs.store import LeaseLostError, RunStore, StoreError
 
 HEARTBEAT_EVERY_S = 2.0
@@ -200,7 +200,7 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_core.worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fmnist_core.runs.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True, help="path of runs.sqlite, or the store's postgresql:// URL")
     parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
     parser.add_argument("--idle-wait", type=float, default=0.0,

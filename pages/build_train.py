@@ -12,7 +12,7 @@ import streamlit as st
 from fmnist_core.modeling import models, saving
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
-from ui import cluster, frame, identity, live, run_widgets
+from ui import cluster, frame, identity, live, machine, run_widgets
 from ui.text import plain
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
@@ -23,7 +23,7 @@ AT_END = -1
 HP_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "batch_size": 128, "epochs": 3,
                "schedule": "constant", "step_epoch": 5, "step_factor": 0.5, "decay_rate": 0.9,
                "early_stopping": 0, "augment_shift": 0.0, "augment_flip": False, "normalize": True,
-               "val_fraction": 0.1, "subset": 6000, "seed": 42, "precision": "mixed_bfloat16"}
+               "val_fraction": 0.1, "subset": 6000, "seed": 42, "precision": "auto"}
 SWEEP_EXAMPLES = {"lr": "1e-4, 1e-3, 1e-2", "batch_size": "32, 128, 512", "optimizer": "adam, sgd, rmsprop",
                   "dropout": "0, 0.25, 0.5", "activation": "relu, tanh, gelu", "normalize": "true, false",
                   "seed": "1, 2, 3", "epochs": "2, 4, 8", "augment_shift": "0, 0.1", "momentum": "0, 0.9"}
@@ -249,7 +249,9 @@ def hparams_form(spec) -> dict | None:
                                 help="Random translation as a fraction of the image: 0.1 ≈ 3 pixels.")
     augment_flip = c[1].checkbox("Augment: flip", key=p + "augment_flip", **keep, help="Random horizontal flip")
     precision = c[0].selectbox("Precision", PRECISIONS, key=p + "precision", **keep,
-                               help="mixed_bfloat16: bfloat16 compute, float32 weights; ~1.5x faster on this CPU")
+                               help="auto: measured on this computer. mixed_bfloat16: bfloat16 compute, float32 "
+                                    "weights (fast only on CPUs with native bfloat16). mixed_float16: for GPUs.")
+    c[0].caption(machine.precision_caption(precision))
     normalize = c[1].checkbox("Normalize to [0, 1]", key=p + "normalize", **keep,
                               help="Scale pixels from 0-255 to 0-1. Unticked, small models train much worse.")
     early_stopping = c[2].number_input("Early stopping patience (0 = off)", step=1, key=p + "early_stopping",

@@ -15,7 +15,7 @@ import streamlit as st
 from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
-from ui import frame, live_feed, lr_sweeps, run_widgets
+from ui import frame, live_feed, lr_sweeps, machine, run_widgets
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
@@ -96,9 +96,10 @@ with st.expander("Range and data"):
     start_lr = c[0].number_input("Start LR", 1e-9, 1.0, value=1e-7, format="%.1e", step=1e-7, key="lrf_start")
     end_lr = c[1].number_input("End LR", 1e-5, 100.0, value=10.0, format="%.1e", step=1.0, key="lrf_end")
     normalize = c[2].checkbox("Normalize pixels to [0, 1]", value=True, key="lrf_normalize")
-    # bfloat16 roughly halves the sweep's time on this CPU; it follows Build & Train's choice.
-    precision = c[3].selectbox("Precision", PRECISIONS, index=PRECISIONS.index("mixed_bfloat16"),
+    # auto: bfloat16 where this CPU runs it fast (measured), else float32; follows Build & Train's choice.
+    precision = c[3].selectbox("Precision", PRECISIONS, index=PRECISIONS.index("auto"),
                                key="lrf_precision", persist_state="session")
+    c[3].caption(machine.precision_caption(precision))
 
 problems = []
 if task is None:

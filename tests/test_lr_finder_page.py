@@ -65,5 +65,5 @@ def test_sweep_runs_in_the_background_and_hands_the_lr_and_its_model_to_build_an
 
 
 def test_precision_follows_build_and_train(store):
-    assert widget(page(LR).selectbox, "Precision").value == "mixed_bfloat16"
+    assert widget(page(LR).selectbox, "Precision").value == "auto"
     assert widget(page(LR, bt_hp_precision="float32").selectbox, "Precision").value == "float32"

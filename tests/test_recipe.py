@@ -10,9 +10,9 @@ from fmnist_core.modeling.training import HParams
 
 def test_quick_is_the_default_preset_and_its_recipe_is_valid_hparams():
     assert models.DEFAULT_PRESET == "quick" and "quick" in models.PRESETS
-    # conv 3x3 1->32 (320) + BN 128 + conv 32->64 (18,496) + BN 256 + Dense 3136->128 (401,536) + BN 512
+    # conv 3x3 1->16 (160) + BN 64 + conv 16->32 (4,640) + BN 128 + Dense 1568->128 (200,832) + BN 512
     # + output 128->10 (1,290)
-    assert models.count_params("quick") == 320 + 128 + 18_496 + 256 + 401_536 + 512 + 1_290
+    assert models.count_params("quick") == 160 + 64 + 4_640 + 128 + 200_832 + 512 + 1_290
     hp = HParams.from_dict(models.RECIPES["quick"])
     # auto: measured per machine (tests/test_precision.py), so the recipe is fast on every laptop
     assert hp.precision == "auto" and hp.schedule == "onecycle"

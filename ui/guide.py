@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import catalog, frame
+from ui import catalog, frame, machine
 
 # (key, title, what you do, page, done-when session key)
 STEPS = [
     ("data", "Look at the data", "Browse the 70,000 images class by class.", "pages/dataset.py", "dataset_shown"),
-    ("train", "Train a quick model and watch it", "The quick preset (a small CNN) on 6,000 images for 4 epochs: "
-     "about ten seconds, with live curves.", "pages/build_train.py", "bt_watch_id"),
+    ("train", "Train a quick model and watch it", "The quick preset (a small CNN) on 6,000 images: "
+     "{quick_run}, with live curves.", "pages/build_train.py", "bt_watch_id"),
     ("evaluate", "Read its confusion matrix", "Which classes does it mix up? Click a cell to see the images.",
      "pages/evaluate.py", "evaluate_result"),
     ("classify", "Draw something and see what it thinks", "Draw a garment; see the top guesses and where the "
@@ -55,7 +55,7 @@ def start_here() -> None:
         with col.container(border=True, height="stretch"):
             tick = done(key)
             st.markdown(f"**{i}. {title}**" + ("  :green[:material/check_circle: done]" if tick else ""))
-            st.caption(blurb)
+            st.caption(blurb.format(quick_run=machine.quick_run_text()) if key == "train" else blurb)
             if st.button("Open" if not tick else "Open again", key=f"guide_{key}",
                          type="secondary" if tick else "primary", icon=":material/arrow_forward:"):
                 frame.go_to(path, **_settings(key))

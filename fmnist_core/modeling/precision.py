@@ -61,12 +61,27 @@ class PrecisionChoice(BaseModel):
 
 def machine_key() -> dict[str, str]:
     """What decides the choice, and nothing else (so a different laptop measures again)."""
-    import tensorflow as tf
+    return {**_light_key(), "gpus": ",".join(_gpu_names())}
 
+
+def _light_key() -> dict[str, str]:
+    """The key without the GPUs, which only TensorFlow can list: readable without importing it."""
+    from fmnist_core.modeling.models import preset
+
+    reference = hashlib.sha256(json.dumps(preset(REFERENCE_PRESET), sort_keys=True).encode()).hexdigest()[:12]
     key = {"cpu": _cpu_model(), "arch": platform.machine().lower(), "os": platform.system(),
-           "tensorflow": tf.__version__, "gpus": ",".join(_gpu_names())}
+           "tensorflow": _tf_version(), "reference": f"{REFERENCE_PRESET}:{reference}@{REFERENCE_BATCH}"}
     key.update({v: os.environ.get(v, "") for v in ENV_THAT_MATTERS})
     return key
+
+
+def _tf_version() -> str:
+    from importlib import metadata
+
+    for dist in ("tensorflow-cpu", "tensorflow", "tensorflow-macos"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.version(dist)
+    return "none"
 
 
 def _cpu_model() -> str:
@@ -109,6 +124,30 @@ def cached_choice(home: Path | None = None, key: dict | None = None) -> Precisio
         return PrecisionChoice.model_validate(raw)
     except (OSError, ValueError, AttributeError, ValidationError):
         return None   # a damaged cache costs one measurement, nothing else
+
+
+def known_choice(home: Path | None = None) -> PrecisionChoice | None:
+    """The decision already measured on this machine, read without importing TensorFlow (for pages
+    that must open fast); None before the first measurement."""
+    light = _light_key()
+    try:
+        data = json.loads(cache_path(home).read_text())
+        entries = data.get("entries", {}) if data.get("version") == CACHE_VERSION else {}
+        for raw in entries.values():
+            choice = PrecisionChoice.model_validate(raw)
+            if {k: v for k, v in choice.machine.items() if k != "gpus"} == light:
+                return choice
+    except (OSError, ValueError, AttributeError, ValidationError):
+        pass
+    return None
+
+
+def step_seconds(choice: PrecisionChoice) -> float | None:
+    """Measured seconds of one training step of the reference model (``REFERENCE_PRESET`` at batch
+    ``REFERENCE_BATCH``) in the precision ``auto`` chose: the base of the app's time estimates."""
+    if choice.precision == "mixed_bfloat16":
+        return choice.bfloat16_step_s
+    return choice.float32_step_s
 
 
 def _store(choice: PrecisionChoice, home: Path | None) -> None:

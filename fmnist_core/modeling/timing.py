@@ -88,3 +88,21 @@ def _median_seconds(fn, n: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def reference_run_seconds(epochs: int, n_train: int, n_val: int, home=None) -> float | None:
+    """Seconds a run of the default (quick) model would take here, from the training step that precision
+    ``auto`` measured on this machine; None before that measurement. Read without importing TensorFlow,
+    so Home can say "about N s on this computer" instead of a figure from another machine.
+
+    A validation batch is a forward pass only, about a third of a training step.
+    """
+    from fmnist_core.modeling.precision import REFERENCE_BATCH, known_choice, step_seconds
+
+    choice = known_choice(home)
+    step = step_seconds(choice) if choice else None
+    if not step:
+        return None
+    per_image = step / REFERENCE_BATCH
+    # per image, so another batch size is only approximated (smaller batches cost a little more per image)
+    return epochs * per_image * (n_train + n_val / 3)

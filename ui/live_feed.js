@@ -144,7 +144,10 @@ export default function (component) {
   if (st.onVisible) document.removeEventListener("visibilitychange", st.onVisible);
   st.onVisible = onVisible;
   document.addEventListener("visibilitychange", onVisible);
-  if (st.run !== data.run) { st.run = data.run; st.ended = false; st.havePoints = false; }
+  if (st.run !== data.run) {   // another run in the same place: its first figure is drawn at once
+    st.run = data.run; st.ended = false; st.havePoints = false;
+    root.querySelector(".chart").__fmnistShape = null;
+  }
   if (data.first) render(root, data.first);   // what the page read while rendering: no blank wait
   loadPlotly(data.plotly_url).then(() => {
     const last = root.__fmnistLast;

@@ -1,12 +1,22 @@
-"""Figures of the training pages: LR finder chart, run overlay, sweep summary."""
+"""Figures of the training pages: training curves (one run, live or finished; run overlays), LR finder
+chart, sweep summary."""
 import math
 
 import plotly.graph_objects as go
 import pytest
 
 from fmnist_core.insight.fit_hints import fit_hints
-from fmnist_core.insight.training_figures import (curves_csv, curves_figure, ema, lr_finder_figure, overlay_figure,
-                                                  sweep_points, sweep_summary_figure, thin)
+from fmnist_core.insight.training_figures import (
+    curves_csv,
+    curves_figure,
+    ema,
+    lr_finder_figure,
+    overlay_figure,
+    series,
+    sweep_points,
+    sweep_summary_figure,
+    thin,
+)
 
 
 def finder_result():
@@ -27,15 +37,6 @@ def test_lr_finder_figure_has_log_axis_both_curves_and_a_marker_per_suggestion()
     assert sorted(s.x0 for s in fig.layout.shapes) == [3e-4, 1e-3, 1e-2]
     lo, hi = fig.layout.yaxis.range
     assert lo <= min(res["losses"]) and hi < max(res["losses"])  # the divergent tail is cut off
-
-
-def test_overlay_has_one_trace_per_run_and_metric_with_one_legend_entry_per_run():
-    runs = [{"id": i, "name": f"r{i}", "history": [{"epoch": e, "val_accuracy": 0.5 + e / 10, "val_loss": 1 / e}
-                                                   for e in (1, 2, 3)]} for i in (1, 2)]
-    fig = overlay_figure(runs)
-    assert len(fig.data) == 4
-    assert [t.name for t in fig.data if t.showlegend] == ["#1 r1", "#2 r2"]
-    assert [round(y, 6) for y in fig.data[0].y] == [60, 70, 80]        # accuracy in percent, as in the app
 
 
 def test_sweep_summary_sorts_by_value_and_highlights_the_best():
@@ -88,6 +89,50 @@ def test_curves_figure_is_a_valid_plotly_dict_in_percent_with_each_x_axis():
     smooth = curves_figure(HISTORY, POINTS, 10, smoothing=0.9)["data"][0]["y"]
     assert smooth[0] == pytest.approx(POINTS[0]["loss"]) and smooth[-1] > POINTS[-1]["loss"]   # lags the falling raw curve
     assert len(curves_figure(HISTORY, POINTS * 40, 10, max_points=100)["data"][0]["x"]) <= 100
+
+
+def test_series_is_every_curve_of_a_run_in_percent_thinned_and_smoothed():
+    curves = series(HISTORY, POINTS * 20, 10, max_points=50, smoothing=0.5)
+    assert [(c["source"], c["metric"]) for c in curves] == [
+        ("batch", "loss"), ("batch", "accuracy"),
+        ("epoch", "loss"), ("epoch", "accuracy"), ("epoch", "val_loss"), ("epoch", "val_accuracy")]
+    batch_loss, batch_acc = curves[0], curves[1]
+    assert len(batch_loss["x"]) <= 50 and batch_loss["x"][-1] == 3.5            # thinned, the last point kept
+    assert batch_acc["y"][0] == pytest.approx(12.0)                            # percent
+    assert batch_loss["y"][1] != (POINTS * 20)[1]["loss"]                      # smoothed...
+    assert curves[4]["y"] == pytest.approx([1.2, 0.6, 0.4])                    # ...the epochs not, unless asked
+    smoothed = series(HISTORY, [], 10, smoothing=0.5, smooth_epochs=True)
+    assert [c["source"] for c in smoothed] == ["epoch"] * 4 and smoothed[2]["y"][1] != pytest.approx(0.6)
+    assert series([], [], None) == []
+
+
+def test_the_live_x_axis_spans_the_runs_planned_epochs():
+    fig = curves_figure(HISTORY, POINTS, 10, epochs=8)
+    assert fig["layout"]["xaxis"]["range"] == [0, 8] and fig["layout"]["xaxis2"]["range"] == [0, 8]
+    assert "range" not in curves_figure(HISTORY, POINTS, 10)["layout"]["xaxis"]          # a finished run: autorange
+    assert "range" not in curves_figure(HISTORY, POINTS, 10, x="step", epochs=8)["layout"]["xaxis"]
+    assert curves_figure([], POINTS, 10, epochs=2)["layout"]["xaxis"]["range"] == [0, 3.5]   # never cut a point off
+    empty = curves_figure([], [], None, epochs=3)
+    go.Figure(empty)                                        # a run that has not started: empty panels
+    assert empty["data"] == [] and empty["layout"]["xaxis"]["range"] == [0, 3]
+
+
+def test_overlay_has_one_trace_per_run_and_metric_with_one_legend_entry_per_run():
+    runs = [{"id": i, "name": f"r{i}", "batches_per_epoch": 50,
+             "history": [{"epoch": e, "val_accuracy": 0.5 + e / 10, "val_loss": 1 / e, "seconds": 4.0}
+                         for e in (1, 2, 3)]} for i in (1, 2)]
+    fig = overlay_figure(runs)
+    go.Figure(fig)
+    assert len(fig["data"]) == 4
+    assert [t["name"] for t in fig["data"] if t["showlegend"]] == ["#1 r1", "#2 r2"]
+    assert [round(y, 6) for y in fig["data"][0]["y"]] == [60, 70, 80]        # accuracy in percent, as in the app
+    assert fig["data"][0]["line"]["color"] != fig["data"][2]["line"]["color"]   # one colour per run
+    assert [t["xaxis"] for t in fig["data"]] == ["x", "x2", "x", "x2"]          # one panel per metric
+    logged = overlay_figure(runs, ["val_accuracy", "val_loss"], log_y=True, x="step", smoothing=0.6)
+    assert logged["layout"]["yaxis"]["type"] == "linear" and logged["layout"]["yaxis2"]["type"] == "log"
+    assert logged["data"][0]["x"] == [50, 100, 150]
+    assert logged["data"][0]["y"][0] == pytest.approx(60) and logged["data"][0]["y"][2] < 80   # smoothed epochs
+    assert overlay_figure(runs, x="wall")["data"][0]["x"] == [4.0, 8.0, 12.0]
 
 
 def test_thin_keeps_the_last_point_and_the_bound():

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from fmnist_core.runs.store import RunStore
 from ui import live_feed
-from ui.live_state import chart_series, metric_values, progress, snapshot
+from ui.live_state import live_figure, metric_values, progress, snapshot
 
 SPEC = [{"type": "Flatten"}]
 
@@ -76,7 +76,7 @@ def test_an_unknown_run_is_a_404_that_says_so(store):
 
 def test_each_poll_reads_only_the_new_points_and_the_snapshot_adds_up(store):
     rid = running_run(store, epochs=2, bpe=4)
-    add_points(store, rid, range(0, 3))                      # steps 0..2 of epoch 1
+    add_points(store, rid, range(3))                      # steps 0..2 of epoch 1
     status, body = get(rid)
     assert status == 200 and body["caption"] == "3 batch points · 0 epochs done · status running"
     assert body["phase"] == "training" and not body["terminal"]
@@ -88,12 +88,13 @@ def test_each_poll_reads_only_the_new_points_and_the_snapshot_adds_up(store):
     body = get(rid)[1]
     assert body["caption"] == "6 batch points · 1 epochs done · status running"
     assert [p["step"] for p in live_feed._points[rid]] == list(range(6))   # in order, none twice
-    loss, acc = body["charts"]
-    batch = next(s for s in loss["series"] if s["name"] == "batch")
+    traces = {(t["name"], t["yaxis"]): t for t in body["figure"]["data"]}
+    batch = traces["batch", "y"]                                       # the loss panel
     # x in epochs: step / batches per epoch; the last batch point is step 5, loss 2.0 - 0.5.
-    assert batch["xy"][-1] == [pytest.approx(5 / 4), pytest.approx(1.5)]
-    val = next(s for s in acc["series"] if s["name"] == "validation")
-    assert val["xy"] == [[1, pytest.approx(35.0)]]
+    assert (batch["x"][-1], batch["y"][-1]) == (pytest.approx(5 / 4), pytest.approx(1.5))
+    val = traces["validation", "y2"]                                   # the accuracy panel, in percent
+    assert (val["x"], val["y"]) == ([1], [pytest.approx(35.0)])
+    assert body["figure"]["layout"]["xaxis"]["range"] == [0, 2]          # the run's 2 epochs
     assert dict(body["metrics"])["Best validation accuracy"] == "35.00%"
     assert dict(body["metrics"])["Batch loss"] == "1.500"
 
@@ -143,12 +144,20 @@ def test_a_damaged_store_is_a_503_with_the_reason(store, fmnist_home):
 
 # ---------------------------------------------------------------- the values, by hand
 
-def test_chart_series_are_thinned_but_keep_the_last_point():
+def test_the_live_figure_is_the_finished_runs_figure_thinned_to_300_points():
+    """One series function, one figure: the live view draws what the finished run's chart draws
+    (with its default controls), batch points capped per curve."""
+    from fmnist_core.insight.training_figures import curves_figure
     pts = [{"step": s, "loss": 1.0, "accuracy": 0.5} for s in range(1000)]
-    loss, acc = chart_series([], pts, 100, max_points=50)
-    batch = loss["series"][0]
-    assert len(batch["xy"]) <= 51 and batch["xy"][-1][0] == pytest.approx(9.99)
-    assert acc["series"][0]["xy"][0] == [0.0, 50.0]                   # accuracy in percent
+    history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.45}]
+    run = {"history": history, "batches_per_epoch": 100, "epochs": 12}
+    fig = live_figure(run, pts)
+    assert fig == curves_figure(history, pts, 100, max_points=300, epochs=12)
+    batch = [t for t in fig["data"] if t["name"] == "batch"]
+    assert len(batch) == 2 and all(len(t["x"]) <= 300 for t in batch)
+    assert batch[0]["x"][-1] == pytest.approx(9.99)                    # the newest point is always kept
+    assert batch[1]["y"][0] == 50.0                                   # accuracy in percent
+    assert fig["layout"]["xaxis"]["range"] == [0, 12]
 
 
 def test_metric_tiles_and_progress_of_a_starting_run():
@@ -199,3 +208,24 @@ def test_sweep_ids_are_valid_in_a_component_key():
     ids = {lr_sweeps.new_sweep_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+
+
+# ---------------------------------------------------------------- Plotly.js for the live charts
+
+def test_the_live_view_gets_the_installed_plotly_js_from_a_versioned_route(monkeypatch):
+    import gzip
+    from pathlib import Path
+
+    import plotly
+    monkeypatch.setattr(live_feed, "_mounted", live_feed._mounted)   # routes() marks the process as serving them
+    url = live_feed.plotly_url()
+    assert url == f"/fmnist/plotly-{plotly.__version__}.min.js"
+    assert url in [r.path for r in live_feed.routes()]
+    bundle = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    for accept, encoded in ((b"gzip, deflate, br", True), (b"", False)):
+        request = Request({"type": "http", "method": "GET", "path": url, "query_string": b"",
+                           "headers": [(b"accept-encoding", accept)] if accept else []})
+        response = live_feed.plotly_endpoint(request)           # no token: a public library, no run data
+        assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
+        assert (response.headers.get("content-encoding") == "gzip") == encoded
+        assert (gzip.decompress(response.body) if encoded else response.body) == bundle

@@ -6,9 +6,9 @@ Cheap by design, since it runs while a run trains on the same two cores:
     run ends or the user clicks (Stop, another run);
   * otherwise (AppTest, a server without the route) fragments poll: every second until the first
     points, then every two, each reading only the batch points new since the last poll
-    (``after_step``) into the session, thinned to a bound; Vega-Lite charts from a plain spec;
-  * both show the same values (``ui.live_state``); the finished run gets the full Plotly chart with
-    smoothing, log-y, x axis and CSV/PNG download;
+    (``after_step``) into the session, thinned to a bound;
+  * both show the same values and the same curves figure (``ui.live_state``, Plotly); the finished
+    run gets that figure with its controls: smoothing, log-y, x axis and CSV/PNG download;
   * while the browser tab is hidden nothing is read or drawn; polling stops when the run ends;
   * the worker never waits on the app: the store is the only channel, written by the worker
     and read here.
@@ -20,14 +20,14 @@ import streamlit as st
 from ui import hints, live_feed
 from ui.frame import go_to, page_link
 from ui.identity import can_change
-from ui.live_state import caption, metric_values, phase, progress
+from ui.live_state import caption, live_figure, metric_values, phase, progress
 from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
                              get_store, pct, status_badge)
 from ui.text import plain
 
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
 TRAINING_POLL_SECONDS = 2.0  # from then on: each poll costs the browser ~0.1 s of a core's time
-# The two live charts redraw on their own, slower clock: they were half of what watching cost the
+# The live charts redraw on their own, slower clock: they were half of what watching cost the
 # browser (Chromium 0.17 of a core with them at every 2-s poll, 0.08 without; BENCHMARKS.md, "Where
 # watching's browser cost goes").
 CHART_POLL_SECONDS = 6.0
@@ -196,25 +196,17 @@ def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
     if len(pts) > MAX_CACHED_POINTS:
         from fmnist_core.insight.training_figures import thin
         cache["points"] = pts = thin(pts, MAX_CACHED_POINTS // 2)
-    cache["history"], cache["batches_per_epoch"] = run["history"], run.get("batches_per_epoch")   # for the charts
+    cache["run_info"] = {k: run.get(k) for k in ("history", "batches_per_epoch", "epochs")}   # for the charts
     return run, pts
 
 
 def _live_charts(run_id: int) -> None:
-    """The running run's loss and accuracy charts, from what the last poll cached (no store read)."""
-    import pandas as pd
-    from fmnist_core.insight.training_figures import live_chart_specs
-
+    """The running run's curves, from what the last poll cached (no store read)."""
     cache = ss.get("bt_live_cache")
-    if not cache or cache["run"] != run_id or not (cache["points"] or cache.get("history")):
+    if not cache or cache["run"] != run_id or not (cache["points"] or (cache.get("run_info") or {}).get("history")):
         return
-    specs = live_chart_specs(cache["history"], cache["points"], cache["batches_per_epoch"], max_points=MAX_CHART_POINTS)
-    for i, (col, spec) in enumerate(zip(st.columns(2), specs)):
-        # The data goes apart from the spec, and the spec (and key) stay the same from draw to
-        # draw: the browser then swaps the chart's data in place instead of compiling and
-        # rendering a new Vega view each time (inline data: 21% of a core in Chromium).
-        rows = pd.DataFrame(spec.pop("data")["values"], columns=["x", "y", "series"])
-        col.vega_lite_chart(rows, spec, width="stretch", key=f"bt_live_chart_{run_id}_{i}")
+    fig = live_figure(cache["run_info"], cache["points"], MAX_CHART_POINTS)
+    st.plotly_chart(fig, key=f"bt_live_chart_{run_id}", config=chart_config(f"run{run_id}_curves"))
 
 
 def _live_body(run_id: int, polling: bool) -> None:

@@ -1,47 +1,49 @@
 // The live view of one training run, drawn in the browser from the app's live route
 // (ui/live_feed.py): no Streamlit rerun while the run trains. The page reruns once, through the
 // "ended" trigger, when the run stops, completes or fails; "renew" asks for a fresh token.
-// All text goes in through textContent or escaped SVG: nothing here is parsed as HTML from data.
+// All text goes in through textContent (the chart's labels, made by the app's own code, through
+// Plotly): nothing here is parsed as HTML from data.
 
-const W = 560, H = 250, M = { l: 50, r: 12, t: 30, b: 34 };
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+// The curves are the figure a finished run gets (fmnist_core.insight.training_figures.curves_figure,
+// in the route's JSON), drawn by Plotly.js: the installed plotly package's bundle, loaded once per
+// page from the app's route (data.plotly_url), since Streamlit's own copy is not reachable here.
+const PLOTLY_CONFIG = { displayModeBar: false, responsive: true };
 
-function niceTicks(lo, hi, n) {
-  const span = hi - lo || 1, raw = span / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) out.push(+v.toPrecision(12));
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.__fmnistPlotly) {
+    window.__fmnistPlotly = new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = url;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => { window.__fmnistPlotly = null; reject(new Error(`could not load ${url}`)); };
+      document.head.appendChild(s);
+    });
+  }
+  return window.__fmnistPlotly;
+}
+
+// The page's theme, as st.plotly_chart gives it: see-through backgrounds, the page's text colour,
+// faint grid lines (Plotly's default grid is near-white, invisible on a light page, glaring on a dark one).
+function themed(layout, color) {
+  const out = { ...layout, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+                font: { color, family: "inherit" } };
+  for (const k of Object.keys(out)) {
+    if (/^[xy]axis\d*$/.test(k)) out[k] = { ...out[k], gridcolor: "rgba(128,128,128,0.2)", zerolinecolor: "rgba(128,128,128,0.4)" };
+  }
   return out;
 }
 
-function chartSvg(chart, epochs) {
-  const all = chart.series.flatMap((s) => s.xy);
-  if (!all.length) return `<svg viewBox="0 0 ${W} ${H}" role="img"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">${esc(chart.title)}: waiting for the first points…</text></svg>`;
-  const xmax = Math.max(epochs || 1, ...all.map((p) => p[0]));
-  let ylo = Math.min(...all.map((p) => p[1])), yhi = Math.max(...all.map((p) => p[1]));
-  const pad = (yhi - ylo) * 0.06 || Math.abs(yhi) * 0.05 || 1;
-  ylo -= pad; yhi += pad;
-  const X = (x) => M.l + (x / xmax) * (W - M.l - M.r), Y = (y) => H - M.b - ((y - ylo) / (yhi - ylo)) * (H - M.t - M.b);
-  let g = "";
-  for (const t of niceTicks(ylo, yhi, 5)) {
-    g += `<line x1="${M.l}" x2="${W - M.r}" y1="${Y(t)}" y2="${Y(t)}" class="grid"/><text x="${M.l - 6}" y="${Y(t) + 4}" text-anchor="end">${esc(+t.toPrecision(4))}</text>`;
-  }
-  for (const t of niceTicks(0, xmax, Math.min(8, Math.max(2, Math.ceil(xmax))))) {
-    g += `<line x1="${X(t)}" x2="${X(t)}" y1="${H - M.b}" y2="${H - M.b + 4}" class="axis"/><text x="${X(t)}" y="${H - M.b + 16}" text-anchor="middle">${esc(t)}</text>`;
-  }
-  g += `<line x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}" class="axis"/>`;
-  g += `<text x="${(M.l + W - M.r) / 2}" y="${H - 4}" text-anchor="middle" class="muted">epoch</text>`;
-  g += `<text x="12" y="${(M.t + H - M.b) / 2}" text-anchor="middle" class="muted" transform="rotate(-90 12 ${(M.t + H - M.b) / 2})">${esc(chart.title)}</text>`;
-  let lx = M.l;
-  for (const s of chart.series) {
-    g += `<line x1="${lx}" x2="${lx + 18}" y1="12" y2="12" stroke="${esc(s.color)}" stroke-width="2"/><text x="${lx + 22}" y="16">${esc(s.name)}</text>`;
-    lx += 34 + 6.5 * s.name.length;
-    if (!s.xy.length) continue;
-    const pts = s.xy.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" ");
-    g += `<polyline points="${pts}" fill="none" stroke="${esc(s.color)}" stroke-width="${s.markers ? 2 : 1.2}"/>`;
-    if (s.markers) for (const p of s.xy) g += `<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="3.5" fill="${esc(s.color)}"/>`;
-  }
-  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(chart.title)} while training">${g}</svg>`;
+// Plotly redraws the whole figure whatever changed, at several times the cost of the hand-drawn
+// SVG it replaced (BENCHMARKS.md, "One chart"): new batch points are drawn at most every `minMs`;
+// the first points and each new epoch point at once.
+function drawChart(el, figure, minMs) {
+  const json = JSON.stringify(figure);
+  if (!window.Plotly || el.__fmnistFigure === json) return;   // unchanged since the last draw
+  const shape = figure.data.map((t) => (t.legendgroup === "batch" ? "b" : t.x.length)).join();
+  if (shape === el.__fmnistShape && Date.now() - el.__fmnistAt < minMs) return;   // the next poll draws it
+  Object.assign(el, { __fmnistFigure: json, __fmnistShape: shape, __fmnistAt: Date.now() });
+  window.Plotly.react(el, figure.data, themed(figure.layout, getComputedStyle(el).color), PLOTLY_CONFIG);
 }
 
 const HTML = `
@@ -49,13 +51,14 @@ const HTML = `
   <span class="badge"></span><span class="note"></span>
   <div class="prog"><div class="bar"><div class="fill"></div></div><div class="ptext"></div></div>
   <div class="metrics"></div>
-  <div class="charts"><div class="chart"></div><div class="chart"></div></div>
+  <div class="chart"></div>
   <div class="caption"></div>
   <div class="hints"></div>
 </div>`;
 
 function render(root, snap) {
   const q = (sel) => root.querySelector(sel);
+  root.__fmnistLast = snap;
   const badge = q(".badge");
   badge.textContent = snap.phase;
   badge.className = "badge " + snap.phase;
@@ -79,8 +82,7 @@ function render(root, snap) {
     l.textContent = label; l.className = "mlabel";
     v.textContent = value; v.className = "mvalue";
   });
-  const charts = root.querySelectorAll(".chart");
-  snap.charts.forEach((c, i) => { charts[i].innerHTML = chartSvg(c, snap.epochs); });
+  if (snap.figure) drawChart(q(".chart"), snap.figure, root.__fmnistChartMs || 0);
   q(".caption").textContent = snap.caption;
   q(".hints").replaceChildren(...snap.hints.map((t) => {
     const d = document.createElement("div");
@@ -92,6 +94,7 @@ function render(root, snap) {
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = mountOnce(parentElement, ".lv", HTML);
+  root.__fmnistChartMs = data.chart_ms;
   const [st, alive] = newGeneration(parentElement, "__fmnistLive");   // feed_common.js
   st.data = data;
   const note = (text) => { root.querySelector(".note").textContent = text || ""; };
@@ -141,8 +144,15 @@ export default function (component) {
   if (st.onVisible) document.removeEventListener("visibilitychange", st.onVisible);
   st.onVisible = onVisible;
   document.addEventListener("visibilitychange", onVisible);
-  if (st.run !== data.run) { st.run = data.run; st.ended = false; st.havePoints = false; }
+  if (st.run !== data.run) {   // another run in the same place: its first figure is drawn at once
+    st.run = data.run; st.ended = false; st.havePoints = false;
+    root.querySelector(".chart").__fmnistShape = null;
+  }
   if (data.first) render(root, data.first);   // what the page read while rendering: no blank wait
+  loadPlotly(data.plotly_url).then(() => {
+    const last = root.__fmnistLast;
+    if (alive() && last && last.figure) drawChart(root.querySelector(".chart"), last.figure, 0);
+  }, () => note("The charts could not be loaded; the numbers above still update."));
   tick();
   return () => {
     if (!alive()) return;   // an older render's cleanup: the newest one owns the timer
@@ -150,5 +160,7 @@ export default function (component) {
     clearTimeout(st.timer);
     document.removeEventListener("visibilitychange", onVisible);
     if (st.onVisible === onVisible) st.onVisible = null;
+    const chart = root.querySelector(".chart");
+    if (window.Plotly && !chart.isConnected) window.Plotly.purge(chart);   // gone from the page: drop its listeners
   };
 }

@@ -4,10 +4,12 @@ and draws it itself, so the page does not rerun while the run trains.
 Why: each Streamlit rerun costs Chromium ~0.1 s of a core's time whatever it draws (React
 re-rendering the page), and on the 2-core machine that CPU comes out of the training run:
 a run watched through rerunning fragments trained 1.06-1.11x as long as one nobody watched
-(BENCHMARKS.md, "Watching without reruns"). Here one poll is a small JSON fetch and an SVG redraw.
+(BENCHMARKS.md, "Watching without reruns"). Here one poll is a small JSON fetch and a Plotly.react
+of the same curves figure a finished run gets (BENCHMARKS.md, "One chart").
 
 * ``routes()`` builds the routes, ``GET <baseUrlPath>/fmnist/live/<run id>`` and, for the LR
-  Finder's progress bar (``ui/progress_feed.js``), ``GET <baseUrlPath>/fmnist/lr/<sweep id>``;
+  Finder's progress bar (``ui/progress_feed.js``), ``GET <baseUrlPath>/fmnist/lr/<sweep id>``, and
+  the installed plotly package's Plotly.js, ``GET <baseUrlPath>/fmnist/plotly-<version>.min.js``;
   ``streamlit_app.py`` mounts them through ``st.App`` when ``streamlit run`` serves it. Under AppTest, or any server that
   did not mount it, ``mounted()`` is False and ``ui.live`` polls with fragments as before.
 * Only pages that passed the sign-in gate can read it: each page render hands the browser a
@@ -19,6 +21,8 @@ a run watched through rerunning fragments trained 1.06-1.11x as long as one nobo
 """
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import hmac
 import secrets
@@ -31,10 +35,14 @@ import streamlit as st
 
 ROUTE = "/fmnist/live"
 LR_ROUTE = "/fmnist/lr"
+PLOTLY_ROUTE = "/fmnist/plotly-{version}.min.js"   # the version in the name: browsers may keep it for good
 TOKEN_SECONDS = 3600          # a page renews it on every render; the browser asks for a rerun on a 403
 MAX_RUNS = 16                 # runs whose points the route keeps
 MAX_POINTS = 4000             # per run; thinned past this (the charts draw at most 300)
 FIRST_POLL_MS, POLL_MS = 1000, 2000   # every second until the first points show, then every two
+# The chart takes new batch points at most every 6 s (new epochs at once): a Plotly redraw costs
+# Chromium several times what the numbers' update does (BENCHMARKS.md, "One chart").
+CHART_MS = 6000
 
 _SECRET = secrets.token_bytes(32)
 _mounted = False
@@ -72,7 +80,8 @@ def routes() -> list:
 
     _mounted = True
     return [Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"]),
-            Route(route_path(LR_ROUTE) + "/{sweep_id:str}", lr_endpoint, methods=["GET"])]
+            Route(route_path(LR_ROUTE) + "/{sweep_id:str}", lr_endpoint, methods=["GET"]),
+            Route(plotly_url(), plotly_endpoint, methods=["GET"])]
 
 
 def mounted() -> bool:
@@ -145,6 +154,36 @@ def lr_endpoint(request):
     return JSONResponse(snap, headers=_NO_STORE)
 
 
+def plotly_url() -> str:
+    """Where the browser gets Plotly.js (``plotly_endpoint``)."""
+    import plotly
+
+    return route_path(PLOTLY_ROUTE.format(version=plotly.__version__))
+
+
+@functools.cache
+def _plotly_js_gzip() -> bytes:
+    """The installed plotly package's plotly.min.js, gzipped once per process (4.8 MB -> ~1.4 MB)."""
+    import plotly
+
+    return gzip.compress((Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes(), 6)
+
+
+def plotly_endpoint(request):
+    """GET .../fmnist/plotly-<version>.min.js: Plotly.js for the live view's charts, the same library
+    st.plotly_chart draws finished runs with. Public (a published library, no run data), cached
+    by the browser for a year: the version is in the path."""
+    from starlette.responses import Response
+
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
+    body = _plotly_js_gzip()
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = gzip.decompress(body)
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
 def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
     """The run (with ``history``) and its batch points, reading only those past the points already
     cached for it; (None, []) if there is no such run."""
@@ -195,36 +234,34 @@ def runs_ahead(store, run: dict) -> int:
 
 # ---------------------------------------------------------------- the browser side
 
+# Scoped under each view's root class: the live view is not style-isolated (Plotly's own stylesheet,
+# which it puts in the page's <head>, must reach its chart), so these rules are global.
 _CSS = """
+:is(.lv, .pf) .bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2); overflow: hidden; }
+:is(.lv, .pf) .fill { height: 100%; width: 0; background: rgb(255, 75, 75); }
+:is(.lv, .pf) .ptext { margin-top: 0.3rem; }
 .lv { font-size: 0.95rem; }
-.badge { display: inline-block; padding: 0.05rem 0.55rem; border-radius: 0.5rem; font-size: 0.85rem;
-         background: rgba(28, 131, 225, 0.15); color: rgb(0, 84, 163); }
-.badge.stopping, .badge.validating { background: rgba(255, 164, 33, 0.18); color: rgb(146, 84, 0); }
-.badge.queued, .badge.starting { background: rgba(128, 128, 128, 0.15); color: inherit; }
-.note { margin-left: 0.75rem; opacity: 0.75; }
-.prog { margin: 0.6rem 0 0.4rem; }
-.bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2); overflow: hidden; }
-.fill { height: 100%; width: 0; background: rgb(255, 75, 75); }
-.ptext { margin-top: 0.3rem; }
-.metrics { display: grid; grid-template-columns: repeat(4, 1fr); gap: 1rem; margin: 0.8rem 0; }
-.mlabel { font-size: 0.85rem; opacity: 0.8; }
-.mvalue { font-size: 1.9rem; line-height: 1.3; }
-.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
-.chart svg { width: 100%; height: auto; font-size: 12px; fill: currentColor; }
-.chart .grid { stroke: rgba(128, 128, 128, 0.2); }
-.chart .axis { stroke: rgba(128, 128, 128, 0.6); }
-.chart .muted { opacity: 0.7; }
-.caption { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
-.hint { margin-top: 0.5rem; padding: 0.6rem 0.9rem; border-radius: 0.5rem; background: rgba(255, 193, 7, 0.15); }
+.lv .badge { display: inline-block; padding: 0.05rem 0.55rem; border-radius: 0.5rem; font-size: 0.85rem;
+             background: rgba(28, 131, 225, 0.15); color: rgb(0, 84, 163); }
+.lv .badge.stopping, .lv .badge.validating { background: rgba(255, 164, 33, 0.18); color: rgb(146, 84, 0); }
+.lv .badge.queued, .lv .badge.starting { background: rgba(128, 128, 128, 0.15); color: inherit; }
+.lv .note { margin-left: 0.75rem; opacity: 0.75; }
+.lv .prog { margin: 0.6rem 0 0.4rem; }
+.lv .metrics { display: grid; grid-template-columns: repeat(4, 1fr); gap: 1rem; margin: 0.8rem 0; }
+.lv .mlabel { font-size: 0.85rem; opacity: 0.8; }
+.lv .mvalue { font-size: 1.9rem; line-height: 1.3; }
+.lv .chart { min-height: 340px; }
+.lv .caption { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.lv .hint { margin-top: 0.5rem; padding: 0.6rem 0.9rem; border-radius: 0.5rem; background: rgba(255, 193, 7, 0.15); }
 """
 
 
 @st.cache_resource(show_spinner=False)
-def _component(script: str):
+def _component(script: str, isolate_styles: bool = True):
     """The v2 component of ``ui/<script>.js``, with ``ui/feed_common.js`` (its shared helpers) in front."""
     here = Path(__file__).parent
     js = "\n".join((here / name).read_text(encoding="utf-8") for name in ("feed_common.js", f"{script}.js"))
-    return st.components.v2.component(f"fmnist_{script}", js=js, css=_CSS)
+    return st.components.v2.component(f"fmnist_{script}", js=js, css=_CSS, isolate_styles=isolate_styles)
 
 
 def _token() -> str:
@@ -250,8 +287,9 @@ def show(run_id: int, on_end, first: dict | None = None) -> None:
     browser sees the run end. ``first``: a snapshot to draw before the first fetch answers.
     Call only when ``mounted()``."""
     data = {"run": int(run_id), "url": route_path(), "token": _token(), "first_poll_ms": FIRST_POLL_MS,
-            "poll_ms": POLL_MS, "first": first}
-    _component("live_feed")(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew)
+            "poll_ms": POLL_MS, "first": first, "plotly_url": plotly_url(), "chart_ms": CHART_MS}
+    _component("live_feed", isolate_styles=False)(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end,
+                                                  on_renew_change=_renew)
 
 
 def _renew() -> None:

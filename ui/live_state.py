@@ -1,5 +1,5 @@
 """What the live view shows about a run, as plain values: its phase, progress line, metric tiles,
-caption, fit hints and the two light charts' series.
+caption, fit hints and its curves (the Plotly figure a finished run gets too).
 
 No Streamlit here: the same values are drawn by the page's own widgets (``ui.live``, when the
 app runs without its live route, e.g. under AppTest) and by the browser-side live view
@@ -7,12 +7,7 @@ app runs without its live route, e.g. under AppTest) and by the browser-side liv
 """
 from __future__ import annotations
 
-from fmnist_core.insight.training_figures import (
-    BATCH_COLOR,
-    TRAIN_COLOR,
-    VAL_COLOR,
-    thin,
-)
+from fmnist_core.insight.training_figures import curves_figure
 
 TERMINAL_STATUSES = ("completed", "stopped", "failed")
 
@@ -107,26 +102,12 @@ def caption(n_points: int, history: list[dict], status: str) -> str:
     return f"{n_points} batch points · {len(history)} epochs done · status {status}"
 
 
-def chart_series(history: list[dict], pts: list[dict], batches_per_epoch: int | None,
-                 max_points: int = 300) -> list[dict]:
-    """The live charts: loss, then accuracy in %, x in epochs (fractional for batch points).
-
-    Returns two ``{"title", "series": [{"name", "color", "markers", "xy": [[x, y], ...]}]}``; the
-    batch curve is thinned to ``max_points`` (the last point always kept). Finished epochs only.
-    """
-    bpe = batches_per_epoch or max((p.get("batch") or 1 for p in pts), default=1)
-    shown = thin(pts, max_points)
-    charts = []
-    for key, scale, title in (("loss", 1, "loss"), ("accuracy", 100, "accuracy (%)")):
-        series = [{"name": "batch", "color": BATCH_COLOR, "markers": False,
-                   "xy": [[round(p["step"] / bpe, 4), round(p[key] * scale, 5)] for p in shown
-                          if p.get(key) is not None and p.get("step") is not None]}]
-        for prefix, name, color in (("", "train (epoch mean)", TRAIN_COLOR), ("val_", "validation", VAL_COLOR)):
-            series.append({"name": name, "color": color, "markers": True,
-                           "xy": [[h["epoch"], round(h[prefix + key] * scale, 5)] for h in history
-                                  if h.get(prefix + key) is not None and h.get("epoch") is not None]})
-        charts.append({"title": title, "series": series})
-    return charts
+def live_figure(run: dict, pts: list[dict], max_points: int = 300) -> dict:
+    """The live view's curves: ``curves_figure`` of the run so far (the figure its finished run gets,
+    with default controls), at most ``max_points`` batch points per curve, the x axis spanning the
+    run's planned epochs."""
+    return curves_figure(run.get("history") or [], pts, run.get("batches_per_epoch"), max_points=max_points,
+                         epochs=run.get("epochs"))
 
 
 def snapshot(run: dict, pts: list[dict], n_ahead: int = 0, max_points: int = 300) -> dict:
@@ -145,5 +126,4 @@ def snapshot(run: dict, pts: list[dict], n_ahead: int = 0, max_points: int = 300
             "metrics": [list(m) for m in metric_values(history, pts)],
             "caption": caption(len(pts), history, run["status"]),
             "hints": [h["text"] for h in fit_hints(history)],
-            "epochs": run.get("epochs"),
-            "charts": chart_series(history, pts, run.get("batches_per_epoch"), max_points)}
+            "figure": live_figure(run, pts, max_points)}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 # One colour per Fashion-MNIST class, the same on every page (Tableau 10: ten hues that stay apart,
 # so Trouser, Shirt and Bag are orange, purple and brown, not three pinks; Ankle boot near-black).
@@ -52,31 +51,3 @@ def wrap_label(text: str, width: int = 12) -> str:
             line = f"{line} {word}".strip()
     return "<br>".join(lines + [line])
 
-
-def history_figure(history: list[dict], batches: list[dict] | None = None, title: str | None = None) -> go.Figure:
-    """Loss and accuracy curves: per-batch points (thin) and per-epoch train vs validation (markers).
-
-    history : epoch dicts with epoch, loss, accuracy, val_loss, val_accuracy.
-    batches : batch dicts with step, loss, accuracy and batches_per_epoch or epoch/batch; plotted on the
-        same x axis as epochs (fractional epochs).
-    """
-    fig = make_subplots(1, 2, subplot_titles=("loss", "accuracy"))
-    if batches:
-        bpe = max(b.get("batches_per_epoch") or 1 for b in batches)
-        x = [(b["step"]) / bpe for b in batches]
-        for col, key in ((1, "loss"), (2, "accuracy")):
-            fig.add_trace(go.Scatter(x=x, y=[b.get(key) for b in batches], mode="lines", name=f"batch {key}",
-                                     line=dict(width=1, color="rgba(100,100,100,0.5)"), legendgroup="batch",
-                                     showlegend=col == 1), 1, col)
-    if history:
-        ep = [h["epoch"] for h in history]
-        for col, key in ((1, "loss"), (2, "accuracy")):
-            fig.add_trace(go.Scatter(x=ep, y=[h.get(key) for h in history], mode="lines+markers",
-                                     name="train (epoch mean)", line=dict(color="#1f77b4"), legendgroup="train",
-                                     showlegend=col == 1), 1, col)
-            fig.add_trace(go.Scatter(x=ep, y=[h.get(f"val_{key}") for h in history], mode="lines+markers",
-                                     name="validation", line=dict(color="#ff7f0e"), legendgroup="val",
-                                     showlegend=col == 1), 1, col)
-    fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10), legend_orientation="h")
-    return fig

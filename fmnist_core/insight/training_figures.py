@@ -1,14 +1,11 @@
-"""Plotly figures for training work: the LR finder, run overlays and sweep summaries. No Streamlit here.
-
-The generic training-curve and confusion-matrix figures live in ``figures``; these are the
-ones the LR Finder and Compare Runs pages need.
+"""Plotly figures for training work: training curves (live and finished runs, run overlays), the LR
+finder, sweep summaries and hyperparameter views. No Streamlit here.
 """
 from __future__ import annotations
 
 import math
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 SUGGESTION_LABELS = {"valley": "valley", "steepest": "steepest", "min_div_10": "min / 10"}
 SUGGESTION_COLORS = {"valley": "#2ca02c", "steepest": "#d62728", "min_div_10": "#9467bd"}
@@ -64,51 +61,6 @@ def _interp(xs, ys, x):
     return ys[i]
 
 
-def run_label(run: dict) -> str:
-    name = run.get("name") or ""
-    return f"#{run['id']} {name}".strip()
-
-
-def overlay_figure(runs: list[dict], metrics=("val_accuracy", "val_loss"), title: str | None = None, *,
-                   smoothing: float = 0.0, log_y: bool = False, x: str = "epoch") -> go.Figure:
-    """Per-epoch curves of several runs on shared axes, one colour per run, one panel per metric.
-
-    runs : run dicts with ``id``, ``name`` and ``history`` (finished epochs), and
-        ``batches_per_epoch`` for ``x="step"``.
-    smoothing : EMA weight (``ema``) applied to each curve; log_y puts the loss panels on a log axis;
-    x : "epoch", "step" or "wall" (seconds since the start, from the epochs' durations).
-    Accuracies are shown in percent.
-    """
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf")
-    fig = make_subplots(1, len(metrics), subplot_titles=[
-        METRIC_LABELS.get(m, m) + (" (%)" if "accuracy" in m else "") for m in metrics])
-    for i, run in enumerate(runs):
-        hist = run.get("history") or []
-        color = palette[i % len(palette)]
-        xs = _x_of_epochs(hist, run.get("batches_per_epoch") or 1, x)
-        for col, metric in enumerate(metrics, start=1):
-            scale = 100 if "accuracy" in metric else 1
-            ys = ema([None if h.get(metric) is None else h[metric] * scale for h in hist], smoothing)
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=run_label(run), legendgroup=str(run["id"]),
-                                     showlegend=col == 1, line=dict(color=color),
-                                     hovertemplate=f"{run_label(run)}<br>{X_AXES[x]} %{{x}}<br>{metric} "
-                                                   "%{y:.4f}<extra></extra>"),
-                          1, col)
-            if log_y and "loss" in metric:
-                fig.update_yaxes(type="log", row=1, col=col)
-    fig.update_xaxes(title_text=X_AXES[x])
-    fig.update_layout(title=title, height=400)
-    return legend_below(fig)
-
-
-def legend_below(fig: go.Figure) -> go.Figure:
-    """Move a horizontal legend under the x-axis title, where it does not cover it."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
-                      margin=dict(l=10, r=10, t=50, b=80))
-    return fig
-
-
 def sweep_points(runs: list[dict], metric: str = "val_accuracy") -> list[tuple]:
     """(swept value, metric, run id, status) for each run with a value and the metric, sorted by value."""
     pts = [(r.get("sweep_value"), r.get(metric), r["id"], r.get("status")) for r in runs
@@ -155,12 +107,18 @@ def sweep_summary_figure(runs: list[dict], param: str, metric: str = "val_accura
     return fig
 
 
-# ---------------------------------------------------------------- training curves (live view, Compare runs)
-# Built as plain dicts, not graph_objects: the live view redraws every second and Plotly's
-# object validation of a 4-trace figure costs ~100 ms of server CPU at 2,000 points.
+# ---------------------------------------------------------------- training curves: one run (live or finished), many runs
+# Every training-curve chart comes from one series function (``series``) through one renderer,
+# Plotly: the live view's browser draws ``curves_figure`` from the app's route with Plotly.js
+# (ui/live_feed.js); a finished run and Compare runs' overlay are drawn by st.plotly_chart.
+# The figures are plain dicts, not graph_objects: the live route builds one every poll, and
+# Plotly's object validation of a 4-trace figure costs ~100 ms of server CPU at 2,000 points.
 
 X_AXES = {"epoch": "epoch", "step": "step (batch)", "wall": "wall-clock (s since the start)"}
 BATCH_COLOR, TRAIN_COLOR, VAL_COLOR = "rgba(110,110,110,0.55)", "#1f77b4", "#ff7f0e"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+_HOVER_X = {"epoch": "epoch %{x:.2f}", "step": "step %{x}", "wall": "%{x:.1f} s"}
 
 
 def thin(points: list, limit: int) -> list:
@@ -209,49 +167,117 @@ def _x_of_epochs(history: list, bpe: int, x: str) -> list:
     return [h["epoch"] for h in history]
 
 
-def curves_figure(history: list[dict], points: list[dict], batches_per_epoch: int | None, *, x: str = "epoch",
-                  smoothing: float = 0.0, log_y: bool = False, max_points: int = 400, height: int = 340) -> dict:
-    """Loss and accuracy of one run as a Plotly figure dict: two panels side by side.
+def _values(items: list[dict], key: str) -> list:
+    """``key`` of each item, accuracies in percent, 6 significant digits (the live route sends them
+    every poll); None where missing."""
+    scale = 100 if key.endswith("accuracy") else 1
+    return [None if it.get(key) is None else float(f"{it[key] * scale:.6g}") for it in items]
 
-    history : finished epochs only (epoch, loss, accuracy, val_loss, val_accuracy, seconds);
-        an unfinished epoch shows as batch points alone, never as an epoch point.
-    points : per-batch points (step, loss, accuracy, elapsed); drawn thin, smoothed with ``ema``.
+
+def series(history: list[dict], points: list[dict], batches_per_epoch: int | None, *, x: str = "epoch",
+           smoothing: float = 0.0, smooth_epochs: bool = False, max_points: int = 400) -> list[dict]:
+    """Every curve of one run: ``{"source": "batch" | "epoch", "metric", "x", "y"}``.
+
+    history : finished epochs only (epoch, loss, accuracy, val_loss, val_accuracy, seconds): sources
+        "epoch" for loss, accuracy, val_loss, val_accuracy; an unfinished epoch has batch points only.
+    points : per-batch points (step, loss, accuracy, elapsed): source "batch" for loss and accuracy,
+        thinned to ``max_points`` (the last kept).
     x : "epoch" (fractional for batches), "step" or "wall" (seconds since the start).
-    Accuracy is in percent, like the rest of the app; ``log_y`` puts the loss panel on a log axis.
+    smoothing : ``ema`` weight, applied to the batch curves, or with ``smooth_epochs`` to the epochs'.
+    Accuracies are in percent, like the rest of the app.
     """
     bpe = batches_per_epoch or max((p.get("batch") or 1 for p in points), default=1)
+    out = []
     pts = thin(points, max_points)
-    data = []
-    hover_x = {"epoch": "epoch %{x:.2f}", "step": "step %{x}", "wall": "%{x:.1f} s"}[x]
     if pts:
         px = _x_of_points(pts, bpe, x)
-        for axis, key, scale in (("", "loss", 1), ("2", "accuracy", 100)):
-            ys = [None if p.get(key) is None else p[key] * scale for p in pts]
-            name = "batch" + (f" (smoothed {smoothing:g})" if smoothing else "")
-            data.append({"type": "scatter", "mode": "lines", "x": px, "y": ema(ys, smoothing), "name": name,
-                         "legendgroup": "batch", "showlegend": axis == "", "xaxis": f"x{axis}", "yaxis": f"y{axis}",
-                         "line": {"width": 1.2, "color": BATCH_COLOR},
-                         "hovertemplate": f"{hover_x}<br>batch {key} %{{y:.3f}}<extra></extra>"})
+        out += [{"source": "batch", "metric": key, "x": px, "y": ema(_values(pts, key), smoothing)}
+                for key in ("loss", "accuracy")]
     if history:
         ex = _x_of_epochs(history, bpe, x)
-        for axis, key, scale in (("", "loss", 1), ("2", "accuracy", 100)):
-            for prefix, label, color in (("", "train (epoch mean)", TRAIN_COLOR), ("val_", "validation", VAL_COLOR)):
-                ys = [None if h.get(prefix + key) is None else h[prefix + key] * scale for h in history]
-                data.append({"type": "scatter", "mode": "lines+markers", "x": ex, "y": ys, "name": label,
-                             "legendgroup": label, "showlegend": axis == "", "xaxis": f"x{axis}",
-                             "yaxis": f"y{axis}", "line": {"color": color}, "marker": {"size": 7},
-                             "hovertemplate": f"{hover_x}<br>{label} {key} %{{y:.3f}}<extra></extra>"})
-    xtitle = X_AXES[x]
-    layout = {
-        "height": height, "margin": {"l": 10, "r": 10, "t": 36, "b": 10}, "uirevision": "keep",
-        "xaxis": {"domain": [0, 0.46], "title": {"text": xtitle}, "anchor": "y"},
-        "xaxis2": {"domain": [0.54, 1], "title": {"text": xtitle}, "anchor": "y2"},
-        "yaxis": {"title": {"text": "loss" + (" (log)" if log_y else "")}, "type": "log" if log_y else "linear",
-                  "anchor": "x"},
-        "yaxis2": {"title": {"text": "accuracy (%)"}, "anchor": "x2"},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-    }
-    return {"data": data, "layout": layout}
+        weight = smoothing if smooth_epochs else 0.0
+        out += [{"source": "epoch", "metric": key, "x": ex, "y": ema(_values(history, key), weight)}
+                for key in ("loss", "accuracy", "val_loss", "val_accuracy")]
+    return out
+
+
+def _trace(panel: int, curve: dict, name: str, group: str, color: str, hover: str, *, batch: bool = False) -> dict:
+    axis = "" if panel == 0 else str(panel + 1)
+    return {"type": "scatter", "mode": "lines" if batch else "lines+markers", "x": curve["x"], "y": curve["y"],
+            "name": name, "legendgroup": group, "showlegend": panel == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+            "line": {"width": 1.2, "color": color} if batch else {"color": color},
+            **({} if batch else {"marker": {"size": 7}}), "hovertemplate": hover + "<extra></extra>"}
+
+
+def _panels_figure(titles: list[str], log_y: list[bool], traces: list[dict], x: str, *, height: int,
+                   title: str | None = None, x_range: list | None = None) -> dict:
+    """A Plotly figure dict of side-by-side panels sharing the x title, one y axis per panel."""
+    gap = 0.08
+    width = (1 - gap * (len(titles) - 1)) / len(titles)
+    layout = {"height": height, "margin": {"l": 10, "r": 10, "t": 60 if title else 36, "b": 10},
+              "uirevision": "keep", "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}}
+    if title:
+        layout["title"] = {"text": title}
+    for i, (ytitle, log) in enumerate(zip(titles, log_y)):
+        axis, lo = "" if i == 0 else str(i + 1), i * (width + gap)
+        # automargin: the tick labels and titles push the margins out instead of being cut off.
+        layout[f"xaxis{axis}"] = {"domain": [round(lo, 4), round(lo + width, 4)], "title": {"text": X_AXES[x]},
+                                  "anchor": f"y{axis}", "automargin": True, **({"range": x_range} if x_range else {})}
+        layout[f"yaxis{axis}"] = {"title": {"text": ytitle + (" (log)" if log else "")}, "automargin": True,
+                                  "type": "log" if log else "linear", "anchor": f"x{axis}"}
+    return {"data": traces, "layout": layout}
+
+
+def curves_figure(history: list[dict], points: list[dict], batches_per_epoch: int | None, *, x: str = "epoch",
+                  smoothing: float = 0.0, log_y: bool = False, max_points: int = 400, height: int = 340,
+                  epochs: int | None = None) -> dict:
+    """Loss and accuracy (%) of one run, side by side: batch points, train (epoch mean) and validation.
+
+    The live view and a finished run draw this same figure (``series`` for the arguments).
+    epochs : the run's planned epochs: with ``x="epoch"``, the x axis spans all of them (the live view).
+    """
+    curves = series(history, points, batches_per_epoch, x=x, smoothing=smoothing, max_points=max_points)
+    traces = []
+    for c in curves:
+        panel = 0 if c["metric"].endswith("loss") else 1
+        key = c["metric"].removeprefix("val_")
+        if c["source"] == "batch":
+            name = "batch" + (f" (smoothed {smoothing:g})" if smoothing else "")
+            traces.append(_trace(panel, c, name, "batch", BATCH_COLOR,
+                                 f"{_HOVER_X[x]}<br>batch {key} %{{y:.3f}}", batch=True))
+        else:
+            name, color = (("validation", VAL_COLOR) if c["metric"].startswith("val_")
+                           else ("train (epoch mean)", TRAIN_COLOR))
+            traces.append(_trace(panel, c, name, name, color, f"{_HOVER_X[x]}<br>{name} {key} %{{y:.3f}}"))
+    last = max((v for c in curves for v in c["x"] if v is not None), default=0)
+    x_range = [0, max(epochs, last)] if epochs and x == "epoch" else None
+    return _panels_figure(["loss", "accuracy (%)"], [log_y, False], traces, x, height=height, x_range=x_range)
+
+
+def run_label(run: dict) -> str:
+    name = run.get("name") or ""
+    return f"#{run['id']} {name}".strip()
+
+
+def overlay_figure(runs: list[dict], metrics=("val_accuracy", "val_loss"), title: str | None = None, *,
+                   smoothing: float = 0.0, log_y: bool = False, x: str = "epoch", height: int = 400) -> dict:
+    """Per-epoch curves of several runs, one colour per run, one panel per metric (``series`` of each run).
+
+    runs : run dicts with ``id``, ``name`` and ``history`` (finished epochs), and
+        ``batches_per_epoch`` for ``x="step"``.
+    smoothing : ``ema`` weight applied to each curve; log_y puts the loss panels on a log axis.
+    """
+    traces = []
+    for i, run in enumerate(runs):
+        curves = {c["metric"]: c for c in series(run.get("history") or [], [], run.get("batches_per_epoch"), x=x,
+                                                  smoothing=smoothing, smooth_epochs=True)}
+        label = run_label(run)
+        for panel, metric in enumerate(metrics):
+            curve = curves.get(metric, {"x": [], "y": []})
+            traces.append(_trace(panel, curve, label, str(run["id"]), PALETTE[i % len(PALETTE)],
+                                 f"{label}<br>{X_AXES[x]} %{{x}}<br>{metric} %{{y:.4f}}"))
+    titles = [METRIC_LABELS.get(m, m) + (" (%)" if "accuracy" in m else "") for m in metrics]
+    return _panels_figure(titles, [log_y and "loss" in m for m in metrics], traces, x, height=height, title=title)
 
 
 def curves_csv(history: list[dict], points: list[dict]) -> str:
@@ -264,35 +290,6 @@ def curves_csv(history: list[dict], points: list[dict]) -> str:
             rows.append(",".join([kind] + ["" if item.get(c) is None else f"{item[c]:.6g}"
                                            if isinstance(item[c], float) else str(item[c]) for c in cols[1:]]))
     return "\n".join(rows) + "\n"
-
-
-def live_chart_specs(history: list[dict], points: list[dict], batches_per_epoch: int | None, *, x: str = "epoch",
-                     smoothing: float = 0.0, log_y: bool = False, max_points: int = 300) -> list[dict]:
-    """Two Vega-Lite specs (loss, accuracy in %) with inline data: the live view's light chart.
-
-    Same content as ``curves_figure``, drawn by Vega-Lite: Streamlit passes such a spec through
-    as JSON (~8 ms for both at 300 points) where a Plotly figure is validated object by object
-    (~40 ms), and the live view redraws every second.
-    """
-    fig = curves_figure(history, points, batches_per_epoch, x=x, smoothing=smoothing, log_y=log_y,
-                        max_points=max_points)
-    specs = []
-    for axis, title in (("y", "loss" + (" (log)" if log_y else "")), ("y2", "accuracy (%)")):
-        rows = [{"x": xv, "y": yv, "series": t["legendgroup"]} for t in fig["data"] if t["yaxis"] == axis
-                for xv, yv in zip(t["x"], t["y"]) if yv is not None and xv is not None]
-        color = {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "top"},
-                 "scale": {"domain": ["batch", "train (epoch mean)", "validation"],
-                           "range": ["#9e9e9e", TRAIN_COLOR, VAL_COLOR]}}
-        yscale = {"zero": False, **({"type": "log"} if log_y and axis == "y" else {})}
-        enc = {"x": {"field": "x", "type": "quantitative", "title": X_AXES[x]},
-               "y": {"field": "y", "type": "quantitative", "title": title, "scale": yscale}, "color": color}
-        specs.append({"data": {"values": rows}, "height": 260, "layer": [
-            {"mark": {"type": "line", "strokeWidth": 1, "clip": True}, "encoding": enc,
-             "transform": [{"filter": "datum.series !== 'train (epoch mean)' && datum.series !== 'validation'"}]},
-            {"mark": {"type": "line", "point": True, "clip": True}, "encoding": enc,
-             "transform": [{"filter": "datum.series === 'train (epoch mean)' || datum.series === 'validation'"}]},
-        ]})
-    return specs
 
 
 # ---------------------------------------------------------------- many runs: hyperparameters vs result

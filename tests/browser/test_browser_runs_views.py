@@ -1,6 +1,6 @@
 """Compare runs' new views and the live view's pause, in a real browser, with screenshots in
 test-artifacts/: a two-parameter sweep's heatmap and the parallel-coordinates chart; a run's
-TensorBoard-style curves, over/underfitting hint and weight/gradient histograms (recorded by a
+TensorBoard-style curves (log-y), over/underfitting hint and weight/gradient histograms (recorded by a
 real one-epoch training); the live view pausing while its tab is hidden.
 
 Runs are written straight into the server's run store (no worker), so nothing trains here but
@@ -23,6 +23,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SPEC = [{"type": "Flatten"}]
 PLOTTED_JS = """(kind) => [...document.querySelectorAll('.js-plotly-plot')].some(
   g => g.data && g.data.length && g.data[0].type === kind)"""
+# The run's own curves (the figure its live view drew): found by its validation trace; its loss panel's scale.
+CURVES_JS = """(log) => [...document.querySelectorAll('.js-plotly-plot')].some(
+  g => (g.data || []).some(t => t.name === 'validation') && (g.layout.yaxis.type === 'log') === log)"""
 HIDE_JS = """(hidden) => {
   Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
   document.dispatchEvent(new Event('visibilitychange'));
@@ -90,7 +93,7 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     wait_idle(page)
     page.get_by_text(re.compile(r"the curves below compare them")).wait_for()
     # The curves compare exactly the brushed runs (the dataframes are canvases: read the chart instead).
-    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+    page.wait_for_function(r"""() => [...document.querySelectorAll('.js-plotly-plot')].some(
         g => (g.data || []).length && g.data.every(t => /lr=0\.01 /.test(t.name || '') || !/lr=/.test(t.name || ''))
              && g.data.filter(t => /lr=0\.01 /.test(t.name || '')).length >= 2)""", timeout=60_000)
     shot(page, "parallel_brushed")
@@ -104,6 +107,10 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     wait_idle(page)
     page.get_by_text(re.compile(r"Validation loss has risen for 3 epochs")).first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Download the curves (CSV)").first.wait_for(timeout=10_000)
+    page.wait_for_function(CURVES_JS, arg=False, timeout=30_000)
+    page.get_by_text("Log-scale loss").last.click()            # the run's own chart's toggle (the overlay's is first)
+    wait_idle(page)
+    page.wait_for_function(CURVES_JS, arg=True, timeout=30_000)
     shot(page, "curves_and_hint")
     page.get_by_role("tab", name="Weights & gradients").click()
     page.get_by_text(re.compile(r"One outline per epoch")).wait_for(timeout=30_000)

@@ -39,23 +39,31 @@ def live_state(page) -> tuple[int, int, str] | None:
     return int(m.group(1)), int(m.group(2)), m.group(3)
 
 
-def live_charts(page) -> int:
-    """How many charts the live view draws while the run trains (loss and accuracy): SVG drawn by the
-    browser-side live view (ui/live_feed.js; Playwright's CSS reaches into its shadow root)."""
-    return page.locator('[class*="st-key-live_feed_"] .chart svg polyline').count() and \
-        page.locator('[class*="st-key-live_feed_"] .chart svg').count()
+LIVE_CHART_JS = """() => {
+    const g = document.querySelector('[class*="st-key-live_feed_"] .chart.js-plotly-plot');
+    if (!g || !g.data) return null;
+    const batch = g.data.find(t => t.name === 'batch' && t.yaxis === 'y');
+    return {points: batch ? batch.x.length : 0, names: g.data.map(t => t.name), xmax: g.layout.xaxis.range[1]};
+}"""
 
 
-def chart_points(page) -> int:
-    """Points in the finished run's chart, first trace (the per-batch loss), read from Plotly itself."""
+def live_chart(page) -> dict | None:
+    """The live view's chart as Plotly.js drew it (ui/live_feed.js, the route's curves figure): the
+    loss panel's batch points, the trace names and the x axis's end; None before it is drawn."""
+    return page.evaluate(LIVE_CHART_JS)
+
+
+def chart_points(page) -> tuple[int, list[str]]:
+    """The finished run's chart (st.plotly_chart): points of its first trace (the per-batch loss)
+    and its trace names, read from Plotly itself."""
     # In one step in the page: the live view redraws every second, so a handle could go stale.
     # Streamlit draws a chart once it is on screen, hence the scroll.
     return page.evaluate("""() => {
         const box = document.querySelector('[data-testid=stPlotlyChart]');
-        if (!box) return 0;
+        if (!box) return [0, []];
         box.scrollIntoView({block: 'center'});
         const g = box.querySelector('.js-plotly-plot');
-        return g && g.data && g.data.length ? g.data[0].x.length : 0;
+        return g && g.data && g.data.length ? [g.data[0].x.length, g.data.map(t => t.name)] : [0, []];
     }""")
 
 
@@ -119,13 +127,17 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         first = wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
                          timeout=120, what="the first batch points")
         shot(page, "1_running")
-        wait_for(page, lambda: live_charts(page) >= 2, timeout=30, what="the live charts to draw")
+        drawn = wait_for(page, lambda: (c := live_chart(page)) and c["points"] >= 3 and c, timeout=60,
+                         what="the live chart to draw")
+        assert drawn["xmax"] == EPOCHS   # the x axis spans the run's epochs
         page.wait_for_timeout(1500)   # the page's last rerun (after the click) has landed
         n_frames, before = len(frames), live_state(page)
         assert n_frames > 0   # the listener hears this page's socket (its renders came through it)
         later = wait_for(page, lambda: (s := live_state(page)) and s[0] > before[0] + 5 and s,
                          timeout=60, what="more batch points")
         assert later[2] == "running"
+        grown = wait_for(page, lambda: (c := live_chart(page)) and c["points"] > drawn["points"] and c, timeout=30,
+                         what="the live chart to gain points")
         assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the points grew"
         shot(page, "2_more_points")
 
@@ -157,8 +169,12 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         page.get_by_text(re.compile(r"^Stopped: stopped on request")).wait_for(timeout=120_000)
         final = live_state(page)
         assert final[2] == "stopped" and final[0] >= resumed[0]
-        # The finished run: the full chart holds every batch point (up to the drawing cap), with its controls.
-        assert wait_for(page, lambda: chart_points(page), timeout=30, what="the final chart") >= min(final[0], 100)
+        # The finished run: the same figure drawn by st.plotly_chart, every batch point (up to the
+        # drawing cap), with its controls.
+        n, names = wait_for(page, lambda: (c := chart_points(page))[0] and c, timeout=30, what="the final chart")
+        assert n >= min(final[0], 100)
+        # One figure: the live chart's curves are the finished chart's (which may hold epochs finished since).
+        assert set(grown["names"]) <= set(names) <= {"batch", "train (epoch mean)", "validation"}, (grown, names)
         page.get_by_role("button", name="Download the curves (CSV)").wait_for(timeout=10_000)
         shot(page, "4_stopped")
     finally:
@@ -191,5 +207,5 @@ def test_the_lr_finder_shows_its_progress_without_rerunning_the_page(app_server,
     if progress() is not None:   # still sweeping: everything since came over the route
         assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the bar moved"
     assert moved
-    page.get_by_text(re.compile("valley", re.I)).first.wait_for(timeout=120_000)
+    page.get_by_text(re.compile("valley", re.IGNORECASE)).first.wait_for(timeout=120_000)
     page.get_by_text(re.compile(r"\d+ batches in [\d.]+ s")).wait_for(timeout=10_000)

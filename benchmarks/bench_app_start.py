@@ -1,13 +1,14 @@
-"""Cold-start time of the app's Home and Dataset pages, measured in a real browser.
+"""Cold-start time of every page of the app, each the first page of a fresh server, in a real browser.
 
 For each trial and each page: start a fresh `streamlit run` server (new process: nothing
 imported, nothing cached), wait for /_stcore/health, open the page's URL in Debian's
 Chromium and wait until the script has finished and the page's content is on screen
-(Home: the models table; Dataset: the 24 images of the grid). Afterwards the server
-process's memory map is checked for TensorFlow's shared libraries: these pages must not
-load it.
+(Home: the models table; Dataset: the 24 images of the grid; the other pages: their title, with
+the script finished). Afterwards the server process's memory map is checked for TensorFlow's shared
+libraries (Home and Dataset must not load it).
 
-Run: .venv/bin/python benchmarks/bench_app_start.py [--trials 3]
+Run: .venv/bin/python benchmarks/bench_app_start.py [--trials 3] [--pages home,few_shot]
+     [--profile native|laptop-nobf16|laptop-avx2]
 Prints one line per trial and the medians; copy them into BENCHMARKS.md with the date.
 """
 from __future__ import annotations
@@ -34,9 +35,12 @@ DONE_JS = """([sel, n]) => {
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning' && found.length >= n
          && found.every(e => e.tagName !== 'IMG' || (e.complete && e.naturalWidth > 0));
 }"""
+TITLE = ('[data-testid="stMainBlockContainer"] h1', 1)
 PAGES = {  # url path -> (CSS selector of the content that must be there, how many)
     "": ('[data-testid="stDataFrame"], [data-testid="stAlert"]', 2),
     "dataset": ('.fmnist-gallery img', 24),   # the grid's images are there and decoded
+    "build_train": TITLE, "lr_finder": TITLE, "evaluate": TITLE, "compare_runs": TITLE, "classify": TITLE,
+    "binary_study": TITLE, "few_shot": TITLE,
 }
 
 
@@ -98,26 +102,35 @@ def one_trial(browser, path: str, home: str) -> dict:
 
 
 def main():
+    import profiles  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--pages", default="home,dataset", help="comma-separated, from: home, " + ", ".join(list(PAGES)[1:]))
+    profiles.add_argument(ap)
     args = ap.parse_args()
+    profiles.apply(args.profile)
+    paths = ["" if p.strip() == "home" else p.strip() for p in args.pages.split(",") if p.strip()]
+    unknown = [p for p in paths if p not in PAGES]
+    if unknown:
+        ap.error(f"unknown pages {unknown}")
     from playwright.sync_api import sync_playwright
 
     load = os.getloadavg()
-    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  {platform.machine()}  cores={os.cpu_count()}  "
+    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  {platform.machine()}  cores={os.cpu_count()}  profile {args.profile}  "
           f"load average at start {load[0]:.1f}")
     rows = []
     with tempfile.TemporaryDirectory() as home, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for trial in range(args.trials):
-            for path in PAGES:
+            for path in paths:
                 r = one_trial(browser, path, home)
                 rows.append(r)
                 print(f"trial {trial + 1} {r['page']:8s} server start {r['server_start_s']:.2f} s, "
                       f"page render {r['page_render_s']:.2f} s, total {r['total_s']:.2f} s, "
                       f"server CPU {r['server_cpu_s']:.2f} s, TensorFlow loaded: {r['tensorflow_loaded']}")
         browser.close()
-    for page in ("home", "dataset"):
+    for page in [p or "home" for p in paths]:
         sel = [r for r in rows if r["page"] == page]
         print(f"median {page:8s} server start {statistics.median(r['server_start_s'] for r in sel):.2f} s, "
               f"page render {statistics.median(r['page_render_s'] for r in sel):.2f} s, "

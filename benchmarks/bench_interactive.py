@@ -46,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import profiles  # noqa: E402 - benchmarks/profiles.py; the script's own folder is on sys.path
 from bench_app_start import free_port, healthy  # noqa: E402 - the script's own folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -583,7 +584,9 @@ def main(argv=None) -> int:
     ap.add_argument("--train-repeats", type=int, default=2, help="repeats for the training rows")
     ap.add_argument("--watch-epochs", type=int, default=2, help="epochs of the watch rows' runs")
     ap.add_argument("--home", default=None, help="the server's FMNIST_HOME (kept, with worker logs); default a temp dir")
+    profiles.add_argument(ap)
     args = ap.parse_args(argv)
+    profiles.apply(args.profile)   # inherited by the server and its workers (Server copies os.environ)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
@@ -591,6 +594,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.node()}  {os.cpu_count()} CPUs  "
+          f"profile {args.profile}  "
           f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results: dict[str, list[float] | str] = {}
     with tempfile.TemporaryDirectory(prefix="bench_home_") as tmp_home:

@@ -1,17 +1,18 @@
 """Worker slots: how many trainers may run at once on this machine, and the lock each one holds.
 
 One trainer by default (the machine has 2 cores and Keras already uses both);
-``FMNIST_MAX_WORKERS=N`` allows N. Each worker holds one "slot", an exclusive ``flock`` on
+``FMNIST_MAX_WORKERS=N`` allows N. Each worker holds one "slot", an exclusive lock on
 ``runs.sqlite.worker<i>.lock`` next to the store, for its whole life; the kernel releases it
-when the process dies, even on SIGKILL. A worker that finds every slot taken exits at once,
+when the process dies, even on SIGKILL. The lock is ``filelock``'s: ``flock`` on Linux and macOS,
+``msvcrt.locking`` on Windows, where ``fcntl`` does not exist. A worker that finds every slot taken exits at once,
 so racing submits can never start two trainers on one slot. Used by the local executor (which
 probes for a free slot before it starts a worker) and by the worker itself.
 """
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from fmnist_core.runs.store import RunStore
 from fmnist_core.schema.settings import settings
@@ -31,17 +32,15 @@ def slot_paths(store: RunStore) -> list[Path]:
     return [anchor.with_name(f"{anchor.name}.worker{i}.lock") for i in range(max_workers())]
 
 
-def try_lock(path: Path) -> int | None:
-    """An exclusive, non-blocking flock on ``path``: the open fd, or None if someone holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def try_lock(path: Path) -> FileLock | None:
+    """An exclusive, non-blocking lock on ``path``: held (release it with ``unlock``), or None if taken."""
+    lock = FileLock(str(path), mode=0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return fd
-    except BlockingIOError:
-        os.close(fd)
+        lock.acquire(blocking=False)
+        return lock
+    except Timeout:
         return None
 
 
-def unlock(fd: int) -> None:
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
+def unlock(lock: FileLock) -> None:
+    lock.release()

@@ -13,8 +13,9 @@ script plus the live view's route (``ui.live_feed``), so watching a run costs no
 import streamlit as st
 
 if __name__ == "__main__":
-    from ui import frame, identity
+    from ui import frame, identity, streamlit_compat
 
+    streamlit_compat.keep_keras_session()   # here too: tests run this script without the server's import
     st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
     from fmnist_core.schema.settings import SettingsError, settings
     try:
@@ -33,11 +34,14 @@ if __name__ == "__main__":
         page.run()
     frame.prewarm_trainer()   # after the page: a warm worker for the next Train, never in the way of a render
 else:
-    from streamlit.runtime.pages_manager import PagesManager
+    from pathlib import Path
 
-    # An st.navigation app: never Streamlit's old pages/-directory mode, in which a first request
-    # for /dataset would run pages/dataset.py alone (ui.frame undoes it per process otherwise).
-    PagesManager.uses_pages_directory = False
+    from ui import streamlit_compat
     from ui.live_feed import routes
+
+    # Before any session: a fresh server's first request for /dataset goes through this script too,
+    # not Streamlit's old pages/-directory mode (see ui/streamlit_compat.py).
+    streamlit_compat.route_through_entry_point(Path(__file__).resolve().parent / "pages" / "home.py")
+    streamlit_compat.keep_keras_session()
 
     app = st.App(__file__, routes=routes())

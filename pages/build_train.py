@@ -12,7 +12,7 @@ import streamlit as st
 from fmnist_core.modeling import models, saving
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
-from ui import cluster, frame, identity, live, machine, run_widgets
+from ui import cluster, frame, handoff, identity, live, machine, run_widgets
 from ui.text import plain
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
@@ -197,12 +197,12 @@ def _init_hparams():
     for k, v in HP_DEFAULTS.items():
         ss.setdefault(f"bt_hp_{k}", v)
     ss.setdefault("bt_hp_init_from", NO_TRANSFER)
-    offer = ss.get("lr_from_finder")
-    if offer and offer != ss.get("bt_lr_applied"):
-        ss.bt_hp_lr = float(offer["lr"])
-        if offer.get("optimizer") in OPTIMIZERS:
-            ss.bt_hp_optimizer = offer["optimizer"]
-        ss.bt_lr_applied = offer
+    offer = handoff.lr_offer()
+    if offer and offer.model_dump() != ss.get("bt_lr_applied"):
+        ss.bt_hp_lr = offer.lr
+        if offer.optimizer in OPTIMIZERS:
+            ss.bt_hp_optimizer = offer.optimizer
+        ss.bt_lr_applied = offer.model_dump()
 
 
 def hparams_form(spec) -> dict | None:
@@ -220,12 +220,12 @@ def hparams_form(spec) -> dict | None:
     lr = c[1].number_input("Learning rate", step=1e-4, format="%.2e", key=p + "lr", **keep)
     momentum = c[2].number_input("Momentum (SGD)", step=0.05, key=p + "momentum", disabled=optimizer != "sgd", **keep)
     batch_size = c[3].selectbox("Batch size", (16, 32, 64, 128, 256, 512, 1024), key=p + "batch_size", **keep)
-    offer = ss.get("lr_from_finder")
-    if offer and abs(lr - offer["lr"]) <= 1e-12 * max(1.0, lr):
-        st.info(f"Learning rate {offer['lr']:.2e} comes from the LR finder ({offer.get('suggestion', '')} "
-                f"suggestion for {offer.get('model', 'the model')}, {offer.get('optimizer', '')}).")
-        if offer.get("spec_key") and offer["spec_key"] != run_widgets.spec_key(spec):
-            st.warning(f"That LR was found for {offer.get('model')}, not for the model below: run the LR finder "
+    offer = handoff.lr_offer()
+    if offer and abs(lr - offer.lr) <= 1e-12 * max(1.0, lr):
+        st.info(f"Learning rate {offer.lr:.2e} comes from the LR finder ({offer.suggestion} "
+                f"suggestion for {offer.model}, {offer.optimizer}).")
+        if offer.spec_key != run_widgets.spec_key(spec):
+            st.warning(f"That LR was found for {offer.model}, not for the model below: run the LR finder "
                        "on this model for an LR that fits it.", icon=":material/warning:")
     c = st.columns(4)
     epochs = c[0].number_input("Epochs", step=1, key=p + "epochs", **keep)
@@ -381,7 +381,7 @@ def train_and_sweep(spec, task, hp) -> None:
             else:
                 watch(ids[0])
                 live.request_scroll()
-                ss.cr_sweep = sweep_id
+                handoff.offer_sweep(sweep_id)
                 st.success(f"Sweep {sweep_id} queued: runs {', '.join(f'#{i}' for i in ids)}. Compare them on "
                            "the Compare runs page when they finish.")
                 frame.page_link(run_widgets.COMPARE_PAGE, "Compare runs", ":material/compare_arrows:")
@@ -416,6 +416,10 @@ spec_ok = task is not None and summary(spec, task)
 
 st.subheader("3. Hyperparameters")
 hp = hparams_form(spec)
+handoff.publish_build_settings(handoff.BuildSettings(   # for the LR Finder, as they are now
+    spec=spec, origin=ss.get("bt_origin") or "custom", task=ss.get("bt_task"),
+    task_classes=ss.get("bt_task_classes"), batch_size=ss.get("bt_hp_batch_size"),
+    optimizer=ss.get("bt_hp_optimizer"), precision=ss.get("bt_hp_precision")))
 if spec_ok and hp is not None:
     time_estimate(spec, task, hp)
 

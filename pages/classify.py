@@ -7,7 +7,7 @@ marked right or wrong when the true class is known) -> a saliency map for the pr
 (or one the user picks). Everything below the input selector is one ``st.fragment``
 (``panel``): a canvas stroke reruns only that. The model is loaded in the background as soon
 as the page opens. Parts live in ``ui.classify_view``; images arrive from other pages through
-``ui.handoff``.
+``ui.handoff``; a drawing survives a reload through ``ui.drawings``.
 """
 import hashlib
 
@@ -18,8 +18,9 @@ import streamlit as st
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
-from ui import catalog, handoff, sketch
+from ui import catalog, drawings, handoff, sketch
 from ui import classify_view as view
+from ui.tasks import model_warmup
 
 st.title("Classify")
 
@@ -27,7 +28,7 @@ top1, top2 = st.columns([3, 2], vertical_alignment="bottom")
 name = catalog.model_picker("cls_model", "Model", container=top1)
 if name is None:
     st.stop()
-view.warm_in_background(name)  # TensorFlow and the model load while the user starts drawing
+model_warmup.warm_in_background(name)  # TensorFlow and the model load while the user starts drawing
 compare_all = top2.toggle("Compare every saved model", key="cls_compare",
                           help="Run the same 28×28 image through all saved models, side by side.")
 
@@ -45,13 +46,13 @@ def drawn_image():
     under ?drawing=<id>, so a reload (a new session) shows the same drawing."""
     state = st.session_state
     if "cls_canvas_gen" not in state:  # first run of this session, e.g. after a reload
-        saved = handoff.load_drawing(st.query_params.get(handoff.QUERY_KEY))
+        saved = drawings.load_drawing(st.query_params.get(drawings.QUERY_KEY))
         state.update(cls_canvas_gen=0, cls_canvas_initial=saved[0] if saved else None,
                      cls_canvas_png=saved[1] if saved else None, cls_canvas_saved=None)
 
     def clear():
-        handoff.forget_drawing(st.query_params.get(handoff.QUERY_KEY))
-        st.query_params.pop(handoff.QUERY_KEY, None)
+        drawings.forget_drawing(st.query_params.get(drawings.QUERY_KEY))
+        st.query_params.pop(drawings.QUERY_KEY, None)
         state.update(cls_canvas_gen=state["cls_canvas_gen"] + 1, cls_canvas_initial=None, cls_canvas_png=None,
                      cls_canvas_saved=None)
 
@@ -66,9 +67,9 @@ def drawn_image():
     if png is not None:
         digest = hashlib.sha1(png).hexdigest()
         if digest != state["cls_canvas_saved"]:  # a new stroke (or undo): keep it for a reload
-            drawing_id = handoff.save_drawing(st.query_params.get(handoff.QUERY_KEY), {"strokes": strokes}, png)
+            drawing_id = drawings.save_drawing(st.query_params.get(drawings.QUERY_KEY), {"strokes": strokes}, png)
             if drawing_id:
-                st.query_params[handoff.QUERY_KEY] = drawing_id
+                st.query_params[drawings.QUERY_KEY] = drawing_id
             state["cls_canvas_saved"] = digest
     else:
         png = state["cls_canvas_png"]  # restored after a reload; the canvas has not sent its picture yet
@@ -123,17 +124,17 @@ def test_image():
 
 def opened_image():
     h = handoff.pending()
-    true = handoff.true_label_text(h["true_label"])
-    st.caption(f"Opened from {view.plain(h['source']) or 'another page'}"
+    true = h.true_label_text
+    st.caption(f"Opened from {view.plain(h.source) or 'another page'}"
                + (f": true class **{true}**." if true else "."))
-    return h["image"], h["true_label"]
+    return h.image, h.true_label
 
 
 # ---------------------------------------------------------------- the panel (a fragment)
 
 def predict(model_name: str, image28):
     """(probabilities, class names, task, milliseconds for the model call) for the 28x28 image."""
-    model, meta = view.load_model(model_name)
+    model, meta = model_warmup.load_model(model_name)
     p, ms = view.timed_ms(inference.predict_one, model, meta, image28)
     return p, list(inference.model_task(meta).class_names), inference.model_task(meta), ms
 
@@ -146,7 +147,7 @@ def task_label(task, y10: int | None) -> int | None:
 def saliency(model_name: str, mtime: float, image_bytes: bytes, method: str, target: int, patch: int):
     from fmnist_core.insight import explain
 
-    model, meta = view.load_model(model_name)
+    model, meta = model_warmup.load_model(model_name)
     img = np.frombuffer(image_bytes, dtype=np.uint8).reshape(28, 28)
     if method == "Occlusion":
         return explain.occlusion_map(model, meta, img, target=target, patch=patch, stride=max(1, patch // 2),
@@ -254,4 +255,4 @@ def explain_section(name: str, image28, names: list[str], best: int) -> None:
 panel(name, compare_all, source)
 # The page stays "running" until the model is warm (the canvas is already usable), so a stroke made
 # as soon as the page looks finished is answered at once; an earlier stroke waits for the warm-up.
-view.wait_warm(name)
+model_warmup.wait_warm(name)

@@ -11,7 +11,7 @@ from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, 
                                                   parallel_figure, sweep_summary_figure)
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import export_widgets, frame, hints, plotly_component, run_admin, run_widgets
+from ui import export_widgets, frame, handoff, hints, plotly_component, run_admin, run_widgets
 from ui.text import plain
 
 ss = st.session_state
@@ -173,11 +173,7 @@ def confusion_matrix(run: dict) -> None:
 def actions(run: dict) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Watch in Build & Train", icon=":material/monitoring:", key=f"cr_watch_{run['id']}"):
-        ss.bt_watch_id = run["id"]
-        try:
-            st.switch_page(run_widgets.BUILD_PAGE, query_params={"run": str(run["id"])})
-        except st.errors.StreamlitAPIException:
-            st.info("Open Build & Train from the navigation to watch it.")
+        handoff.watch_run(run["id"])
     if run.get("model_path") and c2.button("Evaluate this model", icon=":material/fact_check:",
                                            key=f"cr_eval_{run['id']}"):
         frame.go_to(run_widgets.EVALUATE_PAGE, selected_model=run["model_name"])
@@ -197,6 +193,9 @@ c1, c2, c3 = st.columns(3)
 tasks = c1.multiselect("Task", sorted({r["task"] for r in runs}), key="cr_tasks", placeholder="all tasks")
 statuses = c2.multiselect("Status", STATUSES, key="cr_status", placeholder="any status")
 sweeps = [ALL] + sorted({r["sweep_id"] for r in runs if r.get("sweep_id")}, reverse=True)
+offered = handoff.take_sweep()   # a sweep just queued on Build & Train
+if offered is not None:
+    ss.cr_sweep = offered
 if ss.get("cr_sweep") not in sweeps:
     ss.cr_sweep = ALL
 names = run_admin.sweep_names()

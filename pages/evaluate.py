@@ -14,7 +14,8 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS, display_name
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, classify_links, export_widgets, inspector, layout, precompute, projector, tiles
+from ui import catalog, classify_links, export_widgets, inspector, layout, projector, tiles
+from ui.tasks import predictions
 
 st.title("Evaluate")
 if not fdata.dataset_status()["found"]:
@@ -38,14 +39,14 @@ task_name = c3.selectbox("Score on task", task_options, key=f"eval_task_{name}",
                               "probabilities.")
 
 
-if not precompute.ready(name, split):
+if not predictions.ready(name, split):
     # A model seen for the first time: its predictions are computed in the background (once, then
     # stored beside it); meanwhile show what its metadata already says.
     known = [(label, (meta.get(key) or {}).get("accuracy")) for label, key in
              (("Test accuracy", "test_metrics"), ("Validation accuracy", "val_metrics"))]
     layout.metric_cards([(label, "–" if acc is None else f"{acc:.2%}", "As recorded when the model was saved.")
                          for label, acc in known], key="eval_saved")
-    precompute.progress_panel(name, split)
+    predictions.progress_panel(name, split)
     st.stop()
 
 

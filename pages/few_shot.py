@@ -3,7 +3,7 @@
 Five methods on the same draws (label spreading over unlabelled images, frozen backbone + new
 head, full fine-tune, nearest class mean, from scratch), backbones, seeds, a k-shot curve, and
 the user's own images. All logic is in ``fmnist_core.studies.fewshot``; fits and curves run in
-background threads (``ui.fewshot_jobs``) so the page never blocks, and a run
+background tasks (``ui.tasks``) so the page never blocks, and a run
 takes seconds. Results are kept per settings for every session (``_results``).
 """
 import hashlib
@@ -19,7 +19,8 @@ from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
-from ui import catalog, fewshot_jobs, layout, tiles
+from ui import catalog, layout, tiles
+from ui.tasks import widgets as tasks
 from ui.text import plain
 
 TASKS = {"flats-heels": "Flats vs heels", "flats-heels-val": "Flats vs heels: 216 validation boots",
@@ -48,6 +49,8 @@ if not fdata.dataset_status()["found"]:
     st.error("Fashion-MNIST is not installed. Run `make data` in the project folder, then reload.")
     st.stop()
 ss = st.session_state
+# Comparisons and curves, shared by every session: two fit at once (each uses every core), 48 kept.
+jobs = tasks.shared("few-shot", max_running=2, keep=48)
 for key in ("fewshot_result", "fewshot_curve"):
     ss.pop(key, None)  # set again below when this run shows results
 
@@ -184,11 +187,11 @@ def _compare(progress):
     return out
 
 
-job = fewshot_jobs.get(key)
-results = job["result"] if job and job.get("result") else (fstore.load(stored_key) if stored_key else None)
+job = jobs.get(key)
+results = job.result if job and job.result else (fstore.load(stored_key) if stored_key else None)
 if results is None:
-    job = fewshot_jobs.start(key, _compare)
-    results = fewshot_jobs.result_or_stop(key, "Fitting the methods", "fs_retry")
+    jobs.start(key, tasks.fraction_work(_compare))
+    results = tasks.result_or_stop(jobs, key, "Fitting the methods", "fs_retry")
 ss["fewshot_result"] = {m: {k: r[k] for k in ("accuracy", "sd", "accuracies", "n_test", "n_train", "backbone",
                                               "interval", "correct", "unlabelled", "warning")}
                         for m, r in results.items()}
@@ -291,7 +294,7 @@ ks_all = [k for k in (1, 2, 5, 10, 20, 50) if k <= data.max_shots()]
 ks = k1.multiselect("k (images per class)", ks_all, default=[k for k in fs.KS if k in ks_all], key="fs_ks")
 draws = k2.number_input("Draws per k", 1, 10, 3, key="fs_draws")
 curve_key = ("curve", data_key, tuple(methods), backbone, catalog.model_mtime(backbone), tuple(sorted(ks)), int(draws))
-cjob = fewshot_jobs.get(curve_key)
+cjob = jobs.get(curve_key)
 if cjob is None:
     n_fits = len(ks) * len(methods) * int(draws)
     if not st.button(f"Compute the curve ({n_fits} fits)", icon=":material/show_chart:", key="fs_curve_go",
@@ -299,9 +302,9 @@ if cjob is None:
         st.caption("Each point is the mean over draws of k random training images per class, the same draws for "
                    "every method. It runs in the background: the page stays usable.")
         st.stop()
-    fewshot_jobs.start(curve_key, lambda progress: fs.kshot_curve(data, methods, sorted(ks), int(draws), backbone,
-                                                                 on_progress=progress))
-rows = fewshot_jobs.result_or_stop(curve_key, "Computing the k-shot curve", "fs_curve_retry")
+    jobs.start(curve_key, tasks.fraction_work(lambda progress: fs.kshot_curve(data, methods, sorted(ks), int(draws),
+                                                                          backbone, on_progress=progress)))
+rows = tasks.result_or_stop(jobs, curve_key, "Computing the k-shot curve", "fs_curve_retry")
 ss["fewshot_curve"] = rows
 fig = go.Figure()
 for m in methods:

@@ -4,18 +4,16 @@ the loss curve (Smith 2015, fastai's ``lr_find``). "Use this LR" carries it to B
 The sweep runs in a background thread of the app process, on a small subset: about 100
 batches, seconds on a CPU. The model for the settings shown is built and compiled in the
 background before the click, the browser polls the sweep's progress from the app's route (no
-page reruns meanwhile), and the page stays usable while it runs (``ui.lr_sweeps``). Results are
+page reruns meanwhile), and the page stays usable while it runs (``ui.tasks.lr_sweeps``). Results are
 kept per model, task and settings, for every session.
 """
-import json
-import time
-
 import streamlit as st
 
 from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
-from ui import frame, live_feed, lr_sweeps, machine, run_widgets
+from ui import frame, handoff, live_feed, machine, run_widgets
+from ui.tasks import lr_sweeps
 
 ss = st.session_state
 BUILDER = "The model in Build & Train"
@@ -30,10 +28,8 @@ SUGGESTION_HELP = {
 
 def _use(lr: float, suggestion: str, model_label: str, optimizer: str, spec) -> None:
     """Hand the LR (and the model and optimizer it was found for) to Build & Train and go there."""
-    ss.lr_from_finder = {"lr": float(lr), "suggestion": SUGGESTION_LABELS.get(suggestion, suggestion),
-                         "model": model_label, "optimizer": optimizer, "spec_key": run_widgets.spec_key(spec),
-                         "at": time.time()}
-    frame.go_to(run_widgets.BUILD_PAGE)
+    handoff.offer_lr(handoff.LrOffer(lr=float(lr), suggestion=SUGGESTION_LABELS.get(suggestion, suggestion),
+                                     model=model_label, optimizer=optimizer, spec_key=run_widgets.spec_key(spec)))
     st.success(f"Learning rate {lr:.2e} will be the default on Build & Train.")
 
 
@@ -42,16 +38,22 @@ st.caption("Train a fresh model for a few batches while the learning rate grows 
            "first falls, then explodes. A good LR lies on the steep falling part, before the minimum. "
            "The model's weights are thrown away afterwards.")
 
-# First visit after building a model: start from the Build & Train task (the user can change it).
-for mine, theirs in (("lrf_task", "bt_task"), ("lrf_task_classes", "bt_task_classes")):
-    if mine not in ss and ss.get(theirs) is not None:
-        ss[mine] = ss[theirs]
+# First visit after building a model: start from Build & Train's task, batch size, optimizer and
+# precision (they change the best LR; the user can change them here).
+built = handoff.build_settings()
+BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
+if built is not None:
+    for mine, theirs, ok in (("lrf_task", built.task, None), ("lrf_task_classes", built.task_classes, None),
+                             ("lrf_batch_size", built.batch_size, BATCH_SIZES),
+                             ("lrf_optimizer", built.optimizer, OPTIMIZERS),
+                             ("lrf_precision", built.precision, PRECISIONS)):
+        if mine not in ss and theirs is not None and (ok is None or theirs in ok):
+            ss[mine] = theirs
 
 # The default model is the one Build & Train holds (or will load on its first visit), so that
 # "Use this LR" carries an LR to the model it was found for.
-builder_spec = ([{k: v for k, v in layer.items() if k != "_id"} for layer in ss.bt_layers]
-                if ss.get("bt_layers") is not None else None)
-builder_name = ss.get("bt_origin") or "custom" if builder_spec is not None else models.DEFAULT_PRESET
+builder_spec = built.spec if built is not None else None
+builder_name = built.origin if built is not None else models.DEFAULT_PRESET
 c1, c2 = st.columns(2)
 with c1:
     sources = ([BUILDER] if builder_spec is not None else []) + list(models.PRESETS)
@@ -76,13 +78,6 @@ if not same_model:
                "Pick the Build & Train model here, or load the same preset there, so the LR fits the model "
                "you train.", icon=":material/warning:")
 
-# Batch size and optimizer change the best LR: start from Build & Train's.
-BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
-for mine, theirs, ok in (("lrf_batch_size", "bt_hp_batch_size", BATCH_SIZES),
-                         ("lrf_optimizer", "bt_hp_optimizer", OPTIMIZERS),
-                         ("lrf_precision", "bt_hp_precision", PRECISIONS)):
-    if mine not in ss and ss.get(theirs) in ok:
-        ss[mine] = ss[theirs]
 c = st.columns(4)
 optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="lrf_optimizer", persist_state="session")
 batch_size = c[1].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="lrf_batch_size",
@@ -122,27 +117,27 @@ for p in problems:
 key = mkey = None
 if not problems:
     mkey = lr_sweeps.model_key(run_widgets.spec_key(spec), task.name, hp)
-    key = json.dumps({"model": mkey, "start": start_lr, "end": end_lr, "n": int(num_batches)}, sort_keys=True)
+    key = lr_sweeps.sweep_key(mkey, start_lr, end_lr, num_batches)
     lr_sweeps.warm(mkey, spec, task, hp)   # while the user reads: the sweep's first batch, done ahead
 state = lr_sweeps.sweeps().get(key) if key else None
-running = state is not None and not state["done"]
-result = state["result"] if state is not None else None
+running = state is not None and not state.finished
+result = state.result if state is not None else None
 label = "Run the LR finder" if result is None else "Run it again"
 # on_click starts the sweep before this script reruns, so the rerun already shows its progress.
 st.button(label, type="primary", icon=":material/query_stats:", disabled=bool(problems) or running, key="lrf_run",
           on_click=lr_sweeps.start, args=(key, mkey, spec, task, hp, start_lr, end_lr, int(num_batches)))
 if running and live_feed.mounted():   # the browser polls the progress: no reruns while the sweep trains
-    live_feed.show_sweep_progress(state["id"], lr_sweeps.progress_of(state), poll_ms=ROUTE_POLL_MS)
+    live_feed.show_sweep_progress(state.id, lr_sweeps.progress_of(state), poll_ms=ROUTE_POLL_MS)
 elif running:
     st.fragment(lr_sweeps.progress, run_every=POLL_SECONDS)(key)
-elif state is not None and state["error"]:
-    st.error(f"The sweep failed: {state['error']}")
+elif state is not None and state.error:
+    st.error(f"The sweep failed: {state.error}")
 
 if result is not None:
     sugg = result["suggestions"]
     st.plotly_chart(lr_finder_figure(result, title=f"{model_label} · {task.name} · {optimizer}"),
                     key="lrf_chart")
-    warmed = state.get("warm_seconds")
+    warmed = result.get("warm_seconds")
     st.caption(f"{len(result['lrs'])} batches in {result['seconds']:.1f} s; {result['stopped_reason']}."
                + (f" The model was built and its training step compiled beforehand, in the background "
                   f"({warmed:.1f} s), while the page showed these settings." if warmed is not None else ""))
@@ -153,10 +148,9 @@ if result is not None:
             if st.button("Use this LR", key=f"lrf_use_{name}", type="primary" if name == "valley" else "secondary",
                          width="stretch"):
                 _use(lr, name, model_label, optimizer, spec)
-    offer = ss.get("lr_from_finder")
+    offer = handoff.lr_offer()
     if offer:
-        st.info(f"Build & Train will use learning rate {offer['lr']:.2e} "
-                f"({offer['suggestion']}, {offer['optimizer']}).")
+        st.info(f"Build & Train will use learning rate {offer.lr:.2e} ({offer.suggestion}, {offer.optimizer}).")
         frame.page_link(run_widgets.BUILD_PAGE, "Go to Build & Train", ":material/construction:")
 elif not problems and not running:
     st.info("Press **Run the LR finder**: about 100 training batches, a few seconds for small models.")

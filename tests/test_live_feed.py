@@ -180,34 +180,33 @@ def get_lr(sweep_id, token="valid"):
 
 
 def test_the_sweep_progress_route_names_sweeps_by_their_random_id():
+    import threading
     import time
 
-    from ui import lr_sweeps
+    from ui.tasks import lr_sweeps
+    reported, finish = threading.Event(), threading.Event()
+
+    def work(sweep):
+        sweep.report({"batch": 25, "num_batches": 100, "lr": 1e-3, "loss": 0.5})
+        reported.set()
+        finish.wait()
+
     sweeps = lr_sweeps.sweeps()
-    state = {"id": "abc123XYZ", "progress": {"batch": 25, "num_batches": 100, "lr": 1e-3, "loss": 0.5},
-             "result": None, "error": None, "done": False, "started": time.time() - 3, "warm_seconds": None}
-    sweeps["test sweep"] = state
+    state = sweeps.start("test sweep", work)
     try:
-        assert get_lr("abc123XYZ", token=None)[0] == 403
+        reported.wait()
+        state.asked = time.time() - 3
+        assert get_lr(state.id, token=None)[0] == 403
         assert get_lr("test sweep")[0] == 404                   # the key is not the id
-        status, body = get_lr("abc123XYZ")
+        status, body = get_lr(state.id)
         assert status == 200 and body["frac"] == 0.25 and not body["done"]
         assert body["text"].startswith("batch 25/100 · lr 1.00e-03 · loss 0.5000 · 3 s")
-        state["done"] = True
-        assert get_lr("abc123XYZ")[1]["done"]
+        finish.set()
+        state.wait()
+        assert get_lr(state.id)[1]["done"]
     finally:
-        del sweeps["test sweep"]
-
-
-def test_sweep_ids_are_valid_in_a_component_key():
-    """A v2 component's key must not contain "__" (Streamlit raises BidiComponentInvalidIdError); the
-    key of the sweep's progress bar holds the sweep id. A token_urlsafe(12) id holds "__" about once in 270."""
-    import re
-
-    from ui import lr_sweeps
-    ids = {lr_sweeps.new_sweep_id() for _ in range(2000)}
-    assert len(ids) == 2000
-    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+        finish.set()
+        sweeps.forget("test sweep")
 
 
 # ---------------------------------------------------------------- Plotly.js for the live charts

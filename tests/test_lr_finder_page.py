@@ -9,6 +9,7 @@ import pytest
 from test_pages_build import page, run_ok, store, widget   # noqa: F401  (store: a fixture)
 
 from fmnist_core.modeling import models
+from ui import handoff
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD, LR = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py"))
@@ -21,8 +22,8 @@ def test_defaults_to_the_model_build_and_train_holds_or_will_load(store):
 
     bt = page(BUILD)
     bt.session_state["bt_hp_batch_size"] = 64
-    held = page(LR, bt_layers=bt.session_state["bt_layers"], bt_origin=bt.session_state["bt_origin"],
-                bt_hp_batch_size=64)
+    run_ok(bt)                                         # it hands its settings over (ui.handoff), as they are now
+    held = page(LR, **{handoff.BUILD_SETTINGS_KEY: bt.session_state[handoff.BUILD_SETTINGS_KEY]})
     assert widget(held.selectbox, "Model").value == "The model in Build & Train"
     assert widget(held.selectbox, "Batch size").value == 64          # the batch size changes the best LR
     assert not held.warning
@@ -66,4 +67,7 @@ def test_sweep_runs_in_the_background_and_hands_the_lr_and_its_model_to_build_an
 
 def test_precision_follows_build_and_train(store):
     assert widget(page(LR).selectbox, "Precision").value == "auto"
-    assert widget(page(LR, bt_hp_precision="float32").selectbox, "Precision").value == "float32"
+    built = handoff.BuildSettings(spec=models.preset(models.DEFAULT_PRESET), origin=models.DEFAULT_PRESET,
+                                  precision="float32")
+    assert widget(page(LR, **{handoff.BUILD_SETTINGS_KEY: built.model_dump()}).selectbox,
+                  "Precision").value == "float32"

@@ -1,7 +1,7 @@
 """AppTest for the Few-shot page: methods fitted in the background, results with n and intervals,
 a curve that never blocks the page, stored results, and the small-test-set warning.
 
-The page's work runs in background threads (ui.fewshot_jobs); AppTest does not run the page's
+The page's work runs as background tasks (ui.tasks); AppTest does not run the page's
 polling fragment, so ``settle`` reruns the page until the job's result is in.
 """
 import json
@@ -40,9 +40,13 @@ def settle(at: AppTest, key: str, timeout: float = 400) -> AppTest:
     return at
 
 
+def _jobs():
+    from ui.tasks import widgets
+    return widgets.shared("few-shot", max_running=2, keep=48)
+
+
 def _clear_jobs():
-    from ui import fewshot_jobs
-    fewshot_jobs._jobs().clear()
+    _jobs().clear()
 
 
 def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(home, monkeypatch):
@@ -128,8 +132,7 @@ def test_page_opens_on_stored_results_without_fitting_again(home, monkeypatch):
     stored = again.session_state["fewshot_result"]["prototype"]
     for k in ("accuracies", "correct", "n_test", "n_train", "interval", "backbone"):   # (sd is NaN: one seed)
         assert stored[k] == first["prototype"][k], k
-    from ui import fewshot_jobs
-    assert not fewshot_jobs._jobs()                                       # nothing was started
+    assert not len(_jobs())                                               # nothing was started
 
 
 def test_page_opens_on_label_spreading_with_the_shipped_model(fmnist_home):

@@ -1,8 +1,8 @@
 """The Classify page's parts: input widgets, preprocessing strip, prediction, saliency.
 
 ``panel`` is an ``st.fragment``: a canvas stroke (or any widget inside it) reruns only the
-panel, not the page. The model is loaded in a background thread as soon as the page opens
-(``warm_in_background``), so it is warm before the first stroke.
+panel, not the page. The model is loaded in the background as soon as the page opens
+(``ui.tasks.model_warmup``), so it is warm before the first stroke.
 
 Session state written for tests and other pages:
   ``classify_result`` : {"model", "top1", "p", "probs", "image" (28x28 list), "true" (task class
@@ -10,7 +10,6 @@ Session state written for tests and other pages:
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -18,7 +17,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from ui import catalog
 from ui.text import plain  # noqa: F401  (the page calls view.plain: one escaping rule app-wide)
 
 CANVAS_SIZE = 280
@@ -29,45 +27,6 @@ CANVAS_HELP = ("Draw **one** garment, light on black, like the data set: a T-shi
                "Fill it in: Fashion-MNIST items are solid shapes, not outlines. It is cropped to what you draw "
                "and scaled to 28×28, so size and position do not matter. **Undo** and **Redo** under the canvas "
                "take back one stroke; **Clear** starts again.")
-
-# ---------------------------------------------------------------- warm model
-
-_warm_locks: dict[str, threading.Lock] = {}
-_warm_guard = threading.Lock()
-
-
-def _lock_for(name: str) -> threading.Lock:
-    with _warm_guard:
-        return _warm_locks.setdefault(name, threading.Lock())
-
-
-def _warm(name: str) -> None:
-    from fmnist_core.modeling import inference  # TensorFlow: imported in this thread, off the page's path
-
-    with _lock_for(name):
-        try:
-            model, meta = inference.get_model(name)
-            inference.predict_one(model, meta, np.zeros((28, 28), np.uint8))  # builds the call graph
-        except Exception:  # noqa: BLE001 - a broken model is reported when the page really loads it
-            pass
-
-
-def warm_in_background(name: str) -> None:
-    """Start loading ``name`` (TensorFlow import, file, first call) in a daemon thread; returns at once."""
-    threading.Thread(target=_warm, args=(name,), daemon=True, name=f"warm-{name}").start()
-
-
-def wait_warm(name: str) -> None:
-    """Block until a background warm-up of ``name`` has finished (returns at once when there is none)."""
-    with _lock_for(name):
-        pass
-
-
-def load_model(name: str):
-    """(model, meta), waiting for a background warm-up of the same model instead of loading it twice."""
-    with _lock_for(name):
-        return catalog.load_model(name)
-
 
 # ---------------------------------------------------------------- pictures
 

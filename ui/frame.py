@@ -1,8 +1,4 @@
-"""The app's frame: the page list, links between pages and the shared sidebar.
-
-Importing ``ui`` (any of its modules) runs ``_leave_pages_directory_mode`` once, so a direct
-page URL on a fresh server still goes through streamlit_app.py.
-"""
+"""The app's frame: the page list, links between pages and the shared sidebar."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,65 +6,11 @@ from pathlib import Path
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
+from ui import streamlit_compat
 from ui.catalog import model_picker
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _leave_pages_directory_mode() -> None:
-    """Make a fresh server route every URL through streamlit_app.py.
-
-    Streamlit treats an app with a ``pages/`` folder as an old-style ("MPA v1") app until the
-    first ``st.navigation`` call in the server process: until then a direct link such as
-    /dataset runs ``pages/dataset.py`` on its own, without our sidebar, layout or page
-    list. The first time this module is imported inside such a run we switch the process to
-    ``st.navigation`` mode (what that call itself does) and rerun the session, which then goes
-    through streamlit_app.py. Renaming the folder (e.g. to ``app_pages/``) would make this
-    unnecessary.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and st.runtime.exists():
-        PagesManager.uses_pages_directory = False
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        if ctx is not None and ctx.pages_manager.intended_page_name:
-            # The rerun carries the page hash only, so a mistyped name would be forgotten: keep it.
-            st.session_state["_frame_requested_page"] = ctx.pages_manager.intended_page_name
-        st.rerun()
-
-
-_leave_pages_directory_mode()
-
-
-def _keep_keras_session() -> None:
-    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
-
-    Streamlit's script runner does that after each run, fragment reruns included
-    (``script_runner._clean_problem_modules``), to free the graphs of old TF1-style apps. Keras
-    3 builds no global graph, and our models live in ``st.cache_resource``, so it frees nothing
-    here; but clear_session ends in a full ``gc.collect()``: measured with py-spy, 29% of the
-    server's CPU while drawing on Classify (about 0.2 s per stroke). Matplotlib's figures are
-    still closed after each run, as Streamlit does.
-    """
-    from streamlit.runtime.scriptrunner import script_runner
-
-    original = getattr(script_runner, "_clean_problem_modules", None)
-    if original is None or getattr(original, "keeps_keras_session", False):
-        return  # a Streamlit without this hook, or already replaced
-
-    def clean_problem_modules() -> None:
-        import sys
-
-        if "matplotlib.pyplot" in sys.modules:
-            sys.modules["matplotlib.pyplot"].close("all")
-
-    clean_problem_modules.keeps_keras_session = True
-    script_runner._clean_problem_modules = clean_problem_modules
-
-
-_keep_keras_session()
 
 # (section, file, title, icon, one-line description). A page is listed only when its file
 # exists, so the app keeps working while pages are being written.
@@ -110,20 +52,9 @@ def missing_page(sections: dict[str, list]) -> str | None:
     """The page name the browser's URL asked for when the navigation has no such page, else None.
 
     For an unknown URL path Streamlit silently runs the default page (Home), so a mistyped address
-    looks like a broken link to Home. Streamlit keeps the requested name in the session's page
-    manager (no public API for it yet): a name without a page hash that matches none of our pages
-    is such a miss.
+    looks like a broken link to Home.
     """
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if ctx is None:
-        return None
-    manager = ctx.pages_manager
-    # The name the first run on a fresh server saw (see _leave_pages_directory_mode), else this run's.
-    name = st.session_state.pop("_frame_requested_page", None)
-    if name is None and not manager.intended_page_script_hash:
-        name = manager.intended_page_name
+    name = streamlit_compat.requested_page_name()
     if not name:
         return None
     known = {page.url_path for pages in sections.values() for page in pages}

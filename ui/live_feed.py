@@ -139,11 +139,11 @@ def lr_endpoint(request):
     """GET .../fmnist/lr/<sweep id>: an LR Finder sweep's progress, {"frac", "text", "done"}.
 
     403 without a valid token; 404 for a sweep this server does not know (ended long ago, or a
-    restarted server). Sweep ids are random (``ui.lr_sweeps``).
+    restarted server). Sweep ids are random (``ui.tasks.lr_sweeps``).
     """
     from starlette.responses import JSONResponse
 
-    from ui import lr_sweeps
+    from ui.tasks import lr_sweeps
 
     refused = _refused(request)
     if refused is not None:

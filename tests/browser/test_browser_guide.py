@@ -137,12 +137,22 @@ def test_start_here_walks_the_four_steps_each_to_its_page(fresh_server, page, wa
 @pytest.fixture
 def fresh_server(app_home):
     """A second server, started for this test: the first request to a fresh server takes another path
-    through Streamlit (see ui.frame._leave_pages_directory_mode)."""
+    through Streamlit (see ui/streamlit_compat.py)."""
     from tests.browser.conftest import _stop, start_server
 
     proc, url = start_server({"FMNIST_HOME": str(app_home)}, timeout=120)
     yield url
     _stop(proc)
+
+
+def test_a_page_address_on_a_fresh_server_opens_inside_the_app(fresh_server, page, wait_idle):
+    """The first request of all, for /dataset, runs streamlit_app.py (sections, shared sidebar), not
+    pages/dataset.py alone as in Streamlit's pages-directory mode."""
+    open_app(page, fresh_server, wait_idle, "dataset")
+    nav = page.get_by_test_id("stSidebarNav").inner_text()
+    assert "Learn" in nav and "Build & Train" in nav and "build train" not in nav, nav
+    page.get_by_test_id("stSidebar").get_by_text("Selected model").first.wait_for(timeout=60_000)
+    no_exception(page)
 
 
 @pytest.mark.parametrize("server", ["fresh", "warm"])

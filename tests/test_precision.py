@@ -143,3 +143,18 @@ def test_bfloat16_without_its_kernels_is_one_line_and_auto_trains_float32(tmp_pa
     meta = json.loads(_run(env, "-m", "fmnist_core", "models", "--json", home=tmp_path).stdout)
     ours = next(m for m in meta if m["name"] == "auto")
     assert ours["hparams"]["precision"] == "float32"
+
+
+@pytest.mark.slow
+def test_the_shipped_bfloat16_models_predict_where_bfloat16_cannot_run(tmp_path):
+    """With oneDNN capped at AVX2 every bfloat16 convolution fails: Classify, Evaluate and the studies
+    must still predict with the shipped (bfloat16-trained) models, in float32 with the same weights."""
+    code = ("import numpy as np; from fmnist_core.data import fashion_mnist as f; "
+            "from fmnist_core.modeling.inference import get_model, predict_images; "
+            "_, (x, y) = f.load_fashion_mnist(); p = predict_images('fmnist_cnn', x[:500]); "
+            "m, _ = get_model('fmnist_cnn'); "
+            "print({l.compute_dtype for l in m.layers}, float((p.argmax(1) == y[:500]).mean()))")
+    out = _run({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "-c", code, home=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    dtypes, accuracy = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert dtypes == "{'float32'}" and float(accuracy) > 0.9

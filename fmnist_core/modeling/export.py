@@ -27,6 +27,7 @@ import numpy as np
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.models import BN_MOMENTUM, normalize_spec
+from fmnist_core.modeling.precision import float32_twin
 from fmnist_core.modeling.saving import check_name, find_model, load_metadata
 
 FORMATS = ("keras", "tflite", "script")
@@ -103,24 +104,6 @@ def run_tflite(data: bytes, x: np.ndarray) -> np.ndarray:
     return np.array(interp.get_tensor(out["index"]))
 
 
-def _float32_twin(model):
-    """``model`` itself when it computes in float32; else the same layers and weights computing in
-    float32. TFLite's builtin ops have no bfloat16 (a mixed_bfloat16 model fails to convert), and a
-    mixed-precision model keeps its weights in float32 anyway, so nothing is lost but the rounding;
-    the check below compares the converted file with the saved model as it is."""
-    import keras
-
-    if all(layer.compute_dtype == "float32" for layer in model.layers):
-        return model
-
-    def in_float32(layer):
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
-
-    twin = keras.models.clone_model(model, clone_function=in_float32)
-    twin.set_weights(model.get_weights())
-    return twin
-
-
 @functools.lru_cache(maxsize=4)
 def _tflite_cached(name: str, mtime: float) -> TFLiteExport:
     import tensorflow as tf
@@ -131,7 +114,7 @@ def _tflite_cached(name: str, mtime: float) -> TFLiteExport:
     model, meta = get_model(name)
     # The converter prints the intermediate SavedModel's signature on stdout: keep stdout for results.
     with contextlib.redirect_stdout(io.StringIO()):
-        data = tf.lite.TFLiteConverter.from_keras_model(_float32_twin(model)).convert()
+        data = tf.lite.TFLiteConverter.from_keras_model(float32_twin(model)).convert()
     _, (x_test, _) = fdata.load_fashion_mnist()
     x = prepare(x_test[:TFLITE_CHECK_N], meta)
     lite = run_tflite(data, x)

@@ -13,6 +13,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import binarize, get_task
 from fmnist_core.modeling.evaluation import evaluate_predictions, predict_proba
 from fmnist_core.modeling import prediction_cache
+from fmnist_core.modeling.precision import float32_twin, keeps_bfloat16
 from fmnist_core.modeling.saving import find_model, load_metadata, load_model
 
 SPLITS = ("test", "validation")
@@ -38,14 +39,18 @@ def model_title(meta: dict) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(name: str, mtime: float):
-    return load_model(name)
+def _load_cached(name: str, mtime: float, keep_bfloat16: bool):
+    model, meta = load_model(name)
+    # The shipped models trained in bfloat16. Where it does not run (oneDNN below AVX-512: every call
+    # fails) or runs emulated (slow), they compute in float32 with the same weights.
+    return (model if keep_bfloat16 else float32_twin(model)), meta
 
 
 def get_model(name: str):
-    """(model, metadata), cached in memory and reloaded when the file changes."""
+    """(model, metadata), cached in memory and reloaded when the file changes; computing in bfloat16
+    only where this machine runs it fast (``precision.keeps_bfloat16``)."""
     path = find_model(name)
-    return _load_cached(name, path.stat().st_mtime)
+    return _load_cached(name, path.stat().st_mtime, keeps_bfloat16())
 
 
 def prepare(images: np.ndarray, meta: dict) -> np.ndarray:

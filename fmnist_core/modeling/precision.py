@@ -296,6 +296,31 @@ def resolve(precision: str, home: Path | None = None) -> tuple[str, str | None]:
     return choice.precision, choice.reason
 
 
+def keeps_bfloat16(home: Path | None = None) -> bool:
+    """Whether a bfloat16 model may compute in bfloat16 here: only where ``auto`` measured it runs and
+    is fast. Before that measurement, no: float32 always runs, bfloat16 may not (oneDNN below AVX-512)."""
+    choice = known_choice(home)
+    return choice is not None and choice.precision == "mixed_bfloat16"
+
+
+def float32_twin(model):
+    """``model`` itself when it computes in float32; else the same layers and weights computing in
+    float32. A mixed-precision model keeps its weights in float32, so nothing is lost but the rounding:
+    used where bfloat16 cannot run or is slow (the shipped models are bfloat16-trained), and for TFLite,
+    whose builtin ops have no bfloat16."""
+    import keras
+
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def in_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    twin = keras.models.clone_model(model, clone_function=in_float32)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def unsupported(precision: str, exc: BaseException) -> PrecisionUnsupportedError:
     """The one-line error for a run whose chosen precision failed at its first step."""
     return PrecisionUnsupportedError(

@@ -90,7 +90,7 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     wait_idle(page)
     page.get_by_text(re.compile(r"the curves below compare them")).wait_for()
     # The curves compare exactly the brushed runs (the dataframes are canvases: read the chart instead).
-    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+    page.wait_for_function(r"""() => [...document.querySelectorAll('.js-plotly-plot')].some(
         g => (g.data || []).length && g.data.every(t => /lr=0\.01 /.test(t.name || '') || !/lr=/.test(t.name || ''))
              && g.data.filter(t => /lr=0\.01 /.test(t.name || '')).length >= 2)""", timeout=60_000)
     shot(page, "parallel_brushed")

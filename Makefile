@@ -2,29 +2,42 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
+# The Python the venv is made from (3.11, 3.12 or 3.13): `make venv PYTHON=python3.13` picks another.
+PYTHON ?= python3
 STAMP := .venv/.requirements-installed
+TEST_STAMP := .venv/.test-requirements-installed
 DATA_DIR := /usr/share/datasets/fashion-mnist
 PORT ?= 8501
 # Only this machine by default; `make app HOST=0.0.0.0` serves a class (accounts required, see README).
 HOST ?= 127.0.0.1
 
-.PHONY: app test test-heavy data models venv browser clean-runs help
+.PHONY: app test test-heavy data models venv test-requirements browser clean-runs help
 
 help:
 	@echo "make app     install what is missing, then start the app on http://localhost:$(PORT) (this machine only;"
 	@echo "             make app HOST=0.0.0.0 serves a class, with sign-in: see README)"
-	@echo "make test    install what is missing, then run the whole test suite"
+	@echo "make test    install what is missing (the test tools too), then run the whole test suite"
+	@echo "make venv    only the .venv with requirements.txt (PYTHON=python3.13 picks the Python)"
 	@echo "make data    install Fashion-MNIST (Debian's dataset-fashion-mnist, else the Keras download)"
 	@echo "make models  train the shipped models into saved_models/ (skips those that exist)"
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
-	test -x $(PY) || python3 -m venv .venv
+	@# One sentence on a Python or platform that cannot install the pinned TensorFlow, before pip runs.
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m fmnist_core.platform_check
+	test -x $(PY) || $(PYTHON) -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 	touch $(STAMP)
 
-# The dataset: apt where we can (root, or passwordless sudo), else Keras's own download into ~/.keras.
+# The test suite's tools (pytest, Playwright, Hypothesis), kept out of the app's requirements.
+test-requirements: $(TEST_STAMP)
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PIP) install -q -r requirements-test.txt
+	touch $(TEST_STAMP)
+
+# The dataset: apt where we can (root, or passwordless sudo), else Keras's own download into ~/.keras
+# (load_fashion_mnist downloads when it finds no copy, as `python -m fmnist_core app` does).
 data: venv
 	@if $(PY) -c "from fmnist_core.data import find_dataset; import sys; sys.exit(find_dataset()[0] is None)"; then \
 		echo "Fashion-MNIST found."; \
@@ -32,7 +45,7 @@ data: venv
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
 	else \
-		$(PY) -c "from keras.datasets import fashion_mnist; fashion_mnist.load_data()"; \
+		echo "No apt here: Keras downloads Fashion-MNIST (about 30 MB)."; \
 	fi
 	@$(PY) -c "from fmnist_core.data import load_fashion_mnist; (x,y),(xt,yt)=load_fashion_mnist(); print('Fashion-MNIST ok:', x.shape, xt.shape)"
 
@@ -44,15 +57,15 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
 	else echo "Chromium missing: install it (apt-get install chromium) to run the browser tests."; fi
 
+# The same command as on Windows (README): it checks the data once more, then starts Streamlit.
 app: venv data
-	$(PY) -m streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) \
-		--browser.gatherUsageStats false
+	$(PY) -m fmnist_core app --host $(HOST) --port $(PORT)
 
-test: venv data browser
+test: venv test-requirements data browser
 	$(PY) -m pytest
 
 # Checks that train for minutes each (the LR-finder quality check on tinyvgg and fmnist_net).
-test-heavy: venv data
+test-heavy: venv test-requirements data
 	$(PY) -m pytest -m heavy
 
 # The shipped models, with fixed seeds. Each is trained only if missing (delete a model's files to retrain).

@@ -34,7 +34,6 @@ the date, the machine and `uptime`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re

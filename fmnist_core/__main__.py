@@ -1,4 +1,13 @@
 """``python -m fmnist_core``: see cli/main.py."""
-from fmnist_core.cli import main
+from fmnist_core.platform_check import exit_if_unsupported, exit_missing_requirements
+
+# One sentence on a Python or platform that cannot install the lab, before an import fails on it.
+exit_if_unsupported()
+try:
+    from fmnist_core.cli import main
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] == "fmnist_core":
+        raise  # our own code is broken: show it
+    exit_missing_requirements(exc)
 
 raise SystemExit(main())

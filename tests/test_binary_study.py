@@ -69,7 +69,7 @@ def test_compare_predictions_and_verdict_follow_the_numbers():
     assert (t["b"], t["c"]) == (80, 20)
     t2 = res["mcnemar"]["binarized vs transfer"]
     assert (t2["b"], t2["c"]) == (5, 0) and t2["p_value"] == pytest.approx(2 / 32)
-    for key, test in res["mcnemar"].items():   # accuracy gap = (b - c) / n for paired data
+    for test in res["mcnemar"].values():   # accuracy gap = (b - c) / n for paired data
         a, b = test["first"], test["second"]
         assert acc[a] - acc[b] == pytest.approx((test["b"] - test["c"]) / 1000)
         assert 0 <= test["p_value"] <= test["p_adjusted"] <= 1

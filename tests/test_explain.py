@@ -55,7 +55,10 @@ def test_occlusion_log_odds_score(trained, images):
     img = x[3]
     target = explain.predicted_class(model, meta, img)
     occ = explain.occlusion_map(model, meta, img, patch=28, stride=28, score="log-odds")
-    logit = lambda p: np.log(p) - np.log1p(-p)
+
+    def logit(p):
+        return np.log(p) - np.log1p(-p)
+
     p_img = predict_one(model, meta, img)[target]
     p_black = predict_one(model, meta, np.zeros_like(img))[target]
     np.testing.assert_allclose(occ, logit(p_img) - logit(p_black), rtol=1e-4)
@@ -76,7 +79,10 @@ def test_gradient_saliency_matches_finite_difference(trained, images):
     plus, minus = base.copy(), base.copy()
     plus[0, r, c, 0] += eps
     minus[0, r, c, 0] -= eps
-    p = lambda inp: float(np.asarray(model(inp.astype(np.float32), training=False))[0, target])
+
+    def p(inp):
+        return float(np.asarray(model(inp.astype(np.float32), training=False))[0, target])
+
     fd = abs(p(plus) - p(minus)) / (2 * eps)
     assert fd == pytest.approx(float(grad[r, c]), rel=0.1)
     norm = explain.gradient_saliency(model, meta, img, target=target)

@@ -128,13 +128,13 @@ def test_finetune_keeps_batchnorm_statistics_and_the_shared_backbone(backbones):
     x, y = fd.shoe_types().draw(2, 1)
     fitted = fs.fit("finetune", "tiny_bn", x, y, ("Sandal", "Sneaker", "Ankle boot"), seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, get_model("tiny_bn")[0].get_weights()))
-    tuned = {l.name: l for l in fitted.model.layers}
+    tuned = {layer.name: layer for layer in fitted.model.layers}
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.name in tuned]
     assert len(bns) == 4                                   # the conv blocks' BatchNorms (the dense one is not used)
     for layer in bns:                                      # moving statistics (and scale/shift) untouched
         for a, b in zip(layer.get_weights(), tuned[layer.name].get_weights()):
             np.testing.assert_array_equal(a, b)
-    conv = next(l for l in model.layers if isinstance(l, keras.layers.Conv2D))
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     assert not np.array_equal(conv.get_weights()[0], tuned[conv.name].get_weights()[0])   # but the net did train
 
 

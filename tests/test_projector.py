@@ -1,5 +1,7 @@
 """The learned-feature projector: penultimate features checked against the output layer by hand,
 stratified sampling, PCA / t-SNE / UMAP maps that keep classes together, and the disk cache."""
+import sys
+
 import numpy as np
 import pytest
 from shared_models import shipped_model
@@ -56,9 +58,20 @@ def test_pca_projection_is_cached_and_reopened(fmnist_home):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["tsne", "umap"])
 def test_nonlinear_maps_keep_each_class_together(fmnist_home, method):
+    if method == "umap" and not projector.umap_available()[0]:
+        pytest.skip("umap-learn is an optional extra, not installed here: pip install -r requirements-umap.txt")
     name = shipped_model("fmnist_cnn")
     proj = projector.projection(name, "test", 300, method)
     _, y = fdata.load_fashion_mnist()[1]
     # A 94%-accurate model's features separate the classes: a point's 2-D neighbour is mostly its class
     # (chance would be ~10%).
     assert _knn_agreement(proj["coords"].astype(np.float64), y[proj["index"]]) > 0.75
+
+
+def test_without_umap_the_option_and_the_error_say_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)   # as if the optional umap-learn were not installed
+    assert projector.method_labels() == {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP (optional install)"}
+    ok, why = projector.umap_available()
+    assert not ok and "pip install -r requirements-umap.txt" in why
+    with pytest.raises(ValueError, match="requirements-umap.txt"):
+        projector.embed(np.random.default_rng(0).normal(size=(60, 8)), "umap")

@@ -125,13 +125,13 @@ def projector_section(name: str, split: str, images: np.ndarray, y: np.ndarray, 
     st.caption("Each point is one image, placed by what the model's last hidden layer makes of it (the "
                "features its output layer reads). Images the model finds alike sit together.")
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
-    method = c1.radio("Map", projector.METHODS, format_func=projector.METHOD_LABELS.get, horizontal=True,
+    method = c1.radio("Map", projector.METHODS, format_func=projector.method_labels().get, horizontal=True,
                       key=f"{key}_method")
     n = c2.select_slider("Images", projector.SIZES, value=2000, key=f"{key}_n")
     colour = c3.radio("Colour by", ["true class", "predicted class"], horizontal=True, key=f"{key}_colour")
     umap_ok, why = projector.umap_available() if method == "umap" else (True, "")
     if not umap_ok:
-        st.warning(f"UMAP is not available: {why}. PCA and t-SNE work.")
+        st.warning(f"{why}. PCA and t-SNE work without it.")
         return
     wanted = f"{name}|{split}|{n}|{method}"
     ready = st.session_state.setdefault(f"{key}_ready", [])

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import sys
 
-from fmnist_core.cli import export, jobs, modeling, studies
+from fmnist_core.cli import app, export, jobs, modeling, studies
 from fmnist_core.cli.common import EXIT_FAIL, EXIT_USAGE, Parser
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m fmnist_core", description="Fashion-MNIST Lab: train, test and study models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (modeling, jobs, studies, export):
+    for group in (modeling, jobs, studies, export, app):
         group.register(sub)
     return p
 

@@ -98,7 +98,7 @@ def cmd_compare_binary(args) -> int:
               f"{_pm(r['balanced_accuracy'], r['balanced_accuracy_sd']):>16}  {_pm(r['f1'], r['f1_sd']):>16}  {r['models']}")
     print("\nconfusion matrices of the primary models (rows = true, columns = predicted; "
           f"{res['class_names'][0]}, {res['class_names'][1]}):")
-    for key, s in {**res["approaches"], **res["variants"]}.items():
+    for s in {**res["approaches"], **res["variants"]}.values():
         print(f"  {s['title']}: {s['confusion_matrix']}")
     print("\nMcNemar exact tests on the primary models (Holm-adjusted p over the tests shown):")
     for key, t in res["mcnemar"].items():

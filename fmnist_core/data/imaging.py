@@ -27,7 +27,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 SIZE = 28
 MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; server.maxUploadSize matches

@@ -24,12 +24,23 @@ SIZES = (500, 1000, 2000, 5000)
 CACHE_MAX_FILES = 64  # at most ~250 kB each
 
 
+def method_labels() -> dict[str, str]:
+    """METHOD_LABELS, with UMAP marked when umap-learn (an optional extra) is not even installed: a cheap
+    look-up, because importing umap (numba) takes seconds; ``umap_available`` says why when it is chosen."""
+    import importlib.util
+
+    if importlib.util.find_spec("umap") is None:
+        return {**METHOD_LABELS, "umap": "UMAP (optional install)"}
+    return METHOD_LABELS
+
+
 def umap_available() -> tuple[bool, str]:
     """(whether umap-learn imports, the reason when it does not)."""
     try:
         import umap  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any import failure (missing, numba/llvmlite) means "not here"
-        return False, f"umap-learn is not usable here ({type(exc).__name__}: {exc}); pip install umap-learn"
+        return False, (f"UMAP needs the optional umap-learn ({type(exc).__name__}: {exc}): install it with "
+                       "`pip install -r requirements-umap.txt` (or the `umap` extra), then restart the app")
     return True, ""
 
 

@@ -56,7 +56,7 @@ def test_every_page_renders_and_is_screenshotted(app_server, page, wait_idle):
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     for _, _, title, _, _ in pages:
         assert title in nav, f"{title} missing from the navigation"
-    for _, path, title, _, _ in pages:
+    for _, path, _, _, _ in pages:
         page.goto(url_of(app_server, path))
         wait_idle(page, timeout=240)  # Evaluate scores 10,000 images on its first visit
         no_exception(page)

@@ -1,7 +1,6 @@
 """'Take it with you' on Evaluate in a real browser: the three downloads arrive and work."""
 import re
 
-import numpy as np
 import pytest
 from test_browser_classify import needs_a_model, no_exception, shot, url_of
 

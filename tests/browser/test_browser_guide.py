@@ -55,7 +55,7 @@ CLIPPED_JS = """(root) => {
 
 # Plotly's toolbar over a legend, a title, an annotation or the plot area (it appears on hover, so it would
 # cover them exactly when the student points at the chart), in the page's charts and in its components'.
-UNDER_TOOLBAR_JS = """() => {
+UNDER_TOOLBAR_JS = r"""() => {
   const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const out = [];
   const plots = [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')];

@@ -124,8 +124,8 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
     stopped = False
     try:
         # The worker process starts (TensorFlow import), then batch points arrive ~4 a second.
-        first = wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
-                         timeout=120, what="the first batch points")
+        wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
+                 timeout=120, what="the first batch points")
         shot(page, "1_running")
         drawn = wait_for(page, lambda: (c := live_chart(page)) and c["points"] >= 3 and c, timeout=60,
                          what="the live chart to draw")

@@ -5,7 +5,7 @@ Run in the page's own script it blocks every widget until it ends. Here each pie
 in a thread shared by all sessions (keyed by its settings), the page renders at once with what is
 known, and a small fragment polls the job and reruns the page when the result is in.
 
-Results of the built-in tasks are also stored on disk (``fmnist_core.studies.fewshot.store_summary``),
+Results of the built-in tasks are also stored on disk (``fmnist_core.studies.fewshot_store``),
 so a fresh server shows them without TensorFlow.
 """
 from __future__ import annotations

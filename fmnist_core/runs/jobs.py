@@ -1,7 +1,7 @@
 """Training jobs: queue a run in the store; a separate worker process trains it.
 
 The page (or CLI) only writes a ``queued`` row and makes sure a worker is running; the
-worker (``python -m fmnist_core.worker``, its own OS process and session) claims queued
+worker (``python -m fmnist_core.runs.worker``, its own OS process and session) claims queued
 runs oldest first, trains them, writes progress into the store and saves the model. So a
 run outlives the browser tab, the page reload and the Streamlit server itself, and two
 users training at once just queue one behind the other.
@@ -100,7 +100,7 @@ class Executor:
 
 
 class LocalProcessExecutor(Executor):
-    """Trains on this machine in ``python -m fmnist_core.worker`` processes, one per free slot."""
+    """Trains on this machine in ``python -m fmnist_core.runs.worker`` processes, one per free slot."""
 
     def __init__(self):
         self._procs: list[subprocess.Popen] = []

@@ -109,10 +109,19 @@ def all_commands() -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
                 found += commands_in(text, "`python " + " ".join(argv) + " -h`", False)
 
 
-def report(problems: list[str], heading: str = "") -> None:
-    """One line per problem, each saying where it is written."""
+def report(problems: list[str | None], heading: str = "") -> None:
+    """One line per problem, each saying where it is written (None: no problem)."""
+    problems = sorted({p for p in problems if p})
     if problems:
-        pytest.fail("\n".join(([heading] if heading else []) + sorted(set(problems))), pytrace=False)
+        pytest.fail("\n".join(([heading] if heading else []) + problems), pytrace=False)
+
+
+def no_help(argv: tuple[str, ...], where: str) -> str | None:
+    """Why ``python ARGV -h`` does not print a usage and exit 0, or None when it does."""
+    rc, text = help_of(argv)
+    if rc != 0 or "usage:" not in text:
+        return f"{where}: python {' '.join(argv)} -h: exit {rc}, {text.strip()[-300:]!r}"
+    return None
 
 
 def test_the_scan_finds_the_commands_the_readme_shows():
@@ -142,19 +151,13 @@ def test_every_module_named_exists_and_the_projects_answer_h():
             if find_spec(module.split(".")[0]) is None:
                 bad.append(f"{where}: python -m {module}: no such module installed")
             continue
-        rc, text = help_of(argv)
-        if rc != 0 or "usage:" not in text:
-            bad.append(f"{where}: python {' '.join(argv)} -h: exit {rc}, {text.strip()[-300:]!r}")
+        bad.append(no_help(argv, where))
     report(bad)
 
 
 def test_every_script_named_exists_and_answers_h():
-    bad = []
-    for argv, _, where in all_commands():
-        if argv[0] != "-m":
-            rc, text = help_of(argv) if (ROOT / argv[0]).is_file() else (None, "no such file")
-            if rc != 0 or "usage:" not in text:
-                bad.append(f"{where}: python {argv[0]} -h: exit {rc}, {text.strip()[-300:]!r}")
+    bad = [no_help(argv, where) if (ROOT / argv[0]).is_file() else f"{where}: {argv[0]}: no such file"
+           for argv, _, where in all_commands() if argv[0] != "-m"]
     report(bad)
 
 

@@ -1,7 +1,7 @@
 """Build & Train: pick a task, build a model layer by layer (or start from a preset), set the
 hyperparameters, then train it as a background job and watch it live.
 
-The job runs in a worker process (``fmnist_core.jobs``), so a run keeps going when the user
+The job runs in a worker process (``fmnist_core.runs.worker``), so a run keeps going when the user
 leaves the page or reloads; the run being watched is kept in the URL (``?run=12``) and the
 session, and the live view polls the run store.
 """

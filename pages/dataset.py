@@ -1,7 +1,7 @@
 """Dataset: browse Fashion-MNIST by class, and see what the classes look like on average.
 
 numpy, scikit-learn and Plotly only (no TensorFlow): this page must render within a few
-seconds from a cold start. The work is in ``fmnist_core.explore``; results are cached.
+seconds from a cold start. The work is in ``fmnist_core.insight.explore``; results are cached.
 """
 import numpy as np
 import pandas as pd

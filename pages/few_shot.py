@@ -42,7 +42,7 @@ st.markdown(
     "on 20 test boots. Here five methods run on the same images, over several seeds, "
     "and a k-shot curve shows how accuracy grows with more examples. The default, **label spreading**, also "
     "learns from thousands of *unlabelled* boots: it is the best of the five methods on the study's own 216 "
-    "hand-labelled validation boots at every k from 1 to 20 images per class (93.6% at one, 95.7% at 20; "
+    "hand-labelled validation boots at every k from 1 to 20 images per class (94.5% at one, 96.6% at 20; "
     "RESULTS.md). On shoe types it varies more from draw to draw at 2-5 images per class: compare it with "
     "**frozen** there.")
 if not fdata.dataset_status()["found"]:

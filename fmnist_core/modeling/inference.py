@@ -165,4 +165,7 @@ def store_shipped() -> None:
 
 
 if __name__ == "__main__":
+    import argparse  # only for -h: this command takes no arguments
+
+    argparse.ArgumentParser(prog="python -m fmnist_core.modeling.inference", description=store_shipped.__doc__).parse_args()
     store_shipped()

@@ -30,7 +30,7 @@ import numpy as np
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from fmnist_core.modeling.inference import get_model, prepare
 
-# Chosen on the validation set (see RESULTS.md, "Few-shot: choosing the default"; layer, dims,
+# Chosen on the validation set (RESULTS.md, B, and its history in docs/history/; layer, dims,
 # whitening and neighbours chosen again for the pool-first fmnist_cnn, BENCHMARKS.md "Shipping recipe").
 # conv2d_12 is fmnist_cnn's last full-resolution conv (block 2, conv 2: 14x14x64, before its pool,
 # BatchNorm and ReLU), average-pooled here to 7x7x64 = 3,136; PCA to 50 without whitening.

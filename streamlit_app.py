@@ -8,12 +8,12 @@ its file exists), draws the shared sidebar (dataset status, selected model) and 
 page. No TensorFlow here: the pages that need a model import it themselves.
 
 Imported by ``streamlit run`` (which finds ``app`` below): the server, ``st.App`` over this same
-script plus the live view's route (``ui.live_feed``), so watching a run costs no reruns.
+script plus the live view's route (``ui.training.live_feed``), so watching a run costs no reruns.
 """
 import streamlit as st
 
 if __name__ == "__main__":
-    from ui import frame, identity, streamlit_compat
+    from ui.app import frame, identity, streamlit_compat
 
     streamlit_compat.keep_keras_session()   # here too: tests run this script without the server's import
     st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
@@ -36,11 +36,11 @@ if __name__ == "__main__":
 else:
     from pathlib import Path
 
-    from ui import streamlit_compat
-    from ui.live_feed import routes
+    from ui.app import streamlit_compat
+    from ui.training.live_feed import routes
 
     # Before any session: a fresh server's first request for /dataset goes through this script too,
-    # not Streamlit's old pages/-directory mode (see ui/streamlit_compat.py).
+    # not Streamlit's old pages/-directory mode (see ui/app/streamlit_compat.py).
     streamlit_compat.route_through_entry_point(Path(__file__).resolve().parent / "pages" / "home.py")
     streamlit_compat.keep_keras_session()
 

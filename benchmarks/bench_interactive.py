@@ -365,7 +365,7 @@ def row_dataset(ctx) -> dict:
     return {"Dataset: switch split": split, "Dataset: class statistics tab": stats}
 
 
-# While a run trains, the live view (``ui/live_feed.js``, inside its component's shadow root) draws
+# While a run trains, the live view (``ui/training/live_feed.js``, inside its component's shadow root) draws
 # its charts and, under them, "N batch points · M epochs done · status …": the first point is drawn
 # when N > 0. Without the live route (fragments polling) the same caption is a Streamlit caption.
 FIRST_POINT_JS = """() => {

@@ -86,5 +86,9 @@ def exit_missing_requirements(exc):
 
 
 if __name__ == "__main__":
+    if set(sys.argv[1:]) & {"-h", "--help"}:
+        print("usage: python -m fmnist_core.platform_check\n\nSays in one sentence whether this Python and "
+              "computer can run the lab (before pip runs), and what to install if not; exit 1 if not.")
+        sys.exit(0)
     exit_if_unsupported()
     print("Python %d.%d on %s %s: supported." % (sys.version_info[:2] + (platform.system(), platform.machine())))

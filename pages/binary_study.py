@@ -17,8 +17,9 @@ from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
-from ui import catalog, classify_links, layout, tiles
-from ui.run_widgets import get_store
+from ui.app import catalog, layout
+from ui.images import classify_links, tiles
+from ui.training.run_widgets import get_store
 
 GROUPINGS = {"footwear_luggage": display_name("footwear_luggage"), "shoes": display_name("shoes"),
              "custom": "Custom: my classes vs the rest"}
@@ -267,7 +268,7 @@ if shown_rows:
     nb = "\u00a0"  # the three marks never break apart: a caption wraps after "·" only
     caps = [f"#{r['index']} {r['true_class']} · B{mark[r['binarized'] == r['true']]}{nb}"
             f"D{mark[r['direct'] == r['true']]}{nb}T{mark[r['transfer'] == r['true']]}" for r in shown_rows]
-    # One HTML grid (ui.tiles), not a Plotly figure of 32 heatmaps: that took seconds to build.
+    # One HTML grid (ui.images.tiles), not a Plotly figure of 32 heatmaps: that took seconds to build.
     tiles.gallery([test_images()[r["index"]] for r in shown_rows], caps, ncols=8, factor=3)
     st.caption("Hardest first (fewest approaches right). B = binarized, D = direct, T = transfer; ✓ right, ✗ wrong.")
     with st.expander("The same images as a table (what each approach predicted)"):

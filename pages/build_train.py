@@ -12,8 +12,9 @@ import streamlit as st
 from fmnist_core.modeling import models, saving
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, SCHEDULES
 from fmnist_core.runs import jobs
-from ui import cluster, frame, handoff, identity, live, machine, run_widgets
-from ui.text import plain
+from ui.app import frame, handoff, identity, machine
+from ui.training import cluster, live, run_widgets
+from ui.app.text import plain
 
 DEFAULT_PRESET = models.DEFAULT_PRESET
 NO_TRANSFER = "(random initialization)"
@@ -296,7 +297,7 @@ def augmentation_preview(hp) -> None:
         return
     keys = ("augment_shift", "augment_flip", "normalize", "seed", "subset", "val_fraction")
     res = _preview(json.dumps({k: hp[k] for k in keys}, sort_keys=True))
-    from ui.tiles import gallery
+    from ui.images.tiles import gallery
     n = len(res["labels"])
     gallery(list(res["originals"]) + [img for draw in res["augmented"] for img in draw],
             [f"{c} (original)" for c in res["labels"]] + [f"draw {d + 1}" for d in range(len(res["augmented"]))

@@ -6,8 +6,8 @@ Storyboard: choose a model and an input -> the picture is brought to Fashion-MNI
 marked right or wrong when the true class is known) -> a saliency map for the predicted class
 (or one the user picks). Everything below the input selector is one ``st.fragment``
 (``panel``): a canvas stroke reruns only that. The model is loaded in the background as soon
-as the page opens. Parts live in ``ui.classify_view``; images arrive from other pages through
-``ui.handoff``; a drawing survives a reload through ``ui.drawings``.
+as the page opens. Parts live in ``ui.images.classify_view``; images arrive from other pages through
+``ui.app.handoff``; a drawing survives a reload through ``ui.images.drawings``.
 """
 import hashlib
 
@@ -18,8 +18,9 @@ import streamlit as st
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
-from ui import catalog, drawings, handoff, sketch
-from ui import classify_view as view
+from ui.app import catalog, handoff
+from ui.images import drawings, sketch
+from ui.images import classify_view as view
 from ui.tasks import model_warmup
 
 st.title("Classify")

@@ -11,8 +11,10 @@ from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, 
                                                   parallel_figure, sweep_summary_figure)
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
-from ui import export_widgets, frame, handoff, hints, plotly_component, run_admin, run_widgets
-from ui.text import plain
+from ui.app import frame, handoff
+from ui.images import plotly_component
+from ui.training import export_widgets, hints, run_admin, run_widgets
+from ui.app.text import plain
 
 ss = st.session_state
 ALL = "(all runs)"

@@ -10,7 +10,8 @@ import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import explore, figures
-from ui import classify_links, layout, projector, tiles
+from ui.app import layout
+from ui.images import classify_links, projector, tiles
 
 CLASSES = list(fdata.CLASS_NAMES)
 PALETTE = figures.CLASS_COLORS  # one fixed colour per class, the same on every page

@@ -14,7 +14,9 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import BUILTIN_TASKS, display_name
 from fmnist_core.insight import figures
 from fmnist_core.modeling import evaluation, inference
-from ui import catalog, classify_links, export_widgets, inspector, layout, projector, tiles
+from ui.app import catalog, layout
+from ui.images import classify_links, inspector, projector, tiles
+from ui.training import export_widgets
 from ui.tasks import predictions
 
 st.title("Evaluate")

@@ -19,9 +19,10 @@ from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
-from ui import catalog, layout, tiles
+from ui.app import catalog, layout
+from ui.images import tiles
 from ui.tasks import widgets as tasks
-from ui.text import plain
+from ui.app.text import plain
 
 TASKS = {"flats-heels": "Flats vs heels", "flats-heels-val": "Flats vs heels: 216 validation boots",
          "shoe-types": "Shoe types", "own": "Your images"}

@@ -8,7 +8,7 @@ import streamlit as st
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import display_name
 from fmnist_core.modeling import inference
-from ui import catalog, frame, guide
+from ui.app import catalog, frame, guide
 
 st.title("Fashion-MNIST Lab")
 st.markdown(

@@ -12,7 +12,8 @@ import streamlit as st
 from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
-from ui import frame, handoff, live_feed, machine, run_widgets
+from ui.app import frame, handoff, machine
+from ui.training import live_feed, run_widgets
 from ui.tasks import lr_sweeps
 
 ss = st.session_state

@@ -6,10 +6,10 @@ import pytest
 
 def pytest_runtest_setup(item):
     """streamlit_app.py keeps Streamlit from clearing the Keras session after each script run
-    (ui/streamlit_compat.py); AppTests that run a page on its own get the same here (only once
+    (ui/app/streamlit_compat.py); AppTests that run a page on its own get the same here (only once
     Streamlit is loaded: tests of the core never import it)."""
     if "streamlit" in sys.modules:
-        from ui import streamlit_compat
+        from ui.app import streamlit_compat
 
         streamlit_compat.keep_keras_session()
 

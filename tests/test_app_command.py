@@ -21,7 +21,7 @@ def test_defaults_are_this_machine_only_on_8501():
 
 
 def test_the_server_gets_the_address_the_sign_in_gate_reads():
-    # ui.identity.served() reads server.address: anything but loopback turns the sign-in on.
+    # ui.app.identity.served() reads server.address: anything but loopback turns the sign-in on.
     assert app_cli.streamlit_command("0.0.0.0", 8600) == [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.address", "0.0.0.0",
         "--server.port", "8600", "--browser.gatherUsageStats", "false"]

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.modeling import inference
-from ui import catalog, frame
+from ui.app import catalog, frame
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # seconds per script run: the first Evaluate run scores 10,000 images on 2 shared cores

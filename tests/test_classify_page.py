@@ -1,5 +1,5 @@
 """AppTest (streamlit.testing.v1) for the Classify page: uploads, bad files, test images marked
-right or wrong, an image handed over from another page (``ui.handoff.open_in_classify``), the
+right or wrong, an image handed over from another page (``ui.app.handoff.open_in_classify``), the
 saliency class following the prediction, and the canvas help.
 
 Charts and the drawing canvas are invisible to AppTest; tests/browser/test_browser_classify.py
@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
-from ui import catalog
-from ui import classify_view as view
+from ui.app import catalog
+from ui.images import classify_view as view
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -175,7 +175,7 @@ def test_test_image_mode_random_and_right_or_wrong(fmnist_home, test_set, confid
 SENDER = """
 import numpy as np
 import streamlit as st
-from ui import handoff
+from ui.app import handoff
 
 x = np.load({images!r})
 y = {labels!r}
@@ -231,7 +231,7 @@ def test_open_in_classify_from_another_page_marks_right_and_wrong(fmnist_home, t
 
 
 def test_open_in_classify_refuses_a_wrong_image_or_label():
-    from ui import handoff
+    from ui.app import handoff
 
     with pytest.raises(ValueError, match="28x28"):
         handoff.open_in_classify(np.zeros((28, 29), np.uint8), 1, "x")
@@ -268,7 +268,7 @@ def test_saliency_class_follows_the_top1_unless_the_user_picks_one(fmnist_home, 
 
 def test_canvas_help_names_the_buttons_that_are_really_there(fmnist_home):
     """Issue 10 item 10: the help said 'The toolbar above the canvas has undo, redo and clear', but that
-    toolbar only appeared on hover. Our canvas (ui.sketch) shows Undo and Redo under it at all times
+    toolbar only appeared on hover. Our canvas (ui.images.sketch) shows Undo and Redo under it at all times
     (checked in the browser test); Clear is a real button."""
     if not catalog.models_info():
         pytest.skip("no saved model")

@@ -22,7 +22,7 @@ from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.models import build_model, normalize_spec
 from fmnist_core.runs.store import RunStore
-from ui import frame
+from ui.app import frame
 
 BIG = str(2**70)
 TRAIN = ["train", "--preset", "linear", "--detach"]

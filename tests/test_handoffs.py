@@ -1,4 +1,4 @@
-"""Pages hand things to each other only through ui.handoff's typed records: no page reads or writes a
+"""Pages hand things to each other only through ui.app.handoff's typed records: no page reads or writes a
 session-state key of another page (a renamed widget on Build & Train must not silently break the
 LR Finder). Checked statically over pages/*.py, and the records themselves."""
 import ast
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ui import handoff
+from ui.app import handoff
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 # Each page's session-state keys start with one of its prefixes (widget keys and the records it keeps).
@@ -47,7 +47,7 @@ def test_a_page_never_touches_another_pages_session_keys(page):
     others = {prefix: owner for owner, prefixes in PREFIXES.items() if owner != page for prefix in prefixes}
     found = [f"{page}:{line}: {text!r} belongs to {owner}" for line, text in names_used(PAGES / page)
              for prefix, owner in others.items() if text.startswith(prefix)]
-    assert not found, "hand it over through ui.handoff instead:\n" + "\n".join(found)
+    assert not found, "hand it over through ui.app.handoff instead:\n" + "\n".join(found)
 
 
 def test_the_checker_sees_keys_in_every_form(tmp_path):
@@ -78,7 +78,7 @@ def test_records_check_what_they_carry():
 def _handoff_script():
     import streamlit as st
 
-    from ui import handoff
+    from ui.app import handoff
 
     ss = st.session_state
     if "step" not in ss:

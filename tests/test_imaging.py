@@ -122,7 +122,7 @@ def test_transparent_background_is_flattened_so_the_object_stays_visible():
 
 
 def test_canvas_drawing_white_on_black_rgba():
-    # What the Classify canvas (ui.sketch) sends: RGBA, white strokes on an opaque black background.
+    # What the Classify canvas (ui.images.sketch) sends: RGBA, white strokes on an opaque black background.
     canvas = np.zeros((280, 280, 4), np.uint8)
     canvas[..., 3] = 255
     canvas[60:220, 100:120, :3] = 255          # a vertical stroke

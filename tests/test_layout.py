@@ -156,7 +156,7 @@ def tiny_tree(tmp_path):
     write("fmnist_core/modeling/train.py", "from fmnist_core.data.loader import x\n")
     write("fmnist_core/modeling/callbacks.py", "import math\n")
     write("ui/__init__.py")
-    write("ui/frame.py", "import streamlit\nfrom fmnist_core.modeling import train\n")
+    write("ui/app/frame.py", "import streamlit\nfrom fmnist_core.modeling import train\n")
     write("pages/home.py", "from ui import frame\n")
     write("pages/other.py", "import streamlit\n")
     return tmp_path

@@ -1,4 +1,4 @@
-"""The live view's route and its values (ui.live_feed, ui.live_state), on a real run store.
+"""The live view's route and its values (ui.training.live_feed, ui.training.live_state), on a real run store.
 
 The route is called with real Starlette requests; the browser side (the page not rerunning while
 a run trains, the route answering over HTTP) is in tests/browser/test_browser_training.py.
@@ -10,8 +10,8 @@ import pytest
 from starlette.requests import Request
 
 from fmnist_core.runs.store import RunStore
-from ui import live_feed
-from ui.live_state import live_figure, metric_values, progress, snapshot
+from ui.training import live_feed
+from ui.training.live_state import live_figure, metric_values, progress, snapshot
 
 SPEC = [{"type": "Flatten"}]
 
@@ -131,7 +131,7 @@ def test_the_routes_point_cache_stays_bounded(store, monkeypatch):
 
 
 def test_a_damaged_store_is_a_503_with_the_reason(store, fmnist_home):
-    from ui.run_widgets import _store_at
+    from ui.training.run_widgets import _store_at
     rid = running_run(store)
     (fmnist_home / "runs.sqlite").write_bytes(b"not a database" * 100)
     _store_at.clear()

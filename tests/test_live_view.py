@@ -12,9 +12,9 @@ from test_pages_build import page as build_page
 
 from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
-from ui.live import next_active, phase
-from ui.run_widgets import default_run_name, hparam_errors
-from ui.text import plain
+from ui.training.live import next_active, phase
+from ui.training.run_widgets import default_run_name, hparam_errors
+from ui.app.text import plain
 
 SPEC = [{"type": "Flatten"}]
 
@@ -113,7 +113,7 @@ def test_live_metrics_are_in_percent(store):
 
 def test_the_live_view_polls_every_second_until_its_first_points_then_every_two(store):
     """AppTest cannot see run_every; the rule is read off the session the page leaves behind."""
-    from ui import live
+    from ui.training import live
     rid = make_run(store, None)                              # running, held by this test, no points yet
     at = page(bt_watch_id=rid)
     assert at.session_state["bt_live_fast"] == rid and not at.session_state["bt_live_cache"]["points"]

@@ -9,7 +9,7 @@ import pytest
 from test_pages_build import page, run_ok, store, widget   # noqa: F401  (store: a fixture)
 
 from fmnist_core.modeling import models
-from ui import handoff
+from ui.app import handoff
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD, LR = (str(ROOT / "pages" / p) for p in ("build_train.py", "lr_finder.py"))
@@ -22,7 +22,7 @@ def test_defaults_to_the_model_build_and_train_holds_or_will_load(store):
 
     bt = page(BUILD)
     bt.session_state["bt_hp_batch_size"] = 64
-    run_ok(bt)                                         # it hands its settings over (ui.handoff), as they are now
+    run_ok(bt)                                         # it hands its settings over (ui.app.handoff), as they are now
     held = page(LR, **{handoff.BUILD_SETTINGS_KEY: bt.session_state[handoff.BUILD_SETTINGS_KEY]})
     assert widget(held.selectbox, "Model").value == "The model in Build & Train"
     assert widget(held.selectbox, "Batch size").value == 64          # the batch size changes the best LR

@@ -166,7 +166,7 @@ def test_pickers_list_the_users_models_newest_first_then_the_shipped_ones(fmnist
     from fmnist_core.modeling import saving
     from fmnist_core.modeling.models import preset
     from fmnist_core.modeling.training import HParams, train
-    from ui import catalog
+    from ui.app import catalog
 
     hp = HParams(epochs=1, subset=1000, lr=3e-3, seed=0)
     spec = preset("linear")

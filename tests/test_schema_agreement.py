@@ -2,7 +2,7 @@
 hyperparameters, because all three validate through ``fmnist_core.schema.hparams``.
 
 Each value goes (1) through ``python -m fmnist_core train --detach`` (``cli.main``: exit 0 =
-queued, 2 = refused), (2) through the form's ``ui.run_widgets.hparam_errors`` and (3) through
+queued, 2 = refused), (2) through the form's ``ui.training.run_widgets.hparam_errors`` and (3) through
 ``jobs.submit``. Nothing trains: the executor here never starts a worker, and every test checks
 that no worker log was written.
 """
@@ -18,7 +18,7 @@ from fmnist_core import cli
 from fmnist_core.runs import executors, jobs
 from fmnist_core.runs.store import RunStore
 from fmnist_core.schema.hparams import MAX_SEED, HParams
-from ui.run_widgets import hparam_errors
+from ui.training.run_widgets import hparam_errors
 
 # (hyperparameters as the form would give them, accepted?)
 TABLE = [

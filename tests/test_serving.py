@@ -18,7 +18,7 @@ from fmnist_core.data import imaging
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling.models import normalize_spec
 from fmnist_core.runs.store import RunStore
-from ui.text import plain
+from ui.app.text import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

@@ -1,10 +1,10 @@
-"""ui.sketch's boundary: what the drawing component sends is checked before anything uses it."""
+"""ui.images.sketch's boundary: what the drawing component sends is checked before anything uses it."""
 import base64
 
 import numpy as np
 
 from fmnist_core.data import imaging
-from ui import sketch
+from ui.images import sketch
 
 
 def test_strokes_of_the_right_shape_pass_and_come_back_as_floats():

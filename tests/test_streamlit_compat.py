@@ -1,4 +1,4 @@
-"""ui/streamlit_compat.py holds the app's only uses of Streamlit internals. These tests fail loudly
+"""ui/app/streamlit_compat.py holds the app's only uses of Streamlit internals. These tests fail loudly
 when a Streamlit release moves them, and check that importing ui.* changes nothing in Streamlit."""
 import inspect
 import json
@@ -47,7 +47,7 @@ print(json.dumps({"same": snapshot() == before, "n": len(names)}))
 
 
 def test_live_state_imports_no_streamlit():
-    assert run_fresh("import json, sys, ui.live_state; print(json.dumps('streamlit' in sys.modules))") is False
+    assert run_fresh("import json, sys, ui.training.live_state; print(json.dumps('streamlit' in sys.modules))") is False
 
 
 def test_only_streamlit_compat_reaches_into_streamlit_internals():
@@ -95,7 +95,7 @@ import json, importlib
 first = PagesManager.uses_pages_directory
 importlib.import_module("streamlit_app")
 PagesManager("streamlit_app.py")
-from ui import streamlit_compat
+from ui.app import streamlit_compat
 replaced = script_runner._clean_problem_modules
 streamlit_compat.keep_keras_session()
 print(json.dumps({"first": first, "after": PagesManager.uses_pages_directory,

@@ -72,7 +72,7 @@ def plain_case(key: str, text: str) -> Case:
 
         from markdown_it import MarkdownIt
 
-        from ui.text import plain
+        from ui.app.text import plain
         safe = plain(text)
         html = MarkdownIt("commonmark").enable("table").render(safe)
         tags = sorted(set(re.findall(r"</?([a-zA-Z0-9]+)", html)) - {"p"})
@@ -80,7 +80,7 @@ def plain_case(key: str, text: str) -> Case:
         raw = re.findall(r"(?<!\\)[$:\[]", safe)
         return Outcome(f"{safe!r} renders as {short(html.strip(), 80)}; tags {tags}; unescaped {raw}",
                        not tags and not raw)
-    return Case(f"serve.plain.{key}", "Serving", f"user text {text!r} through `ui.text.plain`, then Markdown",
+    return Case(f"serve.plain.{key}", "Serving", f"user text {text!r} through `ui.app.text.plain`, then Markdown",
                 "plain text: no tag but <p>", "`plain(text)` rendered by markdown-it (CommonMark)", run)
 
 

@@ -2,7 +2,7 @@
 
 Finds Fashion-MNIST (else Keras downloads it: ``make data``'s logic less its apt step), then runs the
 Streamlit app from this checkout, on 127.0.0.1 unless ``--host`` says otherwise. Serving on any other
-address turns on the app's sign-in, which refuses to open without an accounts file (``ui.identity``,
+address turns on the app's sign-in, which refuses to open without an accounts file (``ui.app.identity``,
 README "Serving a class"): the server address is all this command has to pass on.
 """
 from __future__ import annotations

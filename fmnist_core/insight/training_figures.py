@@ -110,7 +110,7 @@ def sweep_summary_figure(runs: list[dict], param: str, metric: str = "val_accura
 # ---------------------------------------------------------------- training curves: one run (live or finished), many runs
 # Every training-curve chart comes from one series function (``series``) through one renderer,
 # Plotly: the live view's browser draws ``curves_figure`` from the app's route with Plotly.js
-# (ui/live_feed.js); a finished run and Compare runs' overlay are drawn by st.plotly_chart.
+# (ui/training/live_feed.js); a finished run and Compare runs' overlay are drawn by st.plotly_chart.
 # The figures are plain dicts, not graph_objects: the live route builds one every poll, and
 # Plotly's object validation of a 4-trace figure costs ~100 ms of server CPU at 2,000 points.
 

@@ -71,7 +71,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     model_name : name of the saved model (default ``run<id>``), reserved in the store in the same
         transaction that queues the run; an existing model's name is refused unless ``overwrite=True``,
         and a name another queued or running run reserved is always refused.
-    owner : the identity that may stop, rename or delete the run (``ui.identity``; None from the CLI
+    owner : the identity that may stop, rename or delete the run (``ui.app.identity``; None from the CLI
         means the local user).
     Raises ValueError (SpecError, NameTakenError are ones) for anything that could not train;
     nothing is queued then.

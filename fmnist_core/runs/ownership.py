@@ -1,6 +1,6 @@
 """Who may change a run: owners, and the owner-checked stop, rename and delete of runs and sweeps.
 
-Every run (and sweep) records the identity that started it (``ui.identity`` in the app: the
+Every run (and sweep) records the identity that started it (``ui.app.identity`` in the app: the
 signed-in user, or the local user; ``local:<login>`` from the CLI). Anyone may read every
 run; only its owner may stop, rename or delete it. ``owner=None`` in these calls is the
 operator at the machine (the CLI), who can edit the files anyway.

@@ -1,6 +1,6 @@
 """The hyperparameters of one training run, with every bound and choice written once.
 
-The CLI's flags (``cli.common``), Build & Train's form (``ui.run_widgets.hparam_errors``), the job
+The CLI's flags (``cli.common``), Build & Train's form (``ui.training.run_widgets.hparam_errors``), the job
 queue (``runs.checks``) and ``training.train`` all validate through ``HParams``, so they accept and
 refuse the same values (``tests/test_schema_agreement.py``).
 

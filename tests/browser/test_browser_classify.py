@@ -12,7 +12,7 @@ import pytest
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.data import imaging
 from fmnist_core.modeling.saving import SHIPPED_DIR
-from ui import frame
+from ui.app import frame
 
 pytestmark = pytest.mark.browser
 
@@ -200,7 +200,7 @@ def test_an_outline_drawing_gets_a_fill_the_shape_hint(app_server, page, wait_id
 
 
 def test_undo_and_redo_take_back_one_stroke(app_server, page, wait_idle):
-    """The canvas's own buttons (ui.sketch), always visible under it: each answers with a new prediction."""
+    """The canvas's own buttons (ui.images.sketch), always visible under it: each answers with a new prediction."""
     needs_a_model()
     stroke = open_canvas(page, url_of(app_server, "pages/classify.py") + "?fresh=2", wait_idle)
     stroke([(90, 40), (190, 40)])

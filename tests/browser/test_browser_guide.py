@@ -137,7 +137,7 @@ def test_start_here_walks_the_four_steps_each_to_its_page(fresh_server, page, wa
 @pytest.fixture
 def fresh_server(app_home):
     """A second server, started for this test: the first request to a fresh server takes another path
-    through Streamlit (see ui/streamlit_compat.py)."""
+    through Streamlit (see ui/app/streamlit_compat.py)."""
     from tests.browser.conftest import _stop, start_server
 
     proc, url = start_server({"FMNIST_HOME": str(app_home)}, timeout=120)

@@ -48,7 +48,7 @@ LIVE_CHART_JS = """() => {
 
 
 def live_chart(page) -> dict | None:
-    """The live view's chart as Plotly.js drew it (ui/live_feed.js, the route's curves figure): the
+    """The live view's chart as Plotly.js drew it (ui/training/live_feed.js, the route's curves figure): the
     loss panel's batch points, the trace names and the x axis's end; None before it is drawn."""
     return page.evaluate(LIVE_CHART_JS)
 
@@ -185,7 +185,7 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
 
 
 def test_the_lr_finder_shows_its_progress_without_rerunning_the_page(app_server, page):
-    """The sweep's progress comes from the app's route (ui/live_feed.py): the bar moves with no
+    """The sweep's progress comes from the app's route (ui/training/live_feed.py): the bar moves with no
     websocket message; the page reruns once, at the end, to draw the curve and the suggestions."""
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))

@@ -2,7 +2,7 @@
 a sweep start at full speed.
 
 A sweep runs ``lr_find`` as a background task; the browser polls its progress from the app's route
-(``ui.live_feed``; without the route, a fragment polls), so the page stays usable and does not
+(``ui.training.live_feed``; without the route, a fragment polls), so the page stays usable and does not
 rerun while the sweep trains. While the user reads the settings, the model for them is built,
 compiled and its training step traced in the background (``lr_finder.warm_model``): that is the
 sweep's slow first batch, 2-6 s of a ~10-s fmnist_net sweep. The sweep then borrows the warm model
@@ -113,7 +113,7 @@ def progress(key: str) -> None:
 
 
 def progress_snapshot(sweep_id: str) -> dict | None:
-    """What the progress route (``ui.live_feed``) answers for the sweep with this id; None if unknown."""
+    """What the progress route (``ui.training.live_feed``) answers for the sweep with this id; None if unknown."""
     sweep = sweeps().by_id(sweep_id)
     if sweep is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ui import catalog
+from ui.app import catalog
 from ui.tasks.widgets import shared
 
 MAX_RUNNING = 1    # a load is mostly TensorFlow's one-time import: two at once gain nothing

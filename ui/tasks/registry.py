@@ -38,7 +38,7 @@ class Task:
 
     def __init__(self, key: Hashable, registry: TaskRegistry):
         self.key = key
-        # How a browser names the task to a route (``ui.live_feed``): unguessable, and hex because it
+        # How a browser names the task to a route (``ui.training.live_feed``): unguessable, and hex because it
         # goes into a component's key, which must not contain "__" (token_urlsafe may).
         self.id = secrets.token_hex(12)
         self.asked = time.time()   # when it was asked for: its wait in the queue counts

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable
 import streamlit as st
 
 from ui.tasks.registry import Task, TaskRegistry
-from ui.text import plain
+from ui.app.text import plain
 
 POLL_SECONDS = 1.0
 

@@ -1,4 +1,4 @@
-// A background job's progress bar, drawn in the browser from an app route (ui/live_feed.py):
+// A background job's progress bar, drawn in the browser from an app route (ui/training/live_feed.py):
 // no Streamlit rerun while the job runs. When the route says the job is done, the "done"
 // trigger reruns the page once, which draws the result. Text goes in through textContent.
 

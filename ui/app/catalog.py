@@ -15,7 +15,7 @@ import streamlit as st
 
 from fmnist_core.data.tasks import display_name
 from fmnist_core.modeling import inference, saving
-from ui import layout
+from ui.app import layout
 
 PREFERRED_DEFAULT = "fmnist_cnn"
 

@@ -11,7 +11,7 @@ from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, get_task
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import RunStore, StoreError, default_location
-from ui.live_state import fmt_seconds, pct  # noqa: F401  (shared by the pages through this module)
+from ui.training.live_state import fmt_seconds, pct  # noqa: F401  (shared by the pages through this module)
 
 BUILD_PAGE = "pages/build_train.py"
 LR_PAGE = "pages/lr_finder.py"
@@ -37,9 +37,9 @@ def open_store() -> RunStore:
 
 def get_store() -> RunStore:
     """``open_store()``, checked: a fault of the store stops the page with one clear message
-    (``ui.store_guard``).
+    (``ui.app.store_guard``).
     """
-    from ui import store_guard
+    from ui.app import store_guard
     try:
         store = open_store()
         store.schema_version()   # a file damaged since it was opened fails here, not halfway down the page

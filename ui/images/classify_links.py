@@ -1,5 +1,5 @@
 """'Open in Classify' under an image gallery (Evaluate, Dataset, the binary study): pick one of the
-shown images and it opens in Classify with its true label (``ui.handoff.open_in_classify``), where
+shown images and it opens in Classify with its true label (``ui.app.handoff.open_in_classify``), where
 the prediction is marked right or wrong and its saliency shown."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
-from ui import handoff
+from ui.app import handoff
 
 
 def labels10(meta: dict, split: str) -> np.ndarray:

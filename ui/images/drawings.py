@@ -28,7 +28,7 @@ def _path(drawing_id: str) -> Path | None:
 
 
 def save_drawing(drawing_id: str | None, strokes: dict, png: bytes | None = None) -> str | None:
-    """Keep ``strokes`` (the canvas's ``{"strokes": [...]}``, see ui.sketch) and its rendered PNG under an id; returns the id
+    """Keep ``strokes`` (the canvas's ``{"strokes": [...]}``, see ui.images.sketch) and its rendered PNG under an id; returns the id
     (a new one when ``drawing_id`` is None or malformed), or None when the drawing is too big to keep."""
     import base64
 

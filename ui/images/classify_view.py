@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from ui.text import plain  # noqa: F401  (the page calls view.plain: one escaping rule app-wide)
+from ui.app.text import plain  # noqa: F401  (the page calls view.plain: one escaping rule app-wide)
 
 CANVAS_SIZE = 280
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fmnist_core.runs import store as store_mod
-from ui.text import plain
+from ui.app.text import plain
 
 
 def show_and_stop(exc: store_mod.StoreError, key: str = "store_reset"):

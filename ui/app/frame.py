@@ -6,10 +6,10 @@ from pathlib import Path
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from ui import streamlit_compat
-from ui.catalog import model_picker
+from ui.app import streamlit_compat
+from ui.app.catalog import model_picker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # (section, file, title, icon, one-line description). A page is listed only when its file
@@ -78,7 +78,7 @@ def prewarm_trainer() -> None:
     for a run, then exits. Called after the page has run, so it never delays a first render."""
     from fmnist_core.runs import jobs
     from fmnist_core.runs.store import StoreError
-    from ui.run_widgets import open_store
+    from ui.training.run_widgets import open_store
 
     if jobs.prewarm_seconds() <= 0:
         return

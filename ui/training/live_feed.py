@@ -8,13 +8,13 @@ a run watched through rerunning fragments trained 1.06-1.11x as long as one nobo
 of the same curves figure a finished run gets (BENCHMARKS.md, "One chart").
 
 * ``routes()`` builds the routes, ``GET <baseUrlPath>/fmnist/live/<run id>`` and, for the LR
-  Finder's progress bar (``ui/progress_feed.js``), ``GET <baseUrlPath>/fmnist/lr/<sweep id>``, and
+  Finder's progress bar (``ui/training/progress_feed.js``), ``GET <baseUrlPath>/fmnist/lr/<sweep id>``, and
   the installed plotly package's Plotly.js, ``GET <baseUrlPath>/fmnist/plotly-<version>.min.js``;
   ``streamlit_app.py`` mounts them through ``st.App`` when ``streamlit run`` serves it. Under AppTest, or any server that
-  did not mount it, ``mounted()`` is False and ``ui.live`` polls with fragments as before.
+  did not mount it, ``mounted()`` is False and ``ui.training.live`` polls with fragments as before.
 * Only pages that passed the sign-in gate can read it: each page render hands the browser a
   short-lived token (an HMAC of its expiry under a secret made at server start), and the route
-  answers 403 without a valid one. Everyone signed in may view every run (``ui.identity``), so
+  answers 403 without a valid one. Everyone signed in may view every run (``ui.app.identity``), so
   the token carries no user; it proves the page came from this server's gate.
 * The route reads only the batch points that are new since the last poll of that run, into a
   process-wide cache shared by every viewer (bounded: ``MAX_RUNS`` runs, ``MAX_POINTS`` each).
@@ -111,7 +111,7 @@ def _refused(request):
 
 
 def live_endpoint(request):
-    """GET .../fmnist/live/<run id>: the run's live state (``ui.live_state.snapshot``) as JSON.
+    """GET .../fmnist/live/<run id>: the run's live state (``ui.training.live_state.snapshot``) as JSON.
 
     403 without a valid ``X-Fmnist-Live`` token; 404 for an unknown run; 503 when the run store
     cannot be read (its message says why). Runs in a worker thread (a plain function route).
@@ -188,7 +188,7 @@ def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
     """The run (with ``history``) and its batch points, reading only those past the points already
     cached for it; (None, []) if there is no such run."""
     from fmnist_core.insight.training_figures import thin
-    from ui.run_widgets import open_store
+    from ui.training.run_widgets import open_store
 
     store = store or open_store()
     with _lock:
@@ -210,8 +210,8 @@ def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
 
 
 def live_snapshot(run_id: int, store=None) -> dict | None:
-    """The run's live state (``ui.live_state.snapshot``), or None if there is no such run."""
-    from ui.run_widgets import open_store
+    """The run's live state (``ui.training.live_state.snapshot``), or None if there is no such run."""
+    from ui.training.run_widgets import open_store
 
     store = store or open_store()
     run, pts = read_run(run_id, store)
@@ -219,8 +219,8 @@ def live_snapshot(run_id: int, store=None) -> dict | None:
 
 
 def snapshot_of(run: dict, pts: list[dict], store) -> dict:
-    """``ui.live_state.snapshot`` of a run read by ``read_run``, counting the runs ahead of a queued one."""
-    from ui.live_state import snapshot
+    """``ui.training.live_state.snapshot`` of a run read by ``read_run``, counting the runs ahead of a queued one."""
+    from ui.training.live_state import snapshot
 
     return snapshot(run, pts, runs_ahead(store, run))
 
@@ -258,7 +258,7 @@ _CSS = """
 
 @st.cache_resource(show_spinner=False)
 def _component(script: str, isolate_styles: bool = True):
-    """The v2 component of ``ui/<script>.js``, with ``ui/feed_common.js`` (its shared helpers) in front."""
+    """The v2 component of ``ui/<script>.js``, with ``ui/training/feed_common.js`` (its shared helpers) in front."""
     here = Path(__file__).parent
     js = "\n".join((here / name).read_text(encoding="utf-8") for name in ("feed_common.js", f"{script}.js"))
     return st.components.v2.component(f"fmnist_{script}", js=js, css=_CSS, isolate_styles=isolate_styles)

@@ -2,12 +2,12 @@
 
 Cheap by design, since it runs while a run trains on the same two cores:
   * served by ``streamlit run streamlit_app.py`` (``live_feed.mounted()``), an active run is drawn
-    by the browser from the app's live route (``ui.live_feed``): the page does not rerun until the
+    by the browser from the app's live route (``ui.training.live_feed``): the page does not rerun until the
     run ends or the user clicks (Stop, another run);
   * otherwise (AppTest, a server without the route) fragments poll: every second until the first
     points, then every two, each reading only the batch points new since the last poll
     (``after_step``) into the session, thinned to a bound;
-  * both show the same values and the same curves figure (``ui.live_state``, Plotly); the finished
+  * both show the same values and the same curves figure (``ui.training.live_state``, Plotly); the finished
     run gets that figure with its controls: smoothing, log-y, x axis and CSV/PNG download;
   * while the browser tab is hidden nothing is read or drawn; polling stops when the run ends;
   * the worker never waits on the app: the store is the only channel, written by the worker
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import hints, live_feed
-from ui.frame import go_to, page_link
-from ui.identity import can_change
-from ui.live_state import caption, live_figure, metric_values, phase, progress
-from ui.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
+from ui.training import hints, live_feed
+from ui.app.frame import go_to, page_link
+from ui.app.identity import can_change
+from ui.training.live_state import caption, live_figure, metric_values, phase, progress
+from ui.training.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
                              get_store, pct, status_badge)
-from ui.text import plain
+from ui.app.text import plain
 
 POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
 TRAINING_POLL_SECONDS = 2.0  # from then on: each poll costs the browser ~0.1 s of a core's time
@@ -266,7 +266,7 @@ def _follow_sweep(store, run: dict) -> None:
 
 
 def _feed_view(store, run_id: int) -> None:
-    """An active run, drawn by the browser from the live route (``ui.live_feed``); the page reruns
+    """An active run, drawn by the browser from the live route (``ui.training.live_feed``); the page reruns
     only when the run ends (or on the user's own clicks, e.g. Stop)."""
     run, pts = live_feed.read_run(run_id, store)
     if run is None:
@@ -289,7 +289,7 @@ def _progress(store, run: dict, pts: list[dict], now: str) -> None:
 
 def _stop(run_id: int) -> None:
     from fmnist_core.runs import jobs
-    from ui import identity
+    from ui.app import identity
     try:
         run = jobs.stop(run_id, store=get_store(), owner=identity.current_owner())
     except PermissionError as exc:

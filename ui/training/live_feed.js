@@ -1,5 +1,5 @@
 // The live view of one training run, drawn in the browser from the app's live route
-// (ui/live_feed.py): no Streamlit rerun while the run trains. The page reruns once, through the
+// (ui/training/live_feed.py): no Streamlit rerun while the run trains. The page reruns once, through the
 // "ended" trigger, when the run stops, completes or fails; "renew" asks for a fresh token.
 // All text goes in through textContent (the chart's labels, made by the app's own code, through
 // Plotly): nothing here is parsed as HTML from data.

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.run_widgets import get_store
-from ui.text import plain
+from ui.training.run_widgets import get_store
+from ui.app.text import plain
 
 ss = st.session_state
 
 
 def current_owner() -> str:
-    """Who is using the app: the signed-in user when served, else the local user (``ui.identity``)."""
-    from ui.identity import current_owner as owner
+    """Who is using the app: the signed-in user when served, else the local user (``ui.app.identity``)."""
+    from ui.app.identity import current_owner as owner
     return owner()
 
 

@@ -1,6 +1,6 @@
 """A drawing canvas for Classify: white strokes on black, sent the moment the pen lifts.
 
-A small ``st.components.v2`` component (ui/sketch_component: canvas, undo, redo; no iframe) in
+A small ``st.components.v2`` component (ui/images/sketch_component: canvas, undo, redo; no iframe) in
 place of streamlit-drawable-canvas, whose bundle waits a fixed 200 ms after every stroke before
 sending it: two thirds of the 300 ms a stroke may take to show its prediction.
 

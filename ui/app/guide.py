@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import catalog, frame, machine
+from ui.app import catalog, frame, machine
 
 # (key, title, what you do, page, done-when session key)
 STEPS = [

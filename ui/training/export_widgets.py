@@ -6,7 +6,7 @@ import streamlit as st
 
 from fmnist_core.modeling import export
 from fmnist_core.modeling.saving import ModelNotFoundError, find_model
-from ui import layout
+from ui.app import layout
 
 
 def take_it_with_you(name: str | None, key: str = "exp") -> None:

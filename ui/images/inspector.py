@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.insight import conv_inspect
-from ui import layout, tiles
+from ui.app import layout
+from ui.images import tiles
 
 
 def layer_label(model, keras_name: str) -> str:

@@ -1,9 +1,9 @@
 """What the live view shows about a run, as plain values: its phase, progress line, metric tiles,
 caption, fit hints and its curves (the Plotly figure a finished run gets too).
 
-No Streamlit here: the same values are drawn by the page's own widgets (``ui.live``, when the
+No Streamlit here: the same values are drawn by the page's own widgets (``ui.training.live``, when the
 app runs without its live route, e.g. under AppTest) and by the browser-side live view
-(``ui.live_feed``), which fetches them as JSON from the app's route while the page stays still.
+(``ui.training.live_feed``), which fetches them as JSON from the app's route while the page stays still.
 """
 from __future__ import annotations
 

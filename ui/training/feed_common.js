@@ -1,5 +1,5 @@
 // Shared by the browser-side views that poll the app's routes (live_feed.js, progress_feed.js);
-// ui/live_feed.py puts this file in front of each of them.
+// ui/training/live_feed.py puts this file in front of each of them.
 
 // The view's root element, made once from `html`: appended, not set as innerHTML, because the
 // component's own <style> sits in the same (shadow) root.

@@ -22,7 +22,7 @@ import streamlit as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fmnist_core.data import fashion_mnist as fdata
-from ui import frame
+from ui.app import frame
 
 BUILD_PAGE = "pages/build_train.py"
 CLASSIFY_PAGE = "pages/classify.py"

@@ -18,7 +18,7 @@ import streamlit as st
 from fmnist_core.runs.accounts import auth_file
 from fmnist_core.runs.jobs import local_owner
 from fmnist_core.schema.settings import settings
-from ui.text import plain
+from ui.app.text import plain
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

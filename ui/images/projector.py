@@ -3,7 +3,7 @@ images mapped with PCA, t-SNE or UMAP; colour by true or predicted class, miscla
 drawn as crosses) and ``image_map``, the chart it and Dataset's map are drawn with: hovering a
 point shows its image, a lasso selection comes back as the selected points.
 
-The chart is a small custom component (ui/projector_component/index.html: Plotly plus a hover
+The chart is a small custom component (ui/images/projector_component/index.html: Plotly plus a hover
 card) because st.plotly_chart reports selections but not hovers.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image
 from fmnist_core.insight import projector
 from fmnist_core.insight.figures import CLASS_COLORS
 from fmnist_core.modeling.saving import load_metadata
-from ui import classify_links, plotly_component, tiles
+from ui.images import classify_links, plotly_component, tiles
 
 COMPONENT_SRC = Path(__file__).with_name("projector_component")
 GALLERY_MAX = 48

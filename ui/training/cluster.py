@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from fmnist_core.schema.settings import settings
-from ui.run_widgets import get_store
+from ui.training.run_widgets import get_store
 
 REFRESH_SECONDS = 5
 

@@ -12,7 +12,7 @@ Rows (``--rows`` takes a comma-separated subset; default: all):
   fewshot         first open / switch task / k-shot curve (until the page is idle again)
   binary          Binary vs 10-class, first open
   evaluate        first open / switch split
-  lrfinder        LR Finder on fmnist_net: click -> the page is idle with a result
+  lrfinder        LR Finder on fmnist_net (or --lr-preset): click -> the page is idle with a result
   dataset         switch split / class statistics tab
   train_first     Build & Train: Train click -> the first batch point is drawn
   stop            Stop training click -> the run is shown as stopped
@@ -336,7 +336,7 @@ def row_lrfinder(ctx) -> dict:
         settle(page)
         box = widget(page, "lrf_model")
         box.click()
-        page.get_by_role("option").filter(has_text="fmnist_net").first.click()
+        page.get_by_role("option").filter(has_text=ctx["lr_preset"]).first.click()
         wait_idle(page)
         run = widget(page, "lrf_run").locator("button")
         out.append(timed(run.click, lambda: (wait_idle(page, timeout=600),
@@ -344,7 +344,8 @@ def row_lrfinder(ctx) -> dict:
         # The page's caption gives the sweep's own time inside the server: the rest is the page's.
         caption = page.get_by_text(SWEEP_CAPTION).first.inner_text()
         sweep.append(float(SWEEP_CAPTION.search(caption).group(1)))
-    return {f"LR Finder on fmnist_net ({len(out)} repeats)": out, "LR Finder: the sweep itself (lr_find's seconds)": sweep}
+    return {f"LR Finder on {ctx['lr_preset']} ({len(out)} repeats)": out,
+            "LR Finder: the sweep itself (lr_find's seconds)": sweep}
 
 
 def row_dataset(ctx) -> dict:
@@ -583,6 +584,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-repeats", type=int, default=2, help="repeats for the training rows")
     ap.add_argument("--watch-epochs", type=int, default=2, help="epochs of the watch rows' runs")
     ap.add_argument("--home", default=None, help="the server's FMNIST_HOME (kept, with worker logs); default a temp dir")
+    ap.add_argument("--lr-preset", default="fmnist_net", help="the preset of the lrfinder row (the default preset: quick)")
     profiles.add_argument(ap)
     args = ap.parse_args(argv)
     profiles.apply(args.profile)   # inherited by the server and its workers (Server copies os.environ)
@@ -608,7 +610,8 @@ def main(argv=None) -> int:
                 settle(page)
                 WATCH_ARGS[WATCH_ARGS.index("--epochs") + 1] = str(args.watch_epochs)
                 ctx = {"url": server.url, "browser": browser, "page": page, "server": server,
-                       "repeats": args.repeats, "train_repeats": args.train_repeats}
+                       "repeats": args.repeats, "train_repeats": args.train_repeats,
+                       "lr_preset": args.lr_preset}
                 for row in rows:
                     t0 = time.monotonic()
                     try:

@@ -26,8 +26,11 @@ from __future__ import annotations
 import io
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from fmnist_core.data import segment
 
 SIZE = 28
 MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; server.maxUploadSize matches
@@ -37,7 +40,7 @@ WORK_SIDE = 1024                           # steps 2-5 run on a copy at most thi
 REDUCED_SIDE = 2 * WORK_SIDE               # uploads are shrunk to this right after decoding
 MAX_DECODED_BYTES = 100 * 2**20            # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
-DARK_BACKGROUND = 128                      # border median below this = already light-on-dark
+DARK_BACKGROUND = 128                      # a 28x28 image whose border median is below this is kept as is
 OBJECT_THRESHOLD = 13                      # 5% of 255, the closeness Fashion-MNIST's trimming used
 
 
@@ -240,10 +243,13 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
         return gray.copy(), [(FASHION_MNIST_FORM, gray)]
 
     steps = [original, (f"2. Grayscale{flatten_note}", gray)]
-    light = background >= DARK_BACKGROUND
-    work = 255 - gray if light else gray
-    work = _level_background(work)
-    steps.append(("3. Inverted (light background)" if light else "3. Kept (background already dark)", work))
+    colour = rgba[..., :3] if rgba.shape[2] == 3 else np.repeat(gray[..., None], 3, axis=2)
+    seg = segment.segment(colour)
+    light = not seg.light_object
+    work = _remove_background(255 - gray if light else gray, seg)
+    how = "" if seg.clean else ", background removed"
+    steps.append((f"3. Inverted (object darker than its surroundings){how}" if light
+                  else f"3. Kept (object lighter than its surroundings){how}", work))
 
     top, bottom, left, right = _object_box(work)
     cropped = work[top:bottom, left:right]
@@ -328,71 +334,32 @@ def _border_median(gray: np.ndarray) -> float:
     return float(np.median(ring))
 
 
-def _level_background(work: np.ndarray) -> np.ndarray:
-    """Move the background to 0, keeping the brightest pixel where it is.
+def _remove_background(work: np.ndarray, seg: segment.Segmentation) -> np.ndarray:
+    """Move the background to 0 and everything outside the garment's mask to 0, keeping the brightest
+    pixel where it is.
 
-    The background is not one level: a photo's lighting falls off across the table
-    (a gradient) or towards the corners (lens vignetting). It is modelled as a smooth
-    surface, a quadratic in x and y fitted to the outer ring of pixels (see
-    ``_background_surface``), and subtracted; a flat background is the special case of a
-    constant surface. Jeans on a beige gradient kept half the background after the old
-    single-level subtraction and were cropped as a Pullover. On an image whose
-    background is already 0 this is the identity.
+    The background is not one level: a photo's lighting falls off across the table (a gradient) or
+    towards the corners (lens vignetting). It is modelled as a smooth surface fitted to the border
+    (``segment.background_surface``) and subtracted; a flat background is the special case of a
+    constant surface. Then the mask from ``segment.segment`` (scaled up, edges softened) clears what
+    the surface left behind: noise, shadows, clutter at the frame. On an image whose background is
+    already 0 this is the identity.
     """
-    surface = _background_surface(work)
+    surface = segment.background_surface(work)
     hi = float(work.max())
     diff = work.astype(np.float32) - surface
+    if not seg.clean:
+        h, w = work.shape
+        mask = cv2.resize(seg.mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        diff = np.maximum(diff, 0) * cv2.GaussianBlur(mask, (0, 0), sigmaX=max(0.5, min(h, w) / 300))
     peak = float(diff.max())
     if peak < OBJECT_THRESHOLD:  # nothing stands out of the background: one flat colour, any colour
         raise ImageInputError("No object found: the picture is blank (one flat colour). "
                               "Draw or photograph a single clothing item.")
-    if surface.size == 1 and float(surface.flat[0]) == 0:
+    if seg.clean and surface.size == 1 and float(surface.flat[0]) == 0:
         return work
     out = diff * (hi / peak)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _background_surface(work: np.ndarray, ring_share: float = 0.05, max_points: int = 4000) -> np.ndarray:
-    """float32 (h, w): a quadratic surface a + b*u + c*v + d*u^2 + e*u*v + f*v^2 fitted to the border.
-
-    The fit uses the outer ring (``ring_share`` of the side, at least 1 px) and is robust: three
-    rounds of least squares, each dropping ring pixels more than 3 robust standard deviations
-    (and 4 grey levels) from the surface, so a garment that touches the edge does not drag it.
-    A quadratic follows a lighting gradient and a radial vignette (u^2 + v^2) but is too stiff
-    to follow a garment. Float32 at the working size (<= WORK_SIDE^2): at most 4 MB.
-    """
-    h, w = work.shape
-    k = max(1, round(ring_share * min(h, w)))
-    ring = np.zeros((h, w), bool)
-    ring[:k], ring[-k:], ring[:, :k], ring[:, -k:] = True, True, True, True
-    rows, cols = np.nonzero(ring)
-    if rows.size > max_points:  # an even subsample is plenty for 6 coefficients
-        step = rows.size // max_points + 1
-        rows, cols = rows[::step], cols[::step]
-    vals = work[rows, cols].astype(np.float64)
-    if vals.max() - vals.min() <= 2:  # a flat border (a drawing on black, a scan): a constant surface
-        return np.full((1, 1), np.median(vals), np.float32)
-
-    def design(r, c):
-        u, v = c / max(w - 1, 1) - 0.5, r / max(h - 1, 1) - 0.5
-        return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
-
-    a = design(rows.astype(np.float64), cols.astype(np.float64))
-    keep = np.ones(vals.size, bool)
-    coef = np.zeros(6)
-    for _ in range(3):
-        if keep.sum() < 6:
-            break
-        coef = np.linalg.lstsq(a[keep], vals[keep], rcond=None)[0]
-        resid = vals - a @ coef
-        mad = np.median(np.abs(resid[keep] - np.median(resid[keep])))
-        keep = np.abs(resid) <= max(3 * 1.4826 * mad, 4.0)
-    if np.allclose(coef, 0):
-        return np.zeros((h, w), np.float32)
-    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
-    u, v = cc / max(w - 1, 1) - 0.5, rr / max(h - 1, 1) - 0.5
-    c0, c1, c2, c3, c4, c5 = (np.float32(t) for t in coef)
-    return c0 + c1 * u + c2 * v + c3 * u * u + c4 * u * v + c5 * v * v
 
 
 def _object_box(work: np.ndarray) -> tuple[int, int, int, int]:

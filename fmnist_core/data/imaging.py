@@ -8,7 +8,8 @@ intermediate stage, so the Classify page can show *why* a prediction looks the w
 
   1. the original;
   2. grayscale, with any transparency flattened;
-  3. inverted when the background is light, background level moved to black;
+  3. the garment found (``segment``: OpenCV, a background surface, a mask, GrabCut), inverted when it is
+     darker than its surroundings, the background moved to black;
   4. cropped to the object;
   5. padded to a square (centred, black);
   6. resized to 28x28.
@@ -19,187 +20,39 @@ image of any colour is refused as blank. Uploads are shrunk right after decoding
 stays bounded (``MAX_DECODED_BYTES``, ``REDUCED_SIDE``); nothing makes a float64 full-size copy. ``load_upload`` turns uploaded bytes into a PIL image and
 refuses bad files with an ``ImageInputError`` whose message says what to do.
 
-No TensorFlow and no Streamlit here: numpy and Pillow only.
+No TensorFlow and no Streamlit here: numpy, Pillow and OpenCV (``segment``). Loading uploads lives in
+``uploads`` (re-exported here). ``input_checks.check_input`` says when the result looks unlike Fashion-MNIST.
 """
 from __future__ import annotations
 
 import io
-import warnings
 
+import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from fmnist_core.data import segment
+from fmnist_core.data.uploads import (  # noqa: F401 - the upload API, kept importable from here
+    ALLOWED_FORMATS,
+    MAX_DECODED_BYTES,
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_MB,
+    REDUCED_SIDE,
+    WORK_SIDE,
+    ImageInputError,
+    _sixteen_to_eight,
+    _to_standard_mode,
+    load_upload,
+)
 
 SIZE = 28
-MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; server.maxUploadSize matches
-MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # Streamlit counts upload megabytes as MiB
-MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far below a decompression bomb
-WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
-REDUCED_SIDE = 2 * WORK_SIDE               # uploads are shrunk to this right after decoding
-MAX_DECODED_BYTES = 100 * 2**20            # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
-ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
-DARK_BACKGROUND = 128                      # border median below this = already light-on-dark
+DARK_BACKGROUND = 128                      # a 28x28 image whose border median is below this is kept as is
 OBJECT_THRESHOLD = 13                      # 5% of 255, the closeness Fashion-MNIST's trimming used
 
 
 FASHION_MNIST_FORM = ("Already in Fashion-MNIST form (28x28 grayscale, light on a dark background): "
                       "the model sees it exactly as it is.")
-
-
-class ImageInputError(ValueError):
-    """A picture we cannot use; the message says what is wrong and what to do."""
-
-
-# ---------------------------------------------------------------- loading uploads
-
-def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode uploaded bytes into a PIL image in mode 'L', 'LA', 'RGB' or 'RGBA'.
-
-    Handles EXIF rotation (phone photos), 16-bit grayscale, CMYK, palette images with
-    transparency and animations (the first frame is used). What was done is listed in
-    ``image.info["notes"]`` (list of str) so the page can say so.
-
-    Raises ImageInputError for: no bytes, too many bytes, not an image, a format other than
-    PNG/JPEG/WebP/GIF/BMP, more than ``max_pixels`` pixels (decompression bombs), and
-    damaged or truncated files.
-    """
-    if data is None or len(data) == 0:
-        raise ImageInputError("The file is empty (0 bytes). Choose a PNG, JPEG, WebP, GIF or BMP image.")
-    if len(data) > max_bytes:
-        raise ImageInputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
-                              "Resize or crop the picture and upload it again.")
-    notes: list[str] = []
-    try:
-        with warnings.catch_warnings():
-            # Pillow only *warns* between its own limit and twice it; we want a hard stop.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_big(None, max_pixels) from exc
-    except UnidentifiedImageError as exc:
-        raise ImageInputError("This file is not an image we can read. Upload a PNG, JPEG, WebP, GIF or BMP "
-                              "picture.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(f"The image is damaged and cannot be opened ({exc}). "
-                              "Save it again and re-upload.") from exc
-    if img.format not in ALLOWED_FORMATS:
-        raise ImageInputError(f"{img.format} images are not supported. Convert it to PNG or JPEG and upload again.")
-    w, h = img.size
-    if w < 1 or h < 1:
-        raise ImageInputError("The image has no pixels.")
-    if w * h > max_pixels:
-        raise _too_big((w, h), max_pixels)
-
-    n_frames = getattr(img, "n_frames", 1)
-    if n_frames > 1:
-        img.seek(0)
-        notes.append(f"Animated image ({n_frames} frames): the first frame is used.")
-    if img.format in ("JPEG", "MPO"):
-        # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: never hold more than ~2x REDUCED_SIDE.
-        img.draft(img.mode, (REDUCED_SIDE, REDUCED_SIDE))
-    decoded = _decoded_bytes(img)
-    if decoded > MAX_DECODED_BYTES:
-        raise ImageInputError(
-            f"The image is {w}x{h} {img.mode} pixels: {decoded / 2**20:.0f} MB once decoded, over the "
-            f"{MAX_DECODED_BYTES / 2**20:.0f} MB limit. Resize it (e.g. to 2000 px wide) or save it as JPEG, "
-            "and upload again.")
-    try:
-        img.load()
-        # EXIF Orientation tag: read after decoding (a PNG's getexif decodes the pixels to reach
-        # chunks after them) and before the resize, which drops it.
-        orientation = img.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(f"The image file is truncated or damaged ({exc}). Upload the complete file.") from exc
-
-    img = _reduce(img)  # before any other copy: every later step works on at most REDUCED_SIDE^2 pixels
-    if orientation in _EXIF_TRANSPOSE:
-        img = img.transpose(_EXIF_TRANSPOSE[orientation])
-        notes.append(f"Rotated upright using the photo's EXIF orientation (tag {orientation}).")
-    img = _to_standard_mode(img, notes)
-    img.info["notes"] = notes
-    img.info["original_size"] = (w, h) if orientation not in (5, 6, 7, 8) else (h, w)
-    return img
-
-
-_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
-
-
-def _decoded_bytes(img: Image.Image) -> int:
-    """Bytes Pillow allocates to decode ``img`` at its (draft) size: 1 per pixel for L/P/1, 2 for 16-bit,
-    4 for everything else (Pillow stores RGB as 4 bytes per pixel too)."""
-    w, h = img.size
-    per_pixel = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
-    return w * h * per_pixel
-
-
-def _reduce(img: Image.Image, band_blocks: int = 64) -> Image.Image:
-    """Shrink by an integer factor (area average) so the longer side is at most REDUCED_SIDE.
-
-    Done band by band: Pillow's own resize of a whole RGBA image first makes a full-size
-    premultiplied copy (+95 MB for 25 Mpx), a band costs ``band_blocks * factor`` rows.
-    16-bit grey goes through mode 'I' per band (``reduce`` has no 16-bit mode); palette, 1-bit
-    and CMYK bands are converted first. The output is 28 px; steps 2-5 of ``to_fashion_mnist``
-    run at WORK_SIDE anyway.
-    """
-    w, h = img.size
-    if max(w, h) <= REDUCED_SIDE:
-        return img
-    factor = -(-max(w, h) // REDUCED_SIDE)
-
-    def standard(band: Image.Image) -> Image.Image:
-        if band.mode.startswith("I;16"):
-            return band.convert("I")
-        if band.mode in ("P", "PA"):
-            return band.convert("RGBA" if band.mode == "PA" or "transparency" in img.info else "RGB")
-        if band.mode in ("1", "CMYK"):
-            return band.convert("L" if band.mode == "1" else "RGB")
-        return band
-
-    rows = band_blocks * factor
-    out = None
-    for top in range(0, h, rows):
-        small = standard(img.crop((0, top, w, min(h, top + rows)))).reduce(factor)
-        if out is None:
-            out = Image.new(small.mode, (-(-w // factor), -(-h // factor)))
-        out.paste(small, (0, top // factor))
-    out.info.update({k: v for k, v in img.info.items() if k == "transparency" and out.mode == "P"})
-    return out
-
-
-def _too_big(size, max_pixels) -> ImageInputError:
-    what = (f"The image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)" if size
-            else "The image has far too many pixels (a possible decompression bomb)")
-    return ImageInputError(f"{what}; the limit is {max_pixels / 1e6:.0f} megapixels. "
-                           "Resize it (e.g. to 1000 px wide) and upload again.")
-
-
-def _to_standard_mode(img: Image.Image, notes: list[str]) -> Image.Image:
-    """Any Pillow mode -> 'L', 'LA', 'RGB' or 'RGBA', keeping transparency."""
-    mode = img.mode
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return img
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        # 16-bit (and 32-bit int) images use 0-65535 for black-white: map that range, not the
-        # image's own min/max, so a dark photo stays dark. Float images are taken as 0-1 or 0-255.
-        # load_upload has already shrunk the image, so these copies are small.
-        if mode == "F":
-            arr = np.asarray(img, dtype=np.float32)
-            out8 = np.clip(np.rint(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
-        else:
-            out8 = _sixteen_to_eight(np.asarray(img))
-        out = Image.fromarray(out8, "L")
-        notes.append(f"{'16-bit' if mode != 'F' else 'Floating-point'} grayscale converted to 8-bit.")
-        return out
-    if mode == "CMYK":
-        notes.append("CMYK colours converted to RGB.")
-        return img.convert("RGB")
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in img.info
-        return img.convert("RGBA" if has_alpha else "RGB")
-    if mode == "1":
-        return img.convert("L")
-    return img.convert("RGBA" if "A" in mode else "RGB")
 
 
 # ---------------------------------------------------------------- to Fashion-MNIST form
@@ -240,10 +93,13 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
         return gray.copy(), [(FASHION_MNIST_FORM, gray)]
 
     steps = [original, (f"2. Grayscale{flatten_note}", gray)]
-    light = background >= DARK_BACKGROUND
-    work = 255 - gray if light else gray
-    work = _level_background(work)
-    steps.append(("3. Inverted (light background)" if light else "3. Kept (background already dark)", work))
+    colour = rgba[..., :3] if rgba.shape[2] == 3 else np.repeat(gray[..., None], 3, axis=2)
+    seg = segment.segment(colour)
+    light = not seg.light_object
+    work = _remove_background(255 - gray if light else gray, seg)
+    how = "" if seg.clean else ", background removed"
+    steps.append((f"3. Inverted (object darker than its surroundings){how}" if light
+                  else f"3. Kept (object lighter than its surroundings){how}", work))
 
     top, bottom, left, right = _object_box(work)
     cropped = work[top:bottom, left:right]
@@ -257,12 +113,6 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     small = np.asarray(Image.fromarray(square).resize((SIZE, SIZE), resample), dtype=np.uint8)
     steps.append(("6. Resized to 28x28", small))
     return small.copy(), steps
-
-
-def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
-    """0-65535 integers -> uint8, rounded as rint(v / 257), in integer arithmetic (no float64 copy)."""
-    v = np.clip(arr, 0, 65535).astype(np.uint32)
-    return ((2 * v + 257) // 514).astype(np.uint8)
 
 
 def _as_array(image) -> np.ndarray:
@@ -328,71 +178,32 @@ def _border_median(gray: np.ndarray) -> float:
     return float(np.median(ring))
 
 
-def _level_background(work: np.ndarray) -> np.ndarray:
-    """Move the background to 0, keeping the brightest pixel where it is.
+def _remove_background(work: np.ndarray, seg: segment.Segmentation) -> np.ndarray:
+    """Move the background to 0 and everything outside the garment's mask to 0, keeping the brightest
+    pixel where it is.
 
-    The background is not one level: a photo's lighting falls off across the table
-    (a gradient) or towards the corners (lens vignetting). It is modelled as a smooth
-    surface, a quadratic in x and y fitted to the outer ring of pixels (see
-    ``_background_surface``), and subtracted; a flat background is the special case of a
-    constant surface. Jeans on a beige gradient kept half the background after the old
-    single-level subtraction and were cropped as a Pullover. On an image whose
-    background is already 0 this is the identity.
+    The background is not one level: a photo's lighting falls off across the table (a gradient) or
+    towards the corners (lens vignetting). It is modelled as a smooth surface fitted to the border
+    (``segment.background_surface``) and subtracted; a flat background is the special case of a
+    constant surface. Then the mask from ``segment.segment`` (scaled up, edges softened) clears what
+    the surface left behind: noise, shadows, clutter at the frame. On an image whose background is
+    already 0 this is the identity.
     """
-    surface = _background_surface(work)
+    surface = segment.background_surface(work)
     hi = float(work.max())
     diff = work.astype(np.float32) - surface
+    if not seg.clean:
+        h, w = work.shape
+        mask = cv2.resize(seg.mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        diff = np.maximum(diff, 0) * cv2.GaussianBlur(mask, (0, 0), sigmaX=max(0.5, min(h, w) / 300))
     peak = float(diff.max())
     if peak < OBJECT_THRESHOLD:  # nothing stands out of the background: one flat colour, any colour
         raise ImageInputError("No object found: the picture is blank (one flat colour). "
                               "Draw or photograph a single clothing item.")
-    if surface.size == 1 and float(surface.flat[0]) == 0:
+    if seg.clean and surface.size == 1 and float(surface.flat[0]) == 0:
         return work
     out = diff * (hi / peak)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _background_surface(work: np.ndarray, ring_share: float = 0.05, max_points: int = 4000) -> np.ndarray:
-    """float32 (h, w): a quadratic surface a + b*u + c*v + d*u^2 + e*u*v + f*v^2 fitted to the border.
-
-    The fit uses the outer ring (``ring_share`` of the side, at least 1 px) and is robust: three
-    rounds of least squares, each dropping ring pixels more than 3 robust standard deviations
-    (and 4 grey levels) from the surface, so a garment that touches the edge does not drag it.
-    A quadratic follows a lighting gradient and a radial vignette (u^2 + v^2) but is too stiff
-    to follow a garment. Float32 at the working size (<= WORK_SIDE^2): at most 4 MB.
-    """
-    h, w = work.shape
-    k = max(1, round(ring_share * min(h, w)))
-    ring = np.zeros((h, w), bool)
-    ring[:k], ring[-k:], ring[:, :k], ring[:, -k:] = True, True, True, True
-    rows, cols = np.nonzero(ring)
-    if rows.size > max_points:  # an even subsample is plenty for 6 coefficients
-        step = rows.size // max_points + 1
-        rows, cols = rows[::step], cols[::step]
-    vals = work[rows, cols].astype(np.float64)
-    if vals.max() - vals.min() <= 2:  # a flat border (a drawing on black, a scan): a constant surface
-        return np.full((1, 1), np.median(vals), np.float32)
-
-    def design(r, c):
-        u, v = c / max(w - 1, 1) - 0.5, r / max(h - 1, 1) - 0.5
-        return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
-
-    a = design(rows.astype(np.float64), cols.astype(np.float64))
-    keep = np.ones(vals.size, bool)
-    coef = np.zeros(6)
-    for _ in range(3):
-        if keep.sum() < 6:
-            break
-        coef = np.linalg.lstsq(a[keep], vals[keep], rcond=None)[0]
-        resid = vals - a @ coef
-        mad = np.median(np.abs(resid[keep] - np.median(resid[keep])))
-        keep = np.abs(resid) <= max(3 * 1.4826 * mad, 4.0)
-    if np.allclose(coef, 0):
-        return np.zeros((h, w), np.float32)
-    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
-    u, v = cc / max(w - 1, 1) - 0.5, rr / max(h - 1, 1) - 0.5
-    c0, c1, c2, c3, c4, c5 = (np.float32(t) for t in coef)
-    return c0 + c1 * u + c2 * v + c3 * u * u + c4 * u * v + c5 * v * v
 
 
 def _object_box(work: np.ndarray) -> tuple[int, int, int, int]:

@@ -39,7 +39,7 @@ from fmnist_core.modeling.evaluation import predict_proba
 from fmnist_core.modeling.inference import get_model, prepare
 from fmnist_core.modeling.saving import find_model
 from fmnist_core.studies.fewshot_data import FewShotData, builtin
-from fmnist_core.studies.stats import mean_sd
+from fmnist_core.studies.stats import mean_sd, wilson  # noqa: F401 - wilson: part of this module's API
 
 METHODS = ("spread", "frozen", "finetune", "prototype", "scratch")
 DEFAULT_METHOD = "spread"
@@ -330,16 +330,6 @@ def fit(method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed:
 # ---------------------------------------------------------------- experiments
 
 SMALL_TEST = 20  # fewer test images than this: the page and CLI say the figure cannot support a conclusion
-
-
-def wilson(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion correct/n (scipy's binomtest); n = 0 -> (0, 1)."""
-    from scipy.stats import binomtest
-
-    if n <= 0:
-        return 0.0, 1.0
-    ci = binomtest(int(correct), int(n)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def small_test_warning(n: int) -> str | None:

@@ -76,3 +76,13 @@ def format_p(p: float) -> str:
     if p < 0.001:
         return "p < 0.001"
     return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def wilson(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion correct/n (scipy's binomtest); n = 0 -> (0, 1)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return 0.0, 1.0
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core.data import fashion_mnist as fdata
-from fmnist_core.data import imaging
+from fmnist_core.data import imaging, input_checks
 from fmnist_core.modeling import inference
 from ui.app import catalog, handoff
 from ui.images import drawings, sketch
@@ -187,6 +187,11 @@ def panel(name: str, compare_all: bool, source: str) -> None:
               "image": image28.tolist(), "true": None if true is None else names[true],
               "correct": None if true is None else best == true}
     st.session_state["classify_result"] = result
+    if source not in ("Draw", "Test image"):   # a photo or upload: say when the input is unlike Fashion-MNIST
+        check = input_checks.check_input(image28, probs)
+        if not check.ok:
+            st.warning(f"**This input looks unlike Fashion-MNIST, so the prediction below is unreliable.** "
+                       f"{check.message}", icon=":material/warning:")
     if compare_all:
         compare_models(image28, true10)
         with steps_box:

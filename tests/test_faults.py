@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from waiting import wait_for
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import saving
@@ -90,10 +91,10 @@ def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGSTOP)
-        time.sleep(8)
         import fmnist_core.runs.leases as leases
         monkeypatch.setattr(leases, "HEARTBEAT_TIMEOUT_S", 6.0)
-        assert store.reap_dead() == [rid]
+        # Reaped once its last heartbeat is 6 s old (the pid stays alive: it is only stopped).
+        assert wait_for(store.reap_dead, timeout=60, what="the paused run reaped", poll=0.25) == [rid]
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait(timeout=120)
     finally:

@@ -105,33 +105,20 @@ def tiny_tinyvgg():
     train_and_save("tinyvgg", "multiclass", {"epochs": 2, "subset": 3000, "lr": 3e-3, "seed": 0}, "tiny")
 
 
-def footwear_models(prefix, save):
-    """A tiny CNN (``shoe_cnn``, 15k parameters) 10-class model ``<prefix>_mc`` and two
-    footwear_luggage ones, ``<prefix>_fl`` (scratch) and ``<prefix>_fl_tr`` (transfer from
-    ``<prefix>_mc``). A CNN because transfer copies convolutional layers: a linear model has none,
-    and the job queue rightly refuses it."""
+def footwear_models():
+    """A tiny CNN (``shoe_cnn``, 15k parameters) 10-class model ``cnn_mc`` and two footwear_luggage
+    ones, ``cnn_fl`` (scratch) and ``cnn_fl_tr`` (transfer from ``cnn_mc``). A CNN because transfer
+    copies convolutional layers: a linear model has none, and the job queue rightly refuses it."""
     hp = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
-    save("shoe_cnn", "multiclass", hp, f"{prefix}_mc")
-    save("shoe_cnn", "footwear_luggage", hp, f"{prefix}_fl")
-    save("shoe_cnn", "footwear_luggage", {**hp, "init_from": f"{prefix}_mc"}, f"{prefix}_fl_tr")
+    train_and_save_unscored("shoe_cnn", "multiclass", hp, "cnn_mc")
+    train_and_save_unscored("shoe_cnn", "footwear_luggage", hp, "cnn_fl")
+    train_and_save_unscored("shoe_cnn", "footwear_luggage", {**hp, "init_from": "cnn_mc"}, "cnn_fl_tr")
 
 
-def tiny_footwear_home(tmp_path_factory, prefix="cnn", save=train_and_save_unscored):
-    """Generator for a module fixture: a temp $FMNIST_HOME (set while it lives) holding
-    ``footwear_models(prefix, save)``, from the cache."""
-    home = home_with(tmp_path_factory, footwear_models, prefix, save)
+def tiny_footwear_home(tmp_path_factory):
+    """Generator for a module fixture: a temp $FMNIST_HOME (set while it lives) holding a copy of
+    ``footwear_models()``, trained once (``cached_models``)."""
+    home = home_with(tmp_path_factory, footwear_models)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
         yield home
-
-
-def shipped_model(name="fmnist_cnn"):
-    """A shipped model's name; skipped when absent (a failure under CI=true: CI must have them)."""
-    require_shipped(name)
-    return name
-
-
-def shown_test_accuracy(name="fmnist_cnn") -> str:
-    """A shipped model's stored test accuracy in the app's one format ("94.26%"); test_shipped_models
-    checks the stored figure against a fresh evaluation."""
-    return f"{saving.read_metadata(saving.SHIPPED_DIR / f'{name}.keras')['test_metrics']['accuracy']:.2%}"

@@ -65,6 +65,7 @@ def test_lr_find_json(capsys):
     assert len(out["lrs"]) == len(out["losses"]) and set(out["suggestions"]) == {"valley", "steepest", "min_div_10"}
 
 
+@pytest.mark.slow
 def test_real_process_exit_codes_and_one_line_errors(tiny_home):
     home, _ = tiny_home
     for args in (["test", "-mn", "../x"], ["test"], ["train-here", "--preset", "nope", "-mn", "x"],

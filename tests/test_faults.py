@@ -39,6 +39,7 @@ def all_models_sound() -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist_home, monkeypatch):
     saving.save_model(build_model("linear", "multiclass"), "victim",
                       {"task": get_task("multiclass").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
@@ -64,6 +65,7 @@ def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist
     assert not list(fmnist_home.glob(".victim.*"))
 
 
+@pytest.mark.slow
 def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
     saving.save_model(build_model("linear", "shoes"), "doomed",
                       {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}})
@@ -76,6 +78,7 @@ def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
     assert "doomed" not in {m["name"] for m in saving.list_models()}
 
 
+@pytest.mark.slow
 def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
     """Issue 11 item 4, end to end: SIGSTOP past the lease, reaped, SIGCONT: no model, no result."""
     monkeypatch.setenv("FMNIST_LEASE_TIMEOUT_S", "6")

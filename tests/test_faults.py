@@ -65,7 +65,6 @@ def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist
     assert not list(fmnist_home.glob(".victim.*"))
 
 
-@pytest.mark.slow
 def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
     saving.save_model(build_model("linear", "shoes"), "doomed",
                       {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}})

@@ -122,3 +122,15 @@ def tiny_footwear_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
         yield home
+
+
+def shipped_model(name="fmnist_cnn"):
+    """A shipped model's name; skipped when absent (a failure under CI=true: CI must have them)."""
+    require_shipped(name)
+    return name
+
+
+def shown_test_accuracy(name="fmnist_cnn") -> str:
+    """A shipped model's stored test accuracy in the app's one format ("94.26%"); test_shipped_models
+    checks the stored figure against a fresh evaluation."""
+    return f"{saving.read_metadata(saving.SHIPPED_DIR / f'{name}.keras')['test_metrics']['accuracy']:.2%}"

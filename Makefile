@@ -18,6 +18,7 @@ help:
 	@echo "             make app HOST=0.0.0.0 serves a class, with sign-in: see README)"
 	@echo "make test    install what is missing (the test tools too), then run the whole test suite"
 	@echo "make venv    only the .venv with requirements.txt (PYTHON=python3.13 picks the Python)"
+	@echo "make test-fast  the inner loop (<= 3 min): no browser, no cluster, no test that trains on more than a few thousand images"
 	@echo "make data    install Fashion-MNIST (Debian's dataset-fashion-mnist, else the Keras download)"
 	@echo "make models  train the shipped models into saved_models/ (skips those that exist)"
 
@@ -63,6 +64,11 @@ app: venv data
 
 test: venv test-requirements data browser
 	$(PY) -m pytest
+
+# The inner loop: what `make test` runs, less the browser, cluster and slow tests (see pytest.ini's markers).
+.PHONY: test-fast
+test-fast: venv test-requirements data
+	$(PY) -m pytest -m "not browser and not cluster and not slow and not heavy"
 
 # Checks that train for minutes each (the LR-finder quality check on tinyvgg and fmnist_net).
 test-heavy: venv test-requirements data

@@ -57,6 +57,7 @@ def main():
     t = median_time(lambda: lr_find("tinyvgg", hparams={"subset": 20000}), max(1, args.repeats // 2))
     print(f"lr_find tinyvgg, 100 batches of 128: {t:.1f} s")
 
+    from fmnist_core.modeling.timing import estimate_epoch_seconds
     from fmnist_core.modeling.training import train
     n = args.epoch_images
     for name in ("tinyvgg", "exercise_cnn", "shoe_cnn", "fmnist_net"):
@@ -66,6 +67,10 @@ def main():
             secs.append(res.history[-1]["seconds"])  # epoch 2: no graph tracing in it
         per = statistics.median(secs)
         print(f"train {name}: {per:.1f} s per epoch of {n} images -> {per * 54000 / n:.1f} s per full epoch (54k)")
+        # Build & Train's "about N s per epoch", measured on a few batches, against that real epoch
+        # (it was a test, within 4x; a speed figure belongs here).
+        est = estimate_epoch_seconds(name, "multiclass", {"subset": int(n / 0.9)})["seconds_per_epoch"]
+        print(f"estimate vs real epoch, {name}: {est:.1f} s estimated, {per:.1f} s real (ratio {est / per:.2f})")
     del np
 
 

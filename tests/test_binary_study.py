@@ -7,7 +7,6 @@ from shared_models import require_shipped, tiny_footwear_home
 from fmnist_core.data.tasks import binarize
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.inference import evaluate_saved
-from fmnist_core.runs.runner import train_and_save
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies.replicates import plan_replicates
 
@@ -19,7 +18,7 @@ SHIPPED = ("fmnist_cnn", "footwear_luggage_cnn", "footwear_luggage_transfer")
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A $FMNIST_HOME with a tiny CNN 10-class model and two tiny footwear_luggage binary models."""
-    yield from tiny_footwear_home(tmp_path_factory, "tiny", save=train_and_save)
+    yield from tiny_footwear_home(tmp_path_factory)   # the set the other study tests use: trained once
 
 
 # ---------------------------------------------------------------- pure functions
@@ -102,11 +101,11 @@ def test_verdict_says_when_a_gap_is_within_the_seed_noise():
 # ---------------------------------------------------------------- on saved models
 
 def test_compare_binary_on_tiny_models_matches_evaluate_saved(tiny_models):
-    res = bs.compare_binary("footwear_luggage", multiclass="tiny_mc", direct="tiny_fl", transfer="tiny_fl_tr")
+    res = bs.compare_binary("footwear_luggage", multiclass="cnn_mc", direct="cnn_fl", transfer="cnn_fl_tr")
     assert set(res["approaches"]) == {"binarized", "direct", "transfer"} and res["n"] == 10000
     assert res["approaches"]["binarized"]["accuracy"] == pytest.approx(
-        evaluate_saved("tiny_mc", task="footwear_luggage")["accuracy"])
-    assert res["approaches"]["direct"]["accuracy"] == pytest.approx(evaluate_saved("tiny_fl")["accuracy"])
+        evaluate_saved("cnn_mc", task="footwear_luggage")["accuracy"])
+    assert res["approaches"]["direct"]["accuracy"] == pytest.approx(evaluate_saved("cnn_fl")["accuracy"])
     cm = np.array(res["approaches"]["transfer"]["confusion_matrix"])
     assert cm.sum() == 10000 and cm.sum(axis=1).tolist() == [6000, 4000]   # 6 clothing classes x 1000
     assert res["approaches"]["direct"]["accuracy"] > 0.85                    # far above the 60% majority class
@@ -121,36 +120,36 @@ def test_compare_binary_on_tiny_models_matches_evaluate_saved(tiny_models):
 
 
 def test_compare_binary_notes_an_unfair_choice_of_models(tiny_models):
-    res = bs.compare_binary("footwear_luggage", multiclass="tiny_mc", direct="tiny_fl_tr", transfer="tiny_fl")
+    res = bs.compare_binary("footwear_luggage", multiclass="cnn_mc", direct="cnn_fl_tr", transfer="cnn_fl")
     assert any("not a from-scratch model" in n for n in res["notes"])
-    assert any("initialized from random weights, not from tiny_mc" in n for n in res["notes"])
+    assert any("initialized from random weights, not from cnn_mc" in n for n in res["notes"])
 
 
 def test_compare_binary_refuses_mismatched_models(tiny_models):
     with pytest.raises(ValueError, match="10-class model"):
-        bs.compare_binary("footwear_luggage", multiclass="tiny_mc", direct="tiny_mc", transfer="tiny_fl_tr")
+        bs.compare_binary("footwear_luggage", multiclass="cnn_mc", direct="cnn_mc", transfer="cnn_fl_tr")
     with pytest.raises(ValueError, match="not of the grouping"):
-        bs.compare_binary("shoes", multiclass="tiny_mc", direct="tiny_fl", transfer="tiny_fl_tr")
+        bs.compare_binary("shoes", multiclass="cnn_mc", direct="cnn_fl", transfer="cnn_fl_tr")
     with pytest.raises(ValueError, match="binary model"):
-        bs.compare_binary("footwear_luggage", multiclass="tiny_fl", direct="tiny_fl", transfer="tiny_fl_tr")
+        bs.compare_binary("footwear_luggage", multiclass="cnn_fl", direct="cnn_fl", transfer="cnn_fl_tr")
     with pytest.raises(ValueError, match="not binary"):
         bs.compare_binary("multiclass")
 
 
 def test_plan_replicates_names_and_recipes(tiny_models):
-    plan = plan_replicates("footwear_luggage", 3, multiclass="tiny_mc", direct="tiny_fl", transfer="tiny_fl_tr")
-    assert [e["name"] for e in plan["direct"]] == ["tiny_fl", "tiny_fl_seed1", "tiny_fl_seed2"]
+    plan = plan_replicates("footwear_luggage", 3, multiclass="cnn_mc", direct="cnn_fl", transfer="cnn_fl_tr")
+    assert [e["name"] for e in plan["direct"]] == ["cnn_fl", "cnn_fl_seed1", "cnn_fl_seed2"]
     assert [e["exists"] for e in plan["direct"]] == [True, False, False]
     assert [e["hparams"]["seed"] for e in plan["transfer"]] == [0, 1, 2]
-    assert all(e["hparams"]["init_from"] == "tiny_mc" for e in plan["transfer"])
-    cheap = plan_replicates("footwear_luggage", 2, multiclass="tiny_mc", direct="tiny_fl", transfer="tiny_fl_tr",
+    assert all(e["hparams"]["init_from"] == "cnn_mc" for e in plan["transfer"])
+    cheap = plan_replicates("footwear_luggage", 2, multiclass="cnn_mc", direct="cnn_fl", transfer="cnn_fl_tr",
                             epochs=1, subset=1000)
-    assert [e["name"] for e in cheap["direct"]] == ["tiny_fl_e1_n1000_seed0", "tiny_fl_e1_n1000_seed1"]
+    assert [e["name"] for e in cheap["direct"]] == ["cnn_fl_e1_n1000_seed0", "cnn_fl_e1_n1000_seed1"]
     assert all(e["hparams"]["epochs"] == 1 and e["hparams"]["subset"] == 1000 for e in cheap["direct"])
-    custom = plan_replicates("custom_579", 1, multiclass="tiny_mc")     # no binary models yet: 10-class recipe
+    custom = plan_replicates("custom_579", 1, multiclass="cnn_mc")     # no binary models yet: 10-class recipe
     assert custom["direct"][0]["name"] == "custom_579_cnn_seed0" and custom["direct"][0]["hparams"]["init_from"] is None
-    assert custom["transfer"][0]["hparams"]["init_from"] == "tiny_mc"
-    assert custom["transfer"][0]["spec"] == saving.load_metadata("tiny_mc")["spec"]
+    assert custom["transfer"][0]["hparams"]["init_from"] == "cnn_mc"
+    assert custom["transfer"][0]["spec"] == saving.load_metadata("cnn_mc")["spec"]
     with pytest.raises(ValueError, match="seeds"):
         plan_replicates("shoes", 0)
 

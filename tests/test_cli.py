@@ -6,25 +6,22 @@ import sys
 
 import numpy as np
 import pytest
+from shared_models import home_with, tiny_tinyvgg
 
 from fmnist_core import cli
-from fmnist_core.runs.runner import train_and_save
+from fmnist_core.modeling.saving import read_metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def tiny_home(tmp_path_factory):
-    """A $FMNIST_HOME holding one quickly trained 10-class model, 'tiny'."""
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("FMNIST_HOME")
-    os.environ["FMNIST_HOME"] = str(home)
-    meta = train_and_save("tinyvgg", "multiclass", {"epochs": 2, "subset": 3000, "lr": 3e-3, "seed": 0}, "tiny")
-    yield home, meta
-    if old is None:
-        os.environ.pop("FMNIST_HOME")
-    else:
-        os.environ["FMNIST_HOME"] = old
+    """A $FMNIST_HOME holding one quickly trained 10-class model, 'tiny' (trained once, see
+    ``shared_models.cached_models``), and its metadata."""
+    home = home_with(tmp_path_factory, tiny_tinyvgg)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FMNIST_HOME", str(home))
+        yield home, read_metadata(home / "tiny.keras")
 
 
 def run_cli(*args, home):
@@ -68,6 +65,7 @@ def test_lr_find_json(capsys):
     assert len(out["lrs"]) == len(out["losses"]) and set(out["suggestions"]) == {"valley", "steepest", "min_div_10"}
 
 
+@pytest.mark.slow
 def test_real_process_exit_codes_and_one_line_errors(tiny_home):
     home, _ = tiny_home
     for args in (["test", "-mn", "../x"], ["test"], ["train-here", "--preset", "nope", "-mn", "x"],

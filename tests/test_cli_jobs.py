@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -27,11 +26,9 @@ def store(fmnist_home):
 
 @pytest.mark.slow
 def test_train_detach_follow_and_runs_json(store, capsys):
-    t0 = time.monotonic()
     assert cli.main(["train", *GOOD, "-mn", "cli_good", "--detach"]) == 0
-    detach_seconds = time.monotonic() - t0
     good = int(capsys.readouterr().out.strip())      # stdout is just the run id
-    assert detach_seconds < 5 and store.get_status(good) in ("queued", "running")
+    assert store.get_status(good) in ("queued", "running")   # returned without waiting for the run
 
     # Without --detach: follows the run (queued behind the first) and exits non-zero when it fails.
     assert cli.main(["train", *DIVERGES, "-mn", "cli_nan"]) == 1

@@ -42,6 +42,7 @@ def one_json_object(stdout: str) -> dict:
 
 # ---------------------------------------------------------------- compare-binary
 
+@pytest.mark.slow
 def test_compare_binary_json_on_the_shipped_models():
     require_shipped(*SHIPPED)
     r = run_cli("compare-binary", "--task", "footwear_luggage", "--json")
@@ -57,6 +58,7 @@ def test_compare_binary_json_on_the_shipped_models():
     assert out["verdict"]
 
 
+@pytest.mark.slow
 def test_compare_binary_json_and_text_on_tiny_models(home):
     r = run_cli("compare-binary", "--task", "footwear_luggage", "--multiclass", "cnn_mc", "--binary", "cnn_fl",
                 "--transfer", "cnn_fl_tr", "--json", home=home)
@@ -73,6 +75,7 @@ def test_compare_binary_json_and_text_on_tiny_models(home):
     assert text.returncode == 0 and "McNemar" in text.stdout and "Direct binary with transfer" in text.stdout
 
 
+@pytest.mark.slow
 def test_compare_binary_trains_missing_seed_replicates_through_jobs(home):
     r = run_cli("compare-binary", "--multiclass", "cnn_mc", "--binary", "cnn_fl", "--transfer", "cnn_fl_tr",
                 "--seeds", "2", "--epochs", "1", "--subset", "1000", "--json", home=home)
@@ -99,6 +102,7 @@ def test_compare_binary_errors_exit_2(home, monkeypatch, capsys):
 
 # ---------------------------------------------------------------- fewshot
 
+@pytest.mark.slow
 def test_fewshot_folders_match_the_built_in_task_through_the_cli(home, tmp_path):
     data = fd.flats_heels()
     for split, x, y in (("train", data.x_pool, data.y_pool), ("test", data.x_test, data.y_test)):

@@ -69,6 +69,7 @@ def _check_one_line(result: dict, says: tuple[str, ...]):
     assert any(s in lines[0] for s in says), result
 
 
+@pytest.mark.slow
 def test_a_read_only_home_gets_one_line_and_loses_nothing(template):
     results = {r["id"]: r for r in _in_namespace(template, "--scenario", "ro", "--commands", COMMANDS)}
     assert set(results) == set(COMMANDS.split(","))

@@ -1,24 +1,27 @@
 """fmnist_core.insight.explain: occlusion and gradient saliency, conv feature maps.
 
-A small CNN is trained for one epoch on 2,000 real images (a few seconds); the checks are
+A small CNN trained on 3,000 real images (``shared_models.tiny_tinyvgg``, trained once); the checks are
 ones that can be derived by hand: occluding black with black changes nothing, the gradient
 matches a finite difference, the first feature map equals a hand-computed convolution.
 """
 import numpy as np
 import pytest
+from shared_models import home_with, tiny_tinyvgg
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.insight import explain
-from fmnist_core.modeling import training
+from fmnist_core.modeling import saving
 from fmnist_core.modeling.inference import predict_one, prepare
 from fmnist_core.modeling.models import build_model
 
 
 @pytest.fixture(scope="module")
-def trained():
-    result = training.train("tinyvgg", "multiclass", {"epochs": 1, "subset": 2000, "seed": 1})
+def trained(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FMNIST_HOME", str(home_with(tmp_path_factory, tiny_tinyvgg)))
+        model, _ = saving.load_model("tiny")
     meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
-    return result.model, meta
+    return model, meta
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from waiting import wait_for
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import saving
@@ -38,6 +39,7 @@ def all_models_sound() -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist_home, monkeypatch):
     saving.save_model(build_model("linear", "multiclass"), "victim",
                       {"task": get_task("multiclass").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
@@ -75,6 +77,7 @@ def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
     assert "doomed" not in {m["name"] for m in saving.list_models()}
 
 
+@pytest.mark.slow
 def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
     """Issue 11 item 4, end to end: SIGSTOP past the lease, reaped, SIGCONT: no model, no result."""
     monkeypatch.setenv("FMNIST_LEASE_TIMEOUT_S", "6")
@@ -90,10 +93,10 @@ def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGSTOP)
-        time.sleep(8)
         import fmnist_core.runs.leases as leases
         monkeypatch.setattr(leases, "HEARTBEAT_TIMEOUT_S", 6.0)
-        assert store.reap_dead() == [rid]
+        # Reaped once its last heartbeat is 6 s old (the pid stays alive: it is only stopped).
+        assert wait_for(store.reap_dead, timeout=60, what="the paused run reaped", poll=0.25) == [rid]
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait(timeout=120)
     finally:

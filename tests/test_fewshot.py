@@ -4,6 +4,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from shared_models import home_with
 from shared_models import train_and_save_unscored as _train_and_save
 
 from fmnist_core.data import imaging
@@ -14,14 +15,18 @@ from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 
 
+def tiny_backbones():
+    _train_and_save("shoe_cnn", "shoes", {"epochs": 1, "subset": 3000, "lr": 3e-3, "seed": 0}, "tiny_shoes")
+    _train_and_save("fmnist_net", "shoes", {"epochs": 1, "subset": 1000, "lr": 3e-3, "seed": 0}, "tiny_bn")
+
+
 @pytest.fixture(scope="module")
 def backbones(tmp_path_factory):
-    """Tiny backbones in a temporary $FMNIST_HOME: 'tiny_shoes' (shoe_cnn) and 'tiny_bn' (fmnist_net, with BatchNorm)."""
-    home = tmp_path_factory.mktemp("home")
+    """Tiny backbones in a temporary $FMNIST_HOME: 'tiny_shoes' (shoe_cnn) and 'tiny_bn' (fmnist_net,
+    with BatchNorm), trained once (see ``shared_models.cached_models``)."""
+    home = home_with(tmp_path_factory, tiny_backbones)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_HOME", str(home))
-        _train_and_save("shoe_cnn", "shoes", {"epochs": 1, "subset": 3000, "lr": 3e-3, "seed": 0}, "tiny_shoes")
-        _train_and_save("fmnist_net", "shoes", {"epochs": 1, "subset": 1000, "lr": 3e-3, "seed": 0}, "tiny_bn")
         yield home
 
 

@@ -149,7 +149,6 @@ def test_a_run_stopped_mid_epoch_keeps_only_finished_epochs_and_says_where_it_st
     else:
         raise AssertionError("the run never reached epoch 2")
     jobs.stop(rid, store=store)
-    asked = time.monotonic()
     run = jobs.wait(rid, timeout=60, store=store, poll=0.05)
     assert run["status"] == "stopped", run["message"]
     e, b, bpe = run["current_epoch"], run["current_batch"], run["batches_per_epoch"]
@@ -157,7 +156,6 @@ def test_a_run_stopped_mid_epoch_keeps_only_finished_epochs_and_says_where_it_st
     assert [h["epoch"] for h in run["history"]] == list(range(1, e))   # the unfinished epoch is not one
     assert f"at epoch {e}, batch {b}/{bpe}" in run["message"]
     assert f"saved the weights of epoch {run['best_epoch']}" in run["message"] and run["best_epoch"] < e
-    assert time.monotonic() - asked < 30                        # generous: the machine is shared
 
     at = page(bt_watch_id=rid)
     assert any(f"{e - 1} epochs done" in c.value for c in at.caption), [c.value for c in at.caption]

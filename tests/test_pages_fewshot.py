@@ -49,6 +49,7 @@ def _clear_jobs():
     _jobs().clear()
 
 
+@pytest.mark.slow
 def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(home, monkeypatch):
     monkeypatch.setenv("FMNIST_HOME", str(home))
     _clear_jobs()

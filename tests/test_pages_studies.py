@@ -75,6 +75,7 @@ def test_binary_page_shows_the_study_for_chosen_models(home):
     assert len(table) > 0 and (table["direct"] != table["true"]).all()
 
 
+@pytest.mark.slow
 def test_binary_page_trains_missing_models_for_a_new_grouping_through_jobs(home):
     at = binary_page_with_tiny_models(["Trouser", "Bag"], seeds=1)
     assert any("needs at least one trained binary model" in w.value for w in at.warning)

@@ -1,6 +1,7 @@
 """Stored predictions (fmnist_core.modeling.prediction_cache): computed once, keyed by the model
 file's sha256, recomputed when stale or damaged, and read without TensorFlow."""
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_models import require_shipped, train_and_save_unscored
+from shared_models import cached_models, require_shipped, train_and_save_unscored
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.modeling import inference, prediction_cache, saving
@@ -17,9 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 HP = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
 
 
+def tiny_linear():
+    train_and_save_unscored("linear", "multiclass", HP, "tiny_cache")
+
+
 @pytest.fixture
 def tiny(fmnist_home):
-    train_and_save_unscored("linear", "multiclass", HP, "tiny_cache")
+    """A fresh copy of the trained model (trained once, see ``shared_models.cached_models``)."""
+    shutil.copytree(cached_models(tiny_linear), fmnist_home, dirs_exist_ok=True)
     return "tiny_cache"
 
 

@@ -232,20 +232,24 @@ def test_paths_are_relative_and_deleting_in_a_copied_home_spares_the_original(tm
 def test_a_name_is_reserved_in_the_same_transaction_as_the_run(fmnist_home):
     """Issue 11 item 2: ten processes submitting the same model name at once: exactly one is queued."""
     script = (
-        "import sys, time\n"
+        "import os, sys, time\n"
         "from fmnist_core.runs.store import RunStore, NameTakenError\n"
         "from fmnist_core.data.tasks import get_task\n"
-        "s = RunStore(); t = float(sys.argv[1])\n"
-        "time.sleep(max(0, t - time.time()))\n"
+        "s = RunStore(); go = sys.argv[1]\n"
+        "print('ready', flush=True)\n"
+        "while not os.path.exists(go):\n"      # a start barrier: all ten are imported and waiting
+        "    time.sleep(0.001)\n"
         "try:\n"
         "    s.create_run('x', get_task('multiclass'), [{'type': 'Flatten'}], {}, model_name='shared')\n"
         "    print('queued')\n"
         "except NameTakenError:\n"
         "    print('taken')\n")
     RunStore()   # create it once, so the racers only race for the name
-    start = time.time() + 2.0
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(start)], stdout=subprocess.PIPE, text=True,
+    go = fmnist_home / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(go)], stdout=subprocess.PIPE, text=True,
                               env=os.environ) for _ in range(10)]
+    assert [p.stdout.readline().strip() for p in procs] == ["ready"] * 10
+    go.touch()
     outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outs == ["queued"] + ["taken"] * 9
     runs = RunStore().list_runs(with_history=False)

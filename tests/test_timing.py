@@ -1,10 +1,10 @@
-"""Time-per-epoch estimate: epoch sizes derivable by hand, and the estimate near a real epoch."""
+"""Time-per-epoch estimate: epoch sizes derivable by hand, and the estimate's arithmetic."""
 import math
 
 import pytest
 
 from fmnist_core.data import fashion_mnist as data
-from fmnist_core.modeling import timing, training
+from fmnist_core.modeling import timing
 
 
 def test_train_set_size_matches_the_real_split():
@@ -22,20 +22,16 @@ def test_estimate_rejects_bad_arguments():
         timing.estimate_epoch_seconds("linear", hparams={"batch_size": 0})
 
 
-@pytest.mark.slow
-def test_estimate_is_close_to_a_real_epoch():
+def test_estimate_counts_the_epochs_batches_and_adds_validation():
+    """The arithmetic of the estimate. How close it comes to a real epoch is a speed figure, so it
+    lives in benchmarks/bench_core.py ("estimate vs real epoch"), not in a test on a shared machine."""
     hp = {"subset": 3000, "batch_size": 64, "epochs": 3}
-    est = timing.estimate_epoch_seconds("tinyvgg", "multiclass", hp)
+    est = timing.estimate_epoch_seconds("tinyvgg", "multiclass", hp, steps=2, warmup=1)
     assert est["n_train"] == 2700 and est["n_val"] == 300 and est["batch_size"] == 64
-    assert est["batches_per_epoch"] == math.ceil(2700 / 64) == 43
+    assert est["batches_per_epoch"] == math.ceil(2700 / 64) == 43 and est["measured_steps"] == 2
     assert math.isclose(est["seconds_per_epoch"], est["train_seconds"] + est["val_seconds"])
     assert math.isclose(est["train_seconds"], est["seconds_per_batch"] * 43)
-
-    # The first epoch also traces the graph; epochs 2 and 3 are what the estimate predicts.
-    # The machine is shared, so only the order of magnitude is checked.
-    real = training.train("tinyvgg", "multiclass", hp).history
-    steady = min(h["seconds"] for h in real[1:])
-    assert steady / 4 < est["seconds_per_epoch"] < steady * 4, (est, [h["seconds"] for h in real])
+    assert est["val_seconds"] > 0 and est["seconds_per_batch"] > 0
 
 
 def test_estimate_says_which_precision_it_measured():

@@ -48,6 +48,7 @@ __all__ = [  # the job API, and what its callers use from the modules below it
     "stop",
     "submit",
     "submit_sweep",
+    "train_here",
     "wait",
 ]
 
@@ -89,6 +90,45 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
                               owner=owner or local_owner())
     executor.ensure_worker(store)
     return run_id
+
+
+def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: bool = False, owner=None,
+               on_event=None) -> dict:
+    """Train in this process, as a run: the name is reserved in the store exactly as ``submit`` does
+    (so a queued run or another ``train-here`` can never claim it at the same time), the run is
+    created already running under this process's lease, and the model is published in the
+    transaction that records the result, as a worker does. Returns the saved model's metadata.
+
+    Raises ValueError (NameTakenError) before any training when the name is taken, and RuntimeError
+    with the cause when the run failed (it is recorded ``failed`` in the store).
+    """
+    import os
+
+    from fmnist_core.runs import worker
+
+    settings()
+    store = _store(store)
+    spec, task, hp = check_run(spec, task, hparams)
+    saving.check_name(model_name)
+    run_id = store.create_run(model_name, task, spec, hp, model_name=model_name, reserved_names=_existing_models(),
+                              overwrite=overwrite, owner=owner or local_owner(), claim_pid=os.getpid())
+    run = store.get_run(run_id, with_batches=False)
+    run["lease"] = run.get("lease_token")
+    worker._quiet.set()
+    beat = worker.Heartbeat(store)   # renews the lease while training (evaluation has no progress events)
+    beat.run_id, beat.lease = run_id, run["lease"]
+    beat.start()
+    try:
+        meta, failure = worker.run_one(store, run, on_event=on_event)
+    finally:
+        beat.run_id = beat.lease = None
+    if meta is None:
+        raise TrainingFailedError(f"run {run_id} failed: {failure}")
+    return meta
+
+
+class TrainingFailedError(RuntimeError):
+    """A run trained in this process ended in failure; the message is the recorded cause."""
 
 
 def local_owner() -> str:

@@ -57,6 +57,13 @@ def _store(store) -> RunStore:
     return store if store is not None else RunStore()
 
 
+def _check_target(model_name: str) -> None:
+    """A name a run may save under: well formed, and not a shipped model's file (refused before
+    any training; the publish itself refuses again, whatever path gets there)."""
+    saving.check_name(model_name)
+    saving.refuse_shipped(saving.home_dir() / f"{model_name}.keras", "overwritten")
+
+
 def _existing_models() -> set[str]:
     return {m["name"] for m in saving.list_models()}
 
@@ -84,7 +91,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     label = label_of(spec)
     spec, task, hp = check_run(spec, task, hparams)
     if model_name is not None:
-        saving.check_name(model_name)
+        _check_target(model_name)
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
                               model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
                               owner=owner or local_owner())
@@ -109,7 +116,7 @@ def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: b
     settings()
     store = _store(store)
     spec, task, hp = check_run(spec, task, hparams)
-    saving.check_name(model_name)
+    _check_target(model_name)
     run_id = store.create_run(model_name, task, spec, hp, model_name=model_name, reserved_names=_existing_models(),
                               overwrite=overwrite, owner=owner or local_owner(), claim_pid=os.getpid())
     run = store.get_run(run_id, with_batches=False)

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     ray_cpus: float = Field(1.0, gt=0, le=64, json_schema_extra={"unit": "CPUs"})
     # Forces served mode (sign-in, per-user runs), as if the app were reachable from the network.
     served: bool = False
+    # Set only by `make models`: lets it rebuild the shipped models, which are read-only otherwise.
+    ship: bool = False
     # Fault injection for the tests: SIGKILL the process at this step of a save (saving.FAULT_STEPS).
     fault_at: str | None = None
 

@@ -266,4 +266,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from fmnist_core import quiet_tf
+    quiet_tf.install()   # before warm_up or a run imports TensorFlow: its start-up lines stay out of the log
     raise SystemExit(main())

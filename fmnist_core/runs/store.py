@@ -101,8 +101,11 @@ def _classify(exc, path: Path) -> StoreError | None:
 
 def _timeout_s() -> float:
     """$FMNIST_DB_TIMEOUT_S: the longest a store call waits for a lock, a connection or a statement."""
-    from fmnist_core.schema.settings import settings
-    return settings().db_timeout_s
+    from fmnist_core.schema.settings import Settings, SettingsError, settings
+    try:
+        return settings().db_timeout_s
+    except SettingsError:   # another bad setting: refused where it is used (submit, the CLI), not by every open
+        return Settings.model_fields["db_timeout_s"].default
 
 
 def _server_connect_args() -> dict:

@@ -61,3 +61,20 @@ def test_overwrite_of_a_name_an_active_run_holds_is_refused(env):
     _, err = p.communicate(timeout=300)
     assert p.returncode == 2 and len(_errors(err)) == 1 and f"run {rid}" in _errors(err)[0], err[-500:]
     assert store.get_status(rid) == "running" and [r["id"] for r in store.list_runs()] == [rid]
+
+
+@pytest.mark.slow
+def test_an_interrupted_train_here_frees_its_name(env):
+    import signal
+
+    from waiting import wait_for
+    p = _start(["train-here", "--preset", "linear", "--subset", "6000", "--epochs", "20", "-mn", "cut"], env)
+    store = RunStore()
+    run = wait_for(lambda: next((r for r in store.list_runs(with_history=False)
+                                 if r["model_name"] == "cut" and r.get("current_batch")), None),
+                   timeout=300, what="train-here training")
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err[-2000:]
+    assert store.get_run(run["id"])["status"] == "failed"
+    assert not store.model_name_active("cut")

@@ -117,6 +117,7 @@ def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: b
     store = _store(store)
     spec, task, hp = check_run(spec, task, hparams)
     _check_target(model_name)
+    store.reap_dead()   # a killed train-here's reservation ends here, not at the next listing
     run_id = store.create_run(model_name, task, spec, hp, model_name=model_name, reserved_names=_existing_models(),
                               overwrite=overwrite, owner=owner or local_owner(), claim_pid=os.getpid())
     run = store.get_run(run_id, with_batches=False)
@@ -127,6 +128,10 @@ def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: b
     beat.start()
     try:
         meta, failure = worker.run_one(store, run, on_event=on_event)
+    except KeyboardInterrupt:   # Ctrl-C: record it, so the name is free again at once
+        store.finish(run_id, "failed", "interrupted (Ctrl-C) before it finished; nothing was saved",
+                     lease=run["lease"])
+        raise
     finally:
         beat.run_id = beat.lease = None
     if meta is None:

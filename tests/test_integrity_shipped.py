@@ -55,3 +55,9 @@ def test_training_over_a_shipped_model_is_refused_even_with_overwrite(shipped_in
                "-mn", "shoes_cnn", "--overwrite")
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert out.returncode != 0 and len(errors) == 1 and "shipped" in errors[0], out.stderr[-500:]
+
+
+def test_export_over_a_shipped_model_file_is_refused_even_with_overwrite(shipped_intact):
+    out = _cli("export", "-mn", "fmnist_cnn", "--format", "keras", "-o", str(SHIPPED), "--overwrite")
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert out.returncode != 0 and len(errors) == 1 and "shipped" in errors[0], out.stderr[-500:]

@@ -86,10 +86,10 @@ models: venv data saved_models/fmnist_cnn.keras saved_models/shoes_cnn.keras \
 # and `make models` took 21 min 19 s; with 3, 18 min 24 s (BENCHMARKS.md, "Shipping recipe, second trial").
 NET := --preset fmnist_net --precision auto --batch-size 256 --schedule onecycle --lr 0.004 --augment-flip
 saved_models/fmnist_cnn.keras:
-	FMNIST_HOME=saved_models $(TRAIN) $(NET) --task multiclass --epochs 20 -mn fmnist_cnn --overwrite
+	FMNIST_SHIP=1 FMNIST_HOME=saved_models $(TRAIN) $(NET) --task multiclass --epochs 20 -mn fmnist_cnn --overwrite
 saved_models/shoes_cnn.keras:
-	FMNIST_HOME=saved_models $(TRAIN) --preset shoe_cnn --task shoes --epochs 12 --schedule onecycle --lr 0.003 -mn shoes_cnn --overwrite
+	FMNIST_SHIP=1 FMNIST_HOME=saved_models $(TRAIN) --preset shoe_cnn --task shoes --epochs 12 --schedule onecycle --lr 0.003 -mn shoes_cnn --overwrite
 saved_models/footwear_luggage_cnn.keras:
-	FMNIST_HOME=saved_models $(TRAIN) $(NET) --task footwear_luggage --epochs 3 -mn footwear_luggage_cnn --overwrite
+	FMNIST_SHIP=1 FMNIST_HOME=saved_models $(TRAIN) $(NET) --task footwear_luggage --epochs 3 -mn footwear_luggage_cnn --overwrite
 saved_models/footwear_luggage_transfer.keras: saved_models/fmnist_cnn.keras
-	FMNIST_HOME=saved_models $(TRAIN) $(NET) --task footwear_luggage --epochs 3 --init-from fmnist_cnn -mn footwear_luggage_transfer --overwrite
+	FMNIST_SHIP=1 FMNIST_HOME=saved_models $(TRAIN) $(NET) --task footwear_luggage --epochs 3 --init-from fmnist_cnn -mn footwear_luggage_transfer --overwrite

@@ -3,6 +3,9 @@ from fmnist_core.platform_check import exit_if_unsupported, exit_missing_require
 
 # One sentence on a Python or platform that cannot install the lab, before an import fails on it.
 exit_if_unsupported()
+from fmnist_core import quiet_tf  # noqa: E402  (before anything imports TensorFlow)
+
+quiet_tf.install()
 try:
     from fmnist_core.cli import main
 except ModuleNotFoundError as exc:

@@ -10,12 +10,13 @@ from fmnist_core.cli.common import EXIT_OK, print_json
 
 def cmd_export(args) -> int:
     from fmnist_core.modeling import export
-    from fmnist_core.modeling.saving import atomic_write_bytes, load_metadata
+    from fmnist_core.modeling.saving import atomic_write_bytes, load_metadata, refuse_shipped
 
     load_metadata(args.model_name)  # a missing or damaged model fails before any conversion work
     out = Path(args.output) if args.output else Path(export.file_name(args.model_name, args.format))
     if out.is_dir():
         out = out / export.file_name(args.model_name, args.format)
+    refuse_shipped(out, "overwritten")   # -o can name any path: a shipped model's file is never one
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; pass --overwrite or choose another -o path")
     if args.format == "tflite":

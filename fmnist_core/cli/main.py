@@ -25,12 +25,13 @@ def main(argv=None) -> int:
     from fmnist_core.modeling.precision import PrecisionUnsupportedError
     from fmnist_core.modeling.saving import DamagedModelError, ModelNotFoundError
     from fmnist_core.modeling.training import TrainingDivergedError
+    from fmnist_core.runs.jobs import TrainingFailedError
     from fmnist_core.runs.store import StoreError
 
     try:
         return int(args.func(args) or 0)
     except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError, TrainingDivergedError,
-            PrecisionUnsupportedError) as exc:
+            PrecisionUnsupportedError, TrainingFailedError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAIL
     except (ValueError, PermissionError) as exc:

@@ -72,29 +72,23 @@ def cmd_models(args) -> int:
 
 
 def cmd_train_here(args) -> int:
-    from fmnist_core.modeling.models import preset
-    from fmnist_core.modeling.saving import ModelNotFoundError, find_model
-    from fmnist_core.runs.runner import train_and_save
-
-    try:
-        find_model(args.model_name)
-        if not args.overwrite:
-            raise ValueError(f"a model named {args.model_name!r} exists; pass --overwrite or choose another name")
-    except ModelNotFoundError:
-        pass
-    from fmnist_core.runs.checks import check_run   # the job queue's boundary checks, before any training
-    check_run(preset(args.preset), args.task, hparams_from_args(args))
-
     from fmnist_core.cli.jobs import epoch_line  # one epoch formatter for train and train-here
+    from fmnist_core.modeling.models import preset
     from fmnist_core.modeling.precision import resolve
+    from fmnist_core.runs import jobs
 
-    precision, why = resolve(hparams_from_args(args)["precision"])
-    print(f"precision: {why or precision + ' (as asked)'}", flush=True)
+    hp = hparams_from_args(args)
+    jobs.check_run(preset(args.preset), args.task, hp)   # the job queue's boundary checks, before any training
 
     def show(e):
+        if e["kind"] == "start":   # the name is reserved by now
+            precision, why = resolve(hp["precision"])
+            print(f"precision: {why or precision + ' (as asked)'}", flush=True)
         if e["kind"] == "epoch":
             print(epoch_line(e, e["epochs"]), flush=True)
-    meta = train_and_save(preset(args.preset), args.task, hparams_from_args(args), args.model_name, on_progress=show)
+    # A run like any other: the name is reserved in the store (refused if taken), then trained here.
+    meta = jobs.train_here(preset(args.preset), args.task, hp, args.model_name, overwrite=args.overwrite,
+                           on_event=show)
     print(f"saved {meta['path']}: val acc {meta['val_metrics']['accuracy']:.4f}, "
           f"test acc {meta['test_metrics']['accuracy']:.4f}, {meta['train_seconds']:.0f} s")
     return EXIT_OK

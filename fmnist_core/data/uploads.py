@@ -16,6 +16,8 @@ MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far
 WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
 REDUCED_SIDE = 2 * WORK_SIDE               # uploads are shrunk to this right after decoding
 MAX_DECODED_BYTES = 100 * 2**20            # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
+ROW_POINTER_BYTES = 8                      # Pillow keeps a pointer per row: tall, thin images cost it, not pixels
+MAX_FRAMES = 1000                          # an animation's frames are counted before any is decoded
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
 
 
@@ -34,11 +36,14 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     PNG/JPEG/WebP/GIF/BMP, more than ``max_pixels`` pixels (decompression bombs), and
     damaged or truncated files.
     """
-    if data is None or len(data) == 0:
+    size = _byte_size(data)
+    if not size:
         raise ImageInputError("The file is empty (0 bytes). Choose a PNG, JPEG, WebP, GIF or BMP image.")
-    if len(data) > max_bytes:
-        raise ImageInputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
+    if size > max_bytes:
+        raise ImageInputError(f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
                               "Resize or crop the picture and upload it again.")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        data = data.read(max_bytes + 1)   # an upload object: read only once its size is known to be in budget
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -62,6 +67,9 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
         raise _too_big((w, h), max_pixels)
 
     n_frames = getattr(img, "n_frames", 1)
+    if n_frames > MAX_FRAMES:
+        raise ImageInputError(f"The image has {n_frames:,} frames; the limit is {MAX_FRAMES:,}. "
+                              "Save the frame you want as a PNG or JPEG and upload that.")
     if n_frames > 1:
         img.seek(0)
         notes.append(f"Animated image ({n_frames} frames): the first frame is used.")
@@ -97,12 +105,28 @@ _EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE
                    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
+def _byte_size(data) -> int:
+    """The size of uploaded bytes, or of an upload object (``.size``, as Streamlit's has; else seek/tell),
+    without reading it."""
+    if data is None:
+        return 0
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return len(data)
+    if getattr(data, "size", None) is not None:
+        return int(data.size)
+    here = data.tell()
+    end = data.seek(0, io.SEEK_END)
+    data.seek(here)
+    return end - here
+
+
 def _decoded_bytes(img: Image.Image) -> int:
     """Bytes Pillow allocates to decode ``img`` at its (draft) size: 1 per pixel for L/P/1, 2 for 16-bit,
-    4 for everything else (Pillow stores RGB as 4 bytes per pixel too)."""
+    4 for everything else (Pillow stores RGB as 4 bytes per pixel too), plus one pointer per row
+    (Pillow's line table): a 1x40,000,000 PNG is 40 MB of pixels but 320 MB of row pointers."""
     w, h = img.size
     per_pixel = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
-    return w * h * per_pixel
+    return w * h * per_pixel + h * ROW_POINTER_BYTES
 
 
 def _reduce(img: Image.Image, band_blocks: int = 64) -> Image.Image:

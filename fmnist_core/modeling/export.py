@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import pprint
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,16 +136,18 @@ def tflite_export(name: str) -> TFLiteExport:
 
 # The Keras constructor call that ``models.build_model`` makes for each spec layer type.
 LAYER_CODE = {  # every body layer computes in PRECISION (the run's hyperparameter), as build_model does
-    "Conv2D": 'layers.Conv2D({filters}, {kernel_size}, strides={strides}, padding="{padding}", '
-              'activation="{activation}", name="{name}", dtype=PRECISION)',
-    "MaxPool2D": 'layers.MaxPooling2D({pool_size}, name="{name}", dtype=PRECISION)',
-    "Dense": 'layers.Dense({units}, activation="{activation}", name="{name}", dtype=PRECISION)',
-    "Dropout": 'layers.Dropout({rate!r}, name="{name}", dtype=PRECISION)',
-    "BatchNorm": 'layers.BatchNormalization(momentum=BN_MOMENTUM, name="{name}", dtype=PRECISION)',
-    "Flatten": 'layers.Flatten(name="{name}", dtype=PRECISION)',
-    "Activation": 'layers.Activation("{activation}", name="{name}", dtype=PRECISION)',
-    "GlobalAvgPool": 'layers.GlobalAveragePooling2D(name="{name}", dtype=PRECISION)',
+    # Each value goes in as a repr (``!r``): a spec is data, never source text.
+    "Conv2D": "layers.Conv2D({filters!r}, {kernel_size!r}, strides={strides!r}, padding={padding!r}, "
+              "activation={activation!r}, name={name!r}, dtype=PRECISION)",
+    "MaxPool2D": "layers.MaxPooling2D({pool_size!r}, name={name!r}, dtype=PRECISION)",
+    "Dense": "layers.Dense({units!r}, activation={activation!r}, name={name!r}, dtype=PRECISION)",
+    "Dropout": "layers.Dropout({rate!r}, name={name!r}, dtype=PRECISION)",
+    "BatchNorm": "layers.BatchNormalization(momentum=BN_MOMENTUM, name={name!r}, dtype=PRECISION)",
+    "Flatten": "layers.Flatten(name={name!r}, dtype=PRECISION)",
+    "Activation": "layers.Activation({activation!r}, name={name!r}, dtype=PRECISION)",
+    "GlobalAvgPool": "layers.GlobalAveragePooling2D(name={name!r}, dtype=PRECISION)",
 }
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 
 
 def model_code(spec, task, model_name: str = "fmnist_model") -> str:
@@ -162,9 +165,9 @@ def model_code(spec, task, model_name: str = "fmnist_model") -> str:
     if task.is_binary:
         lines.append('outputs = layers.Dense(1, activation="sigmoid", name="output", dtype="float32")(x)')
     else:
-        lines.append(f'outputs = layers.Dense({task.n_classes}, activation="softmax", name="output", '
+        lines.append(f'outputs = layers.Dense({int(task.n_classes)!r}, activation="softmax", name="output", '
                      'dtype="float32")(x)')
-    lines.append(f'return keras.Model(inputs, outputs, name="{check_name(model_name)}")')
+    lines.append(f"return keras.Model(inputs, outputs, name={check_name(model_name)!r})")
     return "\n".join("    " + line for line in lines)
 
 
@@ -172,6 +175,9 @@ def training_script(meta: dict, bn_momentum: float | None = None) -> str:
     """Python source of a standalone training script for a saved model's metadata.
 
     meta needs ``name``, ``spec``, ``task`` and ``hparams`` (every model saved by the lab has them).
+    Every recorded value enters the script as a Python literal (``repr``/``pprint`` of plain data),
+    and the template is filled in one pass, so no value is ever read as code or as a placeholder:
+    metadata can be edited by anyone who shares a model file.
     """
     if not meta.get("spec"):
         raise ValueError(f"model {meta.get('name')!r} has no recorded spec, so its training cannot be exported")
@@ -180,25 +186,22 @@ def training_script(meta: dict, bn_momentum: float | None = None) -> str:
     task = get_task(meta.get("task") or "multiclass")
     hp = HParams.from_dict(meta.get("hparams") or {}).to_dict()
     spec = normalize_spec(meta["spec"])
+    about = {"name": check_name(meta["name"]), "exported": _dt.date.today().isoformat(),
+             "task": str(task.description or task.name), "validation": _fmt_acc(meta.get("val_metrics")),
+             "test": _fmt_acc(meta.get("test_metrics")),
+             "versions": {str(k): str(v) for k, v in (meta.get("versions") or {}).items()}}
     fields = {
-        "NAME": meta["name"],
-        "DATE": _dt.date.today().isoformat(),
-        "TASK_DESCRIPTION": task.description or task.name,
-        "VERSIONS": json.dumps(meta.get("versions") or {}),
+        "ABOUT": pprint.pformat(about, width=110, sort_dicts=False),
         "MODEL_CODE": model_code(spec, task, meta["name"]),
         "BN_MOMENTUM": repr(float(BN_MOMENTUM if bn_momentum is None else bn_momentum)),
         "SPEC": pprint.pformat(spec, width=110, sort_dicts=False),
         "HPARAMS": pprint.pformat(hp, width=110, sort_dicts=True),
-        "TASK_NAME": repr(task.name),
-        "CLASS_NAMES": repr(list(task.class_names)),
-        "POSITIVE": repr(sorted(task.positive) if task.is_binary else None),
-        "VAL_ACCURACY": _fmt_acc(meta.get("val_metrics")),
-        "TEST_ACCURACY": _fmt_acc(meta.get("test_metrics")),
+        "TASK_NAME": repr(str(task.name)),
+        "CLASS_NAMES": repr([str(c) for c in task.class_names]),
+        "POSITIVE": repr(sorted(int(c) for c in task.positive) if task.is_binary else None),
     }
-    text = TEMPLATE.read_text()
-    for key, value in fields.items():
-        text = text.replace("{{" + key + "}}", str(value))
-    return text
+    # One pass: a placeholder inside a value is text, never filled later.
+    return PLACEHOLDER.sub(lambda m: fields[m.group(1)], TEMPLATE.read_text())
 
 
 def _fmt_acc(metrics) -> str:

@@ -37,8 +37,7 @@ import jsonschema
 from fmnist_core.schema.names import NAME_RE, check_name  # noqa: F401  (saving.check_name is the API)
 from fmnist_core.schema.settings import settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # fmnist_core/modeling/saving.py -> the repository
-SHIPPED_DIR = REPO_ROOT / "saved_models"
+from fmnist_core.modeling.shipped import REPO_ROOT, SHIPPED_DIR, refuse_shipped  # noqa: F401  (re-exported)
 META_ENTRY = "fmnist/metadata.json"
 FAULT_STEPS = ("keras_written", "staged", "published", "before_delete")
 
@@ -163,6 +162,7 @@ class StagedModel:
         self.tmp, self.target, self.meta = tmp, target, meta
 
     def publish(self) -> Path:
+        refuse_shipped(self.target, "overwritten")
         os.replace(self.tmp, self.target)
         _fault("published")
         # A sidecar from the old two-file format would be stale now; the embedded metadata wins anyway.
@@ -400,6 +400,7 @@ def _own_file(name: str, directory: Path | None = None) -> Path:
 
 
 def _unlink_model(path: Path) -> None:
+    refuse_shipped(path, "deleted or renamed")
     _fault("before_delete")
     path.unlink(missing_ok=True)        # one unlink removes the unit; a legacy sidecar alone is ignored
     path.with_suffix(".json").unlink(missing_ok=True)
@@ -413,6 +414,7 @@ def _check_model_owner(meta: dict, owner) -> None:
 def delete_model(name: str, owner=None) -> None:
     """Remove a user's model from $FMNIST_HOME. Shipped models, and other owners' models, are refused."""
     path = find_model(name)
+    refuse_shipped(path, "deleted")
     if path.parent.resolve() != home_dir().resolve():
         raise PermissionError(f"{name!r} is a shipped model; it cannot be deleted from the app")
     try:
@@ -443,9 +445,11 @@ def rename_model(old: str, new: str, owner=None) -> Path:
     without ever replacing a file, then the old name is unlinked: a crash between the two
     leaves both names, never neither.
     """
+    refuse_shipped(find_model(old), "renamed")   # whichever folder it is in: say why, not "not found"
     src = _own_file(old)
     check_name(new)
     dst = src.with_name(f"{new}.keras")
+    refuse_shipped(dst, "overwritten")
     if dst.exists() or any((d / f"{new}.keras").exists() for d in model_dirs()):
         raise ValueError(f"a model named {new!r} already exists; choose another name")
     meta = read_metadata(src)

@@ -48,12 +48,20 @@ __all__ = [  # the job API, and what its callers use from the modules below it
     "stop",
     "submit",
     "submit_sweep",
+    "train_here",
     "wait",
 ]
 
 
 def _store(store) -> RunStore:
     return store if store is not None else RunStore()
+
+
+def _check_target(model_name: str) -> None:
+    """A name a run may save under: well formed, and not a shipped model's file (refused before
+    any training; the publish itself refuses again, whatever path gets there)."""
+    saving.check_name(model_name)
+    saving.refuse_shipped(saving.home_dir() / f"{model_name}.keras", "overwritten")
 
 
 def _existing_models() -> set[str]:
@@ -83,12 +91,56 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     label = label_of(spec)
     spec, task, hp = check_run(spec, task, hparams)
     if model_name is not None:
-        saving.check_name(model_name)
+        _check_target(model_name)
     run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
                               model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
                               owner=owner or local_owner())
     executor.ensure_worker(store)
     return run_id
+
+
+def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: bool = False, owner=None,
+               on_event=None) -> dict:
+    """Train in this process, as a run: the name is reserved in the store exactly as ``submit`` does
+    (so a queued run or another ``train-here`` can never claim it at the same time), the run is
+    created already running under this process's lease, and the model is published in the
+    transaction that records the result, as a worker does. Returns the saved model's metadata.
+
+    Raises ValueError (NameTakenError) before any training when the name is taken, and RuntimeError
+    with the cause when the run failed (it is recorded ``failed`` in the store).
+    """
+    import os
+
+    from fmnist_core.runs import worker
+
+    settings()
+    store = _store(store)
+    spec, task, hp = check_run(spec, task, hparams)
+    _check_target(model_name)
+    store.reap_dead()   # a killed train-here's reservation ends here, not at the next listing
+    run_id = store.create_run(model_name, task, spec, hp, model_name=model_name, reserved_names=_existing_models(),
+                              overwrite=overwrite, owner=owner or local_owner(), claim_pid=os.getpid())
+    run = store.get_run(run_id, with_batches=False)
+    run["lease"] = run.get("lease_token")
+    worker._quiet.set()
+    beat = worker.Heartbeat(store)   # renews the lease while training (evaluation has no progress events)
+    beat.run_id, beat.lease = run_id, run["lease"]
+    beat.start()
+    try:
+        meta, failure = worker.run_one(store, run, on_event=on_event)
+    except KeyboardInterrupt:   # Ctrl-C: record it, so the name is free again at once
+        store.finish(run_id, "failed", "interrupted (Ctrl-C) before it finished; nothing was saved",
+                     lease=run["lease"])
+        raise
+    finally:
+        beat.run_id = beat.lease = None
+    if meta is None:
+        raise TrainingFailedError(f"run {run_id} failed: {failure}")
+    return meta
+
+
+class TrainingFailedError(RuntimeError):
+    """A run trained in this process ended in failure; the message is the recorded cause."""
 
 
 def local_owner() -> str:

@@ -89,12 +89,31 @@ def _classify(exc, path: Path) -> StoreError | None:
         return StoreUnavailableError(f"the run store folder {path.parent} is not writable (read-only disk or "
                                      "permissions): make it writable, or set FMNIST_HOME to a writable folder")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return None
+        return StoreUnavailableError(f"the run store {path} stayed locked by another process (a training worker, "
+                                     f"the app or another command) for {_timeout_s():g} s: wait for it to finish "
+                                     "or stop it, then try again (FMNIST_DB_TIMEOUT_S sets how long to wait)")
     if isinstance(exc, sqlite3.DatabaseError):
         return StoreDamagedError(f"the run store {path} is damaged ({exc}); it is left untouched. To keep using the "
                                  f"app, move it aside and start a fresh, empty store with {RESET_HINT}; "
                                  "or set FMNIST_HOME to another folder")
     return None
+
+
+def _timeout_s() -> float:
+    """$FMNIST_DB_TIMEOUT_S: the longest a store call waits for a lock, a connection or a statement."""
+    from fmnist_core.schema.settings import Settings, SettingsError, settings
+    try:
+        return settings().db_timeout_s
+    except SettingsError:   # another bad setting: refused where it is used (submit, the CLI), not by every open
+        return Settings.model_fields["db_timeout_s"].default
+
+
+def _server_connect_args() -> dict:
+    """psycopg's connect timeout (whole seconds), and server-side statement and lock timeouts, so an
+    address that never answers or a stuck lock ends in a StoreError instead of a hang."""
+    ms = int(_timeout_s() * 1000)
+    return {"connect_timeout": max(1, round(_timeout_s())),
+            "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
 
 
 def _classify_server(exc, where: str) -> StoreError | None:
@@ -134,7 +153,7 @@ _BEGIN = threading.local()   # this thread's next BEGIN on SQLite: IMMEDIATE (a 
 
 def _sqlite_engine(path: Path):
     # reset_on_return=None: every use is an explicit transaction that ends in COMMIT or ROLLBACK.
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False},
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": _timeout_s(), "check_same_thread": False},
                            pool_reset_on_return=None)
 
     @event.listens_for(engine, "connect")
@@ -244,7 +263,7 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             if self._engine is not None:
                 self._engine.dispose(close=False)  # inherited over fork: leave the parent's connections alone
             self._engine = _sqlite_engine(self.path) if self.is_sqlite else create_engine(
-                self.url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+                self.url, pool_pre_ping=True, pool_size=2, max_overflow=8, connect_args=_server_connect_args())
             self._pid = os.getpid()
         return self._engine
 

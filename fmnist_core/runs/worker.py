@@ -35,7 +35,12 @@ HEARTBEAT_EVERY_S = 2.0
 _terminate = threading.Event()  # set by SIGTERM: finish the current run as 'stopped', then exit
 
 
+_quiet = threading.Event()   # set for a run trained in the user's own process (``jobs.train_here``)
+
+
 def log(msg: str) -> None:
+    if _quiet.is_set():
+        return   # train-here prints its own lines; the error comes back from run_one
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [worker {os.getpid()}] {msg}", flush=True)
 
 
@@ -100,9 +105,9 @@ def wait_for_run(store: RunStore, idle_s: float, parent: int, poll_s: float = 0.
     return False
 
 
-def _train(store: RunStore, run: dict, publish, directory=None) -> dict:
+def _train(store: RunStore, run: dict, publish, directory=None, on_event=None) -> dict:
     """Train and save one claimed run (staged in ``directory``, default the home); returns the saved
-    model's metadata (see runner.train_and_save)."""
+    model's metadata (see runner.train_and_save). ``on_event(ev)`` also sees each progress event."""
     from fmnist_core.data.tasks import get_task
     from fmnist_core.modeling.saving import home_dir
     from fmnist_core.modeling.training import HParams
@@ -113,6 +118,8 @@ def _train(store: RunStore, run: dict, publish, directory=None) -> dict:
     log(f"run {rid} '{run['name']}': {task.name}, {hp.epochs} epochs, model -> {run['model_name']}")
 
     def on_progress(ev):
+        if on_event is not None:
+            on_event(ev)
         try:
             if ev["kind"] == "start":
                 store.set_progress(rid, batches_per_epoch=ev["batches_per_epoch"], lease=lease)
@@ -152,12 +159,13 @@ def _cause(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_one(store: RunStore, run: dict, directory=None, deliver=None) -> None:
+def run_one(store: RunStore, run: dict, directory=None, deliver=None, on_event=None) -> tuple[dict | None, str | None]:
     """Train one claimed run and record how it ended; any error fails the run, never the worker.
 
     directory : where the model is staged (default the home). deliver : for a node without the
     app's model folder, ``deliver(staged)`` returns the ``finish`` arguments that carry the model
-    instead of publishing the file here (see ray_executor).
+    instead of publishing the file here (see ray_executor). on_event : also sees each progress event.
+    Returns (the saved model's metadata, None), or (None, why it failed).
     """
     rid, lease = run["id"], run.get("lease")
 
@@ -179,13 +187,13 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None) -> None:
                      **model)
 
     try:
-        meta = _train(store, run, publish, directory)
+        meta = _train(store, run, publish, directory, on_event)
     except LeaseLostError as exc:
         log(f"run {rid}: {exc}; nothing written")
-        return
+        return None, str(exc)
     except Exception as exc:
         from fmnist_core.modeling.training import TrainingDivergedError
-        if not isinstance(exc, (TrainingDivergedError, StoreError)):
+        if not isinstance(exc, (TrainingDivergedError, StoreError)) and not _quiet.is_set():
             traceback.print_exc()
         message = _cause(exc)
         log(f"run {rid} failed: error: {message}")
@@ -193,10 +201,11 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None) -> None:
             store.finish(rid, "failed", message, lease=lease)
         except (LeaseLostError, StoreError) as exc2:
             log(f"run {rid}: could not record the failure: error: {exc2}")
-        return
+        return None, message
     log(f"run {rid} {'stopped' if meta['stopped'] else 'completed'}: val accuracy "
         f"{meta['val_metrics'].get('accuracy', float('nan')):.4f}, test accuracy "
         f"{meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}")
+    return meta, None
 
 
 def main(argv=None) -> int:
@@ -257,4 +266,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from fmnist_core import quiet_tf
+    quiet_tf.install()   # before warm_up or a run imports TensorFlow: its start-up lines stay out of the log
     raise SystemExit(main())

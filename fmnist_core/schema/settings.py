@@ -64,10 +64,15 @@ class Settings(BaseSettings):
     prewarm_s: float = Field(300.0, ge=0, le=86400, json_schema_extra={"unit": "seconds"})
     # A worker heartbeats every 2 s, so a shorter lease would be taken from healthy workers.
     lease_timeout_s: float = Field(60.0, ge=3, le=86400, json_schema_extra={"unit": "seconds"})
+    # The longest any store call waits: a SQLite store another process holds locked, a PostgreSQL
+    # server's connect, and each of its statements. Then one line says what to do.
+    db_timeout_s: float = Field(30.0, gt=0, le=3600, json_schema_extra={"unit": "seconds"})
     # CPUs each Ray training task reserves.
     ray_cpus: float = Field(1.0, gt=0, le=64, json_schema_extra={"unit": "CPUs"})
     # Forces served mode (sign-in, per-user runs), as if the app were reachable from the network.
     served: bool = False
+    # Set only by `make models`: lets it rebuild the shipped models, which are read-only otherwise.
+    ship: bool = False
     # Fault injection for the tests: SIGKILL the process at this step of a save (saving.FAULT_STEPS).
     fault_at: str | None = None
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # also when loaded by path (tests/test_recipe.py)
 import profiles  # noqa: E402  (benchmarks/profiles.py, beside this script)
 from fmnist_core.modeling import models  # noqa: E402
 
@@ -138,7 +139,7 @@ def table(results: list[dict]) -> str:
             else:
                 k = both[-1]
                 ratios.append(f"{by[n]['reached'][k]['wall_s'] / r['reached'][k]['wall_s']:.2f}x faster to {k}")
-        lines.append(f"| {r['recipe']} | {r['precision']} | {r['best_val_accuracy']:.2%} | " + " | ".join(cells)
+        lines.append(f"| {r['recipe']} | {r.get('precision', '-')} | {r['best_val_accuracy']:.2%} | " + " | ".join(cells)
                      + "".join(f" | {x}" for x in ratios) + " |")
     return "\n".join(lines)
 

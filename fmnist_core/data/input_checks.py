@@ -99,7 +99,14 @@ def check_input(image28: np.ndarray, probs=None) -> InputCheck:
 
 
 if __name__ == "__main__":  # regenerate input_reference.json from the training images
+    import argparse
+
     from fmnist_core.data import fashion_mnist as fdata
+
+    argparse.ArgumentParser(prog="python -m fmnist_core.data.input_checks",
+                            description="Recompute input_reference.json (the 0.5th and 99.5th percentiles of "
+                                        "foreground, contrast, size and centring) from the 60,000 training "
+                                        "images, and print it.").parse_args()
 
     (x_train, _), _ = fdata.load_fashion_mnist(allow_download=False)
     REFERENCE.write_text(json.dumps(compute_reference(x_train), indent=1) + "\n")

@@ -1,11 +1,12 @@
 """Precision ``auto``: pick float32, mixed_bfloat16 or mixed_float16 by measuring this machine.
 
-bfloat16 is ~1.3-1.5x faster than float32 on CPUs with native bfloat16 (AVX512_BF16, AMX), but
-where TensorFlow must emulate it, it is several times *slower* (7.8x on the quick preset with
+bfloat16 is ~1.5-2x faster than float32 on CPUs with native bfloat16 (AVX512_BF16, AMX), but
+where TensorFlow must emulate it, it is several times *slower* (7.8x on the old quick preset with
 ``TF_ENABLE_ONEDNN_OPTS=0``), and with oneDNN capped below AVX-512 its convolutions do not run at
 all. Students bring all of these machines, so no precision is right everywhere: the first run on a
-machine times a few real training steps of the default model in both precisions and keeps
-bfloat16 only where it works and is clearly faster. A visible GPU gets mixed_float16.
+machine times a few real training steps of a probe model in both precisions and keeps bfloat16
+only where it works and is clearly faster. A visible GPU gets mixed_float16. The quick model's
+step is timed too: the app's time estimates come from it.
 
 The decision is cached in ``~/.fmnist-lab/precision.json``, keyed by what decides it: CPU model,
 architecture, TensorFlow version, the oneDNN settings and the visible GPUs. A damaged cache is
@@ -28,10 +29,18 @@ from fmnist_core.schema.hparams import PRECISIONS
 
 CONCRETE = tuple(p for p in PRECISIONS if p != "auto")
 CLEARLY_FASTER = 0.85          # bfloat16 is kept only when its step takes <= 85% of float32's
-REFERENCE_PRESET = "quick"     # the model a student trains first (models.DEFAULT_PRESET)
+REFERENCE_PRESET = "quick"     # the model a student trains first (models.DEFAULT_PRESET): timed for estimates
 REFERENCE_BATCH = 256          # the quick recipe's batch size: the ratio depends on the batch
-TIMED_STEPS = 5                # per precision, interleaved, after one untimed (tracing) step
-CACHE_VERSION = 1
+# The probe that decides: convolutions heavy enough (4.2 M multiply-adds per image: the quick preset until
+# 2026-12-07) that the step measures the CPU's bfloat16 arithmetic, not the optimizer and input overheads
+# that dominate the small quick model's step (there native bfloat16 measured only 1.1-1.3x faster).
+PROBE = [layer for filters in (32, 64) for layer in (
+    {"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"},
+    {"type": "MaxPool2D", "pool_size": 2}, {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"})] + [
+    {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "linear"}, {"type": "BatchNorm"},
+    {"type": "Activation", "activation": "relu"}]
+TIMED_STEPS = 8                # per precision, interleaved, after one untimed (tracing) step
+CACHE_VERSION = 2              # 2: the fastest step, not the median (noisy on a busy machine)
 ENV_THAT_MATTERS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "CUDA_VISIBLE_DEVICES")
 
 
@@ -48,6 +57,8 @@ class PrecisionChoice(BaseModel):
     float32_step_s: float | None = Field(default=None, gt=0)
     bfloat16_step_s: float | None = Field(default=None, gt=0)
     bfloat16_error: str | None = Field(default=None, max_length=300)
+    quick_float32_s: float | None = Field(default=None, gt=0)    # the quick model's step, for time estimates
+    quick_bfloat16_s: float | None = Field(default=None, gt=0)
     measured_at: float = Field(gt=0)
     machine: dict[str, str]
 
@@ -68,7 +79,7 @@ def _light_key() -> dict[str, str]:
     """The key without the GPUs, which only TensorFlow can list: readable without importing it."""
     from fmnist_core.modeling.models import preset
 
-    reference = hashlib.sha256(json.dumps(preset(REFERENCE_PRESET), sort_keys=True).encode()).hexdigest()[:12]
+    reference = hashlib.sha256(json.dumps([preset(REFERENCE_PRESET), PROBE], sort_keys=True).encode()).hexdigest()[:12]
     key = {"cpu": _cpu_model(), "arch": platform.machine().lower(), "os": platform.system(),
            "tensorflow": _tf_version(), "reference": f"{REFERENCE_PRESET}:{reference}@{REFERENCE_BATCH}"}
     key.update({v: os.environ.get(v, "") for v in ENV_THAT_MATTERS})
@@ -146,8 +157,8 @@ def step_seconds(choice: PrecisionChoice) -> float | None:
     """Measured seconds of one training step of the reference model (``REFERENCE_PRESET`` at batch
     ``REFERENCE_BATCH``) in the precision ``auto`` chose: the base of the app's time estimates."""
     if choice.precision == "mixed_bfloat16":
-        return choice.bfloat16_step_s
-    return choice.float32_step_s
+        return choice.quick_bfloat16_s
+    return choice.quick_float32_s
 
 
 def _store(choice: PrecisionChoice, home: Path | None) -> None:
@@ -183,9 +194,12 @@ def choose_precision(home: Path | None = None, refresh: bool = False, measure=No
     return choice
 
 
-def decide(key: dict, f32_s: float | None, bf16_s: float | None, bf16_error: str | None) -> PrecisionChoice:
-    """The rule, apart from the measuring: a GPU -> mixed_float16; bfloat16 only when it runs and is clearly faster."""
+def decide(key: dict, f32_s: float | None, bf16_s: float | None, bf16_error: str | None,
+           quick_f32_s: float | None = None, quick_bf16_s: float | None = None) -> PrecisionChoice:
+    """The rule, apart from the measuring: a GPU -> mixed_float16; bfloat16 only when it runs and is clearly
+    faster on the probe. The quick model's steps are kept for the app's time estimates."""
     common = {"float32_step_s": f32_s, "bfloat16_step_s": bf16_s, "bfloat16_error": bf16_error,
+              "quick_float32_s": quick_f32_s, "quick_bfloat16_s": quick_bf16_s,
               "measured_at": time.time(), "machine": key}
     if key.get("gpus"):
         return PrecisionChoice(precision="mixed_float16", reason=f"mixed_float16: on the GPU ({key['gpus']})",
@@ -206,21 +220,25 @@ def decide(key: dict, f32_s: float | None, bf16_s: float | None, bf16_error: str
     return PrecisionChoice(precision="float32", reason=f"float32: this CPU has no fast bfloat16 ({why})", **common)
 
 
-def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | None]:
-    """Median seconds of one training step of the reference model, float32 vs mixed_bfloat16.
+def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | None, float, float | None]:
+    """Seconds of one training step of the probe (``PROBE``), float32 vs mixed_bfloat16, the fastest of
+    ``steps`` each; then of the quick model (for the app's estimates), in float32 and, where bfloat16 may
+    be chosen, in bfloat16. Returns (probe float32, probe bfloat16 or None, bfloat16's error or None,
+    quick float32, quick bfloat16 or None).
 
-    The steps alternate between the two models, so a burst of load elsewhere hits both alike.
+    The steps alternate between the two models, so a burst of load elsewhere hits both alike, and the
+    fastest step is what each precision costs when nothing else runs: on a busy machine the median
+    once called a 1.6x faster bfloat16 "only 1.14x faster".
     bfloat16 stops early once it is plainly slow (emulated bfloat16 takes ~2 s a step here): the
     answer is clear, and a student should not wait for it.
     """
-    import numpy as np
-
-    f32 = _reference_step("float32")
+    f32 = _reference_step("float32", PROBE)
+    quick_f32 = _fastest(_reference_step("float32", REFERENCE_PRESET), 5)
     try:
-        bf16 = _reference_step("mixed_bfloat16")
+        bf16 = _reference_step("mixed_bfloat16", PROBE)
         bf16()   # the first step traces, and is where an unsupported bfloat16 kernel fails
     except Exception as exc:  # noqa: BLE001 - TensorFlow's op errors have no common narrower base
-        return _median(f32, steps), None, short_error(exc)
+        return _fastest(f32, steps), None, short_error(exc), quick_f32, None
     f32()
     t32, t16 = [], []
     for i in range(steps):
@@ -228,16 +246,19 @@ def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | 
         t16.append(_timed(bf16))
         if i >= 1 and min(t16) > 2 * max(t32):
             break
-    return float(np.median(t32)), float(np.median(t16)), None
+    quick_bf16 = None
+    if min(t16) < min(t32):   # only where bfloat16 may be chosen: emulated, a quick step takes ~1 s
+        quick_bf16 = _fastest(_reference_step("mixed_bfloat16", REFERENCE_PRESET), 5)
+    return min(t32), min(t16), None, quick_f32, quick_bf16
 
 
-def _reference_step(precision: str):
+def _reference_step(precision: str, spec):
     import keras
     import numpy as np
 
     from fmnist_core.modeling.models import build_model
 
-    model = build_model(REFERENCE_PRESET, "multiclass", precision=precision)
+    model = build_model(spec, "multiclass", precision=precision)
     # Adam and the sparse loss, as training compiles the default recipe (the schedule costs nothing)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
@@ -252,11 +273,9 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _median(fn, steps: int) -> float:
-    import numpy as np
-
+def _fastest(fn, steps: int) -> float:
     fn()
-    return float(np.median([_timed(fn) for _ in range(steps)]))
+    return min(_timed(fn) for _ in range(steps))
 
 
 def short_error(exc: BaseException) -> str:

@@ -110,7 +110,7 @@ def test_the_default_preset_comes_with_its_recipe_and_loading_another_keeps_the_
     at = page(BUILD)
     hp = {k: at.session_state[f"bt_hp_{k}"] for k in models.RECIPES["quick"]}
     assert hp == models.RECIPES["quick"]
-    assert any("Loaded with its training recipe (bfloat16, batch 256, one-cycle LR 5.0e-03, 4 epochs)" in c.value
+    assert any("Loaded with its training recipe (precision auto, batch 256, one-cycle LR 5.0e-03, 3 epochs)" in c.value
                for c in at.caption)
     assert at.session_state["bt_hp_subset"] == 6000          # the image count is the user's to choose
     widget(at.number_input, "Epochs").set_value(7)

@@ -192,10 +192,11 @@ def histograms(run_id: int) -> None:
 
 
 def recipe_text(recipe: dict) -> str:
-    """A training recipe in words, e.g. 'bfloat16, batch 256, one-cycle LR 5.0e-03, 4 epochs'."""
+    """A training recipe in words, e.g. 'precision auto, batch 256, one-cycle LR 5.0e-03, 3 epochs'."""
     parts = []
     if recipe.get("precision"):
-        parts.append("bfloat16" if recipe["precision"] == "mixed_bfloat16" else recipe["precision"])
+        parts.append({"mixed_bfloat16": "bfloat16", "auto": "precision auto"}.get(recipe["precision"],
+                                                                                   recipe["precision"]))
     if recipe.get("batch_size"):
         parts.append(f"batch {recipe['batch_size']}")
     if recipe.get("lr"):

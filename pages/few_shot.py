@@ -2,7 +2,7 @@
 
 Five methods on the same draws (label spreading over unlabelled images, frozen backbone + new
 head, full fine-tune, nearest class mean, from scratch), backbones, seeds, a k-shot curve, and
-the user's own images. All logic is in ``fmnist_core.studies.fewshot``; fits and curves run in
+the user's own images. All logic is in ``fmnist_core.studies.fewshot`` (methods) and ``fewshot_eval`` (scoring, curves); fits and curves run in
 background tasks (``ui.tasks``) so the page never blocks, and a run
 takes seconds. Results are kept per settings for every session (``_results``).
 """
@@ -17,6 +17,7 @@ from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import figures
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
+from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
 from ui.app import catalog, layout
@@ -154,7 +155,7 @@ else:
 
 st.subheader("2. Five ways to learn from a few images")
 infos = {m["name"]: m for m in catalog.models_info()}
-default_bb = fs.default_backbone(data)
+default_bb = fe.default_backbone(data)
 options = [b for b in fs.BACKBONES if b in infos] + [n for n in infos if n not in fs.BACKBONES]
 if not options:
     st.info("No saved model to start from. Run `make models` for the shipped ones.")
@@ -182,7 +183,7 @@ stored_key = fstore.result_key(data, methods, backbone, int(seeds), shots) if ta
 
 
 def _compare(progress):
-    out = fs.compare_methods(data, methods, backbone, int(seeds), shots, on_progress=progress)
+    out = fe.compare_methods(data, methods, backbone, int(seeds), shots, on_progress=progress)
     if stored_key:
         fstore.store(stored_key, out)
     return out
@@ -303,7 +304,7 @@ if cjob is None:
         st.caption("Each point is the mean over draws of k random training images per class, the same draws for "
                    "every method. It runs in the background: the page stays usable.")
         st.stop()
-    jobs.start(curve_key, tasks.fraction_work(lambda progress: fs.kshot_curve(data, methods, sorted(ks), int(draws),
+    jobs.start(curve_key, tasks.fraction_work(lambda progress: fe.kshot_curve(data, methods, sorted(ks), int(draws),
                                                                           backbone, on_progress=progress)))
 rows = tasks.result_or_stop(jobs, curve_key, "Computing the k-shot curve", "fs_curve_retry")
 ss["fewshot_curve"] = rows
@@ -328,5 +329,5 @@ n_each = rows[0]["n"] // max(1, rows[0]["draws"]) if rows else 0
 st.caption(f"Mean over {int(draws)} draws; whiskers: 95% Wilson interval of all draws' answers pooled "
            f"(n = {int(draws)} × ~{n_each:,} test images; the draws share test images, so the draw-to-draw spread "
            f"can be larger); backbone `{backbone}`.")
-if n_each and n_each < fs.SMALL_TEST:
-    st.warning(fs.small_test_warning(n_each))
+if n_each and n_each < fe.SMALL_TEST:
+    st.warning(fe.small_test_warning(n_each))

@@ -130,6 +130,7 @@ def _fewshot_data(args):
 
 def cmd_fewshot(args) -> int:
     from fmnist_core.studies import fewshot as fs
+    from fmnist_core.studies import fewshot_eval as fe
 
     data = _fewshot_data(args)
     progress = (lambda f, msg: _err(f"[{100 * f:5.1f}%] {msg}")) if not args.quiet else None
@@ -138,8 +139,8 @@ def cmd_fewshot(args) -> int:
     if args.curve:
         ks = [_positive_int(k) for k in args.ks.split(",")]
         methods = args.methods.split(",") if args.methods else list(fs.METHODS)
-        backbone = args.backbone or fs.default_backbone(data)
-        rows = fs.kshot_curve(data, methods, ks, args.draws, backbone, on_progress=progress)
+        backbone = args.backbone or fe.default_backbone(data)
+        rows = fe.kshot_curve(data, methods, ks, args.draws, backbone, on_progress=progress)
         out = {"task": data.name, "backbone": backbone, "classes": list(data.classes),
                "n_test": int(len(data.y_test)), "draws": args.draws, "curve": rows}
         if args.json:
@@ -158,7 +159,7 @@ def cmd_fewshot(args) -> int:
     if shots is None and not data.fixed:
         shots = 5
         _err(f"{data.name}: no --shots given, using 5 per class")
-    res = fs.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
+    res = fe.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
     res = {k: v for k, v in res.items() if k not in ("predictions", "model")}
     if args.json:
         print_json(res)

@@ -38,6 +38,7 @@ def _positive_int(text: str) -> int:
 # ---------------------------------------------------------------- compare-binary
 
 def cmd_compare_binary(args) -> int:
+    from fmnist_core.studies import binary_report as br
     from fmnist_core.studies import binary_study as bs
     from fmnist_core.studies import replicates as rep
 
@@ -82,7 +83,7 @@ def cmd_compare_binary(args) -> int:
     res = bs.compare_binary(args.task, args.multiclass, lists["direct"], lists["transfer"],
                             on_progress=lambda d, t, name: _err(f"evaluating {name} ({d}/{t})"))
     if args.json:
-        print_json(bs.to_json(res))
+        print_json(br.to_json(res))
         return 0
     print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, "
           f"{res['n']:,} test images\n")
@@ -90,7 +91,7 @@ def cmd_compare_binary(args) -> int:
         print(f"note: {note}")
     if res.get("notes"):
         print()
-    rows = bs.metric_rows(res)
+    rows = br.metric_rows(res)
     width = max(len(r["approach"]) for r in rows)
     print(f"{'approach'.ljust(width)}  seeds  {'accuracy':>16}  {'balanced acc':>16}  {'F1':>16}  models")
     for r in rows:
@@ -106,7 +107,7 @@ def cmd_compare_binary(args) -> int:
               + (f", per extra seed {', '.join(f'{p:.3g}' for p in t['p_values_per_seed'])}"
                  if t["p_values_per_seed"] else ""))
     print(f"\n{len(res['disagreements'])} test images on which the three approaches do not all agree.\n")
-    for sentence in bs.verdict_sentences(res):
+    for sentence in br.verdict_sentences(res):
         print("- " + sentence)
     return 0
 

@@ -4,7 +4,7 @@ Three approaches on the same 10,000 test images: the 10-class model binarized (b
 mass, and by its arg-max class), a binary model from scratch and one with transfer. Exact
 McNemar tests on the images where they disagree, mean ± sd over seeds, a verdict that follows
 from the numbers, and the disagreeing images. All of it comes from
-``fmnist_core.studies.binary_study``; seed replicates train through the job queue.
+``fmnist_core.studies.binary_study`` and ``binary_report``; seed replicates train through the job queue.
 """
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from fmnist_core.data.tasks import BUILTIN_TASKS, custom_task, display_name, get
 from fmnist_core.insight import explore, figures
 from fmnist_core.modeling import inference
 from fmnist_core.runs.store import TERMINAL
+from fmnist_core.studies import binary_report as br
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies import replicates as rep
 from ui.app import catalog, layout
@@ -195,19 +196,19 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-ss["binary_study_result"] = bs.to_json(res, max_disagreements=0)
+ss["binary_study_result"] = br.to_json(res, max_disagreements=0)
 for note in res.get("notes", []):
     st.warning(note, icon=":material/warning:")
 
 st.subheader("3. The verdict")
-plain = bs.plain_verdicts(res)
+plain = br.plain_verdicts(res)
 (st.success if plain[0]["significant"] else st.info)(plain[0]["sentence"])
 for v in plain[1:]:
     st.markdown(f"- {v['sentence']}")
 with st.expander("The statistics behind these sentences"):
     st.markdown("**McNemar's test** asks: on the images where two approaches disagree, does one win so "
                 "much more often than the other that luck is an unlikely explanation?")
-    for sentence in bs.verdict_sentences(res, where="page"):
+    for sentence in br.verdict_sentences(res, where="page"):
         st.markdown(f"- {sentence}")
     st.caption(f"McNemar's exact test uses only the images two approaches disagree on; p-values are "
                f"Holm-adjusted over the {len(res['mcnemar'])} tests, significant below {res['alpha']}. A gap is "
@@ -222,7 +223,7 @@ with st.expander("The statistics behind these sentences"):
                                 "p (Holm)": st.column_config.NumberColumn(format="%.3g")})
 
 st.subheader("4. The numbers")
-rows = bs.metric_rows(res)
+rows = br.metric_rows(res)
 
 
 def title(name: str) -> str:
@@ -253,7 +254,7 @@ for col, (key, s) in zip(cm_cols, shown.items()):
     col.caption(f"{title(s['models'][0])} · accuracy {s['runs'][0]['accuracy']:.2%} on {res['n']:,} test images")
 
 st.subheader("5. Where they disagree")
-drows = bs.disagreement_rows(res)
+drows = br.disagreement_rows(res)
 st.markdown(f"The three approaches do not all agree on **{len(drows):,}** of the {res['n']:,} test images.")
 only = st.segmented_control("Show images that", ["any disagree", "binarized gets wrong", "direct gets wrong",
                                                   "transfer gets wrong"], default="any disagree", required=True,

@@ -7,8 +7,8 @@ import streamlit as st
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.insight import figures
-from fmnist_core.insight.training_figures import (METRIC_LABELS, curves_figure, grid_figure, overlay_figure,
-                                                  parallel_figure, sweep_summary_figure)
+from fmnist_core.insight.training_figures import METRIC_LABELS, curves_figure, overlay_figure
+from fmnist_core.insight.tuning_figures import grid_figure, parallel_figure, sweep_summary_figure
 from fmnist_core.modeling import models
 from fmnist_core.runs.store import STATUSES, TERMINAL
 from ui.app import frame, handoff

@@ -2,7 +2,8 @@
 
 Five methods on the same draws (label spreading over unlabelled images, frozen backbone + new
 head, full fine-tune, nearest class mean, from scratch), backbones, seeds, a k-shot curve, and
-the user's own images. All logic is in ``fmnist_core.studies.fewshot``; fits and curves run in
+the user's own images. All logic is in ``fmnist_core.studies.fewshot`` (methods) and
+``fewshot_eval`` (scoring, curves); fits and curves run in
 background tasks (``ui.tasks``) so the page never blocks, and a run takes seconds. Results are
 kept per settings for every session. The panels live in ``ui.studies`` (fewshot_task,
 fewshot_results, fewshot_curve): this page is the order they come in.

@@ -9,7 +9,7 @@ kept per model, task and settings, for every session.
 """
 import streamlit as st
 
-from fmnist_core.insight.training_figures import SUGGESTION_LABELS, lr_finder_figure
+from fmnist_core.insight.tuning_figures import SUGGESTION_LABELS, lr_finder_figure
 from fmnist_core.modeling import models
 from fmnist_core.modeling.training import OPTIMIZERS, PRECISIONS, HParams
 from ui.app import frame, handoff, machine

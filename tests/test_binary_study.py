@@ -1,4 +1,4 @@
-"""Study A: binarized 10-class model vs direct binary models (fmnist_core.studies.binary_study)."""
+"""Study A: binarized 10-class model vs direct binary models (fmnist_core.studies.binary_study, binary_report)."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from shared_models import require_shipped, tiny_footwear_home
 from fmnist_core.data.tasks import binarize
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.inference import evaluate_saved
+from fmnist_core.studies import binary_report as br
 from fmnist_core.studies import binary_study as bs
 from fmnist_core.studies.replicates import plan_replicates
 
@@ -73,7 +74,7 @@ def test_compare_predictions_and_verdict_follow_the_numbers():
         assert acc[a] - acc[b] == pytest.approx((test["b"] - test["c"]) / 1000)
         assert 0 <= test["p_value"] <= test["p_adjusted"] <= 1
     assert len(res["disagreements"]) == 20 + 80 + 5 - 0   # indices 0-24 and 100-179 (0-19 shared by two)
-    text = bs.verdict(res)
+    text = br.verdict(res)
     assert "The binarized 10-class model is better than the direct binary model by 6.00 points" in text
     assert "No significant difference between the binarized 10-class model and the binary model with transfer" in text
     assert "seed-to-seed noise is not measured" in text
@@ -86,15 +87,15 @@ def test_verdict_says_when_a_gap_is_within_the_seed_noise():
     base = {"binarized": [_with_errors(y, range(500, 520))], "transfer": [_with_errors(y, range(500, 520))]}
     noisy = bs.compare_predictions("shoes", y, {**base, "direct": wide})
     assert noisy["noise"]["binarized vs direct"] is True
-    assert "is within the seed-to-seed noise (sd up to 6.00 points): another seed could reverse" in bs.verdict(noisy)
+    assert "is within the seed-to-seed noise (sd up to 6.00 points): another seed could reverse" in br.verdict(noisy)
     # One 10-class model: it is tested against each further seed of the direct model too.
     assert len(noisy["mcnemar"]["binarized vs direct"]["p_values_per_seed"]) == 2
     firm = bs.compare_predictions("shoes", y, {**base, "direct": tight})
     assert firm["noise"]["binarized vs direct"] is False
-    assert "The gap also holds across seeds (3 and 1 models" in bs.verdict(firm)
+    assert "The gap also holds across seeds (3 and 1 models" in br.verdict(firm)
     two = bs.compare_predictions("shoes", y, {**base, "direct": wide[:2]})
     assert two["noise"]["binarized vs direct"] is None                 # two seeds make no noise estimate
-    assert "seed-to-seed noise is not measured" in bs.verdict(two)
+    assert "seed-to-seed noise is not measured" in br.verdict(two)
     assert firm["approaches"]["direct"]["accuracy_sd"] == pytest.approx(0.001)
 
 
@@ -109,11 +110,11 @@ def test_compare_binary_on_tiny_models_matches_evaluate_saved(tiny_models):
     cm = np.array(res["approaches"]["transfer"]["confusion_matrix"])
     assert cm.sum() == 10000 and cm.sum(axis=1).tolist() == [6000, 4000]   # 6 clothing classes x 1000
     assert res["approaches"]["direct"]["accuracy"] > 0.85                    # far above the 60% majority class
-    rows = bs.disagreement_rows(res, limit=5)
+    rows = br.disagreement_rows(res, limit=5)
     assert len(rows) == min(5, len(res["disagreements"]))
     for r in rows:
         assert len({r["binarized"], r["direct"], r["transfer"]}) == 2
-    js = bs.to_json(res, max_disagreements=3)
+    js = br.to_json(res, max_disagreements=3)
     assert set(js["approaches"]) == {"binarized", "direct", "transfer"} and len(js["disagreements"]) <= 3
     assert "binarized_argmax" in js["variants"] and js["verdict"]
     assert res["notes"] == []
@@ -162,4 +163,4 @@ def test_compare_binary_on_the_shipped_models(fmnist_home):
         assert res["approaches"][a]["accuracy"] > 0.95
     for test in res["mcnemar"].values():
         assert 0 <= test["p_value"] <= 1
-    assert bs.verdict(res)
+    assert br.verdict(res)

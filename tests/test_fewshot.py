@@ -1,4 +1,4 @@
-"""Study B: few-shot fine-tuning (fmnist_core.studies.fewshot and fewshot_data)."""
+"""Study B: few-shot fine-tuning (fmnist_core.studies.fewshot, fewshot_eval and fewshot_data)."""
 import io
 
 import numpy as np
@@ -13,6 +13,7 @@ from fmnist_core.modeling import saving
 from fmnist_core.modeling.inference import get_model
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
+from fmnist_core.studies import fewshot_eval as fe
 
 
 def tiny_backbones():
@@ -95,8 +96,8 @@ def test_folders_of_pngs_give_the_same_result_as_the_built_in_task(backbones, tm
     folders = fd.from_folders(tmp_path / "train", tmp_path / "test")
     assert folders.classes == builtin.classes
     for method in ("frozen", "prototype"):
-        a = fs.run_fewshot(builtin, method, "tiny_shoes", seeds=2)
-        b = fs.run_fewshot(folders, method, "tiny_shoes", seeds=2)
+        a = fe.run_fewshot(builtin, method, "tiny_shoes", seeds=2)
+        b = fe.run_fewshot(folders, method, "tiny_shoes", seeds=2)
         assert a["accuracies"] == b["accuracies"] and a["n_test"] == b["n_test"] == 20
         assert a["confusion_matrix"] == b["confusion_matrix"]
 
@@ -146,7 +147,7 @@ def test_finetune_keeps_batchnorm_statistics_and_the_shared_backbone(backbones):
 def test_every_method_beats_chance_on_shoe_types(backbones):
     data = fd.shoe_types()
     for method in [m for m in fs.METHODS if m != "spread"]:   # spread: tests/test_fewshot_spread.py
-        res = fs.run_fewshot(data, method, "tiny_shoes", seeds=1, shots=10)
+        res = fe.run_fewshot(data, method, "tiny_shoes", seeds=1, shots=10)
         assert res["n_train"] == 30 and res["n_test"] == 3000
         assert res["accuracy"] > 0.5, (method, res["accuracy"])          # chance is 1/3
         assert np.array(res["confusion_matrix"]).sum() == 3000
@@ -154,7 +155,7 @@ def test_every_method_beats_chance_on_shoe_types(backbones):
 
 def test_kshot_curve_returns_one_mean_and_sd_per_k_and_method(backbones):
     progress = []
-    rows = fs.kshot_curve("shoe-types", methods=("frozen", "prototype"), ks=(1, 2), draws=2, backbone="tiny_shoes",
+    rows = fe.kshot_curve("shoe-types", methods=("frozen", "prototype"), ks=(1, 2), draws=2, backbone="tiny_shoes",
                           on_progress=lambda f, msg: progress.append(f))
     assert [(r["k"], r["method"]) for r in rows] == [(1, "frozen"), (1, "prototype"), (2, "frozen"), (2, "prototype")]
     for r in rows:
@@ -162,6 +163,6 @@ def test_kshot_curve_returns_one_mean_and_sd_per_k_and_method(backbones):
         assert r["sd"] == pytest.approx(np.std(r["accuracies"], ddof=1)) and 0 <= r["sd"] < 0.5
     assert progress[-1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at most 1"):
-        fs.kshot_curve("flats-heels", ks=(1, 2), draws=1, backbone="tiny_shoes")
+        fe.kshot_curve("flats-heels", ks=(1, 2), draws=1, backbone="tiny_shoes")
     with pytest.raises(ValueError, match="unknown method"):
-        fs.kshot_curve("shoe-types", methods=("magic",), ks=(1,), draws=1, backbone="tiny_shoes")
+        fe.kshot_curve("shoe-types", methods=("magic",), ks=(1,), draws=1, backbone="tiny_shoes")

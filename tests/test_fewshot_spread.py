@@ -5,6 +5,7 @@ from shared_models import require_shipped
 
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
+from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_spread as sp
 
 
@@ -60,7 +61,7 @@ def test_spread_uses_the_unlabelled_boots_says_so_and_answers_new_images(shipped
 
 def test_default_method_holds_on_the_validation_set_with_the_seed_shots(shipped_home):
     """The issue's bar: >= 92% on the study's 216 validation boots from the seed's two shots."""
-    res = fs.run_fewshot("flats-heels-val", seeds=1)
+    res = fe.run_fewshot("flats-heels-val", seeds=1)
     assert res["method"] == fs.DEFAULT_METHOD == "spread" and res["n_test"] == 216
     assert res["accuracy"] >= 0.92, res["confusion_matrix"]
     lo, hi = res["interval"]

@@ -10,13 +10,11 @@ from fmnist_core.insight.training_figures import (
     curves_csv,
     curves_figure,
     ema,
-    lr_finder_figure,
     overlay_figure,
     series,
-    sweep_points,
-    sweep_summary_figure,
     thin,
 )
+from fmnist_core.insight.tuning_figures import lr_finder_figure, sweep_points, sweep_summary_figure
 
 
 def finder_result():
@@ -172,7 +170,7 @@ def test_hint_underfitting_and_gap():
 
 
 def test_parallel_figure_has_an_axis_per_varied_hyperparameter_and_marks_the_selection():
-    from fmnist_core.insight.training_figures import parallel_figure
+    from fmnist_core.insight.tuning_figures import parallel_figure
     runs = [{"id": i, "val_accuracy": acc, "hparams": {"lr": lr, "batch_size": 128, "optimizer": opt, "epochs": 3}}
             for i, lr, opt, acc in [(1, 1e-3, "adam", 0.85), (2, 1e-2, "sgd", 0.80), (3, 1e-4, "adam", 0.70)]]
     runs.append({"id": 4, "val_accuracy": None, "hparams": {"lr": 1.0}})            # failed: left out
@@ -186,7 +184,7 @@ def test_parallel_figure_has_an_axis_per_varied_hyperparameter_and_marks_the_sel
 
 
 def test_grid_figure_puts_each_run_in_its_cell():
-    from fmnist_core.insight.training_figures import grid_figure
+    from fmnist_core.insight.tuning_figures import grid_figure
     runs = [{"id": i, "sweep_value": [lr, bs], "val_accuracy": acc} for i, lr, bs, acc in
             [(1, 1e-3, 32, 0.80), (2, 1e-3, 128, 0.82), (3, 1e-2, 32, 0.85), (4, 1e-2, 128, None)]]
     fig = grid_figure(runs, ["lr", "batch_size"])

@@ -1,6 +1,6 @@
 import pytest
 
-from fmnist_core.modeling import models
+from fmnist_core.modeling import models, presets
 
 
 @pytest.mark.parametrize("name", sorted(models.PRESETS))
@@ -17,7 +17,7 @@ def test_known_parameter_counts():
     assert models.count_params("linear", "shoes") == 28 * 28 + 1
     # shoe_cnn: conv(16,5x5) 416 + conv(32,5x5) 12,832 + dense from 7*7*32 -> 1: 1,569
     assert models.count_params("shoe_cnn", "shoes") == 416 + 12_832 + 1_569
-    assert models.count_params(models.mlp((4, 4), dropout=0)) == (784 + 1) * 4 + 5 * 4 + 5 * 10
+    assert models.count_params(presets.mlp((4, 4), dropout=0)) == (784 + 1) * 4 + 5 * 4 + 5 * 10
 
 
 def test_spec_errors_are_clear():
@@ -30,7 +30,7 @@ def test_spec_errors_are_clear():
     with pytest.raises(models.SpecError, match="unknown parameter"):
         models.normalize_spec([{"type": "Dense", "unitz": 3}])
     with pytest.raises(models.SpecError, match="activation"):
-        models.mlp(activation="softplusplus")
+        presets.mlp(activation="softplusplus")
     with pytest.raises(models.SpecError, match="cap"):
         models.check_param_cap([{"type": "Flatten"}, {"type": "Dense", "units": 5000}])
     with pytest.raises(models.SpecError, match="unknown preset"):

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.modeling import evaluation, inference
+from fmnist_core.studies import binary_report as br
 from fmnist_core.studies import binary_study as bs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,19 +109,19 @@ def test_no_verdict_sentence_compares_an_approach_with_itself(seeds):
     """Before: 'No significant difference between the binarized 10-class model and the binarized
     10-class model (arg-max class)'. Every pair's two sides are named differently."""
     res = _result(seeds=seeds)
-    texts = bs.verdict_sentences(res) + [v["sentence"] for v in bs.plain_verdicts(res)]
+    texts = br.verdict_sentences(res) + [v["sentence"] for v in br.plain_verdicts(res)]
     assert len(texts) == 4 + (seeds == 1) + 4
     for text in texts:
-        for label in list(bs.LABELS.values()) + list(bs.PLAIN.values()):
+        for label in list(bs.LABELS.values()) + list(br.PLAIN.values()):
             assert not re.search(re.escape(label) + r"( \(arg-max class\))? (and|than|vs) (the )?" + re.escape(label),
                                  text, re.I), text
 
 
 def test_the_page_verdict_points_to_the_seeds_control_not_a_command_line_flag():
     res = _result(seeds=1)
-    page = " ".join(bs.verdict_sentences(res, where="page"))
+    page = " ".join(br.verdict_sentences(res, where="page"))
     assert "--seeds" not in page and "Seeds per binary approach" in page
-    assert "--seeds 3" in " ".join(bs.verdict_sentences(res, where="cli"))
+    assert "--seeds 3" in " ".join(br.verdict_sentences(res, where="cli"))
 
 
 # ---------------------------------------------------------------- home, names, pickers (issue 14)

@@ -38,6 +38,7 @@ def _positive_int(text: str) -> int:
 # ---------------------------------------------------------------- compare-binary
 
 def cmd_compare_binary(args) -> int:
+    from fmnist_core.studies import binary_report as br
     from fmnist_core.studies import binary_study as bs
     from fmnist_core.studies import replicates as rep
 
@@ -82,7 +83,7 @@ def cmd_compare_binary(args) -> int:
     res = bs.compare_binary(args.task, args.multiclass, lists["direct"], lists["transfer"],
                             on_progress=lambda d, t, name: _err(f"evaluating {name} ({d}/{t})"))
     if args.json:
-        print_json(bs.to_json(res))
+        print_json(br.to_json(res))
         return 0
     print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, "
           f"{res['n']:,} test images\n")
@@ -90,7 +91,7 @@ def cmd_compare_binary(args) -> int:
         print(f"note: {note}")
     if res.get("notes"):
         print()
-    rows = bs.metric_rows(res)
+    rows = br.metric_rows(res)
     width = max(len(r["approach"]) for r in rows)
     print(f"{'approach'.ljust(width)}  seeds  {'accuracy':>16}  {'balanced acc':>16}  {'F1':>16}  models")
     for r in rows:
@@ -106,7 +107,7 @@ def cmd_compare_binary(args) -> int:
               + (f", per extra seed {', '.join(f'{p:.3g}' for p in t['p_values_per_seed'])}"
                  if t["p_values_per_seed"] else ""))
     print(f"\n{len(res['disagreements'])} test images on which the three approaches do not all agree.\n")
-    for sentence in bs.verdict_sentences(res):
+    for sentence in br.verdict_sentences(res):
         print("- " + sentence)
     return 0
 
@@ -130,6 +131,7 @@ def _fewshot_data(args):
 
 def cmd_fewshot(args) -> int:
     from fmnist_core.studies import fewshot as fs
+    from fmnist_core.studies import fewshot_eval as fe
 
     data = _fewshot_data(args)
     progress = (lambda f, msg: _err(f"[{100 * f:5.1f}%] {msg}")) if not args.quiet else None
@@ -138,8 +140,8 @@ def cmd_fewshot(args) -> int:
     if args.curve:
         ks = [_positive_int(k) for k in args.ks.split(",")]
         methods = args.methods.split(",") if args.methods else list(fs.METHODS)
-        backbone = args.backbone or fs.default_backbone(data)
-        rows = fs.kshot_curve(data, methods, ks, args.draws, backbone, on_progress=progress)
+        backbone = args.backbone or fe.default_backbone(data)
+        rows = fe.kshot_curve(data, methods, ks, args.draws, backbone, on_progress=progress)
         out = {"task": data.name, "backbone": backbone, "classes": list(data.classes),
                "n_test": int(len(data.y_test)), "draws": args.draws, "curve": rows}
         if args.json:
@@ -158,7 +160,7 @@ def cmd_fewshot(args) -> int:
     if shots is None and not data.fixed:
         shots = 5
         _err(f"{data.name}: no --shots given, using 5 per class")
-    res = fs.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
+    res = fe.run_fewshot(data, args.method, args.backbone, args.seeds, shots, on_progress=progress)
     res = {k: v for k, v in res.items() if k not in ("predictions", "model")}
     if args.json:
         print_json(res)

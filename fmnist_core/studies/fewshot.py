@@ -24,7 +24,11 @@ Methods (every one yields a Keras model on 28x28 images):
 
 Training sets are tiny, so every method trains full-batch for a fixed number of steps
 (``STEPS``): there is no validation set in few-shot learning to stop on.
+
+Scoring the methods on a task's test images, comparing them and the k-shot curve are in
+``fewshot_eval``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +42,6 @@ from fmnist_core.data.tasks import Task
 from fmnist_core.modeling.evaluation import predict_proba
 from fmnist_core.modeling.inference import get_model, prepare
 from fmnist_core.modeling.saving import find_model
-from fmnist_core.studies.fewshot_data import FewShotData, builtin
-from fmnist_core.studies.stats import mean_sd, wilson  # noqa: F401 - wilson: part of this module's API
 
 METHODS = ("spread", "frozen", "finetune", "prototype", "scratch")
 DEFAULT_METHOD = "spread"
@@ -66,10 +68,11 @@ STEPS = {"head": 100, "finetune": 30, "scratch": 150}
 OPTIMIZERS = {"head": ("sgd", 1.0), "finetune": ("adam", 1e-4), "scratch": ("adam", 1e-3)}
 _FEATURE_CACHE: OrderedDict = OrderedDict()
 _FEATURE_CACHE_BYTES = 512 * 2**20  # the 3,000 shoe test images' conv features are ~40 MB per backbone
-_FEATURE_LOCK = threading.Lock()    # the app's sessions run in threads
+_FEATURE_LOCK = threading.Lock()  # the app's sessions run in threads
 
 
 # ---------------------------------------------------------------- backbone features
+
 
 def feature_layer(model):
     """The layer whose output is the backbone's features: the end of the convolutional feature
@@ -106,8 +109,12 @@ def features(backbone: str, images: np.ndarray) -> np.ndarray:
             _FEATURE_CACHE.move_to_end(key)
             return _FEATURE_CACHE[key]
     _, meta, extractor = _backbone(backbone)
-    feats = np.concatenate([np.asarray(extractor(prepare(images[i:i + 1024], meta), training=False))
-                            for i in range(0, len(images), 1024)]).astype(np.float32)
+    feats = np.concatenate(
+        [
+            np.asarray(extractor(prepare(images[i : i + 1024], meta), training=False))
+            for i in range(0, len(images), 1024)
+        ]
+    ).astype(np.float32)
     feats.setflags(write=False)
     with _FEATURE_LOCK:
         _FEATURE_CACHE[key] = feats
@@ -117,6 +124,7 @@ def features(backbone: str, images: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- fitting
+
 
 @dataclass
 class FewShotModel:
@@ -131,7 +139,7 @@ class FewShotModel:
     classes: tuple[str, ...]
     head: object = None
     model: object = None
-    spread: object = None          # the spread method's fitted fewshot_spread.Spread
+    spread: object = None  # the spread method's fitted fewshot_spread.Spread
     unlabelled: str | None = None  # which unlabelled images the method learned from, in words
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
@@ -199,7 +207,7 @@ def prototype_weights(f: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.
     means = np.stack([f[y == c].mean(axis=0) for c in range(n_classes)])
     gaps = [np.sum((means[i] - means[j]) ** 2) for i in range(n_classes) for j in range(i + 1, n_classes)]
     temperature = max(float(np.mean(gaps)) / 4, 1e-6)
-    return (2 * means.T / temperature).astype(np.float32), (-np.sum(means ** 2, axis=1) / temperature).astype(np.float32)
+    return (2 * means.T / temperature).astype(np.float32), (-np.sum(means**2, axis=1) / temperature).astype(np.float32)
 
 
 def _head(f: np.ndarray, y: np.ndarray, n_classes: int, name: str):
@@ -217,7 +225,7 @@ def _head(f: np.ndarray, y: np.ndarray, n_classes: int, name: str):
     mean = f.mean(axis=0)
     scale = max(float(np.mean(np.linalg.norm(f - mean, axis=1))), 1e-6)
     inputs = keras.Input((f.shape[1],), name="features")
-    norm = keras.layers.Normalization(mean=mean, variance=np.full(f.shape[1], scale ** 2), name="center_scale")
+    norm = keras.layers.Normalization(mean=mean, variance=np.full(f.shape[1], scale**2), name="center_scale")
     dense = keras.layers.Dense(n_classes, activation="softmax", name="head")
     model = keras.Model(inputs, dense(norm(inputs)), name=name)
     dense.set_weights(list(prototype_weights((f - mean) / scale, y, n_classes)))
@@ -306,11 +314,18 @@ def fit_spread(backbone, x, y, n_classes, seed=0, on_step=None, x_unlabelled=Non
     return FewShotModel("spread", settings["backbone"], (), spread=fitted, unlabelled=unl)
 
 
-FITTERS = {"spread": fit_spread, "frozen": fit_frozen, "finetune": fit_finetune, "prototype": fit_prototype, "scratch": fit_scratch}
+FITTERS = {
+    "spread": fit_spread,
+    "frozen": fit_frozen,
+    "finetune": fit_finetune,
+    "prototype": fit_prototype,
+    "scratch": fit_scratch,
+}
 
 
-def fit(method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed: int = 0, on_step=None,
-        x_unlabelled=None) -> FewShotModel:
+def fit(
+    method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed: int = 0, on_step=None, x_unlabelled=None
+) -> FewShotModel:
     """Fit one method on uint8 images x (n, 28, 28) with labels y (n,) in 0..len(classes)-1.
 
     x_unlabelled : images (e.g. the test set) that transductive methods may use without labels."""
@@ -325,137 +340,3 @@ def fit(method: str, backbone: str, x: np.ndarray, y: np.ndarray, classes, seed:
         fitted = FITTERS[method](backbone, x, y, len(classes), seed, on_step)
     fitted.classes = tuple(classes)
     return fitted
-
-
-# ---------------------------------------------------------------- experiments
-
-SMALL_TEST = 20  # fewer test images than this: the page and CLI say the figure cannot support a conclusion
-
-
-def small_test_warning(n: int) -> str | None:
-    """A plain sentence when n test images cannot support a conclusion, else None."""
-    if n >= SMALL_TEST:
-        return None
-    return (f"Only {n} test image{'s' if n != 1 else ''}: far too few to support any conclusion. Its 95% interval "
-            f"is wide, and methods that differ by one image look like winners and losers. "
-            f"Use at least {SMALL_TEST} test images (more per class is better).")
-
-
-def _data(task) -> FewShotData:
-    return task if isinstance(task, FewShotData) else builtin(task)
-
-
-def default_backbone(task) -> str:
-    """The backbone a task uses unless told otherwise."""
-    name = task.name if isinstance(task, FewShotData) else str(task)
-    return DEFAULT_BACKBONES.get(name, DEFAULT_BACKBONE)
-
-
-def run_fewshot(task, method: str = DEFAULT_METHOD, backbone: str | None = None, seeds: int = 3,
-                shots: int | None = None, on_progress=None) -> dict:
-    """Fit ``method`` with ``seeds`` seeds and score each on the task's test set.
-
-    task : 'flats-heels', 'shoe-types' or a FewShotData.
-    backbone : a saved model name; None -> ``default_backbone(task)``.
-    shots : images per class drawn from the pool (seed s draws with seed s); None = the whole
-        pool (flats-heels, your folders). shoe-types needs shots.
-    on_progress : callable(fraction 0..1, message).
-
-    Returns {task, method, backbone, classes, shots, n_train, n_test, seeds, accuracies,
-    accuracy (mean), sd, correct and intervals (per seed: Wilson 95%), interval (seed 0's),
-    unlabelled (which unlabelled images the method used, or None), warning (a sentence when the
-    test set is too small to conclude anything, else None), confusion_matrix and predictions
-    (first seed)}.
-    """
-    from sklearn.metrics import confusion_matrix
-
-    data = _data(task)
-    backbone = backbone or default_backbone(data)
-    if shots is None and not data.fixed:
-        raise ValueError(f"{data.name} draws its training images: give the shots per class (e.g. shots=5)")
-    if not isinstance(seeds, int) or not 1 <= seeds <= 100:
-        raise ValueError(f"seeds must be an integer in 1-100, got {seeds!r}")
-    accs, corrects, ns, first = [], [], [], None
-    for s in range(seeds):
-        x, y, x_test, y_test = data.split(shots, s)
-
-        def step(i, n, s=s):
-            if on_progress:
-                on_progress((s + i / n) / seeds, f"seed {s + 1}/{seeds}: {method} step {i}/{n}")
-        if first is not None and shots is None and method in DETERMINISTIC:
-            fitted, pred = first[2], first[0]  # same images, nothing random: the same model
-        else:
-            fitted = fit(method, backbone, x, y, data.classes, seed=s, on_step=step, x_unlabelled=x_test)
-            pred = fitted.predict_proba(x_test).argmax(axis=1)
-        accs.append(float(np.mean(pred == y_test)))
-        corrects.append(int(np.sum(pred == y_test)))
-        ns.append(int(len(y_test)))
-        if first is None:
-            first = (pred, len(x), fitted, y_test)
-    mean, sd = mean_sd(accs)
-    cm = confusion_matrix(first[3], first[0], labels=list(range(len(data.classes))))
-    return {"task": data.name, "method": method, "backbone": backbone, "classes": list(data.classes),
-            "shots": shots, "n_train": first[1], "n_test": int(len(first[3])), "seeds": list(range(seeds)),
-            "accuracies": accs, "accuracy": mean, "sd": sd, "confusion_matrix": cm.tolist(),
-            "correct": corrects, "intervals": [list(wilson(c, n)) for c, n in zip(corrects, ns)],
-            "interval": list(wilson(corrects[0], ns[0])),  # seed 0's accuracy, n = n_test
-            "unlabelled": first[2].unlabelled, "warning": small_test_warning(ns[0]),
-            "predictions": first[0], "model": first[2]}
-
-
-def compare_methods(task, methods=METHODS, backbone: str | None = None, seeds: int = 3,
-                    shots: int | None = None, on_progress=None) -> dict:
-    """``run_fewshot`` for each method on the same draws: {method: result}."""
-    out = {}
-    for i, m in enumerate(methods):
-        def prog(f, msg, i=i):
-            if on_progress:
-                on_progress((i + f) / len(methods), msg)
-        out[m] = run_fewshot(task, m, backbone, seeds, shots, prog)
-    return out
-
-
-def kshot_curve(task="shoe-types", methods=METHODS, ks=KS, draws: int = 5, backbone: str | None = None,
-                on_progress=None) -> list[dict]:
-    """Accuracy vs shots per class: one row per (k, method) with the mean and sd over ``draws``.
-
-    Draw d (seed d) uses the same training images for every method, so methods are compared
-    on identical data. Returns [{'k', 'method', 'mean', 'sd', 'accuracies', 'draws', 'correct',
-    'n', 'interval'}], ordered by k, then method; 'interval' is the Wilson 95% interval of all
-    draws' test answers pooled (correct of n = draws x test images; the draws share test images,
-    so it understates the draw-to-draw spread, which 'sd' shows).
-    """
-    data = _data(task)
-    backbone = backbone or default_backbone(data)
-    ks = [int(k) for k in ks]
-    too_many = [k for k in ks if k > data.max_shots()]
-    if too_many:
-        raise ValueError(f"{data.name} has at most {data.max_shots()} image(s) per class; drop k = {too_many}")
-    if isinstance(draws, bool) or not isinstance(draws, int) or not 1 <= draws <= 100:
-        raise ValueError(f"draws must be an integer in 1-100, got {draws!r}")
-    if not ks or not methods:
-        raise ValueError("the curve needs at least one k and one method")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
-    total, done, rows = len(ks) * len(methods) * draws, 0, []
-    for k in ks:
-        accs = {m: [] for m in methods}
-        counts = {m: [0, 0] for m in methods}
-        for d in range(draws):
-            x, y, x_test, y_test = data.split(k, d)
-            for m in methods:
-                fitted = fit(m, backbone, x, y, data.classes, seed=d, x_unlabelled=x_test)
-                pred = fitted.predict_proba(x_test).argmax(axis=1)
-                accs[m].append(float(np.mean(pred == y_test)))
-                counts[m][0] += int(np.sum(pred == y_test))
-                counts[m][1] += int(len(y_test))
-                done += 1
-                if on_progress:
-                    on_progress(done / total, f"k = {k}, draw {d + 1}/{draws}: {m}")
-        for m in methods:
-            mean, sd = mean_sd(accs[m])
-            c, n = counts[m]
-            rows.append({"k": k, "method": m, "mean": mean, "sd": sd, "accuracies": accs[m], "draws": draws,
-                         "correct": c, "n": n, "interval": list(wilson(c, n))})
-    return rows

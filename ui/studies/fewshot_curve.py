@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist_core.studies import fewshot as fs
+from fmnist_core.studies import fewshot_eval as fe
 from ui.app import catalog
 from ui.studies.fewshot_results import COLORS
 from ui.studies.fewshot_task import TASKS
@@ -74,7 +75,7 @@ def curve_panel(jobs, data, data_key, task_kind, methods, backbone) -> None:
         jobs.start(
             curve_key,
             tasks.fraction_work(
-                lambda progress: fs.kshot_curve(data, methods, sorted(ks), draws, backbone, on_progress=progress)
+                lambda progress: fe.kshot_curve(data, methods, sorted(ks), draws, backbone, on_progress=progress)
             ),
         )
     rows = tasks.result_or_stop(jobs, curve_key, "Computing the k-shot curve", "fs_curve_retry")
@@ -86,5 +87,5 @@ def curve_panel(jobs, data, data_key, task_kind, methods, backbone) -> None:
         f"(n = {draws} × ~{n_each:,} test images; the draws share test images, so the draw-to-draw spread "
         f"can be larger); backbone `{backbone}`."
     )
-    if n_each and n_each < fs.SMALL_TEST:
-        st.warning(fs.small_test_warning(n_each))
+    if n_each and n_each < fe.SMALL_TEST:
+        st.warning(fe.small_test_warning(n_each))

@@ -9,6 +9,7 @@ import streamlit as st
 
 from fmnist_core.insight import figures
 from fmnist_core.studies import fewshot as fs
+from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_data as fd
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
@@ -34,7 +35,7 @@ ss = st.session_state
 def methods_panel(data, task_kind) -> tuple[str, list[str], int]:
     """(backbone, methods, seeds); stops the page when there is no backbone or no method."""
     infos = {m["name"]: m for m in catalog.models_info()}
-    default_bb = fs.default_backbone(data)
+    default_bb = fe.default_backbone(data)
     options = [b for b in fs.BACKBONES if b in infos] + [n for n in infos if n not in fs.BACKBONES]
     if not options:
         st.info("No saved model to start from. Run `make models` for the shipped ones.")
@@ -81,7 +82,7 @@ def fit_methods(jobs, data, data_key, task_kind, methods, backbone, seeds, shots
     stored_key = fstore.result_key(data, methods, backbone, seeds, shots) if task_kind != "own" else None
 
     def compare(progress):
-        out = fs.compare_methods(data, methods, backbone, seeds, shots, on_progress=progress)
+        out = fe.compare_methods(data, methods, backbone, seeds, shots, on_progress=progress)
         if stored_key:
             fstore.store(stored_key, out)
         return out

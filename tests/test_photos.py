@@ -128,3 +128,13 @@ def test_random_backgrounds_never_crash(test_set, family, seed, with_garment, in
     assert out.shape == (28, 28) and out.dtype == np.uint8
     check = input_checks.check_input(out)
     assert check.ok or (check.message and check.message.endswith(".") and "\n" not in check.message)
+
+
+def test_the_same_photo_gives_the_same_input_every_time(test_set):
+    """GrabCut draws its colour mixtures from OpenCV's random generator: unseeded, one photo gave a
+    different 28x28 input on each call, so a re-run (or a few-shot folder) changed its numbers."""
+    x, y = test_set
+    photo = scenes.shoe_on_grey(x[first_of(y, 7)])
+    first = upload(photo)[0]
+    for _ in range(3):
+        np.testing.assert_array_equal(upload(photo)[0], first)

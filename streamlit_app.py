@@ -10,17 +10,19 @@ page. No TensorFlow here: the pages that need a model import it themselves.
 Imported by ``streamlit run`` (which finds ``app`` below): the server, ``st.App`` over this same
 script plus the live view's route (``ui.training.live_feed``), so watching a run costs no reruns.
 """
+
 import streamlit as st
 
 if __name__ == "__main__":
     from ui.app import frame, identity, streamlit_compat
 
-    streamlit_compat.keep_keras_session()   # here too: tests run this script without the server's import
+    streamlit_compat.keep_keras_session()  # here too: tests run this script without the server's import
     st.set_page_config(page_title="Fashion-MNIST Lab", page_icon=":material/checkroom:", layout="wide")
     from fmnist_core.schema.settings import SettingsError, settings
+
     try:
         settings()
-    except SettingsError as exc:   # a bad FMNIST_* variable: one line, and no page runs on it
+    except SettingsError as exc:  # a bad FMNIST_* variable: one line, and no page runs on it
         st.error(f"{exc}; fix it and restart the app.", icon=":material/error:")
         st.stop()
     identity.gate()  # served to a network: sign in first (local: nothing)
@@ -32,7 +34,7 @@ if __name__ == "__main__":
         frame.page_not_found(missing)
     else:
         page.run()
-    frame.prewarm_trainer()   # after the page: a warm worker for the next Train, never in the way of a render
+    frame.prewarm_trainer()  # after the page: a warm worker for the next Train, never in the way of a render
 else:
     from pathlib import Path
 

@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/bench_app_start.py [--trials 3] [--pages home,f
      [--profile native|laptop-nobf16|laptop-avx2]
 Prints one line per trial and the medians; copy them into BENCHMARKS.md with the date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 DONE_JS = """([sel, n]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const found = [...document.querySelectorAll(sel)];
@@ -38,9 +44,14 @@ DONE_JS = """([sel, n]) => {
 TITLE = ('[data-testid="stMainBlockContainer"] h1', 1)
 PAGES = {  # url path -> (CSS selector of the content that must be there, how many)
     "": ('[data-testid="stDataFrame"], [data-testid="stAlert"]', 2),
-    "dataset": ('.fmnist-gallery img', 24),   # the grid's images are there and decoded
-    "build_train": TITLE, "lr_finder": TITLE, "evaluate": TITLE, "compare_runs": TITLE, "classify": TITLE,
-    "binary_study": TITLE, "few_shot": TITLE,
+    "dataset": (".fmnist-gallery img", 24),  # the grid's images are there and decoded
+    "build_train": TITLE,
+    "lr_finder": TITLE,
+    "evaluate": TITLE,
+    "compare_runs": TITLE,
+    "classify": TITLE,
+    "binary_study": TITLE,
+    "few_shot": TITLE,
 }
 
 
@@ -74,11 +85,28 @@ def one_trial(browser, path: str, home: str) -> dict:
     url = f"http://localhost:{port}"
     env = {**os.environ, "FMNIST_HOME": home, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "streamlit", "run", "streamlit_app.py",
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while not healthy(url):
             if proc.poll() is not None:
@@ -93,9 +121,14 @@ def one_trial(browser, path: str, home: str) -> dict:
         page.wait_for_function(DONE_JS, arg=[selector, count], timeout=120_000, polling=50)
         t_done = time.perf_counter()
         context.close()
-        return {"page": path or "home", "server_start_s": t_health - t0, "page_render_s": t_done - t_request,
-                "total_s": t_done - t0, "server_cpu_s": cpu_seconds(proc.pid),
-                "tensorflow_loaded": tensorflow_loaded(proc.pid)}
+        return {
+            "page": path or "home",
+            "server_start_s": t_health - t0,
+            "page_render_s": t_done - t_request,
+            "total_s": t_done - t0,
+            "server_cpu_s": cpu_seconds(proc.pid),
+            "tensorflow_loaded": tensorflow_loaded(proc.pid),
+        }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
@@ -106,7 +139,9 @@ def main():
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--pages", default="home,dataset", help="comma-separated, from: home, " + ", ".join(list(PAGES)[1:]))
+    ap.add_argument(
+        "--pages", default="home,dataset", help="comma-separated, from: home, " + ", ".join(list(PAGES)[1:])
+    )
     profiles.add_argument(ap)
     args = ap.parse_args()
     profiles.apply(args.profile)
@@ -117,8 +152,10 @@ def main():
     from playwright.sync_api import sync_playwright
 
     load = os.getloadavg()
-    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  {platform.machine()}  cores={os.cpu_count()}  profile {args.profile}  "
-          f"load average at start {load[0]:.1f}")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  {platform.machine()}  cores={os.cpu_count()}  profile {args.profile}  "
+        f"load average at start {load[0]:.1f}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as home, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -126,17 +163,21 @@ def main():
             for path in paths:
                 r = one_trial(browser, path, home)
                 rows.append(r)
-                print(f"trial {trial + 1} {r['page']:8s} server start {r['server_start_s']:.2f} s, "
-                      f"page render {r['page_render_s']:.2f} s, total {r['total_s']:.2f} s, "
-                      f"server CPU {r['server_cpu_s']:.2f} s, TensorFlow loaded: {r['tensorflow_loaded']}")
+                print(
+                    f"trial {trial + 1} {r['page']:8s} server start {r['server_start_s']:.2f} s, "
+                    f"page render {r['page_render_s']:.2f} s, total {r['total_s']:.2f} s, "
+                    f"server CPU {r['server_cpu_s']:.2f} s, TensorFlow loaded: {r['tensorflow_loaded']}"
+                )
         browser.close()
     for page in [p or "home" for p in paths]:
         sel = [r for r in rows if r["page"] == page]
-        print(f"median {page:8s} server start {statistics.median(r['server_start_s'] for r in sel):.2f} s, "
-              f"page render {statistics.median(r['page_render_s'] for r in sel):.2f} s, "
-              f"total {statistics.median(r['total_s'] for r in sel):.2f} s, "
-              f"server CPU {statistics.median(r['server_cpu_s'] for r in sel):.2f} s, "
-              f"TensorFlow loaded in any trial: {any(r['tensorflow_loaded'] for r in sel)}")
+        print(
+            f"median {page:8s} server start {statistics.median(r['server_start_s'] for r in sel):.2f} s, "
+            f"page render {statistics.median(r['page_render_s'] for r in sel):.2f} s, "
+            f"total {statistics.median(r['total_s'] for r in sel):.2f} s, "
+            f"server CPU {statistics.median(r['server_cpu_s'] for r in sel):.2f} s, "
+            f"TensorFlow loaded in any trial: {any(r['tensorflow_loaded'] for r in sel)}"
+        )
     print(f"# load average at end {os.getloadavg()[0]:.1f}")
 
 

@@ -4,6 +4,7 @@ and seconds per training epoch of each CNN preset.
 Run: .venv/bin/python benchmarks/bench_core.py [--epoch-images N] [--repeats R]
 Prints one line per figure (medians over R repeats); copy them into BENCHMARKS.md with the date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  cores={os.cpu_count()}")
 
     from fmnist_core.data import fashion_mnist as data
+
     t0 = time.perf_counter()
     data._load_cached.cache_clear()
     (x, y), (xt, yt) = data.load_fashion_mnist()
@@ -43,6 +45,7 @@ def main():
 
     from fmnist_core.modeling.inference import predict_one
     from fmnist_core.modeling.models import build_model
+
     model = build_model("fmnist_net")
     meta = {"hparams": {"normalize": True}}
     img = xt[0]
@@ -50,15 +53,19 @@ def main():
     model.predict(data.preprocess(img[None]), verbose=0)
     direct = median_time(lambda: predict_one(model, meta, img), 30)
     via_predict = median_time(lambda: model.predict(data.preprocess(img[None]), verbose=0), 30)
-    print(f"one image, fmnist_net: direct call {direct * 1e3:.1f} ms, model.predict {via_predict * 1e3:.1f} ms "
-          f"(ratio {via_predict / direct:.1f}x), median of 30")
+    print(
+        f"one image, fmnist_net: direct call {direct * 1e3:.1f} ms, model.predict {via_predict * 1e3:.1f} ms "
+        f"(ratio {via_predict / direct:.1f}x), median of 30"
+    )
 
     from fmnist_core.modeling.lr_finder import lr_find
+
     t = median_time(lambda: lr_find("tinyvgg", hparams={"subset": 20000}), max(1, args.repeats // 2))
     print(f"lr_find tinyvgg, 100 batches of 128: {t:.1f} s")
 
     from fmnist_core.modeling.timing import estimate_epoch_seconds
     from fmnist_core.modeling.training import train
+
     n = args.epoch_images
     for name in ("tinyvgg", "exercise_cnn", "shoe_cnn", "fmnist_net"):
         secs = []

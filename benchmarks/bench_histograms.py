@@ -4,6 +4,7 @@
 Run: .venv/bin/python benchmarks/bench_histograms.py [--preset tinyvgg --subset 6000 --epochs 3 --repeats 3]
 Prints each pair and the ratio of medians (goal: at most 1.05).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,16 +27,20 @@ def main():
     from fmnist_core.modeling.training import train
 
     hp = {"subset": args.subset, "epochs": args.epochs, "seed": 0}
-    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  cores={os.cpu_count()}  load {os.getloadavg()[0]:.1f}  "
-          f"({args.preset}, {args.subset} images, {args.epochs} epochs)")
-    train(args.preset, "multiclass", {**hp, "epochs": 1}, on_progress=lambda e: None)   # warm-up
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  cores={os.cpu_count()}  load {os.getloadavg()[0]:.1f}  "
+        f"({args.preset}, {args.subset} images, {args.epochs} epochs)"
+    )
+    train(args.preset, "multiclass", {**hp, "epochs": 1}, on_progress=lambda e: None)  # warm-up
     times = {True: [], False: []}
     for i in range(args.repeats):
         for hist in (False, True) if i % 2 == 0 else (True, False):
             res = train(args.preset, "multiclass", hp, on_progress=lambda e: None, histograms=hist)
             times[hist].append(res.seconds)
-        print(f"repeat {i + 1}: without {times[False][-1]:.2f} s, with histograms {times[True][-1]:.2f} s "
-              f"(load {os.getloadavg()[0]:.1f})")
+        print(
+            f"repeat {i + 1}: without {times[False][-1]:.2f} s, with histograms {times[True][-1]:.2f} s "
+            f"(load {os.getloadavg()[0]:.1f})"
+        )
     off, on = statistics.median(times[False]), statistics.median(times[True])
     print(f"median: without {off:.2f} s, with {on:.2f} s, ratio {on / off:.3f}")
 

@@ -31,6 +31,7 @@ Run: nice -n 5 .venv/bin/python benchmarks/bench_interactive.py [--rows classify
 Prints one line per measurement and a table of medians; copy it into BENCHMARKS.md with
 the date, the machine and `uptime`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,16 @@ from bench_app_start import free_port, healthy  # noqa: E402 - the script's own 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-RUNNING_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state') === 'running'"""
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+RUNNING_JS = (
+    """() => document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state') === 'running'"""
+)
 IDLE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return !!app && app.getAttribute('data-test-script-state') !== 'running'
@@ -61,11 +69,23 @@ IDLE_JS = """() => {
          && !document.querySelector('[data-testid="stSpinner"]');
 }"""
 TRAIN_ARGS = ["--preset", "tinyvgg", "--subset", "6000", "--epochs", "2", "--seed", "0"]
-ALL_ROWS = ["classify", "classify_first", "fewshot", "binary", "evaluate", "lrfinder", "dataset",
-            "train_first", "stop", "watch", "watch_train"]
+ALL_ROWS = [
+    "classify",
+    "classify_first",
+    "fewshot",
+    "binary",
+    "evaluate",
+    "lrfinder",
+    "dataset",
+    "train_first",
+    "stop",
+    "watch",
+    "watch_train",
+]
 
 
 # ---------------------------------------------------------------- server and browser
+
 
 def _stat_cpu_seconds(stat: str) -> float:
     """User + system CPU seconds from a /proc/<pid>/stat line (fields after the command's ")")."""
@@ -83,10 +103,29 @@ class Server:
         self.env = {**os.environ, "FMNIST_HOME": str(home), "PYTHONPATH": str(ROOT)}
         self.log = open(home / "server.log", "wb")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                PYTHON,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(self.port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while not healthy(self.url):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -107,14 +146,20 @@ class Server:
             try:
                 text = stat.read_text()
             except OSError:
-                continue   # exited meanwhile
-            if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():
+                continue  # exited meanwhile
+            if "chrom" in text[text.find("(") + 1 : text.rfind(")")].lower():
                 total += _stat_cpu_seconds(text)
         return total
 
     def cli(self, *args: str, timeout: float = 600) -> str:
-        done = subprocess.run([PYTHON, "-m", "fmnist_core", *args], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [PYTHON, "-m", "fmnist_core", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"fmnist_core {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
         return done.stdout
@@ -204,13 +249,14 @@ def option(page, key: str, text: str):
 
 # ---------------------------------------------------------------- rows
 
+
 def row_classify(ctx) -> dict:
     page = ctx["page"]
     page.goto(ctx["url"] + "/classify")
     settle(page)
     stroke = canvas_stroker(page)
     out, cpu = [], []
-    for i in range(ctx["repeats"] + 1):   # the first stroke is row classify_first's business: dropped here
+    for i in range(ctx["repeats"] + 1):  # the first stroke is row classify_first's business: dropped here
         y = 40 + (i * 23) % 200
         cpu0 = ctx["server"].cpu_seconds()
         t = stroke([(60, y), (220, y + 15)], expect_strokes=i + 1)
@@ -235,12 +281,17 @@ def canvas_stroker(page):
         t0 = time.perf_counter()
         page.mouse.up()
         # The prediction's caption says how many strokes it answers ("Prediction after 3 strokes ...").
-        page.wait_for_function("""(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+        page.wait_for_function(
+            """(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
                                   .some(e => e.innerText.includes('after ' + n + ' strokes'))""",
-                               arg=expect_strokes, polling="raf", timeout=120_000)
+            arg=expect_strokes,
+            polling="raf",
+            timeout=120_000,
+        )
         dt = time.perf_counter() - t0
-        wait_idle(page)   # let the saliency map finish before the next stroke
+        wait_idle(page)  # let the saliency map finish before the next stroke
         return dt
+
     return stroke
 
 
@@ -280,8 +331,13 @@ def row_fewshot(ctx) -> dict:
     page.goto(url)
     fewshot_ready(page)
     tasks = ["Flats vs heels: 216 validation boots", "Shoe types", "Flats vs heels"]
-    switch = [timed(lambda: option(page, "fs_task", tasks[i % len(tasks)]).click(),
-                    lambda: (wait_idle(page), fewshot_ready(page))) for i in range(ctx["repeats"])]
+    switch = [
+        timed(
+            lambda: option(page, "fs_task", tasks[i % len(tasks)]).click(),
+            lambda: (wait_idle(page), fewshot_ready(page)),
+        )
+        for i in range(ctx["repeats"])
+    ]
     # The k-shot curve runs in the background. Timed: the click until its progress bar shows; while it
     # runs, a switch to another task until that task's page is ready (the page is not blocked); and
     # the click until the finished curve is drawn (after switching back).
@@ -289,32 +345,43 @@ def row_fewshot(ctx) -> dict:
     wait_idle(page)
     fewshot_ready(page)
     go = widget(page, "fs_curve_go").locator("button")
-    go.wait_for()   # the button shows once this task's comparison (a background job) is in
+    go.wait_for()  # the button shows once this task's comparison (a background job) is in
     t0 = time.perf_counter()
     go.click()
     page.locator('[data-testid="stProgress"]').filter(has_text="k-shot curve").first.wait_for()
     progress = time.perf_counter() - t0
-    during = timed(lambda: option(page, "fs_task", "Flats vs heels").click(),
-                   lambda: page.wait_for_function("""() => document.body.innerText.includes('no curve')""",
-                                                  timeout=300_000, polling=50))
+    during = timed(
+        lambda: option(page, "fs_task", "Flats vs heels").click(),
+        lambda: page.wait_for_function(
+            """() => document.body.innerText.includes('no curve')""", timeout=300_000, polling=50
+        ),
+    )
     option(page, "fs_task", "Shoe types").click()
     widget(page, "fs_curve").wait_for(timeout=900_000)
     done = time.perf_counter() - t0
-    return {"Few-shot: first open": first, "Few-shot: switch task": switch,
-            "Few-shot: k-shot curve click -> progress shown (1 repeat)": [progress],
-            "Few-shot: switch task while the curve computes (1 repeat)": [during],
-            "Few-shot: k-shot curve click -> curve drawn (1 repeat, background)": [done]}
+    return {
+        "Few-shot: first open": first,
+        "Few-shot: switch task": switch,
+        "Few-shot: k-shot curve click -> progress shown (1 repeat)": [progress],
+        "Few-shot: switch task while the curve computes (1 repeat)": [during],
+        "Few-shot: k-shot curve click -> curve drawn (1 repeat, background)": [done],
+    }
 
 
 def row_binary(ctx) -> dict:
-    return {"Binary vs 10-class: first open": [open_timed(ctx["browser"], ctx["url"] + "/binary_study")
-                                              for _ in range(ctx["repeats"])]}
+    return {
+        "Binary vs 10-class: first open": [
+            open_timed(ctx["browser"], ctx["url"] + "/binary_study") for _ in range(ctx["repeats"])
+        ]
+    }
 
 
 def row_evaluate(ctx) -> dict:
     url = ctx["url"] + "/evaluate"
-    first = [open_timed(ctx["browser"], url, ready=lambda p: p.locator('[data-testid="stMetric"]').first.wait_for())
-             for _ in range(ctx["repeats"])]
+    first = [
+        open_timed(ctx["browser"], url, ready=lambda p: p.locator('[data-testid="stMetric"]').first.wait_for())
+        for _ in range(ctx["repeats"])
+    ]
     page = ctx["page"]
     page.goto(url)
     settle(page)
@@ -325,7 +392,7 @@ def row_evaluate(ctx) -> dict:
     return {"Evaluate: first open": first, "Evaluate: switch split": switch}
 
 
-SWEEP_CAPTION = re.compile(r"\d+ batches in ([\d.]+) s")   # the LR Finder page's "93 batches in 14.0 s"
+SWEEP_CAPTION = re.compile(r"\d+ batches in ([\d.]+) s")  # the LR Finder page's "93 batches in 14.0 s"
 
 
 def row_lrfinder(ctx) -> dict:
@@ -339,13 +406,19 @@ def row_lrfinder(ctx) -> dict:
         page.get_by_role("option").filter(has_text=ctx["lr_preset"]).first.click()
         wait_idle(page)
         run = widget(page, "lrf_run").locator("button")
-        out.append(timed(run.click, lambda: (wait_idle(page, timeout=600),
-                                             page.get_by_text(re.compile("valley", re.I)).first.wait_for())))
+        out.append(
+            timed(
+                run.click,
+                lambda: (wait_idle(page, timeout=600), page.get_by_text(re.compile("valley", re.I)).first.wait_for()),
+            )
+        )
         # The page's caption gives the sweep's own time inside the server: the rest is the page's.
         caption = page.get_by_text(SWEEP_CAPTION).first.inner_text()
         sweep.append(float(SWEEP_CAPTION.search(caption).group(1)))
-    return {f"LR Finder on {ctx['lr_preset']} ({len(out)} repeats)": out,
-            "LR Finder: the sweep itself (lr_find's seconds)": sweep}
+    return {
+        f"LR Finder on {ctx['lr_preset']} ({len(out)} repeats)": out,
+        "LR Finder: the sweep itself (lr_find's seconds)": sweep,
+    }
 
 
 def row_dataset(ctx) -> dict:
@@ -360,9 +433,15 @@ def row_dataset(ctx) -> dict:
         page.get_by_role("tab", name=re.compile("Browse")).click()
         wait_idle(page)
         tab = page.get_by_role("tab", name=re.compile("Class statistics"))
-        stats.append(timed(tab.click, lambda: (wait_idle(page),
-                                               page.locator('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]')
-                                               .first.wait_for())))
+        stats.append(
+            timed(
+                tab.click,
+                lambda: (
+                    wait_idle(page),
+                    page.locator('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]').first.wait_for(),
+                ),
+            )
+        )
     return {"Dataset: switch split": split, "Dataset: class statistics tab": stats}
 
 
@@ -432,7 +511,7 @@ def stop_button(page):
     return page.get_by_role("button", name=re.compile("Stop training"))
 
 
-STOP_SUBSET = 60000   # the default 6,000 images train in ~5 s now: the run must still be running at the click
+STOP_SUBSET = 60000  # the default 6,000 images train in ~5 s now: the run must still be running at the click
 
 
 def row_stop(ctx) -> dict:
@@ -440,10 +519,10 @@ def row_stop(ctx) -> dict:
     page = ctx["page"]
     for _ in range(ctx["train_repeats"]):
         start_training_in_page(page, ctx["url"], subset=STOP_SUBSET)
-        time.sleep(3)   # a few batches in
+        time.sleep(3)  # a few batches in
         server = ctx["server"]
         if not any(r[2] == "running" for r in active_runs(server)):
-            missed += 1   # it ended by itself: a click now would time nothing
+            missed += 1  # it ended by itself: a click now would time nothing
             wait_no_active_run(server)
             continue
 
@@ -461,18 +540,21 @@ def row_stop(ctx) -> dict:
                     return
                 time.sleep(0.02)
             raise TimeoutError("the run did not stop")
+
         t0 = time.perf_counter()
         seconds = timed(stop_button(page).click, stopped)
         if max(active_runs(server, "id, status"))[1] != "stopped":
-            missed += 1   # it completed on its own before the click took effect
+            missed += 1  # it completed on its own before the click took effect
             continue
         out.append(seconds)
         if "flag" in marks:
             flag.append(marks["flag"] - t0)
     if missed:
         print(f"  (stop: {missed} run(s) ended by themselves before the click; not counted)", flush=True)
-    return {f"Stop: click -> run stopped in the store ({len(out)} repeats, {STOP_SUBSET} images)": out,
-            "Stop: click -> stop flag in the store": flag}
+    return {
+        f"Stop: click -> run stopped in the store ({len(out)} repeats, {STOP_SUBSET} images)": out,
+        "Stop: click -> stop flag in the store": flag,
+    }
 
 
 # 2 epochs: ~10-20 s of training (the issue's runs were 23 s); --watch-epochs makes longer runs, where
@@ -488,7 +570,7 @@ def row_watch(ctx) -> dict:
     server, page = ctx["server"], ctx["page"]
     watched, unwatched, cpu_share, browser_share = [], [], [], []
     for i in range(ctx["train_repeats"]):
-        for watch in ((True, False) if i % 2 == 0 else (False, True)):
+        for watch in (True, False) if i % 2 == 0 else (False, True):
             name = f"bench_{'w' if watch else 'u'}{i}"
             page.goto("about:blank")
             run_id = server.cli("train", *WATCH_ARGS, "-mn", name, "--detach", "--overwrite").split()[-1].strip("#")
@@ -504,11 +586,13 @@ def row_watch(ctx) -> dict:
             run = next(r for r in runs if str(r[0]) == run_id or r[1] == name)
             (watched if watch else unwatched).append(float(run[3] or 0))
     ratio = [w / u for w, u in zip(watched, unwatched) if u]
-    return {f"Training time, watched (s; {len(watched)} runs, {' '.join(WATCH_ARGS)})": watched,
-            "Training time, unwatched (s)": unwatched,
-            "Watched / unwatched ratio": ratio,
-            "Server CPU while watching (share of one core)": cpu_share,
-            "Browser (Chromium) CPU while watching (share of one core)": browser_share}
+    return {
+        f"Training time, watched (s; {len(watched)} runs, {' '.join(WATCH_ARGS)})": watched,
+        "Training time, unwatched (s)": unwatched,
+        "Watched / unwatched ratio": ratio,
+        "Server CPU while watching (share of one core)": cpu_share,
+        "Browser (Chromium) CPU while watching (share of one core)": browser_share,
+    }
 
 
 def train_from_page(page, url: str) -> None:
@@ -536,7 +620,7 @@ def row_watch_train(ctx) -> dict:
     server, page = ctx["server"], ctx["page"]
     watched, unwatched, cpu_share, browser_share = [], [], [], []
     for i in range(ctx["train_repeats"]):
-        for watch in ((True, False) if i % 2 == 0 else (False, True)):
+        for watch in (True, False) if i % 2 == 0 else (False, True):
             before = {r[0] for r in active_runs(server)}
             train_from_page(page, ctx["url"])
             deadline = time.monotonic() + 60
@@ -556,17 +640,20 @@ def row_watch_train(ctx) -> dict:
             (watched if watch else unwatched).append(float(run[3] or 0))
     ratio = [w / u for w, u in zip(watched, unwatched) if u]
     epochs = WATCH_ARGS[WATCH_ARGS.index("--epochs") + 1]
-    return {f"Train button: training time, watched (s; {len(watched)} runs, tinyvgg 40000 images {epochs} epochs)": watched,
-            "Train button: training time, unwatched (s)": unwatched,
-            "Train button: watched / unwatched ratio": ratio,
-            "Train button: server CPU while watching (share of one core)": cpu_share,
-            "Train button: Chromium CPU while watching (share of one core)": browser_share}
+    return {
+        f"Train button: training time, watched (s; {len(watched)} runs, tinyvgg 40000 images {epochs} epochs)": watched,
+        "Train button: training time, unwatched (s)": unwatched,
+        "Train button: watched / unwatched ratio": ratio,
+        "Train button: server CPU while watching (share of one core)": cpu_share,
+        "Train button: Chromium CPU while watching (share of one core)": browser_share,
+    }
 
 
 ROWS = {name: globals()[f"row_{name}"] for name in ALL_ROWS}
 
 
 # ---------------------------------------------------------------- main
+
 
 def summary(values: list[float]) -> str:
     if not values:
@@ -583,20 +670,26 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="repeats per interactive row (>= 5 for the record)")
     ap.add_argument("--train-repeats", type=int, default=2, help="repeats for the training rows")
     ap.add_argument("--watch-epochs", type=int, default=2, help="epochs of the watch rows' runs")
-    ap.add_argument("--home", default=None, help="the server's FMNIST_HOME (kept, with worker logs); default a temp dir")
-    ap.add_argument("--lr-preset", default="fmnist_net", help="the preset of the lrfinder row (the default preset: quick)")
+    ap.add_argument(
+        "--home", default=None, help="the server's FMNIST_HOME (kept, with worker logs); default a temp dir"
+    )
+    ap.add_argument(
+        "--lr-preset", default="fmnist_net", help="the preset of the lrfinder row (the default preset: quick)"
+    )
     profiles.add_argument(ap)
     args = ap.parse_args(argv)
-    profiles.apply(args.profile)   # inherited by the server and its workers (Server copies os.environ)
+    profiles.apply(args.profile)  # inherited by the server and its workers (Server copies os.environ)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         ap.error(f"unknown rows {unknown}; choose from {', '.join(ALL_ROWS)}")
     from playwright.sync_api import sync_playwright
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.node()}  {os.cpu_count()} CPUs  "
-          f"profile {args.profile}  "
-          f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.node()}  {os.cpu_count()} CPUs  "
+        f"profile {args.profile}  "
+        f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+    )
     results: dict[str, list[float] | str] = {}
     with tempfile.TemporaryDirectory(prefix="bench_home_") as tmp_home:
         home = Path(args.home) if args.home else Path(tmp_home)
@@ -609,9 +702,15 @@ def main(argv=None) -> int:
                 page.goto(server.url)
                 settle(page)
                 WATCH_ARGS[WATCH_ARGS.index("--epochs") + 1] = str(args.watch_epochs)
-                ctx = {"url": server.url, "browser": browser, "page": page, "server": server,
-                       "repeats": args.repeats, "train_repeats": args.train_repeats,
-                       "lr_preset": args.lr_preset}
+                ctx = {
+                    "url": server.url,
+                    "browser": browser,
+                    "page": page,
+                    "server": server,
+                    "repeats": args.repeats,
+                    "train_repeats": args.train_repeats,
+                    "lr_preset": args.lr_preset,
+                }
                 for row in rows:
                     t0 = time.monotonic()
                     try:

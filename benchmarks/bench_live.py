@@ -11,6 +11,7 @@ One `streamlit run` server and Debian's Chromium, in one run, side by side:
 Run: .venv/bin/python benchmarks/bench_live.py [--repeats 3] [--preset tinyvgg --subset 6000 --epochs 2]
 Prints one line per measurement and the medians; copy them into BENCHMARKS.md with the load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,28 @@ POINTS = re.compile(r"(\d+) batch points · (\d+) epochs done · status (\w+)")
 def start_server(home: str):
     port = free_port()
     env = {**os.environ, "FMNIST_HOME": home, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "streamlit", "run", "streamlit_app.py",
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://localhost:{port}"
     while not healthy(url):
         if proc.poll() is not None:
@@ -73,20 +91,23 @@ def main():
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  cores={os.cpu_count()}  load average at start "
-          f"{os.getloadavg()[0]:.1f}  ({args.preset}, {args.subset} images, {args.epochs} epochs)")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  cores={os.cpu_count()}  load average at start "
+        f"{os.getloadavg()[0]:.1f}  ({args.preset}, {args.subset} images, {args.epochs} epochs)"
+    )
     hp = {"subset": args.subset, "epochs": args.epochs}
     with tempfile.TemporaryDirectory() as home, sync_playwright() as pw:
         os.environ["FMNIST_HOME"] = home
         from fmnist_core.runs import jobs
         from fmnist_core.runs.store import RunStore
+
         store = RunStore(Path(home) / "runs.sqlite")
         proc, url = start_server(home)
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         try:
             rows = {"unwatched": [], "watched": [], "cpu": []}
-            train_once(store, {**hp, "epochs": 1}, args.preset)            # warm-up: caches, first worker
+            train_once(store, {**hp, "epochs": 1}, args.preset)  # warm-up: caches, first worker
             for i in range(0 if args.skip_ratio else args.repeats):
                 page.goto("about:blank")
                 run = train_once(store, hp, args.preset)
@@ -95,12 +116,16 @@ def main():
                 cpu = run["server_cpu"]
                 rows["watched"].append(run["train_seconds"])
                 rows["cpu"].append(cpu)
-                print(f"repeat {i + 1}: unwatched {rows['unwatched'][-1]:.1f} s, watched {run['train_seconds']:.1f} s,"
-                      f" server CPU while watching {100 * cpu:.1f}% of a core  (load {os.getloadavg()[0]:.1f})")
+                print(
+                    f"repeat {i + 1}: unwatched {rows['unwatched'][-1]:.1f} s, watched {run['train_seconds']:.1f} s,"
+                    f" server CPU while watching {100 * cpu:.1f}% of a core  (load {os.getloadavg()[0]:.1f})"
+                )
             if rows["watched"]:
                 u, w = statistics.median(rows["unwatched"]), statistics.median(rows["watched"])
-                print(f"median: unwatched {u:.1f} s, watched {w:.1f} s, ratio {w / u:.3f}; "
-                      f"server CPU {100 * statistics.median(rows['cpu']):.1f}% of a core")
+                print(
+                    f"median: unwatched {u:.1f} s, watched {w:.1f} s, ratio {w / u:.3f}; "
+                    f"server CPU {100 * statistics.median(rows['cpu']):.1f}% of a core"
+                )
 
             page.goto("about:blank")
             clicks, stops, stopped = [], [], []
@@ -114,8 +139,9 @@ def main():
                 t0 = time.perf_counter()
                 page.get_by_role("button", name="Train", exact=True).click()
                 # A locator, not document.body.innerText: the live view draws in its component's shadow root.
-                page.get_by_text(re.compile(r"\b[1-9]\d* batch points · \d+ epochs done · status running")).first \
-                    .wait_for(timeout=180_000)
+                page.get_by_text(
+                    re.compile(r"\b[1-9]\d* batch points · \d+ epochs done · status running")
+                ).first.wait_for(timeout=180_000)
                 clicks.append(time.perf_counter() - t0)
                 page.wait_for_timeout(3000)
                 t0 = time.perf_counter()
@@ -125,11 +151,15 @@ def main():
                 rid = int(re.search(r"run=(\d+)", page.url).group(1))
                 run = jobs.wait(rid, timeout=120, store=store, poll=0.02)
                 stopped.append(time.perf_counter() - t0)
-                print(f"repeat {i + 1}: Train click -> first batch point {clicks[-1]:.2f} s; Stop click -> "
-                      f"'Stopping…' {stops[-1]:.2f} s -> status {run['status']} {stopped[-1]:.2f} s "
-                      f"(load {os.getloadavg()[0]:.1f})")
-            print(f"median: Train -> first point {statistics.median(clicks):.2f} s; Stop -> 'Stopping…' "
-                  f"{statistics.median(stops):.2f} s; Stop -> stopped {statistics.median(stopped):.2f} s")
+                print(
+                    f"repeat {i + 1}: Train click -> first batch point {clicks[-1]:.2f} s; Stop click -> "
+                    f"'Stopping…' {stops[-1]:.2f} s -> status {run['status']} {stopped[-1]:.2f} s "
+                    f"(load {os.getloadavg()[0]:.1f})"
+                )
+            print(
+                f"median: Train -> first point {statistics.median(clicks):.2f} s; Stop -> 'Stopping…' "
+                f"{statistics.median(stops):.2f} s; Stop -> stopped {statistics.median(stopped):.2f} s"
+            )
         finally:
             browser.close()
             for run in store.list_runs(status=["queued", "running"], with_history=False):

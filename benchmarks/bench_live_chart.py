@@ -17,6 +17,7 @@ Chromium watches the run through the live route; after the view settles, for ``-
 
     nice -n 5 .venv/bin/python benchmarks/bench_live_chart.py --tree /tmp/old --tree . [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,7 @@ def my_chromium_cpu() -> float:
         stat[pid] = text
     total, me = 0.0, os.getpid()
     for pid, text in stat.items():
-        if "chrom" not in text[text.find("(") + 1:text.rfind(")")].lower():
+        if "chrom" not in text[text.find("(") + 1 : text.rfind(")")].lower():
             continue
         up = parent.get(pid)
         while up and up != me:
@@ -63,9 +64,16 @@ def my_chromium_cpu() -> float:
 
 
 def point(step: int) -> dict:
-    return {"step": step, "epoch": (step - 1) // BPE + 1, "batch": (step - 1) % BPE + 1, "batches_per_epoch": BPE,
-            "loss": 2.0 / (1 + step / 100) + 0.05 * ((step * 7919) % 13) / 13, "accuracy": min(0.95, 0.3 + step / 2000),
-            "lr": 1e-3, "elapsed": 0.25 * step}
+    return {
+        "step": step,
+        "epoch": (step - 1) // BPE + 1,
+        "batch": (step - 1) % BPE + 1,
+        "batches_per_epoch": BPE,
+        "loss": 2.0 / (1 + step / 100) + 0.05 * ((step * 7919) % 13) / 13,
+        "accuracy": min(0.95, 0.3 + step / 2000),
+        "lr": 1e-3,
+        "elapsed": 0.25 * step,
+    }
 
 
 def feeder(store, rid: int, start: int, stop: threading.Event) -> None:
@@ -75,8 +83,17 @@ def feeder(store, rid: int, start: int, stop: threading.Event) -> None:
         step += 1
         store.add_batch(rid, point(step))
         if step % BPE == 0:
-            store.add_epoch(rid, {"epoch": step // BPE, "loss": point(step)["loss"], "accuracy": 0.5,
-                                  "val_loss": point(step)["loss"] * 1.1, "val_accuracy": 0.48, "seconds": 12.5})
+            store.add_epoch(
+                rid,
+                {
+                    "epoch": step // BPE,
+                    "loss": point(step)["loss"],
+                    "accuracy": 0.5,
+                    "val_loss": point(step)["loss"] * 1.1,
+                    "val_accuracy": 0.48,
+                    "seconds": 12.5,
+                },
+            )
 
 
 def measure(tree: Path, browser, seconds: float, preload: int, shots: str | None = None) -> dict:
@@ -88,15 +105,43 @@ def measure(tree: Path, browser, seconds: float, preload: int, shots: str | None
         for s in range(1, preload + 1):
             store.add_batch(rid, point(s))
             if s % BPE == 0:
-                store.add_epoch(rid, {"epoch": s // BPE, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1,
-                                      "val_accuracy": 0.48, "seconds": 12.5})
+                store.add_epoch(
+                    rid,
+                    {
+                        "epoch": s // BPE,
+                        "loss": 1.0,
+                        "accuracy": 0.5,
+                        "val_loss": 1.1,
+                        "val_accuracy": 0.48,
+                        "seconds": 12.5,
+                    },
+                )
         port = free_port()
         env = {**os.environ, "FMNIST_HOME": home, "FMNIST_PREWARM_S": "0", "PYTHONPATH": str(tree)}
         server = subprocess.Popen(
-            [PYTHON, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true", "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                PYTHON,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=tree,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         stop = threading.Event()
         thread = threading.Thread(target=feeder, args=(store, rid, preload, stop), daemon=True)
         try:
@@ -112,12 +157,13 @@ def measure(tree: Path, browser, seconds: float, preload: int, shots: str | None
             page.goto(f"{url}/build_train?run={rid}")
             page.get_by_text("batch points ·").first.wait_for(timeout=120_000)
             page.locator('[class*="st-key-live_feed_"]').first.scroll_into_view_if_needed()
-            page.wait_for_timeout(8000)   # the page's render, the chart library's load and first draw
+            page.wait_for_timeout(8000)  # the page's render, the chart library's load and first draw
             cdp = ctx.new_cdp_session(page)
             cdp.send("Performance.enable")
 
             def metrics():
                 return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
             m0, b0, s0 = metrics(), my_chromium_cpu(), _stat_cpu_seconds(Path(f"/proc/{server.pid}/stat").read_text())
             t0 = time.monotonic()
             page.wait_for_timeout(seconds * 1000)
@@ -128,9 +174,14 @@ def measure(tree: Path, browser, seconds: float, preload: int, shots: str | None
             if shots:
                 page.screenshot(path=f"{shots}/live_{tree.name or 'tree'}.png", full_page=True)
             ctx.close()
-            return {"open": b0 - open0, "chromium": (b1 - b0) / dt, "task": (m1["TaskDuration"] - m0["TaskDuration"]) / dt,
-                    "script": (m1["ScriptDuration"] - m0["ScriptDuration"]) / dt, "server": (s1 - s0) / dt,
-                    "caption": caption}
+            return {
+                "open": b0 - open0,
+                "chromium": (b1 - b0) / dt,
+                "task": (m1["TaskDuration"] - m0["TaskDuration"]) / dt,
+                "script": (m1["ScriptDuration"] - m0["ScriptDuration"]) / dt,
+                "server": (s1 - s0) / dt,
+                "caption": caption,
+            }
         finally:
             stop.set()
             thread.join(timeout=5)
@@ -157,15 +208,20 @@ def main(argv=None) -> int:
             for tree in args.tree if r % 2 == 0 else reversed(args.tree):
                 res = measure(Path(tree).resolve(), browser, args.seconds, args.preload, args.shots)
                 results[tree].append(res)
-                print(f"round {r + 1} {tree}: open {res['open']:.2f} CPU-s; chromium {res['chromium']:.3f}  main thread {res['task']:.3f} "
-                      f"(script {res['script']:.3f})  server {res['server']:.3f}  [{res['caption']}]  "
-                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+                print(
+                    f"round {r + 1} {tree}: open {res['open']:.2f} CPU-s; chromium {res['chromium']:.3f}  main thread {res['task']:.3f} "
+                    f"(script {res['script']:.3f})  server {res['server']:.3f}  [{res['caption']}]  "
+                    f"load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
         browser.close()
     print("\n# medians, share of one core")
     for tree, rows in results.items():
         med = {k: statistics.median(r[k] for r in rows) for k in ("open", "chromium", "task", "script", "server")}
-        print(f"{tree}: open {med['open']:.2f} CPU-s; chromium {med['chromium']:.3f}  main thread {med['task']:.3f} (script {med['script']:.3f})"
-              f"  server {med['server']:.3f}  n {len(rows)}")
+        print(
+            f"{tree}: open {med['open']:.2f} CPU-s; chromium {med['chromium']:.3f}  main thread {med['task']:.3f} (script {med['script']:.3f})"
+            f"  server {med['server']:.3f}  n {len(rows)}"
+        )
     return 0
 
 

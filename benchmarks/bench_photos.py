@@ -10,6 +10,7 @@ on these only) and the next ``--test`` images (report these) are disjoint.
 Run: nice .venv/bin/python benchmarks/bench_photos.py [--val 300] [--test 600] [--seed 2027] [--part test]
 Goal (issue 27): retention >= 0.97 overall and >= 0.93 in every family.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ def report(name, raw_ok, up_ok) -> str:
     kept = int((raw_ok & up_ok).sum())
     lo, hi = wilson(kept, r)
     ret = u / r if r else float("nan")
-    return (f"{name:9s} n={n:4d}  raw {r / n:.3f}  upload {u / n:.3f}  retention {ret:.3f}  "
-            f"kept {kept}/{r} = {kept / max(r, 1):.3f} [{lo:.3f}, {hi:.3f}]")
+    return (
+        f"{name:9s} n={n:4d}  raw {r / n:.3f}  upload {u / n:.3f}  retention {ret:.3f}  "
+        f"kept {kept}/{r} = {kept / max(r, 1):.3f} [{lo:.3f}, {hi:.3f}]"
+    )
 
 
 def main(argv=None):
@@ -60,8 +63,8 @@ def main(argv=None):
 
     (_, _), (x, y) = fdata.load_fashion_mnist(allow_download=False)
     order = np.random.default_rng(args.seed).permutation(len(x))
-    parts = {"val": order[:args.val], "test": order[args.val:args.val + args.test]}
-    for part in (("val", "test") if args.part == "both" else (args.part,)):
+    parts = {"val": order[: args.val], "test": order[args.val : args.val + args.test]}
+    for part in ("val", "test") if args.part == "both" else (args.part,):
         idx = parts[part]
         families, pics = render(x, idx, args.seed + (part == "test"))
         ups = np.stack([upload_path(p) for p in pics])
@@ -78,7 +81,8 @@ def main(argv=None):
                 with open(os.path.join(args.dump, f"{k:04d}_{families[k]}.jpg"), "wb") as fh:
                     fh.write(pics[k])
                 imaging.Image.fromarray(imaging.enlarge(ups[k], 4)).save(
-                    os.path.join(args.dump, f"{k:04d}_{families[k]}_28.png"))
+                    os.path.join(args.dump, f"{k:04d}_{families[k]}_28.png")
+                )
 
 
 if __name__ == "__main__":

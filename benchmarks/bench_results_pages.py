@@ -14,6 +14,7 @@ open calls the model), and put back afterwards.
     python benchmarks/bench_results_pages.py [--repeats 5] [--no-cache]
 Prints one JSON object: medians and all samples in seconds, plus the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,13 @@ BINARY = textwrap.dedent("""
 
 
 def run(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(out.stderr[-3000:])
@@ -87,9 +93,18 @@ def main() -> None:
     finally:
         for p in moved:
             p.with_suffix(".npz.bench-aside").rename(p)
-    print(json.dumps({"cache": not args.no_cache, "repeats": args.repeats, "load_avg": os.getloadavg(),
-                      "median_s": {k: round(statistics.median(v), 3) for k, v in samples.items()},
-                      "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()}}, indent=1))
+    print(
+        json.dumps(
+            {
+                "cache": not args.no_cache,
+                "repeats": args.repeats,
+                "load_avg": os.getloadavg(),
+                "median_s": {k: round(statistics.median(v), 3) for k, v in samples.items()},
+                "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

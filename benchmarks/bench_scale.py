@@ -15,6 +15,7 @@ Ray must talk over loopback only: the script re-runs itself inside a private net
 Run: nice -n 5 .venv/bin/python benchmarks/bench_scale.py [--runs 8] [--trials 2]
 Prints one line per trial, the medians and the ratio, with `uptime` before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def timed_batch(n: int) -> tuple[float, list[dict]]:
     """Queue ``n`` runs with the configured executor and store; seconds until all are finished."""
     from fmnist_core.runs import jobs
     from fmnist_core.runs.store import TERMINAL, RunStore
+
     store = RunStore()
     t0 = time.perf_counter()
     ids = [jobs.submit("linear", "multiclass", dict(RUN, seed=i), name=f"bench {i}", store=store) for i in range(n)]
@@ -52,15 +54,18 @@ def timed_batch(n: int) -> tuple[float, list[dict]]:
 
 def trial(kind: str, n: int, pg: Postgres, cluster: RayCluster | None) -> float:
     from fmnist_core.runs import jobs
+
     home = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     env = {"FMNIST_HOME": str(home), "FMNIST_MAX_WORKERS": "1"}
     if kind == "ray":
         import psycopg
+
         db = f"bench_{os.getpid()}_{int(time.time() * 1000)}"
         with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=fmnist dbname=postgres", autocommit=True) as c:
             c.execute(f"CREATE DATABASE {db}")
-        env.update(FMNIST_EXECUTOR="ray", RAY_ADDRESS=cluster.address, FMNIST_STORE_URL=pg.url.rsplit("/", 1)[0]
-                   + f"/{db}")
+        env.update(
+            FMNIST_EXECUTOR="ray", RAY_ADDRESS=cluster.address, FMNIST_STORE_URL=pg.url.rsplit("/", 1)[0] + f"/{db}"
+        )
     else:
         env.update(FMNIST_EXECUTOR="local", FMNIST_STORE_URL="")
     os.environ.update(env)
@@ -70,8 +75,11 @@ def trial(kind: str, n: int, pg: Postgres, cluster: RayCluster | None) -> float:
     if bad:
         raise RuntimeError(f"{kind}: runs did not complete: {bad}")
     nodes = {r.get("executor", "").split(":")[1] if r.get("executor") else "local" for r in runs}
-    print(f"  {kind:5s} {seconds:6.1f} s for {n} runs (nodes used: {len(nodes)}, "
-          f"mean train_seconds {statistics.mean(r['train_seconds'] for r in runs):.1f})", flush=True)
+    print(
+        f"  {kind:5s} {seconds:6.1f} s for {n} runs (nodes used: {len(nodes)}, "
+        f"mean train_seconds {statistics.mean(r['train_seconds'] for r in runs):.1f})",
+        flush=True,
+    )
     return seconds
 
 
@@ -93,6 +101,7 @@ def main() -> int:
     print(f"{platform.machine()}, {os.cpu_count()} CPUs; {args.runs} runs of linear multiclass {RUN}")
     print(f"uptime before: {uptime()}", flush=True)
     import ray
+
     pg = Postgres()
     times = {"local": [], "ray": []}
     try:

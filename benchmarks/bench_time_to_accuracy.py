@@ -26,6 +26,7 @@ Run:  nice -n 5 .venv/bin/python benchmarks/bench_time_to_accuracy.py [--recipes
       [--profile native|laptop-nobf16|laptop-avx2]
       [--subset 20000] [--max-epochs 3] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # also when loaded by path (tests/test_recipe.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (tests/test_recipe.py)
 import profiles  # noqa: E402  (benchmarks/profiles.py, beside this script)
+
 from fmnist_core.modeling import models  # noqa: E402
 
 THRESHOLDS = (0.90, 0.92, 0.93, 0.94)
@@ -47,24 +49,53 @@ THRESHOLDS = (0.90, 0.92, 0.93, 0.94)
 
 def _old_fmnist_net() -> list[dict]:
     """fmnist_net as first shipped (until 2026-11-26): each block conv-BN-ReLU, conv-BN-ReLU, pool."""
+
     def block(filters, drop):
         conv = {"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"}
         bn_relu = [{"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"}]
-        return [conv, *bn_relu, dict(conv), *bn_relu, {"type": "MaxPool2D", "pool_size": 2},
-                {"type": "Dropout", "rate": drop}]
-    return block(32, 0.2) + block(64, 0.3) + [
-        {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "linear"}, {"type": "BatchNorm"},
-        {"type": "Activation", "activation": "relu"}, {"type": "Dropout", "rate": 0.4}]
+        return [
+            conv,
+            *bn_relu,
+            dict(conv),
+            *bn_relu,
+            {"type": "MaxPool2D", "pool_size": 2},
+            {"type": "Dropout", "rate": drop},
+        ]
+
+    return (
+        block(32, 0.2)
+        + block(64, 0.3)
+        + [
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 128, "activation": "linear"},
+            {"type": "BatchNorm"},
+            {"type": "Activation", "activation": "relu"},
+            {"type": "Dropout", "rate": 0.4},
+        ]
+    )
 
 
 def _old_quick() -> list[dict]:
     """The quick preset until 2026-12-07: Conv(32)/Conv(64) blocks, 4.2 M multiply-adds per image."""
+
     def conv_pool_bn(filters):
-        return [{"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"},
-                {"type": "MaxPool2D", "pool_size": 2}, {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"}]
-    return conv_pool_bn(32) + conv_pool_bn(64) + [
-        {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "linear"}, {"type": "BatchNorm"},
-        {"type": "Activation", "activation": "relu"}]
+        return [
+            {"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"},
+            {"type": "MaxPool2D", "pool_size": 2},
+            {"type": "BatchNorm"},
+            {"type": "Activation", "activation": "relu"},
+        ]
+
+    return (
+        conv_pool_bn(32)
+        + conv_pool_bn(64)
+        + [
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 128, "activation": "linear"},
+            {"type": "BatchNorm"},
+            {"type": "Activation", "activation": "relu"},
+        ]
+    )
 
 
 OLD_FMNIST_NET = _old_fmnist_net()
@@ -73,8 +104,11 @@ RECIPES = {  # name: (preset or spec, hparams, plateau patience or 0)
     "old_quick": (_old_quick(), {**models.RECIPES["quick"], "epochs": 4}, 0),
     "recipe": ("fast_cnn", {**models.RECIPES["fast_cnn"]}, 0),
     "fmnist_net": ("fmnist_net", {**models.RECIPES["fmnist_net"]}, 0),
-    "old_fmnist_net": (OLD_FMNIST_NET, {"batch_size": 128, "schedule": "onecycle", "lr": 3e-3, "epochs": 15,
-                                      "augment_flip": True}, 0),
+    "old_fmnist_net": (
+        OLD_FMNIST_NET,
+        {"batch_size": 128, "schedule": "onecycle", "lr": 3e-3, "epochs": 15, "augment_flip": True},
+        0,
+    ),
     "tinyvgg_seed": ("tinyvgg", {"batch_size": 32, "lr": 1e-3, "epochs": 25}, 3),
 }
 
@@ -95,14 +129,22 @@ def run_recipe(name: str, subset: int | None, max_epochs: int | None) -> dict:
             self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            epochs.append({"epoch": epoch + 1, "wall_s": time.perf_counter() - self.t0,
-                           "cpu_s": time.process_time() - self.c0, "val_accuracy": float(logs["val_accuracy"]),
-                           "load1": os.getloadavg()[0]})
+            epochs.append(
+                {
+                    "epoch": epoch + 1,
+                    "wall_s": time.perf_counter() - self.t0,
+                    "cpu_s": time.process_time() - self.c0,
+                    "val_accuracy": float(logs["val_accuracy"]),
+                    "load1": os.getloadavg()[0],
+                }
+            )
             best = max(e["val_accuracy"] for e in epochs)
-            print(f"  {name} epoch {epoch + 1}: val {logs['val_accuracy']:.4f}  wall {epochs[-1]['wall_s']:.0f} s  "
-                  f"cpu {epochs[-1]['cpu_s']:.0f} s  load {epochs[-1]['load1']:.1f}", flush=True)
-            plateau = patience and len(epochs) > patience and all(
-                e["val_accuracy"] < best for e in epochs[-patience:])
+            print(
+                f"  {name} epoch {epoch + 1}: val {logs['val_accuracy']:.4f}  wall {epochs[-1]['wall_s']:.0f} s  "
+                f"cpu {epochs[-1]['cpu_s']:.0f} s  load {epochs[-1]['load1']:.1f}",
+                flush=True,
+            )
+            plateau = patience and len(epochs) > patience and all(e["val_accuracy"] < best for e in epochs[-patience:])
             if best >= THRESHOLDS[-1] or plateau:
                 self.model.stop_training = True
 
@@ -113,18 +155,29 @@ def run_recipe(name: str, subset: int | None, max_epochs: int | None) -> dict:
     for t in THRESHOLDS:
         hit = next((e for e in epochs if e["val_accuracy"] >= t), None)
         reached[f"{t:.0%}"] = None if hit is None else {k: hit[k] for k in ("epoch", "wall_s", "cpu_s")}
-    return {"recipe": name, "preset": preset if isinstance(preset, str) else f"old {name} layout", "hparams": hp,
-            "precision": result.precision, "epochs": epochs, "reached": reached,
-            "best_val_accuracy": max(e["val_accuracy"] for e in epochs), "load_before": load_before,
-            "load_after": os.getloadavg()}
+    return {
+        "recipe": name,
+        "preset": preset if isinstance(preset, str) else f"old {name} layout",
+        "hparams": hp,
+        "precision": result.precision,
+        "epochs": epochs,
+        "reached": reached,
+        "best_val_accuracy": max(e["val_accuracy"] for e in epochs),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
 
 
 def table(results: list[dict]) -> str:
     names = [r["recipe"] for r in results]
     refs = [n for n in ("old_quick", "old_fmnist_net", "tinyvgg_seed") if n in names]
-    lines = ["| recipe | precision | best val | " + " | ".join(f"to {t:.0%}: epochs, wall s, cpu s" for t in THRESHOLDS)
-             + "".join(f" | ratio vs {n} (wall, at the highest level both reached)" for n in refs) + " |",
-             "|---" * (3 + len(THRESHOLDS) + len(refs)) + "|"]
+    lines = [
+        "| recipe | precision | best val | "
+        + " | ".join(f"to {t:.0%}: epochs, wall s, cpu s" for t in THRESHOLDS)
+        + "".join(f" | ratio vs {n} (wall, at the highest level both reached)" for n in refs)
+        + " |",
+        "|---" * (3 + len(THRESHOLDS) + len(refs)) + "|",
+    ]
     by = {r["recipe"]: r for r in results}
     for r in results:
         cells = []
@@ -139,8 +192,12 @@ def table(results: list[dict]) -> str:
             else:
                 k = both[-1]
                 ratios.append(f"{by[n]['reached'][k]['wall_s'] / r['reached'][k]['wall_s']:.2f}x faster to {k}")
-        lines.append(f"| {r['recipe']} | {r.get('precision', '-')} | {r['best_val_accuracy']:.2%} | " + " | ".join(cells)
-                     + "".join(f" | {x}" for x in ratios) + " |")
+        lines.append(
+            f"| {r['recipe']} | {r.get('precision', '-')} | {r['best_val_accuracy']:.2%} | "
+            + " | ".join(cells)
+            + "".join(f" | {x}" for x in ratios)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -157,9 +214,11 @@ def main(argv=None) -> int:
     unknown = set(names) - set(RECIPES)
     if unknown:
         ap.error(f"unknown recipe(s) {', '.join(sorted(unknown))}; choose from {', '.join(RECIPES)}")
-    print(f"{platform.node()} · {os.cpu_count()} CPUs · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
-          f"profile {args.profile} · subset {args.subset or 'all'} · max epochs {args.max_epochs or 'recipe'} · load {os.getloadavg()}",
-          flush=True)
+    print(
+        f"{platform.node()} · {os.cpu_count()} CPUs · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
+        f"profile {args.profile} · subset {args.subset or 'all'} · max epochs {args.max_epochs or 'recipe'} · load {os.getloadavg()}",
+        flush=True,
+    )
     results = [run_recipe(n, args.subset, args.max_epochs) for n in names]
     print(table(results))
     if args.json:

@@ -8,6 +8,7 @@ than a light background or lighter than a dark one. Then the whole picture is li
 directional shadow, uneven light) and shot (rotation, perspective, blur, noise, JPEG).
 Everything is drawn from the ``numpy.random.Generator`` passed in, so a seed fixes the set.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,25 +30,26 @@ def _smooth_noise(rng, h, w, scale, amp):
 def background(family: str, rng, h: int = H, w: int = W) -> np.ndarray:
     """float32 (h, w, 3) RGB in 0-255 for one background family."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    if family == "paper":       # off-white or tinted paper with fine grain and mottling
+    if family == "paper":  # off-white or tinted paper with fine grain and mottling
         base = np.array([rng.uniform(200, 250)] * 3) * rng.uniform(0.92, 1.0, 3)
         tex = rng.normal(0, 2.5, (h, w)) + _smooth_noise(rng, h, w, 25, 4)
-    elif family == "fabric":    # a dyed cloth, light or dark, with a weave
+    elif family == "fabric":  # a dyed cloth, light or dark, with a weave
         base = rng.uniform(30, 230) * _tint(rng, 0.5)
         period = rng.uniform(3, 7)
         tex = 6 * np.sin(xx * 2 * np.pi / period) * np.sin(yy * 2 * np.pi / period) + rng.normal(0, 3, (h, w))
-    elif family == "wood":      # brown boards with grain along one axis
+    elif family == "wood":  # brown boards with grain along one axis
         base = rng.uniform(70, 190) * np.array([1.15, 0.9, 0.62])
         across = yy if rng.random() < 0.5 else xx
-        tex = 10 * np.sin(across * rng.uniform(0.05, 0.15) + _smooth_noise(rng, h, w, 30, 2)) + \
-            _smooth_noise(rng, h, w, 2, 3)
-    elif family == "studio":    # grey seamless paper, any level from dark to light
+        tex = 10 * np.sin(across * rng.uniform(0.05, 0.15) + _smooth_noise(rng, h, w, 30, 2)) + _smooth_noise(
+            rng, h, w, 2, 3
+        )
+    elif family == "studio":  # grey seamless paper, any level from dark to light
         base = np.array([rng.uniform(40, 220)] * 3)
         tex = rng.normal(0, 1.5, (h, w))
-    else:                       # a two-colour gradient
+    else:  # a two-colour gradient
         a, b = rng.uniform(40, 245) * _tint(rng, 0.3), rng.uniform(40, 245) * _tint(rng, 0.3)
         angle = rng.uniform(0, 2 * np.pi)
-        t = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+        t = np.cos(angle) * xx / w + np.sin(angle) * yy / h
         t = (t - t.min()) / (t.max() - t.min() + 1e-6)
         return (a[None, None] * (1 - t[..., None]) + b[None, None] * t[..., None]).astype(np.float32)
     return np.clip(base[None, None] + tex[..., None], 0, 255).astype(np.float32)
@@ -59,8 +61,15 @@ def _tint(rng, saturation: float) -> np.ndarray:
     return c / (c @ np.array([0.299, 0.587, 0.114]))
 
 
-def place(img28: np.ndarray, bg: np.ndarray, rng, size: float | None = None, centre=None,
-          lighter: bool | None = None, depth: float | None = None) -> np.ndarray:
+def place(
+    img28: np.ndarray,
+    bg: np.ndarray,
+    rng,
+    size: float | None = None,
+    centre=None,
+    lighter: bool | None = None,
+    depth: float | None = None,
+) -> np.ndarray:
     """Lay the garment on ``bg``: dyed, standing out by ``depth`` of the available range, with a soft
     contact shadow. ``size`` is its side as a share of the shorter side; ``centre`` (x, y) in pixels."""
     h, w = bg.shape[:2]
@@ -74,8 +83,8 @@ def place(img28: np.ndarray, bg: np.ndarray, rng, size: float | None = None, cen
     full_s = np.zeros((h, w), np.float32)
     t0, l0 = max(top, 0), max(left, 0)
     t1, l1 = min(top + side, h), min(left + side, w)
-    full_a[t0:t1, l0:l1] = alpha[t0 - top:t1 - top, l0 - left:l1 - left]
-    full_s[t0:t1, l0:l1] = s[t0 - top:t1 - top, l0 - left:l1 - left]
+    full_a[t0:t1, l0:l1] = alpha[t0 - top : t1 - top, l0 - left : l1 - left]
+    full_s[t0:t1, l0:l1] = s[t0 - top : t1 - top, l0 - left : l1 - left]
     lum = float(np.median(bg @ np.array([0.299, 0.587, 0.114], np.float32)))
     if lighter is None:
         lighter = lum < 90 or (lum < 150 and rng.random() < 0.5)
@@ -97,7 +106,7 @@ def light(img: np.ndarray, rng) -> np.ndarray:
     r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
     gain = 1 - rng.uniform(0, 0.25) * r2
     angle = rng.uniform(0, 2 * np.pi)
-    plane = (np.cos(angle) * (xx / w - 0.5) + np.sin(angle) * (yy / h - 0.5))
+    plane = np.cos(angle) * (xx / w - 0.5) + np.sin(angle) * (yy / h - 0.5)
     gain *= 1 + rng.uniform(0, 0.3) * plane
     if rng.random() < 0.4:  # a shadow cast by something outside the frame, with a soft edge
         edge = np.cos(angle + 1.3) * (xx - w * rng.uniform(0.1, 0.3)) + np.sin(angle + 1.3) * (yy - h * 0.2)
@@ -124,14 +133,16 @@ def shoot(img: np.ndarray, rng, quality: int | None = None) -> bytes:
     img = cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
     jitter = rng.uniform(-0.025, 0.025, (4, 2)) * [w, h]
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    img = cv2.warpPerspective(img, cv2.getPerspectiveTransform(src, np.float32(src + jitter)), (w, h),
-                              borderMode=cv2.BORDER_REFLECT)
+    img = cv2.warpPerspective(
+        img, cv2.getPerspectiveTransform(src, np.float32(src + jitter)), (w, h), borderMode=cv2.BORDER_REFLECT
+    )
     if rng.random() < 0.6:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
     img = img + rng.normal(0, rng.uniform(1, 7), img.shape)
     buf = io.BytesIO()
     Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB").save(
-        buf, format="JPEG", quality=int(quality or rng.integers(30, 91)))
+        buf, format="JPEG", quality=int(quality or rng.integers(30, 91))
+    )
     return buf.getvalue()
 
 

@@ -11,6 +11,7 @@ home, or a subprocess where a separate process matters: kills, races, the enviro
 private mount namespace for a full or read-only disk). Its "actual" column is what was
 observed; "ok" is computed from the observations by the case's own check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,8 @@ def all_cases():
         serve_cases,
         upload_cases,
     )
-    cases = (cli_cases.cases() + upload_cases.cases() + file_cases.cases() + fault_cases.cases()
-             + serve_cases.cases())
+
+    cases = cli_cases.cases() + upload_cases.cases() + file_cases.cases() + fault_cases.cases() + serve_cases.cases()
     ids = Counter(c.id for c in cases)
     dup = [i for i, n in ids.items() if n > 1]
     if dup:
@@ -53,7 +54,7 @@ def run_case(case) -> Outcome:
     t0 = time.monotonic()
     try:
         out = case.run()
-    except Exception as exc:   # a probe that breaks is reported as such, never hidden
+    except Exception as exc:  # a probe that breaks is reported as such, never hidden
         out = Outcome(f"PROBE ERROR {type(exc).__name__}: {short(exc, 100)}", False)
         traceback.print_exc()
     out.seconds = time.monotonic() - t0
@@ -64,8 +65,11 @@ def cell(text) -> str:
     """One table cell: pipes escaped, and no control or line-separator character (they would break the
     row, and a NUL makes git call the file binary)."""
     text = str(text).replace("|", "\\|").replace("\n", "\\n")
-    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
-                  else f"\\u{ord(m.group()):04x}", text)
+    return re.sub(
+        r"[\x00-\x1f\x7f\u2028\u2029]",
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
+        text,
+    )
 
 
 def render(results, started: str, seconds: float) -> str:
@@ -76,32 +80,48 @@ def render(results, started: str, seconds: float) -> str:
     ok = sum(o.ok for _, o in results)
     tb = sum(o.traceback for _, o in results)
     lost = sum(o.data_lost for _, o in results)
-    lines = [BEGIN, "",
-             f"**Counts ({started}, {platform.node() or 'this machine'}, {seconds / 60:.1f} min):** {n} probes in "
-             f"{len(groups)} groups; **{ok} as expected, {n - ok} not. Data lost: {lost}. Tracebacks: {tb}.**", "",
-             "Regenerate: `nice -n 15 .venv/bin/python benchmarks/probe_reliability.py`; one case: "
-             "`.venv/bin/python benchmarks/probe_reliability.py --only 'ID'`.", "",
-             "| group | probes | as expected | not | tracebacks | data lost |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        BEGIN,
+        "",
+        f"**Counts ({started}, {platform.node() or 'this machine'}, {seconds / 60:.1f} min):** {n} probes in "
+        f"{len(groups)} groups; **{ok} as expected, {n - ok} not. Data lost: {lost}. Tracebacks: {tb}.**",
+        "",
+        "Regenerate: `nice -n 15 .venv/bin/python benchmarks/probe_reliability.py`; one case: "
+        "`.venv/bin/python benchmarks/probe_reliability.py --only 'ID'`.",
+        "",
+        "| group | probes | as expected | not | tracebacks | data lost |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for g, rows in groups.items():
         k = sum(o.ok for _, o in rows)
-        lines.append(f"| {g} | {len(rows)} | {k} | {len(rows) - k} | {sum(o.traceback for _, o in rows)} | "
-                     f"{sum(o.data_lost for _, o in rows)} |")
+        lines.append(
+            f"| {g} | {len(rows)} | {k} | {len(rows) - k} | {sum(o.traceback for _, o in rows)} | "
+            f"{sum(o.data_lost for _, o in rows)} |"
+        )
     bad = [(c, o) for c, o in results if not o.ok]
     if bad:
         lines += ["", "### Not as expected", "", "| id | case | expected | actual |", "| --- | --- | --- | --- |"]
         lines += [f"| `{cell(c.id)}` | {cell(c.what)} | {cell(c.expected)} | {cell(o.actual)} |" for c, o in bad]
     for g, rows in groups.items():
-        lines += ["", f"### {g}", "", "| id | case | expected | actual | ok | command |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| `{cell(c.id)}` | {cell(c.what)} | {cell(c.expected)} | {cell(o.actual)} | "
-                  f"{'yes' if o.ok else '**NO**'} | {cell(c.command)} |" for c, o in rows]
+        lines += [
+            "",
+            f"### {g}",
+            "",
+            "| id | case | expected | actual | ok | command |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{cell(c.id)}` | {cell(c.what)} | {cell(c.expected)} | {cell(o.actual)} | "
+            f"{'yes' if o.ok else '**NO**'} | {cell(c.command)} |"
+            for c, o in rows
+        ]
     return "\n".join(lines + ["", END])
 
 
 def write_report(text: str, path: Path) -> None:
     old = path.read_text() if path.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
     if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
     else:
         new = old.rstrip() + "\n\n" + text + "\n"
     path.write_text(new)

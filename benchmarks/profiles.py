@@ -7,6 +7,7 @@ machine, set before TensorFlow is imported (in the benchmark's process and every
 - ``laptop-avx2``: ``ONEDNN_MAX_CPU_ISA=AVX2``, oneDNN capped at AVX2, as on most Intel and AMD
   laptops: bfloat16 convolutions do not run at all.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,13 @@ PROFILES = {
 
 
 def add_argument(parser) -> None:
-    parser.add_argument("--profile", choices=list(PROFILES), default="native",
-                        help="native (this CPU), laptop-nobf16 (TF_ENABLE_ONEDNN_OPTS=0) or laptop-avx2 "
-                             "(ONEDNN_MAX_CPU_ISA=AVX2); see benchmarks/profiles.py")
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="native",
+        help="native (this CPU), laptop-nobf16 (TF_ENABLE_ONEDNN_OPTS=0) or laptop-avx2 "
+        "(ONEDNN_MAX_CPU_ISA=AVX2); see benchmarks/profiles.py",
+    )
 
 
 def apply(name: str) -> dict:

@@ -5,6 +5,7 @@ No Streamlit here: the app's pages, the CLI (``python -m fmnist_core``) and the 
 call these same functions. TensorFlow is imported lazily, only by the modules that train
 or run models, so the data browser starts fast.
 """
+
 import os
 
 # TensorFlow's C++ start-up chatter (oneDNN notices, CPU-feature lines) buries real output.

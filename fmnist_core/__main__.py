@@ -1,4 +1,5 @@
 """``python -m fmnist_core``: see cli/main.py."""
+
 from fmnist_core.platform_check import exit_if_unsupported, exit_missing_requirements
 
 # One sentence on a Python or platform that cannot install the lab, before an import fails on it.

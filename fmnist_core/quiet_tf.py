@@ -9,6 +9,7 @@ wraps the first ``import tensorflow`` so that its descriptor-2 output is capture
 back without the log lines below that level. Anything else printed meanwhile (a real error) is
 kept. With TF_CPP_MIN_LOG_LEVEL=0 nothing is filtered.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,7 @@ import re
 import sys
 import tempfile
 
-DEFAULT_LEVEL = "2"   # TensorFlow's scale: 0 all, 1 no INFO, 2 no WARNING, 3 no ERROR
+DEFAULT_LEVEL = "2"  # TensorFlow's scale: 0 all, 1 no INFO, 2 no WARNING, 3 no ERROR
 _ABSL_LINE = re.compile(r"^([IWE])\d{4} [\d:.]+ +\d+ \S+:\d+\] ")
 _PREINIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 _SEVERITY = {"I": 0, "W": 1, "E": 2}
@@ -42,7 +43,7 @@ def keep(text: str, level: int) -> str:
         elif line.startswith(_PREINIT):
             dropping = level >= 1
         elif not line.startswith((" ", "To enable the following instructions")):
-            dropping = False   # continuation lines belong to the log line above them
+            dropping = False  # continuation lines belong to the log line above them
         if not dropping:
             out.append(line)
     return "".join(out)
@@ -74,7 +75,7 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        sys.meta_path.remove(self)   # once: the real finders do the finding
+        sys.meta_path.remove(self)  # once: the real finders do the finding
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
@@ -83,6 +84,7 @@ class _QuietImport(importlib.abc.MetaPathFinder):
         def quiet_exec(module):
             with filtered_stderr(level):
                 exec_module(module)
+
         spec.loader.exec_module = quiet_exec
         return spec
 

@@ -1,4 +1,5 @@
 """Shared fixtures. Tests use the real Fashion-MNIST (installed by `make data`)."""
+
 import sys
 
 import pytest
@@ -20,5 +21,5 @@ def fmnist_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("FMNIST_HOME", str(home))
-    monkeypatch.setenv("FMNIST_PREWARM_S", "0")   # no idle pre-warmed worker per test (tests opt in)
+    monkeypatch.setenv("FMNIST_PREWARM_S", "0")  # no idle pre-warmed worker per test (tests opt in)
     return home

@@ -1,5 +1,6 @@
 """The project's requirement lists, read as data, for the tests that check them: requirements*.txt,
 pyproject.toml, and the environment markers of each supported platform."""
+
 from __future__ import annotations
 
 import tomllib
@@ -36,10 +37,17 @@ def key(req: Requirement) -> tuple[str, str, str]:
 def marker_env(system: str, machine: str, python: tuple[int, int]) -> dict[str, str]:
     """PEP 508 marker values of a CPython ``python`` on (platform.system(), platform.machine())."""
     version = f"{python[0]}.{python[1]}"
-    return {"sys_platform": SYS_PLATFORM.get(system, system.lower()), "platform_system": system,
-            "platform_machine": machine, "os_name": "nt" if system == "Windows" else "posix",
-            "python_version": version, "python_full_version": version + ".0",
-            "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+    return {
+        "sys_platform": SYS_PLATFORM.get(system, system.lower()),
+        "platform_system": system,
+        "platform_machine": machine,
+        "os_name": "nt" if system == "Windows" else "posix",
+        "python_version": version,
+        "python_full_version": version + ".0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
 
 
 def applies(req: Requirement, env: dict[str, str]) -> bool:

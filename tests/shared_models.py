@@ -6,6 +6,7 @@ into each test's temp home. The cache key is the source of the code that trains 
 Keras/TensorFlow versions, so a change to any of them retrains; ``pytest --cache-clear`` (or
 deleting ``.pytest_cache/fmnist-models``) empties it.
 """
+
 import hashlib
 import inspect
 import os
@@ -34,8 +35,11 @@ def train_and_save_unscored(preset_name, task, hp, name):
     """Train and save without scoring on the test set (the studies never read stored scores)."""
     hp = HParams(**hp)
     spec = preset(preset_name)
-    saving.save_model(train(spec, task, hp).model, name,
-                      {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed})
+    saving.save_model(
+        train(spec, task, hp).model,
+        name,
+        {"task": get_task(task).to_dict(), "spec": spec, "hparams": hp.to_dict(), "seed": hp.seed},
+    )
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +51,12 @@ TRAINING_CODE = ("fmnist_core/modeling", "fmnist_core/data", "fmnist_core/runs/r
 def _version(dist: str) -> str | None:
     try:
         return version(dist)
-    except PackageNotFoundError:   # tensorflow comes as tensorflow or as tensorflow-cpu
+    except PackageNotFoundError:  # tensorflow comes as tensorflow or as tensorflow-cpu
         return None
 
 
 def _source_digest(build, args) -> str:
-    named = [f"{a.__module__}.{a.__qualname__}" if callable(a) else a for a in args]   # not a function's address
+    named = [f"{a.__module__}.{a.__qualname__}" if callable(a) else a for a in args]  # not a function's address
     h = hashlib.sha256(repr((named, *map(_version, ("keras", "tensorflow", "tensorflow-cpu", "numpy")))).encode())
     for entry in TRAINING_CODE:
         path = ROOT / entry
@@ -83,10 +87,10 @@ def cached_models(build, *args) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     try:
-        tmp.rename(entry)           # atomic: a parallel session sees the whole entry or none
-    except OSError:                 # another session put the same entry there first
+        tmp.rename(entry)  # atomic: a parallel session sees the whole entry or none
+    except OSError:  # another session put the same entry there first
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in CACHE_DIR.glob(f"{name}-*"):   # the same set trained by older code: never read again
+    for old in CACHE_DIR.glob(f"{name}-*"):  # the same set trained by older code: never read again
         if old != entry and len(old.name) == len(entry.name):
             shutil.rmtree(old, ignore_errors=True)
     return entry
@@ -102,6 +106,7 @@ def home_with(tmp_path_factory, build, *args) -> Path:
 def tiny_tinyvgg():
     """``tiny``: a tinyvgg 10-class model, 2 epochs on 3,000 real images, scored like a shipped one."""
     from fmnist_core.runs.runner import train_and_save
+
     train_and_save("tinyvgg", "multiclass", {"epochs": 2, "subset": 3000, "lr": 3e-3, "seed": 0}, "tiny")
 
 

@@ -4,6 +4,7 @@ interaction works. Pages run through streamlit_app.py, as in the real app.
 
 Charts and the drawing canvas are invisible to AppTest; tests/browser/ covers those.
 """
+
 import os
 import subprocess
 import sys
@@ -12,17 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_models import shipped_model
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.modeling import inference
+from shared_models import shipped_model
 from ui.app import catalog, frame
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # seconds per script run: the first Evaluate run scores 10,000 images on 2 shared cores
-
-
 
 
 def app(page: str | None = None) -> AppTest:
@@ -47,6 +46,7 @@ def test_set():
 
 # ---------------------------------------------------------------- frame and home
 
+
 def test_navigation_lists_exactly_the_page_files_that_exist():
     files = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_")}
     listed = {path for _, path, *_ in frame.available_pages()}
@@ -63,7 +63,7 @@ def test_home_renders_with_sidebar_status_models_and_links(fmnist_home):
     names = [m["name"] for m in catalog.models_info()]
     if names:
         assert len(at.sidebar.selectbox(key="_sidebar_model").options) == len(names)
-        table = at.table[0].value                                  # one row per model, in the pickers' order
+        table = at.table[0].value  # one row per model, in the pickers' order
         assert list(table.index) == [inference.model_title(m) for m in catalog.models_info()]
         assert at.session_state["selected_model"] in names
     else:
@@ -76,6 +76,7 @@ def test_any_page_warms_a_training_worker_in_the_background(fmnist_home, monkeyp
     """Opening Home (not Build & Train) starts one idle, pre-warmed worker; another view starts none;
     with FMNIST_PREWARM_S=0 (the suite's default) nothing is started and no store is created."""
     from fmnist_core.runs import jobs
+
     logs = fmnist_home / "logs"
     app()
     assert not logs.exists() and not (fmnist_home / "runs.sqlite").exists()
@@ -102,7 +103,7 @@ def test_sidebar_choice_is_shared_with_pages(fmnist_home):
     name = shipped_model()
     others = [m["name"] for m in catalog.models_info() if m["name"] != name]
     at = app()
-    assert at.session_state["selected_model"] == name          # fmnist_cnn is the default
+    assert at.session_state["selected_model"] == name  # fmnist_cnn is the default
     if others:
         at.sidebar.selectbox(key="_sidebar_model").set_value(others[0]).run()
         assert at.session_state["selected_model"] == others[0]
@@ -122,18 +123,25 @@ def test_home_and_dataset_do_not_import_tensorflow(fmnist_home):
         assert not at.exception, [e.value for e in at.exception]
         print("TF", "tensorflow" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF False" in out.stdout
 
 
 # ---------------------------------------------------------------- dataset
 
+
 def test_dataset_browse_change_class_next_and_split(fmnist_home, test_set):
     at = app("pages/dataset.py")
     shown = at.session_state["dataset_shown"]
-    assert shown["split"] == "test" and len(shown["indices"]) == 24   # test first: no split to compute
+    assert shown["split"] == "test" and len(shown["indices"]) == 24  # test first: no split to compute
     assert at.selectbox(key="ds_class").value == "All classes"
     at.button_group(key="ds_split").set_value("train").run()
     ok(at)
@@ -157,7 +165,7 @@ def test_dataset_browse_change_class_next_and_split(fmnist_home, test_set):
     _, yt = test_set
     shown = at.session_state["dataset_shown"]
     assert shown["split"] == "test" and (yt[shown["indices"]] == 1).all()
-    assert at.session_state["ds_mode"] == "random"                      # a new split starts over
+    assert at.session_state["ds_mode"] == "random"  # a new split starts over
 
 
 def test_dataset_statistics_and_embedding_tabs(fmnist_home):
@@ -173,11 +181,12 @@ def test_dataset_statistics_and_embedding_tabs(fmnist_home):
     ok(at.run())
     assert at.radio(key="ds_embed_method").value == "pca"
     at.radio(key="ds_embed_method").set_value("tsne").run()
-    assert any("Compute" in b.label for b in at.button)       # t-SNE waits for the button
+    assert any("Compute" in b.label for b in at.button)  # t-SNE waits for the button
     assert any("t-SNE takes several seconds" in i.value for i in at.info)
 
 
 # ---------------------------------------------------------------- evaluate
+
 
 def test_evaluate_shows_the_shipped_models_accuracy_and_pair_images(fmnist_home, test_set):
     name = shipped_model()
@@ -185,9 +194,9 @@ def test_evaluate_shows_the_shipped_models_accuracy_and_pair_images(fmnist_home,
     at.selectbox(key="eval_model").set_value(name).run()
     ok(at)
     x, y = test_set
-    probs = inference.split_probabilities(name, "test")[0]    # cached by the page's own run
+    probs = inference.split_probabilities(name, "test")[0]  # cached by the page's own run
     pred = probs.argmax(1)
-    accuracy = float((pred == y).mean())                      # counted here from the probabilities
+    accuracy = float((pred == y).mean())  # counted here from the probabilities
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Accuracy"] == f"{accuracy:.2%}"
     assert metrics["Images"] == "10,000"

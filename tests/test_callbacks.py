@@ -4,6 +4,7 @@ Each callback is driven twice where that tells something: by hand with fake Kera
 arithmetic, a fake clock for the throttle) and inside a real ``fit`` of a 4-input softmax
 model on 64 random rows (what Keras really calls, in what order). Nothing here reads the dataset.
 """
+
 import types
 
 import keras
@@ -13,14 +14,19 @@ import pytest
 from fmnist_core.modeling import callbacks as cb
 from fmnist_core.modeling.training import HParams
 
-N, BATCH = 64, 16             # 4 batches per epoch
+N, BATCH = 64, 16  # 4 batches per epoch
 STEPS = N // BATCH
 
 
 def tiny_model(units=3, activation="softmax", loss="sparse_categorical_crossentropy", lr=0.01):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu", name="hidden"),
-                              keras.layers.Dense(units, activation=activation, name="out")])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(5, activation="relu", name="hidden"),
+            keras.layers.Dense(units, activation=activation, name="out"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.SGD(lr), loss=loss, metrics=["accuracy"])
     return model
 
@@ -51,8 +57,16 @@ def fit(model, callbacks, epochs=2, x=None, y=None):
     if x is None:
         x, y = tiny_data()
     rec = Recorder()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, validation_data=(x[:16], y[:16]), shuffle=False,
-              callbacks=[*callbacks, rec], verbose=0)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        validation_data=(x[:16], y[:16]),
+        shuffle=False,
+        callbacks=[*callbacks, rec],
+        verbose=0,
+    )
     return rec
 
 
@@ -79,6 +93,7 @@ def attach(callback, model, steps=STEPS):
 
 
 # ---------------------------------------------------------------- ProgressReporter
+
 
 def reporter(events, n_train=10, batch_size=4, steps=3, interval=0.0, epochs=2):
     hp = HParams(batch_size=batch_size, epochs=epochs)
@@ -109,14 +124,16 @@ def test_progress_restarts_its_means_each_epoch_and_counts_steps_across_epochs()
     for epoch in range(2):
         rep.on_epoch_begin(epoch)
         for batch in range(3):
-            rep.on_train_batch_end(batch, {"loss": 3.0 - epoch})   # constant within an epoch
+            rep.on_train_batch_end(batch, {"loss": 3.0 - epoch})  # constant within an epoch
         rep.on_epoch_end(epoch, {"loss": 3.0 - epoch, "val_loss": 2.5})
     batches = [e for e in events if e["kind"] == "batch"]
     assert [b["loss"] for b in batches] == pytest.approx([3, 3, 3, 2, 2, 2])
     assert [b["step"] for b in batches] == [1, 2, 3, 4, 5, 6]
     epochs = [e for e in events if e["kind"] == "epoch"]
-    assert [(e["epoch"], e["loss"], e["val_loss"], e["accuracy"]) for e in epochs] == [(1, 3.0, 2.5, None),
-                                                                                       (2, 2.0, 2.5, None)]
+    assert [(e["epoch"], e["loss"], e["val_loss"], e["accuracy"]) for e in epochs] == [
+        (1, 3.0, 2.5, None),
+        (2, 2.0, 2.5, None),
+    ]
 
 
 def test_progress_throttles_batch_points_but_never_drops_an_epochs_last_batch(clock):
@@ -138,12 +155,12 @@ def test_an_epoch_cut_short_is_no_epoch_but_its_held_back_last_point_is_sent(clo
     rep = reporter(events, n_train=24, steps=6, interval=10.0)
     rep.on_train_begin()
     rep.on_epoch_begin(0)
-    for batch in range(3):                 # a stop request after batch 3 of 6
+    for batch in range(3):  # a stop request after batch 3 of 6
         clock.t += 1.0 if batch == 0 else 0.1
         rep.on_train_batch_end(batch, {"loss": 1.0})
     rep.on_epoch_end(0, {"loss": 1.0})
     assert [(e["kind"], e.get("batch")) for e in events] == [("start", None), ("batch", 1), ("batch", 3)]
-    rep.on_epoch_end(0, {"loss": 1.0})     # nothing held back any more: nothing sent twice
+    rep.on_epoch_end(0, {"loss": 1.0})  # nothing held back any more: nothing sent twice
     assert len(events) == 3
 
 
@@ -170,6 +187,7 @@ def test_progress_in_a_real_fit_reports_every_batch_and_both_epochs():
 
 # ---------------------------------------------------------------- NaNGuard
 
+
 def test_nan_guard_names_the_epoch_and_batch_and_stops_there():
     model = tiny_model()
     guard = attach(cb.NaNGuard(), model)
@@ -184,29 +202,31 @@ def test_nan_guard_names_the_epoch_and_batch_and_stops_there():
 def test_nan_guard_in_a_real_fit_stops_after_the_first_bad_batch_without_validating():
     x, y = tiny_data()
     y = y.astype("float32")
-    y[:BATCH] = np.inf                    # a regression target of inf: the first batch's loss is inf
+    y[:BATCH] = np.inf  # a regression target of inf: the first batch's loss is inf
     model = tiny_model(units=1, activation=None, loss="mse")
     guard = cb.NaNGuard()
     rec = fit(model, [guard], epochs=3, x=x, y=y)
     assert guard.message == "loss became NaN at epoch 1 batch 1; try a lower learning rate"
     assert rec.batches == 1 and rec.validations == 0
-    assert "_should_eval" not in model.__dict__           # the next fit validates again
+    assert "_should_eval" not in model.__dict__  # the next fit validates again
 
 
 # ---------------------------------------------------------------- StopRequest
+
 
 def test_stop_request_stops_after_the_batch_that_asked_and_skips_validation():
     asked = []
 
     def should_stop():
         asked.append(1)
-        return len(asked) == 3 + STEPS    # the third batch of the second epoch
+        return len(asked) == 3 + STEPS  # the third batch of the second epoch
+
     model = tiny_model()
     stop = cb.StopRequest(should_stop)
     rec = fit(model, [stop], epochs=5)
     assert stop.requested
     assert rec.batches == STEPS + 3 and len(asked) == STEPS + 3
-    assert rec.validations == 1                            # epoch 1's; none for the cut-short epoch 2
+    assert rec.validations == 1  # epoch 1's; none for the cut-short epoch 2
     assert "_should_eval" not in model.__dict__
 
 
@@ -226,6 +246,7 @@ def test_a_run_nobody_stops_runs_all_its_epochs():
 
 # ---------------------------------------------------------------- BestWeights
 
+
 def _finish_epoch(best, model, epoch, val_loss, fill, batches=STEPS):
     """One epoch of ``batches`` batches whose end leaves every weight equal to ``fill``."""
     best.on_epoch_begin(epoch)
@@ -242,11 +263,19 @@ def test_best_weights_keeps_the_lowest_validation_loss_epoch_and_every_epochs_ro
         _finish_epoch(best, model, epoch, val_loss, fill)
     best.on_train_end()
     assert best.best_epoch == 2 and best.best_loss == pytest.approx(0.3)
-    assert all(np.all(w == 2.0) for w in best.weights)            # epoch 2's weights, not the last ones
-    assert [h["epoch"] for h in best.history] == [1, 2, 3, 4]      # a NaN epoch is history, never best
-    assert best.history[0] == pytest.approx({"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 0.5,
-                                             "val_accuracy": 0.6, "lr": 0.01,
-                                             "seconds": best.history[0]["seconds"]})
+    assert all(np.all(w == 2.0) for w in best.weights)  # epoch 2's weights, not the last ones
+    assert [h["epoch"] for h in best.history] == [1, 2, 3, 4]  # a NaN epoch is history, never best
+    assert best.history[0] == pytest.approx(
+        {
+            "epoch": 1,
+            "loss": 1.0,
+            "accuracy": 0.5,
+            "val_loss": 0.5,
+            "val_accuracy": 0.6,
+            "lr": 0.01,
+            "seconds": best.history[0]["seconds"],
+        }
+    )
 
 
 def test_an_epoch_cut_short_is_neither_history_nor_the_best_even_with_a_lower_loss():
@@ -280,6 +309,7 @@ def test_best_weights_in_a_real_fit_records_each_epoch_and_its_validation_loss()
 
 # ---------------------------------------------------------------- WeightHistograms
 
+
 def test_histograms_cover_every_kernel_before_training_and_after_each_epoch():
     events = []
     model = tiny_model()
@@ -288,8 +318,7 @@ def test_histograms_cover_every_kernel_before_training_and_after_each_epoch():
     fit(model, [hist], epochs=2, x=x, y=y)
     assert [e["epoch"] for e in events] == [0, 1, 2] and {e["kind"] for e in events} == {"histograms"}
     for event in events:
-        assert [(layer["layer"], layer["shape"]) for layer in event["layers"]] == [("hidden", [4, 5]),
-                                                                                    ("out", [5, 3])]
+        assert [(layer["layer"], layer["shape"]) for layer in event["layers"]] == [("hidden", [4, 5]), ("out", [5, 3])]
         for layer in event["layers"]:
             n = int(np.prod(layer["shape"]))
             for kind in ("weights", "gradients"):
@@ -313,11 +342,12 @@ def test_a_failing_histogram_is_reported_once_and_never_fails_the_run():
 
     def broken_loss(y_true, y_pred):
         raise ValueError("no loss today")
+
     model = tiny_model()
     x, y = tiny_data()
     hist = cb.WeightHistograms(events.append, x[:8], y[:8], broken_loss)
     rec = fit(model, [hist], epochs=2, x=x, y=y)
-    assert rec.batches == 2 * STEPS                        # training went on
+    assert rec.batches == 2 * STEPS  # training went on
     assert len(events) == 1
     assert events[0]["kind"] == "histograms_off" and events[0]["epoch"] == 0
     assert "ValueError: no loss today" in events[0]["message"]
@@ -326,4 +356,4 @@ def test_a_failing_histogram_is_reported_once_and_never_fails_the_run():
 def test_no_listener_no_histograms():
     hist = cb.WeightHistograms(None, *tiny_data(), loss=keras.losses.get("sparse_categorical_crossentropy"))
     rec = fit(tiny_model(), [hist], epochs=1)
-    assert rec.batches == STEPS and hist._grads is None    # never even compiled the probe pass
+    assert rec.batches == STEPS and hist._grads is None  # never even compiled the probe pass

@@ -5,6 +5,7 @@ saliency class following the prediction, and the canvas help.
 Charts and the drawing canvas are invisible to AppTest; tests/browser/test_browser_classify.py
 covers those (drawing, reload, chart titles).
 """
+
 import io
 import re
 import textwrap
@@ -13,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from shared_models import shipped_model
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.data import imaging
 from fmnist_core.modeling import inference
+from shared_models import shipped_model
 from ui.app import catalog
 from ui.images import classify_view as view
 
@@ -76,7 +77,7 @@ def test_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, test_set,
     at.file_uploader(key="cls_upload").set_value(("item.png", imaging.to_png_bytes(x[i]), "image/png")).run()
     ok(at)
     assert top1(at) == data.CLASS_NAMES[y[i]]
-    assert at.session_state["classify_result"]["image"] == x[i].tolist()   # unchanged by preprocessing
+    assert at.session_state["classify_result"]["image"] == x[i].tolist()  # unchanged by preprocessing
 
     # An inverted JPEG on a white page: preprocessing undoes it and the answer stays.
     page = Image.new("L", (300, 240), 255)
@@ -95,14 +96,24 @@ def test_uploaded_png_of_a_test_image_gets_the_right_top1(fmnist_home, test_set,
     assert {r["model"] for r in rows} == {m["name"] for m in catalog.models_info()}
 
 
-@pytest.mark.parametrize("filename, payload, message", [
-    ("empty.png", b"", "empty"),
-    ("notes.png", b"just some text", "not an image"),
-    ("cut.png", imaging.to_png_bytes(np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8))[:300],
-     "truncated|damaged"),
-    ("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(imaging.MAX_UPLOAD_BYTES + 1024), f"limit is {imaging.MAX_UPLOAD_MB} MB"),
-    ("renamed.png", _tiff_bytes(), "TIFF images are not supported"),  # a TIFF saved under a .png name
-])
+@pytest.mark.parametrize(
+    "filename, payload, message",
+    [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"just some text", "not an image"),
+        (
+            "cut.png",
+            imaging.to_png_bytes(np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8))[:300],
+            "truncated|damaged",
+        ),
+        (
+            "huge.png",
+            b"\x89PNG\r\n\x1a\n" + bytes(imaging.MAX_UPLOAD_BYTES + 1024),
+            f"limit is {imaging.MAX_UPLOAD_MB} MB",
+        ),
+        ("renamed.png", _tiff_bytes(), "TIFF images are not supported"),  # a TIFF saved under a .png name
+    ],
+)
 def test_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_home, filename, payload, message):
     if not catalog.models_info():
         pytest.skip("no saved model to classify with")
@@ -111,7 +122,7 @@ def test_bad_upload_shows_a_message_and_the_page_keeps_working(fmnist_home, file
     at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
     ok(at)
     assert any(re.search(message, e.value) for e in at.error), [e.value for e in at.error]
-    at.button_group(key="cls_input").set_value("Test image").run()   # the page still works
+    at.button_group(key="cls_input").set_value("Test image").run()  # the page still works
     ok(at)
     assert "Top-1" in {m.label for m in at.metric}
 
@@ -133,8 +144,11 @@ def test_animated_16bit_and_exif_uploads_are_handled(fmnist_home, test_set):
     at = app()
     at.selectbox(key="cls_model").set_value(name).run()
     at.button_group(key="cls_input").set_value("Upload").run()
-    cases = (("anim.gif", gif.getvalue(), "first frame"), ("deep.png", png16.getvalue(), "16-bit"),
-             ("phone.jpg", jpg.getvalue(), "EXIF"))
+    cases = (
+        ("anim.gif", gif.getvalue(), "first frame"),
+        ("deep.png", png16.getvalue(), "16-bit"),
+        ("phone.jpg", jpg.getvalue(), "EXIF"),
+    )
     for filename, payload, note in cases:
         at.file_uploader(key="cls_upload").set_value((filename, payload, "image/png")).run()
         ok(at)
@@ -168,8 +182,9 @@ def test_test_image_mode_random_and_right_or_wrong(fmnist_home, test_set, confid
     ok(at)
     assert at.session_state["classify_result"]["correct"] is False
     said = data.CLASS_NAMES[int(probs[j].argmax())]
-    assert any(e.value == f"Wrong: the true class is {data.CLASS_NAMES[y[j]]}, the model says {said}."
-               for e in at.error), [e.value for e in at.error]
+    assert any(
+        e.value == f"Wrong: the true class is {data.CLASS_NAMES[y[j]]}, the model says {said}." for e in at.error
+    ), [e.value for e in at.error]
 
 
 SENDER = """
@@ -193,14 +208,17 @@ def sender_app(tmp_path, test_set, confident):
     picks = [right[0], wrong[0]]
     np.save(tmp_path / "imgs.npy", x[picks])
     (tmp_path / "pages").mkdir()
-    (tmp_path / "pages" / "sender.py").write_text(SENDER.format(images=str(tmp_path / "imgs.npy"),
-                                                                labels=[int(y[k]) for k in picks]))
+    (tmp_path / "pages" / "sender.py").write_text(
+        SENDER.format(images=str(tmp_path / "imgs.npy"), labels=[int(y[k]) for k in picks])
+    )
     (tmp_path / "pages" / "classify.py").symlink_to(ROOT / "pages" / "classify.py")
     main = tmp_path / "main.py"
-    main.write_text(textwrap.dedent("""
+    main.write_text(
+        textwrap.dedent("""
         import streamlit as st
         st.navigation([st.Page("pages/sender.py", default=True), st.Page("pages/classify.py")]).run()
-    """))
+    """)
+    )
     return main, picks
 
 

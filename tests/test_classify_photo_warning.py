@@ -2,16 +2,17 @@
 
 The prediction is still shown, with the caveat above it: never silently, never instead of it.
 """
+
 from __future__ import annotations
 
 import io
 
 import numpy as np
 from PIL import Image
-from test_classify_page import app, ok, top1
 
 from fmnist_core import data
 from fmnist_core.data import imaging
+from test_classify_page import app, ok, top1
 
 CAVEAT = "looks unlike Fashion-MNIST"
 
@@ -33,8 +34,8 @@ def test_a_photo_of_nothing_gets_the_caveat_and_still_a_prediction(fmnist_home):
     Image.fromarray(pixels).save(buf, "JPEG", quality=60)
     at = _upload(app(), "empty.jpg", buf.getvalue(), "image/jpeg")
     caveats = _caveats(at)
-    assert len(caveats) == 1 and "try" in caveats[0]      # one sentence saying what to try
-    assert top1(at)                                        # and the prediction is still there
+    assert len(caveats) == 1 and "try" in caveats[0]  # one sentence saying what to try
+    assert top1(at)  # and the prediction is still there
 
 
 def test_a_clean_test_image_gets_no_caveat(fmnist_home):

@@ -1,4 +1,5 @@
 """The CLI: exit codes, one-line errors, JSON output."""
+
 import json
 import os
 import subprocess
@@ -6,10 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from shared_models import home_with, tiny_tinyvgg
 
 from fmnist_core import cli
 from fmnist_core.modeling.saving import read_metadata
+from shared_models import home_with, tiny_tinyvgg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,8 +27,9 @@ def tiny_home(tmp_path_factory):
 
 def run_cli(*args, home):
     env = {**os.environ, "FMNIST_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "fmnist_core", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist_core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_test_json_matches_stored_metrics_and_hand_count(tiny_home, capsys):
@@ -68,8 +70,13 @@ def test_lr_find_json(capsys):
 @pytest.mark.slow
 def test_real_process_exit_codes_and_one_line_errors(tiny_home):
     home, _ = tiny_home
-    for args in (["test", "-mn", "../x"], ["test"], ["train-here", "--preset", "nope", "-mn", "x"],
-                 ["lr-find", "--preset", "linear", "--start-lr", "1", "--end-lr", "0.1"], ["frobnicate"]):
+    for args in (
+        ["test", "-mn", "../x"],
+        ["test"],
+        ["train-here", "--preset", "nope", "-mn", "x"],
+        ["lr-find", "--preset", "linear", "--start-lr", "1", "--end-lr", "0.1"],
+        ["frobnicate"],
+    ):
         r = run_cli(*args, home=home)
         assert r.returncode == 2, (args, r.stderr)
         errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]

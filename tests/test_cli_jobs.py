@@ -1,4 +1,5 @@
 """CLI over jobs: ``train [--detach]``, ``runs [--json]``, ``stop``."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,19 @@ from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
 
 GOOD = ["--preset", "linear", "--subset", "1500", "--epochs", "2", "--batch-size", "64"]
-DIVERGES = ["--preset", "mlp", "--subset", "1000", "--epochs", "2", "--lr", "10", "--optimizer", "sgd",
-            "--no-normalize"]
+DIVERGES = [
+    "--preset",
+    "mlp",
+    "--subset",
+    "1000",
+    "--epochs",
+    "2",
+    "--lr",
+    "10",
+    "--optimizer",
+    "sgd",
+    "--no-normalize",
+]
 
 
 @pytest.fixture
@@ -27,8 +39,8 @@ def store(fmnist_home):
 @pytest.mark.slow
 def test_train_detach_follow_and_runs_json(store, capsys):
     assert cli.main(["train", *GOOD, "-mn", "cli_good", "--detach"]) == 0
-    good = int(capsys.readouterr().out.strip())      # stdout is just the run id
-    assert store.get_status(good) in ("queued", "running")   # returned without waiting for the run
+    good = int(capsys.readouterr().out.strip())  # stdout is just the run id
+    assert store.get_status(good) in ("queued", "running")  # returned without waiting for the run
 
     # Without --detach: follows the run (queued behind the first) and exits non-zero when it fails.
     assert cli.main(["train", *DIVERGES, "-mn", "cli_nan"]) == 1
@@ -41,7 +53,7 @@ def test_train_detach_follow_and_runs_json(store, capsys):
     assert set(runs) == {"cli_good", "cli_nan"}
     ok, bad = runs["cli_good"], runs["cli_nan"]
     assert (ok["id"], ok["status"], ok["task"]) == (good, "completed", "multiclass")
-    assert ok["val_accuracy"] > 0.45 and ok["test_accuracy"] > 0.45     # 10 classes: chance is 0.10
+    assert ok["val_accuracy"] > 0.45 and ok["test_accuracy"] > 0.45  # 10 classes: chance is 0.10
     assert bad["status"] == "failed" and bad["val_accuracy"] is None and "NaN" in bad["message"]
 
     assert cli.main(["runs"]) == 0
@@ -66,7 +78,10 @@ def exit_code(argv) -> int:
 def test_bad_arguments_are_one_line_errors_with_exit_2(store, capsys):
     cases = [
         (["train", "--preset", "linear", "-mn", "x", "--epochs", "0", "--detach"], "epochs must be"),
-        (["train", "--preset", "linear", "-mn", "x", "--init-from", "ghost", "--detach"], "no saved model named 'ghost'"),
+        (
+            ["train", "--preset", "linear", "-mn", "x", "--init-from", "ghost", "--detach"],
+            "no saved model named 'ghost'",
+        ),
         (["train", "--preset", "linear", "-mn", "a/b", "--detach"], "invalid model name"),
         (["stop", "42"], "no run with id 42"),
     ]
@@ -77,7 +92,7 @@ def test_bad_arguments_are_one_line_errors_with_exit_2(store, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["train", "--preset", "resnet", "-mn", "x"])
     assert exc.value.code == 2
-    assert store.list_runs() == []                    # nothing was queued
+    assert store.list_runs() == []  # nothing was queued
 
     rid = store.create_run("finished", get_task("multiclass"), [{"type": "Flatten"}], HParams())
     store.mark_running(rid, os.getpid())
@@ -87,13 +102,31 @@ def test_bad_arguments_are_one_line_errors_with_exit_2(store, capsys):
 
 
 def test_runs_json_from_the_real_entry_point(store, fmnist_home):
-    assert subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "--json"], capture_output=True, text=True,
-                          check=True, cwd=REPO_ROOT).stdout.strip() == "[]"
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "fmnist_core", "runs", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO_ROOT,
+        ).stdout.strip()
+        == "[]"
+    )
     rid = store.create_run("queued one", get_task("shoes"), [{"type": "Flatten"}], HParams(epochs=3))
     store.request_stop(rid)  # keep it from training: this test starts no worker
-    res = subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "--json"], capture_output=True, text=True,
-                         check=True, cwd=REPO_ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
     [run] = json.loads(res.stdout)
-    assert (run["id"], run["name"], run["status"], run["task"], run["epochs"]) == (rid, "queued one", "stopped",
-                                                                                   "shoes", 3)
+    assert (run["id"], run["name"], run["status"], run["task"], run["epochs"]) == (
+        rid,
+        "queued one",
+        "stopped",
+        "shoes",
+        3,
+    )
     assert run["val_accuracy"] is None and run["test_accuracy"] is None and run["history"] == []

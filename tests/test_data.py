@@ -1,4 +1,5 @@
 """The real Fashion-MNIST: shapes, counts, labels, search order, corruption, splits."""
+
 import gzip
 import shutil
 

@@ -5,6 +5,7 @@ runs them (``python -m fmnist_core ...``, see benchmarks/probes/disk.py). Each m
 line that says what to do, with no traceback; nothing saved before may be lost or half-written;
 and a run whose worker finds the disk full records that cause, not just "worker died".
 """
+
 import json
 import os
 import shutil
@@ -31,8 +32,9 @@ def _namespace_problem() -> str | None:
         return "needs root for a private mount namespace"
     if not (shutil.which("unshare") and shutil.which("mount")):
         return "unshare or mount is not installed"
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True, text=True
+    )
     return None if probe.returncode == 0 else f"cannot mount a tmpfs in a private namespace: {probe.stderr.strip()}"
 
 
@@ -43,9 +45,18 @@ pytestmark = pytest.mark.skipif(bool(_namespace_problem()), reason=_namespace_pr
 def template(tmp_path_factory):
     """A home holding model ``kept`` (saved by run 1) and run 1, completed."""
     home = tmp_path_factory.mktemp("disk_template")
-    saving.save_model(build_model("linear", "shoes"), "kept",
-                      {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
-                       "run_id": 1, "source": "run"}, home)
+    saving.save_model(
+        build_model("linear", "shoes"),
+        "kept",
+        {
+            "task": get_task("shoes").to_dict(),
+            "spec": normalize_spec("linear"),
+            "hparams": {},
+            "run_id": 1,
+            "source": "run",
+        },
+        home,
+    )
     store = RunStore(home / "runs.sqlite")
     rid = store.create_run("done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept", overwrite=True)
     store.mark_running(rid, 1)
@@ -55,9 +66,14 @@ def template(tmp_path_factory):
 
 
 def _in_namespace(template, *args) -> list[dict]:
-    proc = subprocess.run(["unshare", "-m", sys.executable, "-m", "benchmarks.probes.disk", "--template", str(template),
-                           *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, FMNIST_PREWARM_S="0"))
+    proc = subprocess.run(
+        ["unshare", "-m", sys.executable, "-m", "benchmarks.probes.disk", "--template", str(template), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, FMNIST_PREWARM_S="0"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
@@ -74,8 +90,8 @@ def test_a_read_only_home_gets_one_line_and_loses_nothing(template):
     results = {r["id"]: r for r in _in_namespace(template, "--scenario", "ro", "--commands", COMMANDS)}
     assert set(results) == set(COMMANDS.split(","))
     for cid, r in results.items():
-        assert r["intact"], r                      # the model's bytes and run 1, as before
-        if cid != "models":   # even a listing writes: it reaps dead runs
+        assert r["intact"], r  # the model's bytes and run 1, as before
+        if cid != "models":  # even a listing writes: it reaps dead runs
             _check_one_line(r, ("not writable", "Read-only", "read-only"))
     assert results["models"]["code"] == 0 and "kept" in results["models"]["stdout"]
 
@@ -86,12 +102,12 @@ def test_a_full_disk_gets_one_line_and_the_run_records_why(template):
     out = _in_namespace(template, "--scenario", "full", "--worker", "--commands", FULL_COMMANDS)
     worker, results = out[0], {r["id"]: r for r in out[1:]}
     assert worker["id"] == "worker-fills-the-disk"
-    (rid, status, message), = worker["record"]
-    assert status == "failed" and "is full" in message, worker      # the real cause, from the worker's log
+    ((rid, status, message),) = worker["record"]
+    assert status == "failed" and "is full" in message, worker  # the real cause, from the worker's log
     for cid, r in results.items():
         assert r["intact"], r
         if cid in WRITERS:
             _check_one_line(r, ("is full", "No space left"))
-        else:   # reading needs no space
+        else:  # reading needs no space
             assert r["code"] in (0, 1) and "Traceback" not in r["stderr"], r
     assert results["models"]["code"] == 0 and "kept" in results["models"]["stdout"]

@@ -15,6 +15,7 @@ shipped code (fmnist_core, ui, pages, benchmarks: docstrings, messages, argparse
 
 ``-h`` runs once per distinct command, in a subprocess with an empty $FMNIST_HOME.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,7 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("fmnist_core", "benchmarks", "ui")
 CODE_DIRS = ("fmnist_core", "ui", "pages", "benchmarks")
-PROBES = re.compile(r"<!-- probes:begin -->.*?<!-- probes:end -->", re.DOTALL)   # written by the harness
+PROBES = re.compile(r"<!-- probes:begin -->.*?<!-- probes:end -->", re.DOTALL)  # written by the harness
 
 # `python -m X rest-of-command`, up to a backtick, the end of the line or a quote (in code)
 MODULE_CMD = re.compile(r"(?:python3?|\$\(PY\)) -m ([A-Za-z_][\w.]*\w)([^`\n]*)")
@@ -58,7 +59,7 @@ def read(path: Path) -> str:
 
 def command_text(rest: str, in_code: bool) -> str:
     """The command's own words: a comment, a table cell's end or (in code) a closing quote ends it."""
-    for end in ("  #", " # ", " | ", ";", "&&") + (("\"", "'", "\\n") if in_code else ()):
+    for end in ("  #", " # ", " | ", ";", "&&") + (('"', "'", "\\n") if in_code else ()):
         rest = rest.split(end)[0]
     return rest
 
@@ -68,8 +69,9 @@ def help_of(argv: tuple[str, ...]) -> tuple[int, str]:
     """(exit code, stdout + stderr) of ``python ARGV -h``, run once per distinct argv."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FMNIST_HOME": home, "FMNIST_PREWARM_S": "0"}
-        proc = subprocess.run([sys.executable, *argv, "-h"], check=False, cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, *argv, "-h"], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -85,7 +87,7 @@ def commands_in(text: str, where: str, in_code: bool) -> list[tuple[tuple[str, .
         argv = ("-m", module)
         sub = SUBCOMMAND.match(rest) if module == "fmnist_core" else None
         if sub:
-            argv, rest = argv + (sub.group(1),), rest[sub.end():]
+            argv, rest = argv + (sub.group(1),), rest[sub.end() :]
         out.append((argv, FLAG.findall(rest) if is_project(module) else [], where))
     for script, rest in SCRIPT_CMD.findall(text):
         out.append(((script,), FLAG.findall(command_text(rest, in_code)), where))
@@ -127,18 +129,25 @@ def no_help(argv: tuple[str, ...], where: str) -> str | None:
 def test_the_scan_finds_the_commands_the_readme_shows():
     """A guard on the guard: a scan that finds nothing would pass every test below."""
     argvs = {argv for argv, _, _ in all_commands()}
-    assert {("-m", "fmnist_core", "train"), ("-m", "fmnist_core", "fewshot"),
-            ("-m", "fmnist_core.runs.worker"), ("benchmarks/probe_reliability.py",)} <= argvs
+    assert {
+        ("-m", "fmnist_core", "train"),
+        ("-m", "fmnist_core", "fewshot"),
+        ("-m", "fmnist_core.runs.worker"),
+        ("benchmarks/probe_reliability.py",),
+    } <= argvs
     flags = {f for argv, fl, _ in all_commands() if argv == ("-m", "fmnist_core", "train") for f in fl}
     assert {"--preset", "-mn", "--detach"} <= flags
 
 
 def test_commands_in_reads_modules_subcommands_and_flags_and_stops_at_a_comment():
     text = "`python -m fmnist_core test -mn m [--json]`\npython -m fmnist_core runs   # --not-a-flag\n"
-    assert commands_in(text, "t", False) == [(("-m", "fmnist_core", "test"), ["-mn", "--json"], "t"),
-                                             (("-m", "fmnist_core", "runs"), [], "t")]
-    assert commands_in('prog="python -m fmnist_core.x", description="--y"', "t", True) == \
-        [(("-m", "fmnist_core.x"), [], "t")]
+    assert commands_in(text, "t", False) == [
+        (("-m", "fmnist_core", "test"), ["-mn", "--json"], "t"),
+        (("-m", "fmnist_core", "runs"), [], "t"),
+    ]
+    assert commands_in('prog="python -m fmnist_core.x", description="--y"', "t", True) == [
+        (("-m", "fmnist_core.x"), [], "t")
+    ]
 
 
 def test_every_module_named_exists_and_the_projects_answer_h():
@@ -156,8 +165,11 @@ def test_every_module_named_exists_and_the_projects_answer_h():
 
 
 def test_every_script_named_exists_and_answers_h():
-    bad = [no_help(argv, where) if (ROOT / argv[0]).is_file() else f"{where}: {argv[0]}: no such file"
-           for argv, _, where in all_commands() if argv[0] != "-m"]
+    bad = [
+        no_help(argv, where) if (ROOT / argv[0]).is_file() else f"{where}: {argv[0]}: no such file"
+        for argv, _, where in all_commands()
+        if argv[0] != "-m"
+    ]
     report(bad)
 
 
@@ -213,8 +225,14 @@ def packages(root: Path) -> set[str]:
 
 def test_named_folders_follows_the_indentation():
     tree = "fmnist_core/   core\n  data/        x\n  runs/        y\n    sub/ z\nui/  helpers\n  live/\n"
-    assert named_folders(tree) == {"fmnist_core", "fmnist_core/data", "fmnist_core/runs",
-                                   "fmnist_core/runs/sub", "ui", "ui/live"}
+    assert named_folders(tree) == {
+        "fmnist_core",
+        "fmnist_core/data",
+        "fmnist_core/runs",
+        "fmnist_core/runs/sub",
+        "ui",
+        "ui/live",
+    }
 
 
 def test_readme_layout_names_every_package_and_only_folders_that_exist():
@@ -242,8 +260,12 @@ def top_level_names(path: Path) -> set[str]:
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
         elif isinstance(node, (ast.If, ast.Try)):
-            todo += node.body + node.orelse + getattr(node, "finalbody", []) + \
-                [s for h in getattr(node, "handlers", []) for s in h.body]
+            todo += (
+                node.body
+                + node.orelse
+                + getattr(node, "finalbody", [])
+                + [s for h in getattr(node, "handlers", []) for s in h.body]
+            )
     return names
 
 
@@ -266,6 +288,9 @@ def test_every_module_path_and_dotted_name_written_exists():
     for path in doc_files() + code_files() + [ROOT / "Makefile"]:
         text, where = read(path), path.relative_to(ROOT)
         bad += [f"{where}: {why}" for why in map(stale_dotted, set(DOTTED.findall(text))) if why]
-        bad += [f"{where}: {p}: no such file or folder" for p in set(PATH.findall(text))
-                if not (ROOT / p).exists() and not (ROOT / f"{p}.py").exists()]
+        bad += [
+            f"{where}: {p}: no such file or folder"
+            for p in set(PATH.findall(text))
+            if not (ROOT / p).exists() and not (ROOT / f"{p}.py").exists()
+        ]
     report(bad)

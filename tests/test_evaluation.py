@@ -1,4 +1,5 @@
 """Evaluation figures checked against a case small enough to compute by hand."""
+
 import numpy as np
 import pytest
 
@@ -6,11 +7,7 @@ from fmnist_core.modeling.evaluation import cross_entropy, evaluate_predictions,
 
 # 3 classes, 5 examples. True: A A B B C. Predicted (arg-max): A B B B A.
 Y = np.array([0, 0, 1, 1, 2])
-P = np.array([[0.8, 0.1, 0.1],
-              [0.3, 0.6, 0.1],
-              [0.1, 0.8, 0.1],
-              [0.2, 0.5, 0.3],
-              [0.5, 0.25, 0.25]])
+P = np.array([[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1], [0.2, 0.5, 0.3], [0.5, 0.25, 0.25]])
 NAMES = ["A", "B", "C"]
 
 
@@ -35,7 +32,7 @@ def test_most_confused_and_top_losses():
     pairs = most_confused([[1, 1, 0], [0, 2, 0], [3, 0, 0]], NAMES)
     assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("C", "A", 3), ("A", "B", 1)]
     tl = top_losses(Y, P, k=2)
-    assert [t["index"] for t in tl] == [4, 1]       # losses -log(0.25) > -log(0.3)
+    assert [t["index"] for t in tl] == [4, 1]  # losses -log(0.25) > -log(0.3)
     assert tl[0]["true"] == 2 and tl[0]["predicted"] == 0 and tl[0]["prob_true"] == pytest.approx(0.25)
     assert [t["index"] for t in top_losses(Y, P, k=5, only_wrong=True)] == [4, 1]
     assert pair_indices(Y, P, 0, 1).tolist() == [1]

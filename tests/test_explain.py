@@ -4,15 +4,16 @@ A small CNN trained on 3,000 real images (``shared_models.tiny_tinyvgg``, traine
 ones that can be derived by hand: occluding black with black changes nothing, the gradient
 matches a finite difference, the first feature map equals a hand-computed convolution.
 """
+
 import numpy as np
 import pytest
-from shared_models import home_with, tiny_tinyvgg
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.insight import explain
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.inference import predict_one, prepare
 from fmnist_core.modeling.models import build_model
+from shared_models import home_with, tiny_tinyvgg
 
 
 @pytest.fixture(scope="module")
@@ -101,33 +102,38 @@ def test_feature_maps_one_per_conv_layer_and_first_matches_hand_convolution(trai
     convs = explain.conv_layers(model)
     assert [name for name, _ in maps] == [layer.name for layer in convs] and len(maps) == 3
     assert [m.shape for _, m in maps] == [(26, 26, 32), (11, 11, 32), (3, 3, 32)]  # TinyVGG, 'valid' convs
-    kernel, bias = convs[0].get_weights()           # (3, 3, 1, 32), (32,)
+    kernel, bias = convs[0].get_weights()  # (3, 3, 1, 32), (32,)
     inp = prepare(x[2], meta)[0, :, :, 0]
     k = 5
     manual = np.zeros((26, 26))
     for i in range(26):
         for j in range(26):
-            manual[i, j] = (inp[i:i + 3, j:j + 3] * kernel[:, :, 0, k]).sum() + bias[k]
+            manual[i, j] = (inp[i : i + 3, j : j + 3] * kernel[:, :, 0, k]).sum() + bias[k]
     np.testing.assert_allclose(maps[0][1][..., k], np.maximum(manual, 0), atol=1e-4)
 
 
 def test_feature_maps_are_taken_after_batchnorm_and_relu(images):
     x, _ = images
     meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
-    spec = [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
-            {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"},
-            {"type": "MaxPool2D", "pool_size": 2},
-            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "valid", "activation": "linear"},
-            {"type": "Flatten"}]
+    spec = [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
+        {"type": "BatchNorm"},
+        {"type": "Activation", "activation": "relu"},
+        {"type": "MaxPool2D", "pool_size": 2},
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "valid", "activation": "linear"},
+        {"type": "Flatten"},
+    ]
     model = build_model(spec, "multiclass")
     blocks = explain.conv_blocks(model)
     assert [(c.name, [a.name for a in after]) for c, after in blocks] == [
-        ("conv2d_1", ["batchnorm_2", "activation_3"]), ("conv2d_5", [])]
+        ("conv2d_1", ["batchnorm_2", "activation_3"]),
+        ("conv2d_5", []),
+    ]
     after = explain.feature_maps(model, meta, x[4])
     raw = explain.feature_maps(model, meta, x[4], after_activation=False)
     assert [m.shape for _, m in after] == [(28, 28, 8), (12, 12, 4)]
-    assert after[0][1].min() >= 0 and raw[0][1].min() < 0      # ReLU applied / raw linear conv output
-    np.testing.assert_allclose(after[1][1], raw[1][1])          # nothing follows the second conv
+    assert after[0][1].min() >= 0 and raw[0][1].min() < 0  # ReLU applied / raw linear conv output
+    np.testing.assert_allclose(after[1][1], raw[1][1])  # nothing follows the second conv
 
 
 def test_a_pool_first_block_shows_the_pooled_map_after_its_batchnorm_and_relu(images):
@@ -135,13 +141,20 @@ def test_a_pool_first_block_shows_the_pooled_map_after_its_batchnorm_and_relu(im
     computes (pooled, normalized, rectified), not the raw linear conv output."""
     x, _ = images
     meta = {"task": {"name": "multiclass"}, "hparams": {"normalize": True}}
-    spec = [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
-            {"type": "MaxPool2D", "pool_size": 2}, {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"},
-            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "linear"},
-            {"type": "MaxPool2D", "pool_size": 2}, {"type": "Flatten"}]
+    spec = [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "linear"},
+        {"type": "MaxPool2D", "pool_size": 2},
+        {"type": "BatchNorm"},
+        {"type": "Activation", "activation": "relu"},
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "linear"},
+        {"type": "MaxPool2D", "pool_size": 2},
+        {"type": "Flatten"},
+    ]
     model = build_model(spec, "multiclass")
     assert [(c.name, [a.name for a in after]) for c, after in explain.conv_blocks(model)] == [
-        ("conv2d_1", ["maxpool2d_2", "batchnorm_3", "activation_4"]), ("conv2d_5", [])]  # a bare pool is not
+        ("conv2d_1", ["maxpool2d_2", "batchnorm_3", "activation_4"]),
+        ("conv2d_5", []),
+    ]  # a bare pool is not
     after = explain.feature_maps(model, meta, x[4])
     assert [m.shape for _, m in after] == [(14, 14, 8), (14, 14, 4)]
     assert after[0][1].min() >= 0
@@ -161,12 +174,12 @@ def test_binary_sigmoid_model_and_models_without_convs(images):
 
 def test_tile_maps_layout_and_bad_input():
     maps = np.zeros((5, 4, 10), np.float32)
-    maps[..., 1] = np.arange(20).reshape(5, 4)      # a ramp: scaled to 0..255 on its own
+    maps[..., 1] = np.arange(20).reshape(5, 4)  # a ramp: scaled to 0..255 on its own
     mosaic = explain.tile_maps(maps, ncols=4, pad=1)
     assert mosaic.shape == (3 * 6 - 1, 4 * 5 - 1) and mosaic.dtype == np.uint8
     tile1 = mosaic[0:5, 5:9]
     assert tile1.min() == 0 and tile1.max() == 255
-    assert mosaic[0:5, 0:4].max() == 0              # a constant channel shows black
+    assert mosaic[0:5, 0:4].max() == 0  # a constant channel shows black
     with pytest.raises(ValueError):
         explain.tile_maps(np.zeros((4, 4)))
     with pytest.raises(ValueError):
@@ -191,7 +204,7 @@ def test_each_saliency_map_costs_exactly_one_batched_model_call(trained, images,
     x, _ = images
     counting = CountingModel(model)
     occ = explain.occlusion_map(counting, meta, x[5], target=target, patch=4, stride=2)
-    assert counting.calls == 1 and counting.batch_sizes == [13 * 13 + 1]   # every patch and the original
+    assert counting.calls == 1 and counting.batch_sizes == [13 * 13 + 1]  # every patch and the original
     counting = CountingModel(model)
     grad = explain.gradient_saliency(counting, meta, x[5], target=target, smooth=16)
     assert counting.calls == 1 and counting.batch_sizes[0] >= 16
@@ -199,5 +212,6 @@ def test_each_saliency_map_costs_exactly_one_batched_model_call(trained, images,
     if target is None:
         best = explain.predicted_class(model, meta, x[5])
         np.testing.assert_allclose(occ, explain.occlusion_map(model, meta, x[5], target=best), atol=1e-6)
-        np.testing.assert_allclose(grad, explain.gradient_saliency(model, meta, x[5], target=best, smooth=16),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            grad, explain.gradient_saliency(model, meta, x[5], target=best, smooth=16), atol=1e-5
+        )

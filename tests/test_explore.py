@@ -3,6 +3,7 @@
 Numbers are checked against what can be counted by hand on the real data set, and the
 module must not import TensorFlow (the Dataset page relies on that for its start-up time).
 """
+
 import subprocess
 import sys
 
@@ -20,8 +21,8 @@ def test_set():
 
 def test_class_counts_match_the_published_split_sizes():
     counts = explore.class_counts()
-    assert counts["test"] == [1000] * 10                # Fashion-MNIST is balanced
-    assert counts["train"] == [5400] * 10               # 90% of 6,000 per class, stratified
+    assert counts["test"] == [1000] * 10  # Fashion-MNIST is balanced
+    assert counts["train"] == [5400] * 10  # 90% of 6,000 per class, stratified
     assert counts["validation"] == [600] * 10
 
 
@@ -36,7 +37,7 @@ def test_splits_are_the_training_split_and_cached_read_only():
     xtr, ytr = explore.split_arrays("train")
     (xt2, yt2), _ = data.train_val_split(0.1, 42)
     assert np.array_equal(ytr, yt2) and np.array_equal(xtr[:50], xt2[:50])
-    assert explore.split_arrays("train")[0] is xtr       # cached: no second split
+    assert explore.split_arrays("train")[0] is xtr  # cached: no second split
     assert not xtr.flags.writeable
     with pytest.raises(ValueError, match="split"):
         explore.split_arrays("training")
@@ -49,7 +50,7 @@ def test_browse_random_and_next(test_set):
     assert np.array_equal(idx, explore.browse(y, 3, 16, mode="random", seed=5))  # seeded
     first = explore.browse(y, 3, 8, mode="next", start=0)
     assert np.array_equal(first, np.flatnonzero(y == 3)[:8])
-    wrapped = explore.browse(y, 3, 8, mode="next", start=996)                     # 1000 per class
+    wrapped = explore.browse(y, 3, 8, mode="next", start=996)  # 1000 per class
     assert np.array_equal(wrapped, np.flatnonzero(y == 3)[[996, 997, 998, 999, 0, 1, 2, 3]])
     assert len(explore.browse(y, None, 12, mode="random")) == 12
     with pytest.raises(ValueError):
@@ -105,9 +106,11 @@ def test_tsne_embedding_small_and_capped(test_set):
 
 
 def test_explore_does_not_import_tensorflow():
-    code = ("import sys; from fmnist_core.insight import explore; x, y = explore.split_arrays('test'); "
-            "explore.embedding(x, y, 'pca', 200); explore.class_counts(); "
-            "print('tensorflow' in sys.modules)")
+    code = (
+        "import sys; from fmnist_core.insight import explore; x, y = explore.split_arrays('test'); "
+        "explore.embedding(x, y, 'pca', 200); explore.class_counts(); "
+        "print('tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -1,5 +1,6 @@
 """Export: the .keras file, the TFLite conversion run for real with tf.lite.Interpreter, the
 standalone training script run for real in a subprocess, and the ``export`` CLI."""
+
 import json
 import os
 import subprocess
@@ -8,7 +9,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-from shared_models import shipped_model
 
 from fmnist_core import cli
 from fmnist_core.data import fashion_mnist as fdata
@@ -16,6 +16,7 @@ from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import export, saving
 from fmnist_core.modeling.inference import get_model, prepare
 from fmnist_core.modeling.models import BN_MOMENTUM, PRESETS, build_model, preset
+from shared_models import shipped_model
 
 
 def _layer_signature(model):
@@ -23,21 +24,29 @@ def _layer_signature(model):
     rows = []
     for layer in model.layers:
         cfg = {k: v for k, v in layer.get_config().items() if k not in ("dtype", "trainable", "seed")}
-        rows.append((layer.name, type(layer).__name__, json.dumps(cfg, sort_keys=True, default=str),
-                     [tuple(w.shape) for w in layer.weights]))
+        rows.append(
+            (
+                layer.name,
+                type(layer).__name__,
+                json.dumps(cfg, sort_keys=True, default=str),
+                [tuple(w.shape) for w in layer.weights],
+            )
+        )
     return rows
 
 
 def _script_model(spec, task):
     """Execute the generated build_model() code and return its model."""
     from keras import layers
+
     ns = {"keras": keras, "layers": layers, "PRECISION": "float32", "BN_MOMENTUM": BN_MOMENTUM}
     exec("def build_model():\n" + export.model_code(spec, task), ns)  # noqa: S102 - our own generated code
     return ns["build_model"]()
 
 
-@pytest.mark.parametrize("name,task", [(p, "multiclass") for p in PRESETS] + [("shoe_cnn", "shoes"),
-                                                                               ("fmnist_net", "custom_08")])
+@pytest.mark.parametrize(
+    "name,task", [(p, "multiclass") for p in PRESETS] + [("shoe_cnn", "shoes"), ("fmnist_net", "custom_08")]
+)
 def test_script_builds_the_same_architecture_as_the_lab(name, task):
     lab = build_model(preset(name), task, name="fmnist_model")
     assert _layer_signature(_script_model(preset(name), get_task(task))) == _layer_signature(lab)
@@ -55,7 +64,7 @@ def test_tflite_export_agrees_with_keras_and_runs_in_the_interpreter():
     lite = export.run_tflite(res.data, xs)
     assert lite.shape == (400, 10)
     np.testing.assert_allclose(lite.sum(axis=1), 1.0, atol=1e-4)
-    assert (lite.argmax(1) == y[5000:5400]).mean() > 0.85     # the shipped model's test accuracy is 94%
+    assert (lite.argmax(1) == y[5000:5400]).mean() > 0.85  # the shipped model's test accuracy is 94%
     assert (lite.argmax(1) == np.asarray(model(xs)).argmax(1)).mean() >= 0.995
 
 
@@ -65,15 +74,23 @@ def test_a_bfloat16_model_converts_to_a_float32_tflite(fmnist_home, monkeypatch)
     with the same weights, and the check still compares against the saved bfloat16 model (loaded as
     bfloat16, as on a machine where ``auto`` chose it)."""
     from fmnist_core.modeling import inference
+
     monkeypatch.setattr(inference, "keeps_bfloat16", lambda: True)
     model = build_model(preset("quick"), "multiclass", precision="mixed_bfloat16")
     keras.utils.set_random_seed(0)
-    saving.save_model(model, "bf16", {"task": get_task("multiclass").to_dict(), "spec": preset("quick"),
-                                      "hparams": {"normalize": True, "precision": "mixed_bfloat16"}})
+    saving.save_model(
+        model,
+        "bf16",
+        {
+            "task": get_task("multiclass").to_dict(),
+            "spec": preset("quick"),
+            "hparams": {"normalize": True, "precision": "mixed_bfloat16"},
+        },
+    )
     assert get_model("bf16")[0].get_layer("conv2d_1").compute_dtype == "bfloat16"
     res = export.tflite_export("bf16")
     assert res.n == 1000 and res.max_abs_diff < 0.05, res.summary()
-    assert res.agree >= 950, res.summary()   # untrained: flat outputs, so bfloat16 rounding can flip a near-tie
+    assert res.agree >= 950, res.summary()  # untrained: flat outputs, so bfloat16 rounding can flip a near-tie
     _, (x, _) = fdata.load_fashion_mnist()
     lite = export.run_tflite(res.data, prepare(x[:5], get_model("bf16")[1]))
     assert lite.dtype == np.float32 and lite.shape == (5, 10)
@@ -90,7 +107,7 @@ def test_cli_export_keras_tflite_and_script(tmp_path, capsys):
     assert (tmp_path / f"{name}.keras").read_bytes() == saving.find_model(name).read_bytes()
     capsys.readouterr()
     assert cli.main(["export", "-mn", name, "--format", "tflite", "-o", str(tmp_path / "s.tflite"), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)   # stdout holds only the JSON (the converter's chatter is kept off it)
+    out = json.loads(capsys.readouterr().out)  # stdout holds only the JSON (the converter's chatter is kept off it)
     assert out["bytes"] == (tmp_path / "s.tflite").stat().st_size > 10_000 and "1,000" in out["note"]
     assert cli.main(["export", "-mn", name, "--format", "script", "-o", str(tmp_path)]) == 0
     src = (tmp_path / f"{name}_train.py").read_text()
@@ -111,9 +128,24 @@ def test_exported_script_trains_the_exact_model(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(export.script_for(name))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, str(script), "--epochs", "1", "--subset", "2000", "--save",
-                           str(tmp_path / "retrained.keras"), "--json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--epochs",
+            "1",
+            "--subset",
+            "2000",
+            "--save",
+            str(tmp_path / "retrained.keras"),
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["n_train"] == 1800 and res["n_val"] == 200
@@ -133,9 +165,10 @@ def test_exported_script_trains_the_exact_model(tmp_path):
 
 def test_script_model_keeps_the_runs_precision_per_layer():
     from keras import layers
+
     ns = {"keras": keras, "layers": layers, "PRECISION": "mixed_bfloat16", "BN_MOMENTUM": BN_MOMENTUM}
     exec("def build_model():\n" + export.model_code(preset("quick"), get_task("multiclass")), ns)  # noqa: S102
     lab = build_model(preset("quick"), "multiclass", precision="mixed_bfloat16")
     policies = [lay.dtype_policy.name for lay in lab.layers]
     assert [lay.dtype_policy.name for lay in ns["build_model"]().layers] == policies
-    assert lab.layers[-1].dtype_policy.name == "float32"          # the softmax stays in full precision
+    assert lab.layers[-1].dtype_policy.name == "float32"  # the softmax stays in full precision

@@ -4,6 +4,7 @@ After every fault, each listed model must load and agree with its metadata (the 
 the sha256, the schema and the output size), and the overwritten name must hold the complete
 old model or the complete new one. ``FMNIST_FAULT_AT`` (see ``saving``) picks the step.
 """
+
 import os
 import signal
 import subprocess
@@ -11,13 +12,13 @@ import sys
 import time
 
 import pytest
-from waiting import wait_for
 
 from fmnist_core.data.tasks import get_task
 from fmnist_core.modeling import saving
 from fmnist_core.modeling.models import build_model, normalize_spec
 from fmnist_core.runs import jobs
 from fmnist_core.runs.store import RunStore
+from waiting import wait_for
 
 TINY = {"subset": 500, "epochs": 1, "batch_size": 64}
 
@@ -41,12 +42,20 @@ def all_models_sound() -> dict:
 
 @pytest.mark.slow
 def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist_home, monkeypatch):
-    saving.save_model(build_model("linear", "multiclass"), "victim",
-                      {"task": get_task("multiclass").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
-                       "run_id": 0, "source": "run"})
-    current = 0   # the run whose model "victim" holds
+    saving.save_model(
+        build_model("linear", "multiclass"),
+        "victim",
+        {
+            "task": get_task("multiclass").to_dict(),
+            "spec": normalize_spec("linear"),
+            "hparams": {},
+            "run_id": 0,
+            "source": "run",
+        },
+    )
+    current = 0  # the run whose model "victim" holds
     for step in ("keras_written", "staged", "published"):
-        monkeypatch.setenv("FMNIST_FAULT_AT", step)   # the worker inherits it and dies at that step
+        monkeypatch.setenv("FMNIST_FAULT_AT", step)  # the worker inherits it and dies at that step
         rid = jobs.submit("linear", "multiclass", TINY, store=store, model_name="victim", overwrite=True)
         run = jobs.wait(rid, timeout=180, store=store, poll=0.2)
         assert run["status"] == "failed" and "died" in run["message"], (step, run["message"])
@@ -66,11 +75,15 @@ def test_kill_at_every_step_of_an_overwrite_leaves_one_whole_model(store, fmnist
 
 
 def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
-    saving.save_model(build_model("linear", "shoes"), "doomed",
-                      {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}})
+    saving.save_model(
+        build_model("linear", "shoes"),
+        "doomed",
+        {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {}},
+    )
     env = dict(os.environ, FMNIST_FAULT_AT="before_delete")
-    proc = subprocess.run([sys.executable, "-c", "from fmnist_core.modeling import saving; "
-                           "saving.delete_model('doomed')"], env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from fmnist_core.modeling import saving; saving.delete_model('doomed')"], env=env
+    )
     assert proc.returncode == -signal.SIGKILL
     assert "doomed" in all_models_sound()
     saving.delete_model("doomed")
@@ -81,11 +94,18 @@ def test_kill_during_a_delete_leaves_the_model_whole(fmnist_home):
 def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
     """Issue 11 item 4, end to end: SIGSTOP past the lease, reaped, SIGCONT: no model, no result."""
     monkeypatch.setenv("FMNIST_LEASE_TIMEOUT_S", "6")
-    script = ("import sys; from fmnist_core.runs import leases; "
-              "assert leases.HEARTBEAT_TIMEOUT_S == 6.0; from fmnist_core.runs.worker import main; sys.exit(main())")
+    script = (
+        "import sys; from fmnist_core.runs import leases; "
+        "assert leases.HEARTBEAT_TIMEOUT_S == 6.0; from fmnist_core.runs.worker import main; sys.exit(main())"
+    )
     store = RunStore()
-    rid = store.create_run("paused", get_task("multiclass"), normalize_spec("linear"),
-                           {**TINY, "epochs": 3, "subset": 3000}, model_name="paused")
+    rid = store.create_run(
+        "paused",
+        get_task("multiclass"),
+        normalize_spec("linear"),
+        {**TINY, "epochs": 3, "subset": 3000},
+        model_name="paused",
+    )
     proc = subprocess.Popen([sys.executable, "-c", script, "--store", str(store.path)], env=os.environ)
     try:
         deadline = time.monotonic() + 120
@@ -94,6 +114,7 @@ def test_a_paused_worker_past_its_lease_saves_nothing(fmnist_home, monkeypatch):
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGSTOP)
         import fmnist_core.runs.leases as leases
+
         monkeypatch.setattr(leases, "HEARTBEAT_TIMEOUT_S", 6.0)
         # Reaped once its last heartbeat is 6 s old (the pid stays alive: it is only stopped).
         assert wait_for(store.reap_dead, timeout=60, what="the paused run reaped", poll=0.25) == [rid]

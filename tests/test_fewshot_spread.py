@@ -1,12 +1,13 @@
 """Label spreading over unlabelled images (fmnist_core.studies.fewshot_spread) and the spread method."""
+
 import numpy as np
 import pytest
-from shared_models import require_shipped
 
 from fmnist_core.studies import fewshot as fs
 from fmnist_core.studies import fewshot_data as fd
 from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_spread as sp
+from shared_models import require_shipped
 
 
 def test_symmetric_knn_kernel_links_both_ways_and_answers_new_points_by_k_neighbours():
@@ -30,7 +31,7 @@ def test_two_shots_label_two_unequal_clusters_and_every_class_keeps_its_mass():
     pred = dist.argmax(axis=1)
     assert np.all(pred[:300] == 0) and np.all(pred[300:] == 1)
     np.testing.assert_allclose(dist.sum(axis=1), 1.0)
-    assert mass.shape == (2,) and mass[0] > mass[1]          # raw mass follows cluster size; CMN divides it out
+    assert mass.shape == (2,) and mass[0] > mass[1]  # raw mass follows cluster size; CMN divides it out
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_spread_uses_the_unlabelled_boots_says_so_and_answers_new_images(shipped
     fitted = fs.fit("spread", None, data.x_pool, data.y_pool, data.classes, x_unlabelled=data.x_test)
     assert fitted.unlabelled.startswith("6,000 unlabelled Fashion-MNIST training-split images (Ankle boot)")
     assert "20 test images (their labels unused)" in fitted.unlabelled
-    assert list((shipped_home / "cache").glob("fewshot_pool_*.npz"))      # the pool's embedding is stored
+    assert list((shipped_home / "cache").glob("fewshot_pool_*.npz"))  # the pool's embedding is stored
     p = fitted.predict_proba(data.x_test)
     assert p.shape == (20, 2) and np.allclose(p.sum(axis=1), 1)
     # A new image (not in the graph: shifted by one pixel) is answered through its nearest graph points.
@@ -80,4 +81,4 @@ def test_one_odd_shot_does_not_bring_a_second_class_into_the_pool(shipped_home):
     assert sp.pool_classes(xtr, ytr) == [9]
     fitted, text = sp.spread(xtr, ytr, xte, 2)
     assert "(Ankle boot)" in text
-    assert (fitted.predict_proba(xte).argmax(axis=1) == yte).mean() >= 0.88      # 91.3% measured
+    assert (fitted.predict_proba(xte).argmax(axis=1) == yte).mean() >= 0.88  # 91.3% measured

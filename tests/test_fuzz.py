@@ -4,6 +4,7 @@ Each case must end in a clear message (one line, no traceback, exit code 1 or 2 
 and the home must be left intact: the same files with the same bytes, the same runs.
 The corpus holds the probes of issue 11 and more; RELIABILITY.md lists them.
 """
+
 import hashlib
 import io
 import json
@@ -28,35 +29,74 @@ BIG = str(2**70)
 TRAIN = ["train", "--preset", "linear", "--detach"]
 CLI_CASES = [
     # seeds, ids and numbers out of range (issue 11 item 6)
-    TRAIN + ["-mn", "x", "--seed", "-1"], TRAIN + ["-mn", "x", "--seed", str(2**32)],
-    TRAIN + ["-mn", "x", "--seed", str(2**64)], TRAIN + ["-mn", "x", "--seed", "abc"],
-    TRAIN + ["-mn", "x", "--seed", "1e3"], ["stop", "1180591620717411303424"], ["stop", "-1"], ["stop", "0"],
-    ["stop", "abc"], ["stop", "424242"],
-    TRAIN + ["-mn", "x", "--subset", "20"], TRAIN + ["-mn", "x", "--subset", "0"],
-    TRAIN + ["-mn", "x", "--subset", BIG], TRAIN + ["-mn", "x", "--epochs", "0"],
-    TRAIN + ["-mn", "x", "--epochs", BIG], TRAIN + ["-mn", "x", "--lr", "inf"], TRAIN + ["-mn", "x", "--lr", "nan"],
-    TRAIN + ["-mn", "x", "--lr", "-1"], TRAIN + ["-mn", "x", "--lr", "0"], TRAIN + ["-mn", "x", "--batch-size", "0"],
-    TRAIN + ["-mn", "x", "--augment-shift", "5"], TRAIN + ["-mn", "x", "--early-stopping", "-3"],
+    TRAIN + ["-mn", "x", "--seed", "-1"],
+    TRAIN + ["-mn", "x", "--seed", str(2**32)],
+    TRAIN + ["-mn", "x", "--seed", str(2**64)],
+    TRAIN + ["-mn", "x", "--seed", "abc"],
+    TRAIN + ["-mn", "x", "--seed", "1e3"],
+    ["stop", "1180591620717411303424"],
+    ["stop", "-1"],
+    ["stop", "0"],
+    ["stop", "abc"],
+    ["stop", "424242"],
+    TRAIN + ["-mn", "x", "--subset", "20"],
+    TRAIN + ["-mn", "x", "--subset", "0"],
+    TRAIN + ["-mn", "x", "--subset", BIG],
+    TRAIN + ["-mn", "x", "--epochs", "0"],
+    TRAIN + ["-mn", "x", "--epochs", BIG],
+    TRAIN + ["-mn", "x", "--lr", "inf"],
+    TRAIN + ["-mn", "x", "--lr", "nan"],
+    TRAIN + ["-mn", "x", "--lr", "-1"],
+    TRAIN + ["-mn", "x", "--lr", "0"],
+    TRAIN + ["-mn", "x", "--batch-size", "0"],
+    TRAIN + ["-mn", "x", "--augment-shift", "5"],
+    TRAIN + ["-mn", "x", "--early-stopping", "-3"],
     # names
-    TRAIN + ["-mn", "x\n"], TRAIN + ["-mn", "../x"], TRAIN + ["-mn", ""], TRAIN + ["-mn", "x" * 65],
-    TRAIN + ["-mn", "évil"], TRAIN + ["-mn", "a/b"], TRAIN + ["-mn", "x", "--init-from", "ghost"],
-    TRAIN + ["-mn", "x", "--init-from", "a b"], TRAIN[:-2] + ["tinyvgg", "--detach", "-mn", "x", "--init-from", "shoes_cnn"],
-    TRAIN + ["-mn", "kept"],                                   # an existing model without --overwrite
+    TRAIN + ["-mn", "x\n"],
+    TRAIN + ["-mn", "../x"],
+    TRAIN + ["-mn", ""],
+    TRAIN + ["-mn", "x" * 65],
+    TRAIN + ["-mn", "évil"],
+    TRAIN + ["-mn", "a/b"],
+    TRAIN + ["-mn", "x", "--init-from", "ghost"],
+    TRAIN + ["-mn", "x", "--init-from", "a b"],
+    TRAIN[:-2] + ["tinyvgg", "--detach", "-mn", "x", "--init-from", "shoes_cnn"],
+    TRAIN + ["-mn", "kept"],  # an existing model without --overwrite
     # tasks and statuses
-    TRAIN + ["-mn", "x", "--task", "foo"], TRAIN + ["-mn", "x", "--task", "custom_"],
-    TRAIN + ["-mn", "x", "--task", "custom_0123456789"], ["runs", "--task", "foo"], ["runs", "--status", "done"],
+    TRAIN + ["-mn", "x", "--task", "foo"],
+    TRAIN + ["-mn", "x", "--task", "custom_"],
+    TRAIN + ["-mn", "x", "--task", "custom_0123456789"],
+    ["runs", "--task", "foo"],
+    ["runs", "--status", "done"],
     # other commands
-    ["test", "-mn", "nope"], ["test", "-mn", "../etc/passwd"], ["test", "-mn", "kept", "--split", "train"],
+    ["test", "-mn", "nope"],
+    ["test", "-mn", "../etc/passwd"],
+    ["test", "-mn", "kept", "--split", "train"],
     ["test", "-mn", "damaged"],
-    ["lr-find", "--preset", "linear", "--end-lr", "inf"], ["lr-find", "--preset", "linear", "--end-lr", "nan"],
-    ["lr-find", "--preset", "linear", "--start-lr", "0"], ["lr-find", "--preset", "linear", "--num-batches", "1"],
+    ["lr-find", "--preset", "linear", "--end-lr", "inf"],
+    ["lr-find", "--preset", "linear", "--end-lr", "nan"],
+    ["lr-find", "--preset", "linear", "--start-lr", "0"],
+    ["lr-find", "--preset", "linear", "--num-batches", "1"],
     ["lr-find", "--preset", "linear", "--subset", "20"],
-    ["compare-binary", "--seeds", "0"], ["compare-binary", "--seeds", BIG], ["compare-binary", "--epochs", "0"],
-    ["train-here", "--preset", "linear", "-mn", "x", "--subset", "20"], ["train-here", "--preset", "linear", "-mn", "kept"],
-    ["delete", "run", "999999"], ["delete", "run", BIG], ["delete", "model", "shoes_cnn"], ["delete", "model", "../x"],
-    ["delete", "sweep", "nope"], ["rename", "model", "nope", "x"], ["rename", "model", "kept", "bad name"],
-    ["rename", "run", "1", ""], ["rename", "run", "1", "two\nlines"], ["rename", "sweep", "nope", "x"],
-    ["add-user", "Bad Name", "--password-stdin"], ["nonsense"], ["train"], [],
+    ["compare-binary", "--seeds", "0"],
+    ["compare-binary", "--seeds", BIG],
+    ["compare-binary", "--epochs", "0"],
+    ["train-here", "--preset", "linear", "-mn", "x", "--subset", "20"],
+    ["train-here", "--preset", "linear", "-mn", "kept"],
+    ["delete", "run", "999999"],
+    ["delete", "run", BIG],
+    ["delete", "model", "shoes_cnn"],
+    ["delete", "model", "../x"],
+    ["delete", "sweep", "nope"],
+    ["rename", "model", "nope", "x"],
+    ["rename", "model", "kept", "bad name"],
+    ["rename", "run", "1", ""],
+    ["rename", "run", "1", "two\nlines"],
+    ["rename", "sweep", "nope", "x"],
+    ["add-user", "Bad Name", "--password-stdin"],
+    ["nonsense"],
+    ["train"],
+    [],
 ]
 ENV_CASES = [("FMNIST_MAX_WORKERS", v) for v in ("0", "abc", "99", "²", "-1", " 1")]
 
@@ -69,8 +109,11 @@ def save_kept(home):
 
 def snapshot(home):
     """Every file's bytes (hash) and every run row: what 'intact' means."""
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.iterdir())
-             if p.is_file() and not p.name.startswith("runs.sqlite")}
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.iterdir())
+        if p.is_file() and not p.name.startswith("runs.sqlite")
+    }
     runs = [(r["id"], r["name"], r["status"], r["model_name"]) for r in RunStore(home / "runs.sqlite").list_runs()]
     return files, runs
 
@@ -83,8 +126,9 @@ def home(tmp_path_factory):
         save_kept(home)
         (home / "damaged.keras").write_bytes(b"PK\x03\x04 not really a zip")
         store = RunStore()
-        rid = store.create_run("done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept",
-                               overwrite=True)
+        rid = store.create_run(
+            "done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept", overwrite=True
+        )
         store.mark_running(rid, 1)
         store.finish(rid, "completed", val={"accuracy": 0.9})
         store.close()
@@ -124,6 +168,7 @@ def test_bad_environment_queues_nothing(home, name, value, monkeypatch, capsys):
 def _png(width, height, bit_depth=8, colour=0, body=b"") -> bytes:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
 
@@ -136,11 +181,17 @@ def _zip() -> bytes:
 
 
 UPLOADS = {
-    "empty": b"", "text": b"hello, I am not an image\n" * 10, "zip": _zip(), "html": b"<html><script>x</script>",
+    "empty": b"",
+    "text": b"hello, I am not an image\n" * 10,
+    "zip": _zip(),
+    "html": b"<html><script>x</script>",
     "svg": b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="9" height="9"/></svg>',
-    "png-header-only": b"\x89PNG\r\n\x1a\n", "png-truncated": _png(64, 64, body=bytes(65 * 64))[:60],
-    "png-bomb-header": _png(100_000, 100_000), "png-zero-size": _png(0, 0),
-    "jpeg-header-only": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "gif-header-only": b"GIF89a",
+    "png-header-only": b"\x89PNG\r\n\x1a\n",
+    "png-truncated": _png(64, 64, body=bytes(65 * 64))[:60],
+    "png-bomb-header": _png(100_000, 100_000),
+    "png-zero-size": _png(0, 0),
+    "jpeg-header-only": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "gif-header-only": b"GIF89a",
     "too-many-bytes": b"\x89PNG\r\n\x1a\n" + bytes(imaging.MAX_UPLOAD_BYTES + 1),
 }
 
@@ -188,8 +239,15 @@ def test_models_command_lists_damaged_files_and_keeps_serving(damaged_home, monk
 
 
 # The pages that read saved models or the run store (Dataset and Few-shot read neither's listing).
-PAGES = ["pages/home.py", "pages/build_train.py", "pages/compare_runs.py", "pages/evaluate.py", "pages/classify.py",
-         "pages/binary_study.py", "pages/lr_finder.py"]
+PAGES = [
+    "pages/home.py",
+    "pages/build_train.py",
+    "pages/compare_runs.py",
+    "pages/evaluate.py",
+    "pages/classify.py",
+    "pages/binary_study.py",
+    "pages/lr_finder.py",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -204,15 +262,16 @@ def test_every_page_keeps_serving_over_a_damaged_home(damaged_home, page, monkey
     at.switch_page(page)
     at.run()
     assert not at.exception, (page, [e.value for e in at.exception])
-    assert at.title, page   # the page itself ran, not a fallback
+    assert at.title, page  # the page itself ran, not a fallback
     if page == "pages/compare_runs.py":
         assert any("is damaged" in e.value for e in at.error)
-        assert at.checkbox(key="store_reset_agree").value is False      # a fresh store only on consent
+        assert at.checkbox(key="store_reset_agree").value is False  # a fresh store only on consent
         assert at.button(key="store_reset_go").disabled
     assert {p.name: p.read_bytes() for p in damaged_home.iterdir() if p.is_file()} == before
 
 
 # ---------------------------------------------------------------- found by benchmarks/probe_reliability.py
+
 
 def test_exporting_a_damaged_model_is_refused_and_writes_nothing(home, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_HOME", str(home))
@@ -229,13 +288,21 @@ def test_compare_binary_refuses_a_model_that_does_not_exist(home, flag, monkeypa
     assert "no saved model named 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name,value", [("FMNIST_EXECUTOR", "bogus"), ("FMNIST_EXECUTOR", "ray"),
-                                        ("FMNIST_STORE_URL", "not a url"),
-                                        ("FMNIST_LEASE_TIMEOUT_S", "2"), ("FMNIST_LEASE_TIMEOUT_S", "nan")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("FMNIST_EXECUTOR", "bogus"),
+        ("FMNIST_EXECUTOR", "ray"),
+        ("FMNIST_STORE_URL", "not a url"),
+        ("FMNIST_LEASE_TIMEOUT_S", "2"),
+        ("FMNIST_LEASE_TIMEOUT_S", "nan"),
+    ],
+)
 def test_a_bad_setting_is_refused_before_anything_is_queued(home, name, value, monkeypatch, capsys, tmp_path):
     from fmnist_core.runs import executors
+
     monkeypatch.setenv("FMNIST_HOME", str(home))
-    monkeypatch.chdir(tmp_path)          # a store URL taken for a path would land here
+    monkeypatch.chdir(tmp_path)  # a store URL taken for a path would land here
     monkeypatch.setenv(name, value)
     monkeypatch.setattr(executors, "_executor", None)
     before = snapshot(home)
@@ -249,9 +316,16 @@ def test_a_lease_timeout_that_is_not_a_number_is_one_line(home, tmp_path):
     import os
     import subprocess
     import sys
+
     env = dict(os.environ, FMNIST_HOME=str(home), FMNIST_LEASE_TIMEOUT_S="abc")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_core", *TRAIN, "-mn", "fresh"], env=env, cwd=frame.ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", *TRAIN, "-mn", "fresh"],
+        env=env,
+        cwd=frame.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: FMNIST_LEASE_TIMEOUT_S")
 
@@ -259,6 +333,7 @@ def test_a_lease_timeout_that_is_not_a_number_is_one_line(home, tmp_path):
 def test_store_reset_sees_a_store_whose_tables_are_gone(tmp_path, monkeypatch, capsys):
     """`runs` called it damaged and pointed at store-reset, which called it healthy: the user was stuck."""
     import contextlib
+
     monkeypatch.setenv("FMNIST_HOME", str(tmp_path))
     RunStore().close()
     with contextlib.closing(sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)) as conn:
@@ -286,6 +361,7 @@ def test_a_model_with_another_architectures_weights_is_one_line_and_never_half_l
     with zipfile.ZipFile(tmp_path / "forged.keras", "a") as zf:
         zf.writestr(saving.META_ENTRY, json.dumps(meta))
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         assert _code(["test", "-mn", "forged"]) == 1
@@ -304,9 +380,11 @@ def test_a_task_with_non_ascii_digits_is_an_unknown_task(home, task, monkeypatch
 def test_compare_binary_may_name_replicates_that_do_not_exist_yet(home, monkeypatch, capsys):
     """With --seeds, a new --binary name is the base of the replicates to train, not an error."""
     from fmnist_core.studies import replicates
+
     monkeypatch.setenv("FMNIST_HOME", str(home))
     calls = []
-    monkeypatch.setattr(replicates, "plan_replicates", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
-        ValueError("planned")))
+    monkeypatch.setattr(
+        replicates, "plan_replicates", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(ValueError("planned"))
+    )
     assert _code(["compare-binary", "--binary", "brand_new", "--seeds", "2"]) == 2
     assert calls and calls[0][3] == "brand_new" and "planned" in capsys.readouterr().err

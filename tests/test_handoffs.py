@@ -1,6 +1,7 @@
 """Pages hand things to each other only through ui.app.handoff's typed records: no page reads or writes a
 session-state key of another page (a renamed widget on Build & Train must not silently break the
 LR Finder). Checked statically over pages/*.py, and the records themselves."""
+
 import ast
 from pathlib import Path
 
@@ -33,8 +34,11 @@ def names_used(path: Path):
         elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
             yield node.lineno, str(node.values[0].value)
         elif isinstance(node, ast.Attribute) and (
-                isinstance(node.value, ast.Name) and node.value.id == "ss"
-                or isinstance(node.value, ast.Attribute) and node.value.attr == "session_state"):
+            isinstance(node.value, ast.Name)
+            and node.value.id == "ss"
+            or isinstance(node.value, ast.Attribute)
+            and node.value.attr == "session_state"
+        ):
             yield node.lineno, node.attr
 
 
@@ -45,17 +49,28 @@ def test_every_page_has_its_key_prefixes():
 @pytest.mark.parametrize("page", sorted(PREFIXES))
 def test_a_page_never_touches_another_pages_session_keys(page):
     others = {prefix: owner for owner, prefixes in PREFIXES.items() if owner != page for prefix in prefixes}
-    found = [f"{page}:{line}: {text!r} belongs to {owner}" for line, text in names_used(PAGES / page)
-             for prefix, owner in others.items() if text.startswith(prefix)]
+    found = [
+        f"{page}:{line}: {text!r} belongs to {owner}"
+        for line, text in names_used(PAGES / page)
+        for prefix, owner in others.items()
+        if text.startswith(prefix)
+    ]
     assert not found, "hand it over through ui.app.handoff instead:\n" + "\n".join(found)
 
 
 def test_the_checker_sees_keys_in_every_form(tmp_path):
     page = tmp_path / "p.py"
-    page.write_text('ss.bt_layers\nst.session_state.bt_next_id\nss.get("bt_origin")\nss[f"bt_hp_{k}"]\n'
-                    'for mine, theirs in (("lrf_task", "bt_task"),): pass\nfdata.bt_status()\n')
-    assert {t for _, t in names_used(page) if t.startswith("bt_")} == {"bt_layers", "bt_next_id", "bt_origin",
-                                                                        "bt_hp_", "bt_task"}
+    page.write_text(
+        'ss.bt_layers\nst.session_state.bt_next_id\nss.get("bt_origin")\nss[f"bt_hp_{k}"]\n'
+        'for mine, theirs in (("lrf_task", "bt_task"),): pass\nfdata.bt_status()\n'
+    )
+    assert {t for _, t in names_used(page) if t.startswith("bt_")} == {
+        "bt_layers",
+        "bt_next_id",
+        "bt_origin",
+        "bt_hp_",
+        "bt_task",
+    }
 
 
 def test_records_check_what_they_carry():
@@ -67,7 +82,7 @@ def test_records_check_what_they_carry():
         handoff.ClassifyImage(image=np.zeros((28, 28), np.uint8), true_label=True)
     source = np.arange(784).reshape(28, 28) % 256
     opened = handoff.ClassifyImage(image=source, true_label=np.int64(9), source="Evaluate #1")
-    source[0, 0] = 7                                   # the caller's array changes afterwards: the record does not
+    source[0, 0] = 7  # the caller's array changes afterwards: the record does not
     assert opened.image.dtype == np.uint8 and opened.image[0, 0] == 0 and opened.true_label_text == "Ankle boot"
     with pytest.raises(ValueError):
         handoff.LrOffer(lr=0, suggestion="valley", model="quick", optimizer="adam", spec_key="k")
@@ -84,7 +99,7 @@ def _handoff_script():
     if "step" not in ss:
         ss.step = 0
         handoff.offer_sweep("sweep-1")
-        ss[handoff.LR_OFFER_KEY] = {"lr": "fast", "suggestion": "valley"}   # malformed: reads as None
+        ss[handoff.LR_OFFER_KEY] = {"lr": "fast", "suggestion": "valley"}  # malformed: reads as None
     ss.step += 1
     ss.taken = handoff.take_sweep()
     ss.offer = handoff.lr_offer()
@@ -99,4 +114,4 @@ def test_a_sweep_offer_is_taken_once_and_a_malformed_record_reads_as_none():
     assert not at.exception
     assert (at.session_state["taken"], at.session_state["offer"], at.session_state["built"]) == ("sweep-1", None, None)
     at.run()
-    assert at.session_state["taken"] is None                 # then Compare runs keeps the user's own choice
+    assert at.session_state["taken"] is None  # then Compare runs keeps the user's own choice

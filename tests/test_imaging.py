@@ -4,6 +4,7 @@ Real Fashion-MNIST test images are used throughout; the round-trip tests check t
 shipped model still gets them right after saving as PNG, inverting onto white as JPEG,
 or embedding in a larger canvas.
 """
+
 import io
 import struct
 import zlib
@@ -11,11 +12,11 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-from shared_models import shipped_model
 
 from fmnist_core.data import fashion_mnist as data
 from fmnist_core.data import imaging
 from fmnist_core.data.imaging import ImageInputError, load_upload, to_fashion_mnist
+from shared_models import shipped_model
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,13 @@ def png_claiming(width: int, height: int) -> bytes:
     """A small valid PNG whose IHDR chunk is rewritten to claim width x height (CRC fixed up)."""
     raw = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
     ihdr = 8 + 8  # signature, then chunk length + type; IHDR data starts here
-    raw[ihdr:ihdr + 8] = struct.pack(">II", width, height)
-    raw[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(raw[12:ihdr + 13])))
+    raw[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    raw[ihdr + 13 : ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(raw[12 : ihdr + 13])))
     return bytes(raw)
 
 
-
-
 # ---------------------------------------------------------------- already Fashion-MNIST form
+
 
 def test_fashion_mnist_image_is_returned_exactly_unchanged(test_set):
     x, _ = test_set
@@ -56,9 +56,9 @@ def test_png_of_test_image_round_trips_exactly(test_set):
     x, _ = test_set
     for i in (0, 1, 2, 123):
         png = imaging.to_png_bytes(x[i])
-        assert np.array_equal(to_fashion_mnist(png)[0], x[i])                 # from bytes
+        assert np.array_equal(to_fashion_mnist(png)[0], x[i])  # from bytes
         assert np.array_equal(to_fashion_mnist(Image.open(io.BytesIO(png)))[0], x[i])  # from PIL
-        rgb = np.repeat(x[i][..., None], 3, axis=2)                             # gray stored as RGB
+        rgb = np.repeat(x[i][..., None], 3, axis=2)  # gray stored as RGB
         assert np.array_equal(to_fashion_mnist(rgb)[0], x[i])
 
 
@@ -69,8 +69,8 @@ def test_six_steps_with_the_documented_titles():
     titles = [t for t, _ in steps]
     assert [t.split(".")[0] for t in titles] == ["1", "2", "3", "4", "5", "6"]
     assert titles[2].startswith("3. Inverted")
-    assert steps[3][1].shape == (40, 20)      # cropped exactly to the bar
-    assert steps[4][1].shape == (40, 40)      # padded to a square
+    assert steps[3][1].shape == (40, 20)  # cropped exactly to the bar
+    assert steps[4][1].shape == (40, 40)  # padded to a square
     assert steps[5][1].shape == (28, 28)
     # the bar becomes a light, centred vertical stripe on black, 14 px wide in 28
     assert out[:, :6].max() == 0 and out[:, -6:].max() == 0  # (one more column is resampling blur)
@@ -102,21 +102,21 @@ def test_light_background_is_inverted_and_dark_is_not():
 
 
 def test_grey_background_is_levelled_to_black():
-    photo = np.full((50, 50), 60, np.uint8)   # dark grey table
-    photo[10:40, 20:30] = 220                 # light object
+    photo = np.full((50, 50), 60, np.uint8)  # dark grey table
+    photo[10:40, 20:30] = 220  # light object
     out, _ = to_fashion_mnist(photo)
     assert out[0, 0] == 0 and out[:, 0].max() == 0
-    assert out.max() == 220                   # brightest pixel keeps its value
+    assert out.max() == 220  # brightest pixel keeps its value
 
 
 def test_transparent_background_is_flattened_so_the_object_stays_visible():
     rgba = np.zeros((40, 40, 4), np.uint8)
-    rgba[8:32, 12:28] = (30, 30, 30, 255)     # dark opaque object, transparent elsewhere
+    rgba[8:32, 12:28] = (30, 30, 30, 255)  # dark opaque object, transparent elsewhere
     out, steps = to_fashion_mnist(Image.fromarray(rgba, "RGBA"))
     assert "white" in steps[1][0]
     assert out[14, 14] > 150 and out[0, 0] == 0
     white = rgba.copy()
-    white[8:32, 12:28, :3] = 240              # light object: flattened onto black, not inverted
+    white[8:32, 12:28, :3] = 240  # light object: flattened onto black, not inverted
     out2, steps2 = to_fashion_mnist(white)
     assert "black" in steps2[1][0] and out2[14, 14] > 150
 
@@ -125,7 +125,7 @@ def test_canvas_drawing_white_on_black_rgba():
     # What the Classify canvas (ui.images.sketch) sends: RGBA, white strokes on an opaque black background.
     canvas = np.zeros((280, 280, 4), np.uint8)
     canvas[..., 3] = 255
-    canvas[60:220, 100:120, :3] = 255          # a vertical stroke
+    canvas[60:220, 100:120, :3] = 255  # a vertical stroke
     out, _ = to_fashion_mnist(canvas)
     assert out.shape == (28, 28) and out.max() == 255
     assert out[:, 0].max() == 0 and out[14, 14] == 255
@@ -164,6 +164,7 @@ def test_huge_photo_is_processed_on_a_small_copy():
 
 # ---------------------------------------------------------------- uploads
 
+
 def test_upload_formats_decode(test_set):
     x, _ = test_set
     img = Image.fromarray(255 - x[5]).resize((84, 84))
@@ -172,11 +173,14 @@ def test_upload_formats_decode(test_set):
         assert loaded.mode in ("L", "LA", "RGB", "RGBA") and loaded.size == (84, 84)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"", "empty"),
-    (b"this is a text file, not a picture", "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image|damaged"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"", "empty"),
+        (b"this is a text file, not a picture", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image|damaged"),
+    ],
+)
 def test_bad_bytes_give_a_clear_message(payload, message):
     with pytest.raises(ImageInputError, match=message):
         load_upload(payload)
@@ -226,7 +230,7 @@ def test_cmyk_jpeg_is_converted(test_set):
     assert loaded.mode == "RGB"
     assert any("CMYK" in n for n in loaded.info["notes"])
     gray = np.asarray(loaded.convert("L"), dtype=int)
-    assert abs(gray[0, 0] - 255) < 12          # the white background stays white
+    assert abs(gray[0, 0] - 255) < 12  # the white background stays white
 
 
 def test_palette_with_transparency_keeps_alpha():
@@ -251,14 +255,15 @@ def test_exif_rotation_is_applied(test_set):
     x, _ = test_set
     upright = Image.fromarray(x[1]).resize((60, 40))  # wider than tall
     exif = Image.Exif()
-    exif[0x0112] = 6                                   # "rotate 90 CW to view"
-    stored = upright.rotate(90, expand=True)           # how a phone would store it
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    stored = upright.rotate(90, expand=True)  # how a phone would store it
     loaded = load_upload(encode(stored, "JPEG", exif=exif.tobytes(), quality=95))
     assert loaded.size == (60, 40)
     assert any("EXIF" in n for n in loaded.info["notes"])
 
 
 # ---------------------------------------------------------------- round trips through a real model
+
 
 def test_round_trips_keep_the_right_top1_with_the_shipped_model(test_set):
     from fmnist_core.modeling import inference
@@ -290,8 +295,8 @@ def test_round_trips_keep_the_right_top1_with_the_shipped_model(test_set):
 
 # ---------------------------------------------------------------- uneven backgrounds (issue 10 item 9)
 
-def garment_photo(img28: np.ndarray, background: np.ndarray, side: int = 230,
-                  colour=(45, 62, 112)) -> np.ndarray:
+
+def garment_photo(img28: np.ndarray, background: np.ndarray, side: int = 230, colour=(45, 62, 112)) -> np.ndarray:
     """A synthetic product photo: a Fashion-MNIST silhouette, enlarged and dyed denim blue (shaded by
     its own intensity), laid on an RGB ``background`` (h, w, 3) float array."""
     h, w = background.shape[:2]
@@ -299,8 +304,8 @@ def garment_photo(img28: np.ndarray, background: np.ndarray, side: int = 230,
     a = np.clip(m * 1.6, 0, 1)[..., None]
     out = background.copy()
     t, left = (h - side) // 2, (w - side) // 2
-    patch = out[t:t + side, left:left + side]
-    out[t:t + side, left:left + side] = patch * (1 - a) + np.array(colour) * (0.55 + 0.45 * m)[..., None] * a
+    patch = out[t : t + side, left : left + side]
+    out[t : t + side, left : left + side] = patch * (1 - a) + np.array(colour) * (0.55 + 0.45 * m)[..., None] * a
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -322,14 +327,15 @@ def test_smooth_background_is_removed_before_the_crop(test_set, background):
     """Before: jeans on a beige gradient kept the background (crop 262x340 of 420x340) and came out
     as Pullover; on a vignette the crop was the whole frame (Sandal). After: cropped to the jeans."""
     x, y = test_set
-    k = int(np.flatnonzero(y == 1)[0])                     # trousers
+    k = int(np.flatnonzero(y == 1)[0])  # trousers
     photo = garment_photo(x[k], background())
     out, steps = to_fashion_mnist(photo)
     crop = steps[3][1]
-    assert crop.shape[0] <= 232 and crop.shape[1] <= 130, crop.shape   # the jeans are 230 px tall, ~100 wide
-    assert out[:, :4].max() < 40 and out[:, -4:].max() < 40            # no background left at the sides
+    assert crop.shape[0] <= 232 and crop.shape[1] <= 130, crop.shape  # the jeans are 230 px tall, ~100 wide
+    assert out[:, :4].max() < 40 and out[:, -4:].max() < 40  # no background left at the sides
     name = shipped_model()
     from fmnist_core.modeling import inference
+
     assert data.CLASS_NAMES[int(inference.predict_images(name, out[None])[0].argmax())] == "Trouser"
 
 
@@ -340,10 +346,10 @@ def test_flat_images_of_any_colour_are_blank():
         with pytest.raises(ImageInputError, match="blank"):
             to_fashion_mnist(flat)
         with pytest.raises(ImageInputError, match="blank"):
-            to_fashion_mnist(encode(Image.fromarray(flat), "JPEG", quality=80))   # with JPEG noise
+            to_fashion_mnist(encode(Image.fromarray(flat), "JPEG", quality=80))  # with JPEG noise
     with pytest.raises(ImageInputError, match="blank"):
-        to_fashion_mnist(np.zeros((28, 28), np.uint8))       # even in Fashion-MNIST form
-    with pytest.raises(ImageInputError, match="blank"):      # a lighting gradient with nothing on it
+        to_fashion_mnist(np.zeros((28, 28), np.uint8))  # even in Fashion-MNIST form
+    with pytest.raises(ImageInputError, match="blank"):  # a lighting gradient with nothing on it
         to_fashion_mnist(np.clip(np.rint(beige_gradient()), 0, 255).astype(np.uint8))
 
 
@@ -382,8 +388,14 @@ def peak_mb(tmp_path, payload: bytes) -> tuple[str, float]:
     root = Path(__file__).resolve().parent.parent
     path = tmp_path / "upload.bin"
     path.write_bytes(payload)
-    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], cwd=root, capture_output=True,
-                          text=True, timeout=300, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result, peak = done.stdout.strip().splitlines()[-2:]
     return result, float(peak)
@@ -393,7 +405,7 @@ def big_png(mode: str, side: int) -> bytes:
     """A side x side PNG of a light square on a dark field: compresses to a few hundred KB."""
     if mode == "I;16":
         arr = np.full((side, side), 3000, np.uint16)
-        arr[side // 4: 3 * side // 4, side // 3: 2 * side // 3] = 60000
+        arr[side // 4 : 3 * side // 4, side // 3 : 2 * side // 3] = 60000
         img = Image.fromarray(arr)
     else:
         dark, light = (10, 240) if mode == "L" else ((10, 10, 10, 255), (240, 240, 240, 255))
@@ -408,9 +420,9 @@ BUDGET_MB = 150  # issue 11: a 77 KB 6300x6300 16-bit PNG cost +987 MB, an RGBA 
 def test_huge_uploads_stay_within_a_memory_budget(tmp_path):
     result, peak = peak_mb(tmp_path, big_png("I;16", 6300))
     assert result == "ok 6" and peak < BUDGET_MB, (result, peak)
-    result, peak = peak_mb(tmp_path, big_png("RGBA", 6300))   # 159 MB decoded: refused before decoding
+    result, peak = peak_mb(tmp_path, big_png("RGBA", 6300))  # 159 MB decoded: refused before decoding
     assert result.startswith("refused") and "once decoded" in result and peak < BUDGET_MB, (result, peak)
-    result, peak = peak_mb(tmp_path, big_png("RGBA", 5000))   # just under the decoded-size cap: processed
+    result, peak = peak_mb(tmp_path, big_png("RGBA", 5000))  # just under the decoded-size cap: processed
     assert result == "ok 6" and peak < BUDGET_MB, (result, peak)
 
 
@@ -424,15 +436,16 @@ def test_upload_is_shrunk_right_after_decoding_and_says_its_original_size():
 
 # ---------------------------------------------------------------- outlines (issue 14)
 
+
 def test_thin_outline_is_told_apart_from_a_solid_shape(test_set):
     solid = np.zeros((28, 28), np.uint8)
     solid[6:22, 4:24] = 255
     outline = solid.copy()
-    outline[8:20, 6:22] = 0                          # a 2-pixel frame
+    outline[8:20, 6:22] = 0  # a 2-pixel frame
     assert imaging.looks_like_outline(outline) and not imaging.looks_like_outline(solid)
     x, _ = test_set
     flagged = sum(imaging.looks_like_outline(x[i]) for i in range(500))
-    assert flagged <= 10, flagged                    # real (solid) items are rarely taken for outlines
+    assert flagged <= 10, flagged  # real (solid) items are rarely taken for outlines
 
 
 def test_streamlit_upload_limit_matches_the_apps_own():

@@ -1,6 +1,7 @@
 """Code generation never interpolates text: a ``.keras`` whose metadata was edited (the payload hash
 still checks) exports a training script in which every recorded value is an inert literal. The
 script is run for real: the injected code must not run, and the values must come back verbatim."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,17 @@ def _payloads(marker) -> list[str]:
     """Text that runs code if it is pasted into Python source, or expanded by a template."""
     boom = f"__import__('os').system('touch {marker}')"
     return [
-        f'"""\n{boom}\n"""', f"'''\n{boom}\n'''", f'" + {boom} + "', f"' + {boom} + '", f"\n{boom}\n#",
-        "{{MODEL_CODE}}", "{{HPARAMS}}", "{{NAME}}", f"${{x}} $x {{x}} %s {boom}", f"\\\n{boom}", f"\r{boom}",
+        f'"""\n{boom}\n"""',
+        f"'''\n{boom}\n'''",
+        f'" + {boom} + "',
+        f"' + {boom} + '",
+        f"\n{boom}\n#",
+        "{{MODEL_CODE}}",
+        "{{HPARAMS}}",
+        "{{NAME}}",
+        f"${{x}} $x {{x}} %s {boom}",
+        f"\\\n{boom}",
+        f"\r{boom}",
     ]
 
 
@@ -44,22 +54,47 @@ def _poison(path, marker) -> dict:
 @pytest.mark.slow
 def test_an_exported_script_from_adversarial_metadata_runs_no_injected_code(fmnist_home, tmp_path):
     marker = tmp_path / "INJECTED"
-    meta = {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {"epochs": 1, "precision": "float32"}}
+    meta = {
+        "task": get_task("shoes").to_dict(),
+        "spec": normalize_spec("linear"),
+        "hparams": {"epochs": 1, "precision": "float32"},
+    }
     path = saving.save_model(build_model("linear", "shoes"), "poisoned", meta, fmnist_home)
     meta = _poison(path, marker)
-    assert saving.load_metadata("poisoned")["versions"] == meta["versions"]   # the hash still checks
+    assert saving.load_metadata("poisoned")["versions"] == meta["versions"]  # the hash still checks
 
     env = {**os.environ, "FMNIST_HOME": str(fmnist_home)}
-    out = subprocess.run([sys.executable, "-m", "fmnist_core", "export", "-mn", "poisoned", "--format", "script",
-                          "-o", str(tmp_path)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "export", "-mn", "poisoned", "--format", "script", "-o", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     script = tmp_path / "poisoned_train.py"
-    compile(script.read_text(), str(script), "exec")   # still valid Python
+    compile(script.read_text(), str(script), "exec")  # still valid Python
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, str(script), "--epochs", "1", "--subset", "600", "--save",
-                          str(tmp_path / "again.keras"), "--json"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--epochs",
+            "1",
+            "--subset",
+            "600",
+            "--save",
+            str(tmp_path / "again.keras"),
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert not marker.exists(), "the exported script ran code from the model's metadata"
     res = json.loads(run.stdout.strip().splitlines()[-1])

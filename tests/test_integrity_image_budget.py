@@ -1,6 +1,7 @@
 """Memory budgets before decoding: a 1x40,000,000 8-bit PNG (78 KB of zlib-compressed zeros) is
 refused in one line before Pillow allocates it (a row pointer per row made it +300 MB), and the
 Classify path's peak memory stays within the decoded-size cap."""
+
 import os
 import subprocess
 import sys
@@ -32,12 +33,18 @@ PROBE = textwrap.dedent("""
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
     print(len(data), round(peak_mb), outcome, sep="\\t")
 """)
-BUDGET_MB = imaging.MAX_DECODED_BYTES / 2**20 + 50   # the decoded-size cap, and room for the small copies
+BUDGET_MB = imaging.MAX_DECODED_BYTES / 2**20 + 50  # the decoded-size cap, and room for the small copies
 
 
 def _probe(w, h):
-    out = subprocess.run([sys.executable, "-c", PROBE, str(w), str(h)], cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(w), str(h)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     size, peak_mb, outcome = out.stdout.strip().split("\t")
     return int(size), int(peak_mb), outcome
@@ -46,7 +53,7 @@ def _probe(w, h):
 @pytest.mark.parametrize("w,h", [(1, 40_000_000), (2, 20_000_000)])
 def test_a_tall_thin_png_is_refused_before_it_is_decoded(w, h):
     size, peak_mb, outcome = _probe(w, h)
-    assert size < 100_000                      # a small file: the cost is all in the decoding
+    assert size < 100_000  # a small file: the cost is all in the decoding
     assert "MB" in outcome and "\n" not in outcome and "Resize" in outcome, outcome
     assert peak_mb < BUDGET_MB, f"+{peak_mb} MB over the {BUDGET_MB:.0f} MB budget"
 

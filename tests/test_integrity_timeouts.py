@@ -1,6 +1,7 @@
 """No command waits forever on its store: a SQLite store another process holds locked, and a
 PostgreSQL URL at a socket that never answers, each end in one line (exit 1) within the bounded
 timeout ($FMNIST_DB_TIMEOUT_S, set small here)."""
+
 import os
 import socket
 import subprocess
@@ -22,8 +23,14 @@ sys.stdin.read()   # hold the lock until the test closes our stdin
 
 
 def _runs(env):
-    return subprocess.run([sys.executable, "-m", "fmnist_core", "runs"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "FMNIST_DB_TIMEOUT_S": "2", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "runs"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FMNIST_DB_TIMEOUT_S": "2", **env},
+    )
 
 
 def _one_error(out) -> str:
@@ -35,8 +42,9 @@ def _one_error(out) -> str:
 def test_a_sqlite_store_locked_by_another_process_is_one_line(fmnist_home):
     store = RunStore()
     store.close()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store.path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(store.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         line = _one_error(_runs({"FMNIST_HOME": str(fmnist_home)}))
@@ -47,12 +55,13 @@ def test_a_sqlite_store_locked_by_another_process_is_one_line(fmnist_home):
 
 
 def test_a_postgresql_store_that_never_answers_is_one_line(fmnist_home):
-    with socket.socket() as server:   # accepts connections in the kernel's backlog, never answers
+    with socket.socket() as server:  # accepts connections in the kernel's backlog, never answers
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         port = server.getsockname()[1]
-        line = _one_error(_runs({"FMNIST_HOME": str(fmnist_home),
-                                 "FMNIST_STORE_URL": f"postgresql://lab@127.0.0.1:{port}/runs"}))
+        line = _one_error(
+            _runs({"FMNIST_HOME": str(fmnist_home), "FMNIST_STORE_URL": f"postgresql://lab@127.0.0.1:{port}/runs"})
+        )
     assert f"127.0.0.1:{port}" in line and "FMNIST_STORE_URL" in line
 
 

@@ -2,11 +2,11 @@
 
 Each worker start costs ~3-4 s (TensorFlow import), so tests queue several runs per worker.
 """
+
 import os
 import signal
 
 import pytest
-from waiting import wait_for
 
 from fmnist_core import cli
 from fmnist_core.data.fashion_mnist import load_fashion_mnist, preprocess
@@ -16,9 +16,10 @@ from fmnist_core.modeling.evaluation import loss_and_accuracy, predict_proba
 from fmnist_core.runs import jobs
 from fmnist_core.runs.liveness import pid_alive
 from fmnist_core.runs.store import RunStore
+from waiting import wait_for
 
 TINY = {"subset": 1500, "epochs": 2, "batch_size": 64}
-LONG = {"subset": 3000, "epochs": 30, "batch_size": 32}   # long enough to stop or kill mid-way
+LONG = {"subset": 3000, "epochs": 30, "batch_size": 32}  # long enough to stop or kill mid-way
 
 
 @pytest.fixture
@@ -40,6 +41,7 @@ def test_two_jobs_run_one_after_the_other_to_completion(store):
     assert (store.get_status(a), store.get_status(b)) == ("queued", "queued")
 
     seen = set()
+
     def both_done():
         # One SELECT, one snapshot: two separate reads can straddle a's finish and b's start and
         # see both 'running' although they never overlapped.
@@ -47,13 +49,14 @@ def test_two_jobs_run_one_after_the_other_to_completion(store):
         pair = (status[a], status[b])
         seen.add(pair)
         return pair[0] in ("completed", "stopped", "failed") and pair[1] in ("completed", "stopped", "failed")
+
     wait_for(both_done, timeout=180, poll=0.02)
-    assert ("running", "queued") in seen                      # queued, then running...
-    assert ("running", "running") not in seen                 # ...one at a time
+    assert ("running", "queued") in seen  # queued, then running...
+    assert ("running", "running") not in seen  # ...one at a time
 
     ra, rb = jobs.wait(a, store=store), jobs.wait(b, store=store)
     assert (ra["status"], rb["status"]) == ("completed", "completed"), (ra["message"], rb["message"])
-    assert rb["started_at"] >= ra["finished_at"]              # FIFO: b waited for a
+    assert rb["started_at"] >= ra["finished_at"]  # FIFO: b waited for a
     assert rb["name"] == "shoes run" and ra["name"] == "linear multiclass"
     for run in (ra, rb):
         assert [e["epoch"] for e in run["history"]] == [1, 2]
@@ -84,7 +87,7 @@ def test_two_jobs_run_one_after_the_other_to_completion(store):
 def test_stop_keeps_best_weights_and_saves_a_loadable_model(store, capsys):
     a = jobs.submit("tinyvgg", "multiclass", LONG, store=store, model_name="to_stop")
     b = jobs.submit("linear", "multiclass", TINY, store=store)
-    assert jobs.stop(b, store=store)["status"] == "stopped"     # a queued run stops at once
+    assert jobs.stop(b, store=store)["status"] == "stopped"  # a queued run stops at once
     wait_for(lambda: running_with_points(store, a), timeout=120)
     assert cli.main(["stop", str(a)]) == 0
     assert "stop requested" in capsys.readouterr().out
@@ -110,8 +113,8 @@ def test_killed_worker_marks_its_run_failed_and_spares_the_others(store):
     before = (model_file.stat().st_mtime_ns, model_file.read_bytes())
 
     os.kill(run["pid"], signal.SIGKILL)
-    wait_for(lambda: not pid_alive(run["pid"]), timeout=10)   # the kernel takes a moment
-    listed = {r["id"]: r for r in store.list_runs()}             # the next listing already knows
+    wait_for(lambda: not pid_alive(run["pid"]), timeout=10)  # the kernel takes a moment
+    listed = {r["id"]: r for r in store.list_runs()}  # the next listing already knows
     assert listed[victim]["status"] == "failed"
     dead = store.get_run(victim)
     assert f"worker process {run['pid']} died" in dead["message"] and "during epoch 1" in dead["message"]
@@ -142,16 +145,24 @@ def test_sweep_queues_one_run_per_value_under_one_sweep_id(store):
 def test_plan_sweep_rewrites_specs_and_validates_every_value(store):
     mlp = {"spec": "mlp", "task": "multiclass", "hparams": {"subset": 1000}}
     plans = jobs.plan_sweep(mlp, "activation", ["elu", "relu", "selu", "tanh", "sigmoid"])
-    assert [[layer["activation"] for layer in p["spec"] if layer["type"] == "Dense"] for p in plans] == \
-        [[a, a] for a in ("elu", "relu", "selu", "tanh", "sigmoid")]
+    assert [[layer["activation"] for layer in p["spec"] if layer["type"] == "Dense"] for p in plans] == [
+        [a, a] for a in ("elu", "relu", "selu", "tanh", "sigmoid")
+    ]
     plans = jobs.plan_sweep(mlp, "dropout", [0, 0.5])
     assert [[layer["rate"] for layer in p["spec"] if layer["type"] == "Dropout"] for p in plans] == [[0, 0], [0.5, 0.5]]
     plans = jobs.plan_sweep({"spec": "dense_20x3"}, "normalize", ["on", "off"])
     assert [p["hparams"].normalize for p in plans] == [True, False]
     # shoe_cnn's convolutions are linear (an Activation layer follows): only the activations change.
     plans = jobs.plan_sweep({"spec": "shoe_cnn", "task": "shoes"}, "activation", ["elu", "tanh"])
-    assert [layer.get("activation") for layer in plans[0]["spec"]] == \
-        ["linear", None, "elu", "linear", None, "elu", None]
+    assert [layer.get("activation") for layer in plans[0]["spec"]] == [
+        "linear",
+        None,
+        "elu",
+        "linear",
+        None,
+        "elu",
+        None,
+    ]
 
     with pytest.raises(ValueError, match="no hidden activations"):
         jobs.plan_sweep({"spec": "linear"}, "activation", ["relu", "elu"])
@@ -160,10 +171,10 @@ def test_plan_sweep_rewrites_specs_and_validates_every_value(store):
     with pytest.raises(ValueError, match="cannot sweep 'width'"):
         jobs.plan_sweep(mlp, "width", [1, 2])
     with pytest.raises(ValueError, match="distinct"):
-        jobs.plan_sweep(mlp, "lr", ["1e-3", 0.001])    # the same value once parsed
+        jobs.plan_sweep(mlp, "lr", ["1e-3", 0.001])  # the same value once parsed
     with pytest.raises(ValueError, match="learning rate"):
         jobs.submit_sweep(mlp, "lr", [0.01, 50.0], store=store)
-    assert store.list_runs() == []                             # a bad value queues nothing
+    assert store.list_runs() == []  # a bad value queues nothing
 
 
 def test_submit_refuses_what_could_not_train(store, fmnist_home):

@@ -1,5 +1,6 @@
 """Streamlit clears the Keras session after every script run unless ui.app.frame stops it: a full
 gc.collect() per canvas stroke on Classify (~0.2 s of a 0.3 s budget)."""
+
 from pathlib import Path
 
 import keras

@@ -6,6 +6,7 @@ every import counts, a function's too, and so do ``importlib.import_module("..."
 ``import_graph`` and ``violations`` take a root folder so the guard itself can be tested on a
 small tree with a deliberate cycle (see the last tests).
 """
+
 from __future__ import annotations
 
 import ast
@@ -68,8 +69,9 @@ def _imports(root: Path, path: Path) -> list[tuple[str, int]]:
 
 
 def python_files(root: Path) -> list[Path]:
-    return [p for d in ("fmnist_core", "ui", "pages") for p in sorted((root / d).rglob("*.py"))] + \
-        [p for p in [root / "streamlit_app.py"] if p.exists()]
+    return [p for d in ("fmnist_core", "ui", "pages") for p in sorted((root / d).rglob("*.py"))] + [
+        p for p in [root / "streamlit_app.py"] if p.exists()
+    ]
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -95,7 +97,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[u] = 1
         for v in sorted(graph.get(u, ())):
             if state.get(v) == 1:
-                cycles.append(path[path.index(v):] + [v])
+                cycles.append(path[path.index(v) :] + [v])
             elif v not in state:
                 visit(v, path + [v])
         state[u] = 2
@@ -122,8 +124,12 @@ def violations(root: Path) -> list[str]:
                     out.append(f"{where}: fmnist_core imports {target}")
                 elif top == "fmnist_core" and len(me.split(".")) > 2 and len(target.split(".")) > 1:
                     mine, theirs = me.split(".")[1], target.split(".")[1]
-                    if theirs in CORE_LAYERS and mine in CORE_LAYERS and theirs != mine \
-                            and theirs not in CORE_LAYERS[mine]:
+                    if (
+                        theirs in CORE_LAYERS
+                        and mine in CORE_LAYERS
+                        and theirs != mine
+                        and theirs not in CORE_LAYERS[mine]
+                    ):
                         out.append(f"{where}: fmnist_core.{mine} may not import fmnist_core.{theirs}")
             elif layer == "ui" and top in ("pages", "streamlit_app"):
                 out.append(f"{where}: ui imports {target}")
@@ -145,10 +151,12 @@ def test_every_subpackage_says_what_lives_there():
 @pytest.fixture
 def tiny_tree(tmp_path):
     """A copy of the layout's shape, small enough to break on purpose."""
+
     def write(rel, text=""):
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
+
     write("fmnist_core/__init__.py")
     write("fmnist_core/data/__init__.py")
     write("fmnist_core/data/loader.py", "import numpy\n")
@@ -174,30 +182,39 @@ def test_guard_catches_a_cycle(tiny_tree):
 
 def test_guard_catches_a_cycle_through_a_function_level_import(tiny_tree):
     (tiny_tree / "fmnist_core/modeling/callbacks.py").write_text(
-        "def later():\n    from fmnist_core.modeling import train\n    return train\n")
+        "def later():\n    from fmnist_core.modeling import train\n    return train\n"
+    )
     (tiny_tree / "fmnist_core/modeling/train.py").write_text("from fmnist_core.modeling.callbacks import later\n")
     assert any("import cycle" in v and "callbacks" in v for v in violations(tiny_tree))
 
 
-@pytest.mark.parametrize("call", ['importlib.import_module("fmnist_core.modeling.train")',
-                                  'import_module("fmnist_core.modeling.train")',
-                                  '__import__("fmnist_core.modeling.train")'])
+@pytest.mark.parametrize(
+    "call",
+    [
+        'importlib.import_module("fmnist_core.modeling.train")',
+        'import_module("fmnist_core.modeling.train")',
+        '__import__("fmnist_core.modeling.train")',
+    ],
+)
 def test_guard_catches_a_cycle_through_an_import_by_name(tiny_tree, call):
     (tiny_tree / "fmnist_core/modeling/callbacks.py").write_text(
-        f"import importlib\nfrom importlib import import_module\n\ndef later():\n    return {call}\n")
+        f"import importlib\nfrom importlib import import_module\n\ndef later():\n    return {call}\n"
+    )
     (tiny_tree / "fmnist_core/modeling/train.py").write_text("from fmnist_core.modeling import callbacks\n")
     assert any("import cycle" in v and "callbacks" in v for v in violations(tiny_tree))
 
 
 def test_guard_catches_an_upward_import_by_name(tiny_tree):
     (tiny_tree / "fmnist_core/data/loader.py").write_text(
-        "import importlib\nmod = importlib.import_module('fmnist_core.modeling.train')\n")
+        "import importlib\nmod = importlib.import_module('fmnist_core.modeling.train')\n"
+    )
     assert "fmnist_core.data may not import fmnist_core.modeling" in "\n".join(violations(tiny_tree))
 
 
 def test_guard_catches_streamlit_in_the_core_an_upward_import_and_page_to_page(tiny_tree):
-    (tiny_tree / "fmnist_core/data/loader.py").write_text("import streamlit as st\n"
-                                                          "from fmnist_core.modeling import train\n")
+    (tiny_tree / "fmnist_core/data/loader.py").write_text(
+        "import streamlit as st\nfrom fmnist_core.modeling import train\n"
+    )
     (tiny_tree / "pages/home.py").write_text("from pages import other\n")
     found = "\n".join(violations(tiny_tree))
     assert "fmnist_core imports streamlit" in found

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from fmnist_core.data.tasks import get_task
-from fmnist_core.modeling.lr_finder import (DivergenceCheck, _suggestions, edge_margin, lr_find, smooth_losses,
-                                            sweep_batches, warm_model)
+from fmnist_core.modeling.lr_finder import (
+    DivergenceCheck,
+    _suggestions,
+    edge_margin,
+    lr_find,
+    smooth_losses,
+    sweep_batches,
+    warm_model,
+)
 from fmnist_core.modeling.models import build_model
 from fmnist_core.modeling.training import HParams, compile_model, train
 
@@ -21,9 +28,9 @@ def test_restores_weights_and_optimizer_exactly_and_suggests_inside_range():
         assert np.array_equal(a, v.numpy())
     lrs = res["lrs"]
     assert len(lrs) == len(res["losses"]) == len(res["smoothed"]) >= 10
-    assert all(b > a for a, b in zip(lrs, lrs[1:]))              # exponential, increasing
+    assert all(b > a for a, b in zip(lrs, lrs[1:]))  # exponential, increasing
     for name, lr in res["suggestions"].items():
-        assert res["start_lr"] / 10 <= lr <= res["end_lr"], name   # min/10 may sit a decade below the sweep
+        assert res["start_lr"] / 10 <= lr <= res["end_lr"], name  # min/10 may sit a decade below the sweep
         if name != "min_div_10":
             assert lrs[0] <= lr <= lrs[-1]
     assert res["seconds"] < 60
@@ -40,7 +47,7 @@ def test_a_sweep_on_a_warmed_model_gives_a_fresh_models_losses_and_leaves_it_fre
     # The first 10 batches (lr <= 6e-4): past them the rising LR amplifies round-off.
     np.testing.assert_allclose(first[:10], fresh[:10], rtol=1e-4)
     np.testing.assert_allclose(again[:10], fresh[:10], rtol=1e-4)
-    assert first[0] != first[1]          # they are real, changing training losses
+    assert first[0] != first[1]  # they are real, changing training losses
 
 
 def test_the_sweep_draws_only_full_batches_even_from_a_subset_smaller_than_it():
@@ -51,7 +58,7 @@ def test_the_sweep_draws_only_full_batches_even_from_a_subset_smaller_than_it():
     batches = list(sweep_batches(x, y, HParams(batch_size=128), get_task("multiclass"), 7))
     assert [int(xb.shape[0]) for xb, _ in batches] == [128] * 7
     seen = np.concatenate([xb.numpy()[:, 0, 0, 0] for xb, _ in batches[:2]])
-    assert len(np.unique(seen)) == 256   # the first pass's 256 images are distinct (shuffled, not repeated)
+    assert len(np.unique(seen)) == 256  # the first pass's 256 images are distinct (shuffled, not repeated)
 
 
 def test_stops_when_loss_explodes():
@@ -70,7 +77,7 @@ def test_the_sweep_stops_within_a_few_batches_of_the_explosion_not_fifty():
     stop = next(i for i, loss in enumerate(noisy) if check.update(loss))
     assert exploded <= stop <= exploded + 4, (exploded, stop)
     spiky = clean.copy()
-    spiky[30] = 90.0                         # one bad batch (seen in a real tinyvgg sweep) is not divergence
+    spiky[30] = 90.0  # one bad batch (seen in a real tinyvgg sweep) is not divergence
     check = DivergenceCheck(4.0)
     assert next(i for i, loss in enumerate(spiky) if check.update(loss)) >= exploded
 
@@ -96,10 +103,10 @@ def test_smoothing_does_not_lag_behind_the_raw_curve():
     smooth = smooth_losses(noisy)
     true_steep = np.argmin(np.diff(clean))
     got = np.argmin(np.diff(smooth))
-    decade = len(lrs) / 8                                             # points per decade of LR
+    decade = len(lrs) / 8  # points per decade of LR
     assert abs(got - true_steep) < 0.25 * decade, (lrs[got], lrs[true_steep])
-    assert np.abs(smooth - clean)[:90].max() < 0.2                     # follows the curve, not a lagged copy
-    assert np.std((smooth - clean)[:80]) < 0.6 * np.std((noisy - clean)[:80])   # and does smooth
+    assert np.abs(smooth - clean)[:90].max() < 0.2  # follows the curve, not a lagged copy
+    assert np.std((smooth - clean)[:80]) < 0.6 * np.std((noisy - clean)[:80])  # and does smooth
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -120,7 +127,7 @@ def test_suggestions_follow_fastai_and_avoid_the_edges(seed):
 def test_a_noisy_start_is_never_the_steepest_point():
     """On a real fmnist_net sweep the first point came out as 'steepest' (1.45e-07)."""
     lrs, clean, noisy = synthetic_sweep(seed=1)
-    noisy[:3] = [4.0, 2.3, 2.3]                                         # a big first-batch loss
+    noisy[:3] = [4.0, 2.3, 2.3]  # a big first-batch loss
     sugg = _suggestions(lrs, smooth_losses(noisy))
     assert sugg["steepest"] > lrs[edge_margin(len(lrs))] * 0.999
     assert 2e-4 < sugg["steepest"] < 5e-3, sugg
@@ -142,8 +149,9 @@ HEAVY = pytest.mark.heavy
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["linear", "exercise_cnn", pytest.param("tinyvgg", marks=HEAVY),
-                                  pytest.param("fmnist_net", marks=HEAVY)])
+@pytest.mark.parametrize(
+    "name", ["linear", "exercise_cnn", pytest.param("tinyvgg", marks=HEAVY), pytest.param("fmnist_net", marks=HEAVY)]
+)
 def test_one_epoch_at_the_valley_lr_is_within_2_points_of_the_best_grid_lr(name):
     """The finder's default suggestion is worth using: one epoch at it trains as well (within 2
     points of validation accuracy) as the best of a 5-point LR grid. Real data, fixed seeds: 12,000
@@ -153,6 +161,7 @@ def test_one_epoch_at_the_valley_lr_is_within_2_points_of_the_best_grid_lr(name)
 
     def val_accuracy(lr):
         return train(name, "multiclass", {**hp, "lr": lr}).val_metrics["accuracy"]
+
     grid = {lr: val_accuracy(lr) for lr in QUALITY_GRID}
     at_valley = val_accuracy(valley)
     assert at_valley >= max(grid.values()) - 0.02, (valley, at_valley, grid)

@@ -12,7 +12,7 @@ def test_every_preset_builds_and_counts_match_keras(name):
 
 
 def test_known_parameter_counts():
-    assert models.count_params("tinyvgg") == 21_706         # as reported for TinyVGG, 10 classes
+    assert models.count_params("tinyvgg") == 21_706  # as reported for TinyVGG, 10 classes
     assert models.count_params("linear") == 28 * 28 * 10 + 10
     assert models.count_params("linear", "shoes") == 28 * 28 + 1
     # shoe_cnn: conv(16,5x5) 416 + conv(32,5x5) 12,832 + dense from 7*7*32 -> 1: 1,569

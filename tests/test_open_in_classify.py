@@ -1,13 +1,14 @@
 """'Open in Classify' from the image galleries of Evaluate and Dataset: the picked image arrives in
 Classify with its true label, and the prediction is marked right or wrong (AppTest, real pages)."""
+
 import numpy as np
 import pytest
-from shared_models import shipped_model
 from streamlit.testing.v1 import AppTest
-from test_app_pages import ROOT, TIMEOUT
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.modeling.inference import split_probabilities
+from shared_models import shipped_model
+from test_app_pages import ROOT, TIMEOUT
 
 
 def ok(at):
@@ -35,8 +36,8 @@ def test_a_confusion_cell_image_opens_in_classify_marked_wrong(fmnist_home, test
     ok(at.selectbox(key="eval_pred").set_value("T-shirt/top").run())
     options = at.selectbox(key="eval_cm_open").options
     pred = split_probabilities(name, "test")[0].argmax(1)
-    i = int(options[1].split()[0].lstrip("#"))                 # options read "#index · class"
-    assert y[i] == 6 and pred[i] == 0                         # a Shirt the model calls a T-shirt
+    i = int(options[1].split()[0].lstrip("#"))  # options read "#index · class"
+    assert y[i] == 6 and pred[i] == 0  # a Shirt the model calls a T-shirt
     at.selectbox(key="eval_cm_open").set_value(i)
     ok(at.button(key="eval_cm_open_go").click().run())
     res = at.session_state["classify_result"]
@@ -49,7 +50,7 @@ def test_a_dataset_image_opens_in_classify_with_its_label(fmnist_home, test_set)
     shipped_model("fmnist_cnn")
     x, y = test_set
     at = app("pages/dataset.py")
-    i = at.selectbox(key="ds_browse_open").value               # the first image shown
+    i = at.selectbox(key="ds_browse_open").value  # the first image shown
     ok(at.button(key="ds_browse_open_go").click().run())
     res = at.session_state["classify_result"]
     assert res["image"] == x[i].tolist() and res["true"] == fdata.CLASS_NAMES[y[i]]
@@ -64,9 +65,9 @@ def test_a_binary_study_disagreement_opens_in_classify(fmnist_home, test_set):
         shipped_model(name)
     x, y = test_set
     at = app("pages/binary_study.py")
-    disagreements = at.dataframe[1].value                       # the table under the image grid
+    disagreements = at.dataframe[1].value  # the table under the image grid
     i = at.selectbox(key="bs_open").value
-    assert i == int(disagreements["index"].iloc[0])            # the hardest image comes first
+    assert i == int(disagreements["index"].iloc[0])  # the hardest image comes first
     ok(at.button(key="bs_open_go").click().run())
     res = at.session_state["classify_result"]
     assert res["image"] == x[i].tolist() and res["true"] == fdata.CLASS_NAMES[y[i]]

@@ -4,6 +4,7 @@ Runs go to a temporary run store ($FMNIST_HOME); the training itself is real (wo
 processes on small real subsets). Charts and ``run_every`` polling are invisible to
 AppTest: the browser test (tests/browser/test_browser_training.py) covers those.
 """
+
 import json
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from fmnist_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD, COMPARE = (str(ROOT / "pages" / p) for p in ("build_train.py", "compare_runs.py"))
-QUICK = {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2}   # ~2 s of training, well above chance
+QUICK = {"subset": 1000, "epochs": 1, "batch_size": 32, "lr": 1e-2}  # ~2 s of training, well above chance
 
 
 @pytest.fixture
 def store(fmnist_home):
     yield RunStore()
-    jobs.get_executor().terminate_started()   # never leave a worker training in a finished test's folder
+    jobs.get_executor().terminate_started()  # never leave a worker training in a finished test's folder
 
 
 def page(path, **state) -> AppTest:
@@ -64,6 +65,7 @@ def quick_linear(at) -> AppTest:
 
 # ---------------------------------------------------------------- Build & Train
 
+
 def test_build_page_edits_layers_and_shows_live_parameter_counts(store):
     at = page(BUILD)
     for label in ("Task", "Start from a preset", "Optimizer", "Batch size", "LR schedule"):
@@ -71,28 +73,28 @@ def test_build_page_edits_layers_and_shows_live_parameter_counts(store):
     for label in ("Learning rate", "Epochs", "Training images", "Seed"):
         widget(at.number_input, label)
     widget(at.button, "Train")
-    assert metric(at, "Parameters") == f"{models.count_params(models.DEFAULT_PRESET):,}"   # the default preset
+    assert metric(at, "Parameters") == f"{models.count_params(models.DEFAULT_PRESET):,}"  # the default preset
 
     widget(at.selectbox, "Start from a preset").set_value("linear")
     run_ok(widget(at.button, "Load preset into the editor").click())
-    assert metric(at, "Parameters") == "7,850"           # 784 * 10 weights + 10 biases
+    assert metric(at, "Parameters") == "7,850"  # 784 * 10 weights + 10 biases
 
     widget(at.selectbox, "Layer type").set_value("Dense")
-    run_ok(widget(at.button, "Add layer").click())       # at the end: Flatten, Dense(128)
+    run_ok(widget(at.button, "Add layer").click())  # at the end: Flatten, Dense(128)
     assert metric(at, "Parameters") == f"{785 * 128 + 129 * 10:,}"
 
     ups = [b for b in at.button if b.key and b.key.startswith("bt_up")]
-    run_ok(ups[1].click())                               # Dense above Flatten: cannot be built
+    run_ok(ups[1].click())  # Dense above Flatten: cannot be built
     assert any("needs a flat input" in e.value for e in at.error), [e.value for e in at.error]
     assert not any(b.label == "Train" and not b.disabled for b in at.button)
 
     removes = [b for b in at.button if b.key and b.key.startswith("bt_rm")]
-    run_ok(removes[0].click())                           # remove the Dense layer again
+    run_ok(removes[0].click())  # remove the Dense layer again
     assert not at.error
     assert metric(at, "Parameters") == "7,850"
 
     conv = [n for n in at.number_input if n.label == "filters"]
-    assert not conv                                      # the linear model has no conv layer to edit
+    assert not conv  # the linear model has no conv layer to edit
 
 
 def test_build_page_measures_the_time_per_epoch(store):
@@ -110,9 +112,11 @@ def test_the_default_preset_comes_with_its_recipe_and_loading_another_keeps_the_
     at = page(BUILD)
     hp = {k: at.session_state[f"bt_hp_{k}"] for k in models.RECIPES["quick"]}
     assert hp == models.RECIPES["quick"]
-    assert any("Loaded with its training recipe (precision auto, batch 256, one-cycle LR 5.0e-03, 3 epochs)" in c.value
-               for c in at.caption)
-    assert at.session_state["bt_hp_subset"] == 6000          # the image count is the user's to choose
+    assert any(
+        "Loaded with its training recipe (precision auto, batch 256, one-cycle LR 5.0e-03, 3 epochs)" in c.value
+        for c in at.caption
+    )
+    assert at.session_state["bt_hp_subset"] == 6000  # the image count is the user's to choose
     widget(at.number_input, "Epochs").set_value(7)
     widget(at.selectbox, "Start from a preset").set_value("tinyvgg")
     run_ok(widget(at.button, "Load preset into the editor").click())
@@ -133,8 +137,9 @@ def test_build_page_explains_invalid_choices(store):
     widget(at.selectbox, "Vary").set_value("lr")
     widget(at.text_input, "Values, comma-separated").input("1e-3, fast")
     run_ok(at)
-    assert any("lr (learning rate) must be a number in (0, 10], got 'fast'" in e.value for e in at.error), \
-        [e.value for e in at.error]
+    assert any("lr (learning rate) must be a number in (0, 10], got 'fast'" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]
     sweep = [b for b in at.button if b.label.startswith("Start sweep")][0]
     assert sweep.disabled
 
@@ -150,20 +155,21 @@ def test_build_page_submits_a_one_epoch_job_that_trains_and_shows_its_result(sto
     rid = runs[0]["id"]
     assert runs[0]["hparams"]["subset"] == 1000 and runs[0]["hparams"]["epochs"] == 1
     assert [layer["type"] for layer in runs[0]["spec"]] == ["Flatten"]
-    assert at.query_params["run"] in (str(rid), [str(rid)])   # a reload comes back to this run
+    assert at.query_params["run"] in (str(rid), [str(rid)])  # a reload comes back to this run
     assert at.session_state["bt_watch_id"] == rid
 
     run = jobs.wait(rid, timeout=150, store=store)
     assert run["status"] == "completed", run["message"]
-    assert run["val_accuracy"] > 0.4                     # 10 classes: chance is 0.1
+    assert run["val_accuracy"] > 0.4  # 10 classes: chance is 0.1
     assert len(run["history"]) == 1 and run["batches"]
 
-    again = page(BUILD, bt_watch_id=rid)                 # coming back to the page shows the finished run
+    again = page(BUILD, bt_watch_id=rid)  # coming back to the page shows the finished run
     assert any("Completed" in s.value and f"{100 * run['val_accuracy']:.2f}%" in s.value for s in again.success)
     assert any(b.label == "Evaluate this model" for b in again.button)
 
 
 # ---------------------------------------------------------------- Compare runs
+
 
 def test_compare_page_without_runs_says_how_to_get_some(store):
     at = page(COMPARE)
@@ -190,7 +196,7 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
 
     at = page(COMPARE)
     table = at.dataframe[0].value
-    assert list(table["id"]) == [other] + ids[::-1]     # newest first
+    assert list(table["id"]) == [other] + ids[::-1]  # newest first
     widget(at.selectbox, "Sweep").set_value(sweep_id)
     run_ok(at)
     table = at.dataframe[0].value
@@ -201,7 +207,7 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
     at.session_state["cr_table"] = {"selection": {"rows": [0, 1], "columns": []}}
     run_ok(at)
     assert [s.value for s in at.subheader] == ["Curves", "Run details"]
-    first = runs[1]                                      # row 0 = the newest sweep run (lr=1e-2)
+    first = runs[1]  # row 0 = the newest sweep run (lr=1e-2)
     assert f"{first['val_accuracy']:.4f}" == metric(at, "Validation accuracy")
 
     widget(at.toggle, "Compute on the validation split").set_value(True)
@@ -211,13 +217,13 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
     assert cap.startswith("100 validation images") and f"accuracy {first['val_accuracy']:.4f}" in cap
 
     # Weights & gradients: the worker recorded the output kernel's histograms before and after the epoch.
-    assert len(widget(at.selectbox, "Layer").options) == 1                   # linear: one kernel
+    assert len(widget(at.selectbox, "Layer").options) == 1  # linear: one kernel
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     hist = [sp for sp in specs if sp["data"] and sp["data"][0].get("name") == "epoch 0"][0]
     assert [t["name"] for t in hist["data"]] == ["epoch 0", "epoch 1"]
-    assert sum(hist["data"][1]["y"]) == 784 * 10                           # every weight of the kernel, once
+    assert sum(hist["data"][1]["y"]) == 784 * 10  # every weight of the kernel, once
 
-    widget(at.text_input, "Saved model name").input("lr-sweep-best")      # rename the model of a real run
+    widget(at.text_input, "Saved model name").input("lr-sweep-best")  # rename the model of a real run
     run_ok(widget(at.button, "Rename model").click())
     names = {m["name"] for m in saving.list_models()}
     assert "lr-sweep-best" in names and first["model_name"] not in names
@@ -226,5 +232,5 @@ def test_a_sweep_from_the_build_page_is_compared_filtered_and_opened_with_its_co
     run_ok(widget(at.button, "Delete run…").click())
     run_ok(widget(at.button, "Yes, delete").click())
     assert store.get_run(first["id"]) is None
-    assert "lr-sweep-best" not in {m["name"] for m in saving.list_models()}   # its model went too
+    assert "lr-sweep-best" not in {m["name"] for m in saving.list_models()}  # its model went too
     assert list(at.dataframe[0].value["id"]) == [ids[0]]

@@ -1,8 +1,9 @@
 """AppTest: 'Take it with you' on Compare runs, for a model trained by a real run (TFLite checked)."""
+
 import pytest
-from test_pages_build import COMPARE, QUICK, page, run_ok, store, widget  # noqa: F401 - store is a fixture
 
 from fmnist_core.runs import jobs
+from test_pages_build import COMPARE, QUICK, page, run_ok, store, widget  # noqa: F401 - store is a fixture
 
 
 @pytest.mark.slow

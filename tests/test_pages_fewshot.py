@@ -4,14 +4,16 @@ a curve that never blocks the page, stored results, and the small-test-set warni
 The page's work runs as background tasks (ui.tasks); AppTest does not run the page's
 polling fragment, so ``settle`` reruns the page until the job's result is in.
 """
+
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_models import require_shipped, tiny_footwear_home
 from streamlit.testing.v1 import AppTest
+
+from shared_models import require_shipped, tiny_footwear_home
 
 ROOT = Path(__file__).resolve().parent.parent
 FEWSHOT_PAGE = str(ROOT / "pages" / "few_shot.py")
@@ -42,6 +44,7 @@ def settle(at: AppTest, key: str, timeout: float = 400) -> AppTest:
 
 def _jobs():
     from ui.tasks import widgets
+
     return widgets.shared("few-shot", max_running=2, keep=48)
 
 
@@ -62,7 +65,7 @@ def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(ho
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]
     assert set(res) == {"prototype", "frozen"} and res["frozen"]["backbone"] == "cnn_mc"
-    for r in res.values():   # n and a Wilson interval that contains the accuracy
+    for r in res.values():  # n and a Wilson interval that contains the accuracy
         assert r["n_test"] == 20 and len(r["accuracies"]) == 2
         lo, hi = r["interval"]
         assert lo <= r["accuracies"][0] <= hi and r["correct"][0] == round(20 * r["accuracies"][0])
@@ -74,19 +77,19 @@ def test_page_fits_in_the_background_switches_task_and_draws_a_readable_curve(ho
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]
     assert res["frozen"]["n_train"] == 6 and res["frozen"]["n_test"] == 3000
-    assert res["prototype"]["accuracy"] > 0.45                         # chance is 1/3
+    assert res["prototype"]["accuracy"] > 0.45  # chance is 1/3
     at.multiselect(key="fs_ks").set_value([1, 2, 10])
     at.number_input(key="fs_draws").set_value(2)
     at.button(key="fs_curve_go").click().run()
     ok(at)
-    assert "fewshot_curve" not in at.session_state                      # the click returned before the work ended
+    assert "fewshot_curve" not in at.session_state  # the click returned before the work ended
     settle(at, "fewshot_curve")
     rows = at.session_state["fewshot_curve"]
     assert [(r["k"], r["method"]) for r in rows][:2] == [(1, "prototype"), (1, "frozen")]
     assert all(r["n"] == 2 * 3000 and r["interval"][0] <= r["mean"] <= r["interval"][1] for r in rows)
     chart = json.loads(at.get("plotly_chart")[-1].proto.spec)
     assert chart["layout"]["xaxis"]["tickvals"] == [1, 2, 10]
-    assert chart["layout"]["xaxis"]["ticktext"] == ["1", "2", "10"]     # not "9, 1, 2 ... 9, 10, 2"
+    assert chart["layout"]["xaxis"]["ticktext"] == ["1", "2", "10"]  # not "9, 1, 2 ... 9, 10, 2"
 
 
 def test_your_images_with_few_test_images_says_they_prove_nothing(home, monkeypatch):
@@ -108,9 +111,9 @@ def test_your_images_with_few_test_images_says_they_prove_nothing(home, monkeypa
     settle(at, "fewshot_result")
     res = at.session_state["fewshot_result"]["prototype"]
     assert res["backbone"] == "cnn_mc"
-    assert res["n_train"] == 4 and res["n_test"] == 6                   # default k = 2 of 5: 3 per class to test
+    assert res["n_train"] == 4 and res["n_test"] == 6  # default k = 2 of 5: 3 per class to test
     lo, hi = res["interval"]
-    assert hi - lo > 0.3                                                  # 6 images: a very wide interval
+    assert hi - lo > 0.3  # 6 images: a very wide interval
     warnings = " ".join(w.value for w in at.warning)
     assert "Only 6 test images" in warnings and "cannot" in warnings
     assert not any("tie for best" in m.value or "scores highest" in m.value for m in at.markdown)
@@ -125,15 +128,15 @@ def test_page_opens_on_stored_results_without_fitting_again(home, monkeypatch):
     at.session_state["fs_backbone_flats-heels"] = "cnn_mc"
     first = settle(at, "fewshot_result").session_state["fewshot_result"]
     assert list((Path(home) / "cache").glob("fewshot_results_*.json"))
-    _clear_jobs()                                                         # a fresh server: no job, no memory
+    _clear_jobs()  # a fresh server: no job, no memory
     again = AppTest.from_file(FEWSHOT_PAGE, default_timeout=TIMEOUT)
     for k in ("fs_seeds", "fs_methods", "fs_backbone_flats-heels"):
         again.session_state[k] = at.session_state[k]
-    ok(again.run())                                                       # one run: read from disk
+    ok(again.run())  # one run: read from disk
     stored = again.session_state["fewshot_result"]["prototype"]
-    for k in ("accuracies", "correct", "n_test", "n_train", "interval", "backbone"):   # (sd is NaN: one seed)
+    for k in ("accuracies", "correct", "n_test", "n_train", "interval", "backbone"):  # (sd is NaN: one seed)
         assert stored[k] == first["prototype"][k], k
-    assert not len(_jobs())                                               # nothing was started
+    assert not len(_jobs())  # nothing was started
 
 
 def test_page_opens_on_label_spreading_with_the_shipped_model(fmnist_home):

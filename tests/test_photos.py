@@ -1,4 +1,5 @@
 """Phone photos (issue 27): the garment is found on any background, and a bad input says so."""
+
 import io
 
 import numpy as np
@@ -38,10 +39,10 @@ def test_brown_shoe_on_grey_vignetted_noisy_paper_is_usable_or_warned(test_set):
     k = first_of(y, 7)  # sneaker
     out, steps = upload(scenes.shoe_on_grey(x[k]))
     check = input_checks.check_input(out)
-    assert steps[2][0].startswith("3. Inverted")          # the shoe is darker than the paper around it
-    usable = np.percentile(out, 40) < 15 and 0.15 < (out > 32).mean() < 0.7   # bright on black
+    assert steps[2][0].startswith("3. Inverted")  # the shoe is darker than the paper around it
+    usable = np.percentile(out, 40) < 15 and 0.15 < (out > 32).mean() < 0.7  # bright on black
     assert usable or (not check.ok and check.message)
-    assert usable and check.ok, check                      # today it is in fact usable
+    assert usable and check.ok, check  # today it is in fact usable
     assert similarity(out, x[k]) > 0.7
 
 
@@ -54,7 +55,7 @@ def test_clean_product_picture_gives_no_warning(test_set):
         out, _ = upload(buf.getvalue())
         check = input_checks.check_input(out, probs=np.eye(10)[0])
         assert check.ok and check.message is None, check
-        assert similarity(out, x[i]) > 0.8          # JPEG and the softened mask edge cost a little
+        assert similarity(out, x[i]) > 0.8  # JPEG and the softened mask edge cost a little
 
 
 def test_nearly_black_input_is_warned_in_one_sentence():
@@ -78,7 +79,7 @@ def test_exif_rotated_photo_comes_out_upright(test_set):
     pic = scenes.place(x[k], scenes.background("paper", rng, h=480, w=360), rng, size=0.8)
     upright = Image.fromarray(np.clip(pic, 0, 255).astype(np.uint8))
     exif = Image.Exif()
-    exif[0x0112] = 6                                       # "rotate 90 CW to view"
+    exif[0x0112] = 6  # "rotate 90 CW to view"
     buf = io.BytesIO()
     upright.rotate(90, expand=True).save(buf, format="JPEG", quality=90, exif=exif.tobytes())
     out, _ = upload(buf.getvalue())
@@ -112,8 +113,12 @@ def test_garment_touching_the_frame_and_a_table_edge(test_set):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(family=st.sampled_from(scenes.FAMILIES), seed=st.integers(0, 2**16), with_garment=st.booleans(),
-       index=st.integers(0, 99))
+@given(
+    family=st.sampled_from(scenes.FAMILIES),
+    seed=st.integers(0, 2**16),
+    with_garment=st.booleans(),
+    index=st.integers(0, 99),
+)
 def test_random_backgrounds_never_crash(test_set, family, seed, with_garment, index):
     x, _ = test_set
     rng = np.random.default_rng(seed)
@@ -122,7 +127,7 @@ def test_random_backgrounds_never_crash(test_set, family, seed, with_garment, in
         pic = scenes.place(x[index], pic, rng)
     try:
         out, _ = upload(scenes.shoot(scenes.light(pic, rng), rng))
-    except ImageInputError as exc:                          # a bare background may be refused as blank
+    except ImageInputError as exc:  # a bare background may be refused as blank
         assert str(exc).endswith(".") and "\n" not in str(exc)
         return
     assert out.shape == (28, 28) and out.dtype == np.uint8

@@ -1,5 +1,6 @@
 """The check that runs before pip (make venv) and before any import (python -m fmnist_core): one sentence
 that says what to install on a Python or a machine where the pinned TensorFlow 2.21 has no wheel."""
+
 import os
 import subprocess
 import sys
@@ -45,8 +46,7 @@ def test_a_32_bit_python_is_told_to_install_the_64_bit_one():
     assert "64-bit Python 3.13" in _one_sentence(problem((3, 12), "Windows", "AMD64", bits=32))
 
 
-@pytest.mark.parametrize("system, machine", [("Windows", "ARM64"), ("Linux", "armv7l"), ("FreeBSD", "amd64"),
-                                             ("", "")])
+@pytest.mark.parametrize("system, machine", [("Windows", "ARM64"), ("Linux", "armv7l"), ("FreeBSD", "amd64"), ("", "")])
 def test_another_machine_is_told_the_platforms_that_work(system, machine):
     why = _one_sentence(problem((3, 12), system, machine))
     assert "Linux (x86_64 or aarch64), Windows (64-bit x86) or an Apple Silicon Mac" in why
@@ -69,9 +69,17 @@ def test_the_exit_is_the_sentence_and_code_1(monkeypatch, capsys):
 
 def test_the_command_line_without_the_requirements_says_to_install_them():
     # As on a Python where `pip install -r requirements.txt` was never run: one line, no traceback.
-    code = ("import runpy, sys; sys.modules['sqlalchemy'] = None; sys.argv = ['fmnist_core', 'app', '-h']; "
-            "runpy.run_module('fmnist_core', run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import runpy, sys; sys.modules['sqlalchemy'] = None; sys.argv = ['fmnist_core', 'app', '-h']; "
+        "runpy.run_module('fmnist_core', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "pip install -r requirements.txt" in done.stderr

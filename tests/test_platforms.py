@@ -13,6 +13,7 @@ dependency that only one other platform pulls in is the one thing this test cann
 It needs the package index, which CI has; without it the test is skipped with one line saying so. The twelve
 resolutions run side by side, and a success is remembered for a day (CACHE below).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,28 +92,66 @@ def _resolve(target: str, python: str, workdir) -> dict:
     listed = "".join(f"{req.name}{req.specifier}\n" for req in wanted)
     # fast-deps: pip reads each wheel's METADATA by HTTP range requests. Without it, an index that serves no
     # separate metadata files (PEP 658) makes pip download every wheel, ~400 MB a case.
-    args = ["--dry-run", "--ignore-installed", "--only-binary=:all:",
-            *(arg for tag in tags for arg in ("--platform", tag)), "--python-version", python, "--implementation",
-            "cp", "--use-feature=fast-deps", "--quiet", "--no-input", "--disable-pip-version-check",
-            "--timeout", "60", "--retries", "2"]
-    stored = CACHE / (hashlib.sha256(repr((version("pip"), _index_url(), args, listed)).encode()).hexdigest()[:32]
-                      + ".json")
+    args = [
+        "--dry-run",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        *(arg for tag in tags for arg in ("--platform", tag)),
+        "--python-version",
+        python,
+        "--implementation",
+        "cp",
+        "--use-feature=fast-deps",
+        "--quiet",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--timeout",
+        "60",
+        "--retries",
+        "2",
+    ]
+    stored = CACHE / (
+        hashlib.sha256(repr((version("pip"), _index_url(), args, listed)).encode()).hexdigest()[:32] + ".json"
+    )
     if stored.is_file() and time.time() - stored.stat().st_mtime < CACHE_FRESH_S:
         return {"code": 0, "messages": "", "wanted": wanted, "installs": json.loads(stored.read_text())}
     folder = workdir / f"{target}-py{python}"
     folder.mkdir()
     (folder / "requirements.txt").write_text(listed)
-    done = subprocess.run([sys.executable, "-m", "pip", "install", *args, "--target", str(folder / "target"),
-                           "--report", str(folder / "report.json"), "-r", str(folder / "requirements.txt")],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            *args,
+            "--target",
+            str(folder / "target"),
+            "--report",
+            str(folder / "report.json"),
+            "-r",
+            str(folder / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     # Missing pages of the extra local indexes some machines configure, and fast-deps' warning, are noise.
-    messages = "\n".join(line for line in (done.stdout + done.stderr).splitlines()
-                         if "is ignored" not in line and "fast-deps" not in line)
+    messages = "\n".join(
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if "is ignored" not in line and "fast-deps" not in line
+    )
     installs = []
     if done.returncode == 0:
-        installs = [{"name": item["metadata"]["name"], "version": item["metadata"]["version"],
-                     "url": item["download_info"]["url"]}
-                    for item in json.loads((folder / "report.json").read_text())["install"]]
+        installs = [
+            {
+                "name": item["metadata"]["name"],
+                "version": item["metadata"]["version"],
+                "url": item["download_info"]["url"],
+            }
+            for item in json.loads((folder / "report.json").read_text())["install"]
+        ]
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = stored.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(installs))
@@ -125,8 +164,11 @@ def resolutions(request, tmp_path_factory):
     """The dry runs of every case this session runs, started together on first use."""
     if _unreachable():
         pytest.skip(f"{_unreachable()}: this test asks it which wheels other platforms would get")
-    selected = [item.callspec.params["case"] for item in request.session.items
-                if item.module is request.module and hasattr(item, "callspec")]
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    ]
     workdir = tmp_path_factory.mktemp("platforms")
     pool = ThreadPoolExecutor(max_workers=len(selected) or 1)
     futures = {case: pool.submit(_resolve, *case, workdir) for case in dict.fromkeys(selected)}

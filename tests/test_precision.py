@@ -4,6 +4,7 @@ The rule and the cache are checked with injected step times (no timing in a test
 simulations run real TensorFlow in a subprocess: ``TF_ENABLE_ONEDNN_OPTS=0`` (bfloat16 emulated,
 ~7x slower here) and ``ONEDNN_MAX_CPU_ISA=AVX2`` (bfloat16 convolutions fail at the first step).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = {"cpu": "Test CPU", "arch": "x86_64", "os": "Linux", "tensorflow": "2.21.0", "gpus": ""}
 
 
-@pytest.mark.parametrize("f32, bf16, err, expect, words", [
-    (0.1, 0.78, None, "float32", "no fast bfloat16 (measured 7.8x slower)"),
-    (0.1, 0.095, None, "float32", "only 1.05x faster"),
-    (0.1, 0.07, None, "mixed_bfloat16", "fast bfloat16 (measured 1.4x faster than float32)"),
-    (0.1, None, "oneDNN has no bfloat16 convolution for this CPU", "float32", "does not run on this CPU"),
-])
+@pytest.mark.parametrize(
+    "f32, bf16, err, expect, words",
+    [
+        (0.1, 0.78, None, "float32", "no fast bfloat16 (measured 7.8x slower)"),
+        (0.1, 0.095, None, "float32", "only 1.05x faster"),
+        (0.1, 0.07, None, "mixed_bfloat16", "fast bfloat16 (measured 1.4x faster than float32)"),
+        (0.1, None, "oneDNN has no bfloat16 convolution for this CPU", "float32", "does not run on this CPU"),
+    ],
+)
 def test_rule_keeps_bfloat16_only_where_it_runs_and_is_clearly_faster(f32, bf16, err, expect, words):
     choice = P.decide(KEY, f32, bf16, err)
     assert choice.precision == expect
@@ -43,6 +47,7 @@ def _counting(result):
     def measure():
         calls.append(1)
         return result
+
     return measure, calls
 
 
@@ -53,7 +58,7 @@ def test_the_choice_is_measured_once_per_machine_and_cached(tmp_path, monkeypatc
     again = P.choose_precision(tmp_path, measure=measure)
     assert first.precision == again.precision == "mixed_bfloat16" and len(calls) == 1
     assert P.resolve("auto", tmp_path) == ("mixed_bfloat16", first.reason)
-    assert P.resolve("float32", tmp_path) == ("float32", None)   # an explicit choice is never overridden
+    assert P.resolve("float32", tmp_path) == ("float32", None)  # an explicit choice is never overridden
 
     # Another CPU (or the same CPU with oneDNN capped) is another machine: measured anew, both kept.
     monkeypatch.setattr(P, "machine_key", lambda: {**KEY, "ONEDNN_MAX_CPU_ISA": "AVX2"})
@@ -62,8 +67,10 @@ def test_the_choice_is_measured_once_per_machine_and_cached(tmp_path, monkeypatc
     assert len(json.loads(P.cache_path(tmp_path).read_text())["entries"]) == 2
 
 
-@pytest.mark.parametrize("damage", ["", "{not json", '{"version": 1, "entries": []}',
-                                    '{"version": 1, "entries": {"%s": {"precision": "float64"}}}'])
+@pytest.mark.parametrize(
+    "damage",
+    ["", "{not json", '{"version": 1, "entries": []}', '{"version": 1, "entries": {"%s": {"precision": "float64"}}}'],
+)
 def test_a_damaged_cache_is_measured_again_never_trusted(tmp_path, monkeypatch, damage):
     monkeypatch.setattr(P, "machine_key", lambda: dict(KEY))
     path = P.cache_path(tmp_path)
@@ -71,7 +78,7 @@ def test_a_damaged_cache_is_measured_again_never_trusted(tmp_path, monkeypatch, 
     path.write_text(damage.replace("%s", P._key_id(KEY)))
     measure, calls = _counting((0.1, 0.5, None))
     assert P.choose_precision(tmp_path, measure=measure).precision == "float32" and len(calls) == 1
-    assert P.cached_choice(tmp_path, KEY).precision == "float32"   # and the repaired cache is read back
+    assert P.cached_choice(tmp_path, KEY).precision == "float32"  # and the repaired cache is read back
 
 
 def test_resolve_rejects_an_unknown_precision(tmp_path):
@@ -96,6 +103,7 @@ def test_mixed_float16_trains_with_loss_scaling():
 
 def _gpus() -> list:
     import tensorflow as tf
+
     return tf.config.list_physical_devices("GPU")
 
 
@@ -106,13 +114,15 @@ def test_auto_uses_a_visible_gpu_with_mixed_float16(tmp_path):
 
 # ---------------------------------------------------------------- the simulated laptops, for real
 
+
 def _run(env_extra: dict, *args: str, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_extra, "HOME": str(home), "FMNIST_HOME": str(home / "lab"),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **env_extra, "HOME": str(home), "FMNIST_HOME": str(home / "lab"), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=280)
 
 
-MEASURE = "from fmnist_core.modeling import precision as P; c = P.choose_precision(); print(c.precision); print(c.reason)"
+MEASURE = (
+    "from fmnist_core.modeling import precision as P; c = P.choose_precision(); print(c.precision); print(c.reason)"
+)
 
 
 @pytest.mark.slow
@@ -149,11 +159,13 @@ def test_bfloat16_without_its_kernels_is_one_line_and_auto_trains_float32(tmp_pa
 def test_the_shipped_bfloat16_models_predict_where_bfloat16_cannot_run(tmp_path):
     """With oneDNN capped at AVX2 every bfloat16 convolution fails: Classify, Evaluate and the studies
     must still predict with the shipped (bfloat16-trained) models, in float32 with the same weights."""
-    code = ("import numpy as np; from fmnist_core.data import fashion_mnist as f; "
-            "from fmnist_core.modeling.inference import get_model, predict_images; "
-            "_, (x, y) = f.load_fashion_mnist(); p = predict_images('fmnist_cnn', x[:500]); "
-            "m, _ = get_model('fmnist_cnn'); "
-            "print({l.compute_dtype for l in m.layers}, float((p.argmax(1) == y[:500]).mean()))")
+    code = (
+        "import numpy as np; from fmnist_core.data import fashion_mnist as f; "
+        "from fmnist_core.modeling.inference import get_model, predict_images; "
+        "_, (x, y) = f.load_fashion_mnist(); p = predict_images('fmnist_cnn', x[:500]); "
+        "m, _ = get_model('fmnist_cnn'); "
+        "print({l.compute_dtype for l in m.layers}, float((p.argmax(1) == y[:500]).mean()))"
+    )
     out = _run({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "-c", code, home=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     dtypes, accuracy = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)

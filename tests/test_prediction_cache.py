@@ -1,5 +1,6 @@
 """Stored predictions (fmnist_core.modeling.prediction_cache): computed once, keyed by the model
 file's sha256, recomputed when stale or damaged, and read without TensorFlow."""
+
 import os
 import shutil
 import subprocess
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_models import cached_models, require_shipped, train_and_save_unscored
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.modeling import inference, prediction_cache, saving
+from shared_models import cached_models, require_shipped, train_and_save_unscored
 
 ROOT = Path(__file__).resolve().parent.parent
 HP = {"epochs": 1, "subset": 2000, "lr": 3e-3, "seed": 0}
@@ -35,7 +36,7 @@ def test_predictions_are_stored_beside_the_model_and_match_a_fresh_model_call(ti
     assert not inference.has_predictions(tiny, "validation")
     probs, y, task, _ = inference.split_probabilities(tiny, "validation")
     assert path.exists() and inference.has_predictions(tiny, "validation")
-    assert not inference.has_predictions(tiny, "test")            # one split at a time
+    assert not inference.has_predictions(tiny, "test")  # one split at a time
     # The model's own validation split (subset 2000 -> 200 images), scored by a direct model call.
     x, _ = inference.split_data("validation", *inference.split_args(saving.load_metadata(tiny)))
     assert probs.shape == (200, 10) and len(y) == 200
@@ -49,10 +50,10 @@ def test_predictions_are_stored_beside_the_model_and_match_a_fresh_model_call(ti
 def test_a_replaced_model_file_makes_the_cache_stale(tiny):
     first = inference.split_probabilities(tiny, "validation")[0].copy()
     sha = prediction_cache.model_sha256(tiny)
-    train_and_save_unscored("linear", "multiclass", {**HP, "seed": 1}, tiny)   # same name, other weights
+    train_and_save_unscored("linear", "multiclass", {**HP, "seed": 1}, tiny)  # same name, other weights
     assert prediction_cache.model_sha256(tiny) != sha
     args = inference.split_args(saving.load_metadata(tiny))
-    assert prediction_cache.load(tiny, "validation", args) is None             # stale: never trusted
+    assert prediction_cache.load(tiny, "validation", args) is None  # stale: never trusted
     second = inference.split_probabilities(tiny, "validation")[0]
     x, _ = inference.split_data("validation", *args)
     np.testing.assert_allclose(second, inference.predict_images(tiny, x), atol=1e-6)
@@ -71,7 +72,7 @@ def test_a_damaged_cache_file_is_recomputed(tiny):
 def test_compute_predictions_reports_progress_per_batch(tiny):
     seen = []
     inference.compute_predictions(tiny, "test", on_progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (10_000, 10_000) and len(seen) == 10                   # batches of 1,024
+    assert seen[-1] == (10_000, 10_000) and len(seen) == 10  # batches of 1,024
     assert inference.has_predictions(tiny, "test")
 
 
@@ -91,8 +92,14 @@ def test_shipped_models_evaluate_and_binary_study_without_tensorflow(fmnist_home
         print("ACC", r["accuracy"], s["approaches"]["binarized"]["accuracy"])
         print("TF", "tensorflow" in sys.modules or "keras" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF False" in out.stdout
     meta = saving.load_metadata("fmnist_cnn")

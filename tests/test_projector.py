@@ -1,14 +1,15 @@
 """The learned-feature projector: penultimate features checked against the output layer by hand,
 stratified sampling, PCA / t-SNE / UMAP maps that keep classes together, and the disk cache."""
+
 import sys
 
 import numpy as np
 import pytest
-from shared_models import shipped_model
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.insight import projector
 from fmnist_core.modeling.inference import get_model, predict_images
+from shared_models import shipped_model
 
 
 def _knn_agreement(coords, labels):
@@ -69,7 +70,7 @@ def test_nonlinear_maps_keep_each_class_together(fmnist_home, method):
 
 
 def test_without_umap_the_option_and_the_error_say_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "umap", None)   # as if the optional umap-learn were not installed
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if the optional umap-learn were not installed
     assert projector.method_labels() == {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP (optional install)"}
     ok, why = projector.umap_available()
     assert not ok and "pip install -r requirements-umap.txt" in why

@@ -1,5 +1,6 @@
 """The training recipe's pieces: the quick preset and its recipe, the CLI's recipe flags, the
 time-to-accuracy benchmark's bookkeeping (no timing is asserted: speed lives in benchmarks/)."""
+
 import pytest
 
 from fmnist_core.cli.common import hparams_from_args
@@ -19,8 +20,21 @@ def test_quick_is_the_default_preset_and_its_recipe_is_valid_hparams():
 
 
 def test_train_here_takes_the_recipe_flags():
-    args = build_parser().parse_args(["train-here", "--preset", "quick", "-mn", "m", "--precision", "mixed_bfloat16",
-                                      "--label-smoothing", "0.1", "--augment-erase", "0.25"])
+    args = build_parser().parse_args(
+        [
+            "train-here",
+            "--preset",
+            "quick",
+            "-mn",
+            "m",
+            "--precision",
+            "mixed_bfloat16",
+            "--label-smoothing",
+            "0.1",
+            "--augment-erase",
+            "0.25",
+        ]
+    )
     hp = HParams.from_dict(hparams_from_args(args))
     assert (hp.precision, hp.label_smoothing, hp.augment_erase) == ("mixed_bfloat16", 0.1, 0.25)
     with pytest.raises(SystemExit):
@@ -37,11 +51,21 @@ def test_benchmark_table_reports_time_to_each_level_and_ratios():
     spec.loader.exec_module(bench)
 
     def result(name, hits):  # hits: {level: (epoch, wall, cpu)}
-        return {"recipe": name, "best_val_accuracy": 0.95, "reached": {
-            f"{t:.0%}": ({"epoch": hits[t][0], "wall_s": hits[t][1], "cpu_s": hits[t][2]} if t in hits else None)
-            for t in bench.THRESHOLDS}}
-    rows = bench.table([result("quick", {0.90: (2, 20, 35), 0.92: (4, 40, 70)}),
-                        result("old_fmnist_net", {0.90: (2, 120, 200), 0.92: (3, 180, 300), 0.93: (5, 300, 500)})])
+        return {
+            "recipe": name,
+            "best_val_accuracy": 0.95,
+            "reached": {
+                f"{t:.0%}": ({"epoch": hits[t][0], "wall_s": hits[t][1], "cpu_s": hits[t][2]} if t in hits else None)
+                for t in bench.THRESHOLDS
+            },
+        }
+
+    rows = bench.table(
+        [
+            result("quick", {0.90: (2, 20, 35), 0.92: (4, 40, 70)}),
+            result("old_fmnist_net", {0.90: (2, 120, 200), 0.92: (3, 180, 300), 0.93: (5, 300, 500)}),
+        ]
+    )
     quick_row = next(r for r in rows.splitlines() if r.startswith("| quick"))
     assert "| 2, 20, 35 | 4, 40, 70 | not reached | not reached |" in quick_row
-    assert "4.50x faster to 92%" in quick_row                      # 180 s / 40 s, the highest level both reached
+    assert "4.50x faster to 92%" in quick_row  # 180 s / 40 s, the highest level both reached

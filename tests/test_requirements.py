@@ -1,6 +1,7 @@
 """requirements*.txt and pyproject.toml say the same thing: the same pins and markers at run time, each
 extra = its requirements file, every version pinned, and TensorFlow's two builds split by platform exactly
 where the platform check (fmnist_core/platform_check.py) lets an install go ahead."""
+
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -55,8 +56,10 @@ def test_requires_python_is_the_platform_checks_pythons():
         assert (f"3.{minor}.0" in allowed) == ((3, minor) in platform_check.PYTHONS)
 
 
-@pytest.mark.parametrize("system, machine", [*platform_check.PLATFORMS, ("Darwin", "x86_64"),
-                                             ("Windows", "ARM64"), ("Linux", "armv7l"), ("Linux", "ppc64le")])
+@pytest.mark.parametrize(
+    "system, machine",
+    [*platform_check.PLATFORMS, ("Darwin", "x86_64"), ("Windows", "ARM64"), ("Linux", "armv7l"), ("Linux", "ppc64le")],
+)
 def test_one_tensorflow_build_exactly_where_the_platform_check_allows(system, machine):
     tf = [r for r in read_requirements("requirements.txt") if r.name in TF_BUILDS]
     for python in platform_check.PYTHONS:

@@ -1,4 +1,5 @@
 """Saved models: one verified file per model (metadata inside), damaged ones reported, never used."""
+
 import hashlib
 import json
 import os
@@ -14,8 +15,7 @@ from fmnist_core.modeling.models import build_model, normalize_spec
 
 
 def _meta(task="shoes", preset="linear", **extra):
-    return {"task": get_task(task).to_dict(), "spec": normalize_spec(preset), "hparams": {"normalize": True},
-            **extra}
+    return {"task": get_task(task).to_dict(), "spec": normalize_spec(preset), "hparams": {"normalize": True}, **extra}
 
 
 def _save(name, task="shoes", preset="linear", **extra):
@@ -52,6 +52,7 @@ def test_failed_save_keeps_the_previous_model(fmnist_home, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
+
     with monkeypatch.context() as m, pytest.raises(OSError):
         m.setattr(saving.os, "replace", boom)
         _save("keep", run_id=2)
@@ -69,7 +70,7 @@ def test_missing_and_garbage_or_truncated_files_are_damaged(fmnist_home):
     (fmnist_home / "truncated.keras").write_bytes(data[: len(data) // 2])
     (fmnist_home / "empty.keras").write_bytes(b"")
     flipped = bytearray(data)
-    flipped[len(flipped) // 3] ^= 0xFF    # one bit-flip inside the weights
+    flipped[len(flipped) // 3] ^= 0xFF  # one bit-flip inside the weights
     (fmnist_home / "flipped.keras").write_bytes(bytes(flipped))
     listed = {m["name"]: m for m in saving.list_models() if not m["shipped"]}
     assert "error" not in listed["whole"]
@@ -107,14 +108,25 @@ def _legacy_pair(path, home, name: str, meta: dict) -> dict:
     return side
 
 
-@pytest.mark.parametrize("bad", [[], None, {}, "text", {"name": 5}, {"val_metrics": {"accuracy": "high"}},
-                                 {"task": "multiclass"}, {"n_params": -1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        None,
+        {},
+        "text",
+        {"name": 5},
+        {"val_metrics": {"accuracy": "high"}},
+        {"task": "multiclass"},
+        {"n_params": -1},
+    ],
+)
 def test_wrong_shaped_legacy_metadata_is_damaged_not_a_crash(fmnist_home, bad):
     """The old two-file format: a sidecar .json of the wrong shape is reported, never raised."""
     good = _legacy_pair(_save("old"), fmnist_home, "legacy", {**_meta(), "n_params": 10})
     sha = good["model_sha256"]
-    assert saving.load_metadata("legacy")["model_sha256"] == sha   # a healthy legacy pair still loads
-    doc = {**good, **bad} if isinstance(bad, dict) and bad else bad   # [], null, {} replace the whole document
+    assert saving.load_metadata("legacy")["model_sha256"] == sha  # a healthy legacy pair still loads
+    doc = {**good, **bad} if isinstance(bad, dict) and bad else bad  # [], null, {} replace the whole document
     (fmnist_home / "legacy.json").write_text(json.dumps(doc))
     listed = {m["name"]: m for m in saving.list_models()}
     assert listed["legacy"]["error"].startswith("damaged: ")

@@ -6,6 +6,7 @@ queued, 2 = refused), (2) through the form's ``ui.training.run_widgets.hparam_er
 ``jobs.submit``. Nothing trains: the executor here never starts a worker, and every test checks
 that no worker log was written.
 """
+
 import itertools
 import math
 
@@ -23,33 +24,71 @@ from ui.training.run_widgets import hparam_errors
 # (hyperparameters as the form would give them, accepted?)
 TABLE = [
     ({}, True),
-    ({"seed": 0}, True), ({"seed": MAX_SEED}, True), ({"seed": MAX_SEED + 1}, False), ({"seed": -1}, False),
-    ({"seed": 2**31}, True),                       # the form used to stop at 2**31 - 1
-    ({"early_stopping": 0}, True), ({"early_stopping": 500}, True), ({"early_stopping": 101}, True),
-    ({"early_stopping": 501}, False), ({"early_stopping": -1}, False),
-    ({"lr": 1e-3}, True), ({"lr": 10.0}, True), ({"lr": 0.0}, False), ({"lr": -1.0}, False),
-    ({"lr": 10.5}, False), ({"lr": math.inf}, False), ({"lr": math.nan}, False),
-    ({"batch_size": 1}, True), ({"batch_size": 8192}, True), ({"batch_size": 0}, False),
-    ({"batch_size": 8193}, False), ({"batch_size": 2.5}, False),
-    ({"epochs": 1}, True), ({"epochs": 500}, True), ({"epochs": 0}, False), ({"epochs": 501}, False),
+    ({"seed": 0}, True),
+    ({"seed": MAX_SEED}, True),
+    ({"seed": MAX_SEED + 1}, False),
+    ({"seed": -1}, False),
+    ({"seed": 2**31}, True),  # the form used to stop at 2**31 - 1
+    ({"early_stopping": 0}, True),
+    ({"early_stopping": 500}, True),
+    ({"early_stopping": 101}, True),
+    ({"early_stopping": 501}, False),
+    ({"early_stopping": -1}, False),
+    ({"lr": 1e-3}, True),
+    ({"lr": 10.0}, True),
+    ({"lr": 0.0}, False),
+    ({"lr": -1.0}, False),
+    ({"lr": 10.5}, False),
+    ({"lr": math.inf}, False),
+    ({"lr": math.nan}, False),
+    ({"batch_size": 1}, True),
+    ({"batch_size": 8192}, True),
+    ({"batch_size": 0}, False),
+    ({"batch_size": 8193}, False),
+    ({"batch_size": 2.5}, False),
+    ({"epochs": 1}, True),
+    ({"epochs": 500}, True),
+    ({"epochs": 0}, False),
+    ({"epochs": 501}, False),
     ({"epochs": 2.5}, False),
-    ({"precision": "auto"}, True), ({"precision": "float32"}, True), ({"precision": "mixed_bfloat16"}, True),
-    ({"precision": "mixed_float16"}, True), ({"precision": "float16"}, False), ({"precision": "bfloat16"}, False),
+    ({"precision": "auto"}, True),
+    ({"precision": "float32"}, True),
+    ({"precision": "mixed_bfloat16"}, True),
+    ({"precision": "mixed_float16"}, True),
+    ({"precision": "float16"}, False),
+    ({"precision": "bfloat16"}, False),
     ({"precision": ""}, False),
-    ({"optimizer": "sgd"}, True), ({"optimizer": "adagrad"}, False),
-    ({"schedule": "onecycle"}, True), ({"schedule": "warp"}, False),
-    ({"momentum": 0.99}, True), ({"momentum": 1.0}, False),
-    ({"step_epoch": 500}, True), ({"step_epoch": 0}, False),
-    ({"step_factor": 1.0}, True), ({"step_factor": 0.0}, False), ({"decay_rate": 1.5}, False),
-    ({"val_fraction": 0.05}, True), ({"val_fraction": 0.5}, True), ({"val_fraction": 0.04}, False),
-    ({"subset": 91}, True), ({"subset": 90}, False),       # the validation split needs 10 images
-    ({"subset": 60000}, True), ({"subset": 60001}, False), ({"subset": 0}, False),
-    ({"label_smoothing": 0.49}, True), ({"label_smoothing": 0.5}, False),
-    ({"augment_shift": 0.3}, True), ({"augment_shift": 0.31}, False),
-    ({"augment_erase": 1.0}, True), ({"augment_erase": 1.5}, False),
-    ({"augment_flip": True}, True), ({"normalize": False}, True),
-    ({"init_from": "../evil"}, False), ({"init_from": "a b"}, False),
-    ({"bogus": 1}, False), ({"learning_rate": 0.1}, False),          # unknown keys
+    ({"optimizer": "sgd"}, True),
+    ({"optimizer": "adagrad"}, False),
+    ({"schedule": "onecycle"}, True),
+    ({"schedule": "warp"}, False),
+    ({"momentum": 0.99}, True),
+    ({"momentum": 1.0}, False),
+    ({"step_epoch": 500}, True),
+    ({"step_epoch": 0}, False),
+    ({"step_factor": 1.0}, True),
+    ({"step_factor": 0.0}, False),
+    ({"decay_rate": 1.5}, False),
+    ({"val_fraction": 0.05}, True),
+    ({"val_fraction": 0.5}, True),
+    ({"val_fraction": 0.04}, False),
+    ({"subset": 91}, True),
+    ({"subset": 90}, False),  # the validation split needs 10 images
+    ({"subset": 60000}, True),
+    ({"subset": 60001}, False),
+    ({"subset": 0}, False),
+    ({"label_smoothing": 0.49}, True),
+    ({"label_smoothing": 0.5}, False),
+    ({"augment_shift": 0.3}, True),
+    ({"augment_shift": 0.31}, False),
+    ({"augment_erase": 1.0}, True),
+    ({"augment_erase": 1.5}, False),
+    ({"augment_flip": True}, True),
+    ({"normalize": False}, True),
+    ({"init_from": "../evil"}, False),
+    ({"init_from": "a b"}, False),
+    ({"bogus": 1}, False),
+    ({"learning_rate": 0.1}, False),  # unknown keys
     ({"lr": 0.01, "batch_size": 64, "seed": MAX_SEED, "precision": "mixed_bfloat16"}, True),
 ]
 _names = (f"agree{i}" for i in itertools.count())
@@ -68,7 +107,7 @@ def store(fmnist_home):
     executors.set_executor(NoWorker())
     yield RunStore()
     executors.set_executor(old)
-    assert not (fmnist_home / "logs").exists()   # no worker was ever started
+    assert not (fmnist_home / "logs").exists()  # no worker was ever started
 
 
 def via_cli(hp: dict, capsys) -> bool:
@@ -82,12 +121,12 @@ def via_cli(hp: dict, capsys) -> bool:
             argv += ["--" + key.replace("_", "-"), str(value)]
     try:
         code = cli.main(argv)
-    except SystemExit as exc:   # refused by the parser
+    except SystemExit as exc:  # refused by the parser
         code = exc.code
     err = capsys.readouterr().err
     assert code in (0, 2), err
     if code:
-        assert err.startswith("error: ") and err.count("\n") == 1, err   # one line
+        assert err.startswith("error: ") and err.count("\n") == 1, err  # one line
     return code == 0
 
 
@@ -103,7 +142,7 @@ def via_submit(hp: dict, store) -> bool:
         jobs.submit("linear", "multiclass", hp, store=store)
     except ValueError as exc:
         msg = str(exc)
-        assert "\n" not in msg and any(key in msg for key in hp), msg   # one line, naming the field
+        assert "\n" not in msg and any(key in msg for key in hp), msg  # one line, naming the field
         return False
     return True
 
@@ -121,10 +160,12 @@ def test_a_refused_value_is_named_with_what_is_allowed(store, capsys):
     assert not via_cli({"seed": MAX_SEED + 1}, capsys)
     with pytest.raises(ValueError, match=r"^seed must be an integer in 0-4294967295, got 4294967296$"):
         jobs.submit("linear", "multiclass", {"seed": MAX_SEED + 1}, store=store)
-    assert hparam_errors({"seed": MAX_SEED + 1})[1] == {"Seed": "seed must be an integer in 0-4294967295, "
-                                                                "got 4294967296"}
-    assert hparam_errors({"lr": math.inf})[1] == {"Learning rate": "lr (learning rate) must be a number in "
-                                                                   "(0, 10], got inf"}
+    assert hparam_errors({"seed": MAX_SEED + 1})[1] == {
+        "Seed": "seed must be an integer in 0-4294967295, got 4294967296"
+    }
+    assert hparam_errors({"lr": math.inf})[1] == {
+        "Learning rate": "lr (learning rate) must be a number in (0, 10], got inf"
+    }
 
 
 def test_the_cli_choices_are_the_schemas():
@@ -142,10 +183,14 @@ FIELD_VALUES = st.one_of(
     st.tuples(st.sampled_from(["epochs", "early_stopping", "step_epoch"]), st.integers(-2, 503)),
     st.tuples(st.just("batch_size"), st.integers(-1, 8194)),
     st.tuples(st.just("subset"), st.integers(-1, 200) | st.integers(59990, 60010)),
-    st.tuples(st.sampled_from(["lr", "momentum", "label_smoothing", "augment_shift", "augment_erase", "val_fraction"]),
-              st.floats(-1, 11) | st.sampled_from([math.inf, -math.inf, math.nan, 0.0, 1.0, 10.0])),
-    st.tuples(st.sampled_from(["optimizer", "schedule", "precision"]), st.text(max_size=16)
-              | st.sampled_from(list(HParams.choices("optimizer") + HParams.choices("precision")))),
+    st.tuples(
+        st.sampled_from(["lr", "momentum", "label_smoothing", "augment_shift", "augment_erase", "val_fraction"]),
+        st.floats(-1, 11) | st.sampled_from([math.inf, -math.inf, math.nan, 0.0, 1.0, 10.0]),
+    ),
+    st.tuples(
+        st.sampled_from(["optimizer", "schedule", "precision"]),
+        st.text(max_size=16) | st.sampled_from(list(HParams.choices("optimizer") + HParams.choices("precision"))),
+    ),
 )
 
 
@@ -154,9 +199,10 @@ FIELD_VALUES = st.one_of(
 def test_generated_values_get_the_same_verdict_everywhere(store, capsys, field_value):
     key, value = field_value
     hp = {key: value}
-    if isinstance(value, str) and (value.strip() != value or not value or value.startswith("-")
-                                   or not value.isprintable()):
-        return   # a command line cannot carry it as one argument unchanged
+    if isinstance(value, str) and (
+        value.strip() != value or not value or value.startswith("-") or not value.isprintable()
+    ):
+        return  # a command line cannot carry it as one argument unchanged
     got = verdicts(hp, store, capsys)
     assert len(set(got.values())) == 1, (hp, got)
     assert got["submit"] == (HParams.errors(hp) == {})

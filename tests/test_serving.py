@@ -1,4 +1,5 @@
 """A safe default server: loopback only, no tracebacks to browsers, sign-in when served, owners, plain text."""
+
 import os
 import socket
 import subprocess
@@ -45,7 +46,7 @@ def _listening(port: int) -> set[str]:
         for line in lines:
             local, state = line.split()[1], line.split()[3]
             addr, p = local.split(":")
-            if state == "0A" and int(p, 16) == port:   # 0A = LISTEN
+            if state == "0A" and int(p, 16) == port:  # 0A = LISTEN
                 found.add(addr)
     return found
 
@@ -56,10 +57,26 @@ def test_the_server_listens_on_loopback_only(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "FMNIST_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-                             "true", "--server.port", str(port), "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -97,11 +114,12 @@ def test_served_app_without_accounts_refuses_to_open(fmnist_home, tmp_path, monk
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("add-user" in e.value for e in at.error)
-    assert not at.title   # no page ran
+    assert not at.title  # no page ran
 
 
 def test_served_app_asks_to_sign_in(fmnist_home, tmp_path, monkeypatch):
     from fmnist_core.runs.accounts import add_user
+
     monkeypatch.setenv("FMNIST_SERVED", "1")
     monkeypatch.setenv("FMNIST_AUTH_FILE", str(add_user("ann", "correct horse battery", path=tmp_path / "a.yaml")))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()

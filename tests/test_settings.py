@@ -1,31 +1,43 @@
 """Every FMNIST_* variable is read through ``fmnist_core.schema.settings``: a good value is parsed,
 a bad one is one line naming the variable, what it accepts and what it got; the modules that use a
 setting see a change to the environment at once."""
+
 import pytest
 
 from fmnist_core.schema.settings import SettingsError, settings
 
 # variable: ([(good text, parsed value)], [bad texts])
 TABLE = {
-    "FMNIST_PREWARM_S": ([("0", 0.0), ("300", 300.0), ("86400", 86400.0), ("2.5", 2.5)],
-                         ["abc", "-1", "86401", "nan", "inf", "1e400"]),
+    "FMNIST_PREWARM_S": (
+        [("0", 0.0), ("300", 300.0), ("86400", 86400.0), ("2.5", 2.5)],
+        ["abc", "-1", "86401", "nan", "inf", "1e400"],
+    ),
     "FMNIST_LEASE_TIMEOUT_S": ([("3", 3.0), ("60", 60.0)], ["2", "abc", "nan", "inf", "-5", "86401"]),
     "FMNIST_MAX_WORKERS": ([("1", 1), ("16", 16)], ["0", "17", "99", "abc", "1.5", " 1", "²", "-1"]),
     "FMNIST_EXECUTOR": ([("local", "local"), ("ray", "ray"), ("RAY ", "ray")], ["bogus", "local; rm"]),
     "FMNIST_RAY_CPUS": ([("1", 1.0), ("0.5", 0.5), ("64", 64.0)], ["0", "65", "abc", "nan"]),
-    "FMNIST_STORE_URL": ([("postgresql://u@h/db", "postgresql://u@h/db"),
-                          ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db")],
-                         ["not a url", "sqlite:///tmp/x.db", "runs.sqlite"]),
+    "FMNIST_STORE_URL": (
+        [
+            ("postgresql://u@h/db", "postgresql://u@h/db"),
+            ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ],
+        ["not a url", "sqlite:///tmp/x.db", "runs.sqlite"],
+    ),
     "FMNIST_SERVED": ([("1", True), ("0", False), ("true", True)], ["abc", "2"]),
     "FMNIST_HOME": ([("/tmp/h", "/tmp/h")], []),
     "FMNIST_DATA_DIR": ([("/tmp/d", "/tmp/d")], []),
     "FMNIST_AUTH_FILE": ([("/tmp/a.yaml", "/tmp/a.yaml")], []),
     "FMNIST_FAULT_AT": ([("staged", "staged")], []),
 }
-ALLOWED = {"FMNIST_PREWARM_S": "a number of seconds in 0-86400", "FMNIST_LEASE_TIMEOUT_S": "a number of seconds in 3-86400",
-           "FMNIST_MAX_WORKERS": "an integer in 1-16", "FMNIST_EXECUTOR": "one of 'local', 'ray'",
-           "FMNIST_RAY_CPUS": "a number of CPUs in (0, 64]", "FMNIST_STORE_URL": "a postgresql:// URL",
-           "FMNIST_SERVED": "true or false"}
+ALLOWED = {
+    "FMNIST_PREWARM_S": "a number of seconds in 0-86400",
+    "FMNIST_LEASE_TIMEOUT_S": "a number of seconds in 3-86400",
+    "FMNIST_MAX_WORKERS": "an integer in 1-16",
+    "FMNIST_EXECUTOR": "one of 'local', 'ray'",
+    "FMNIST_RAY_CPUS": "a number of CPUs in (0, 64]",
+    "FMNIST_STORE_URL": "a postgresql:// URL",
+    "FMNIST_SERVED": "true or false",
+}
 
 
 def _attr(var: str) -> str:
@@ -56,16 +68,23 @@ def test_a_bad_value_is_one_line_naming_the_variable_and_the_allowed_values(monk
 
 
 def test_the_example_of_the_issue(monkeypatch):
-    monkeypatch.setenv("FMNIST_PREWARM_S", "abc")   # it used to become 300 without a word
+    monkeypatch.setenv("FMNIST_PREWARM_S", "abc")  # it used to become 300 without a word
     with pytest.raises(SettingsError, match=r"^FMNIST_PREWARM_S must be a number of seconds in 0-86400, got 'abc'$"):
         settings()
 
 
 def test_unset_and_empty_mean_the_default(monkeypatch):
     defaults = settings()
-    assert (defaults.prewarm_s, defaults.lease_timeout_s, defaults.max_workers, defaults.executor,
-            defaults.ray_cpus, defaults.store_url, defaults.served, defaults.home) == (300, 60, 1, "local", 1, None,
-                                                                                     False, None)
+    assert (
+        defaults.prewarm_s,
+        defaults.lease_timeout_s,
+        defaults.max_workers,
+        defaults.executor,
+        defaults.ray_cpus,
+        defaults.store_url,
+        defaults.served,
+        defaults.home,
+    ) == (300, 60, 1, "local", 1, None, False, None)
     for var in TABLE:
         monkeypatch.setenv(var, "")
     assert settings() == defaults
@@ -80,9 +99,15 @@ def test_the_modules_that_use_a_setting_see_a_change_at_once(monkeypatch, tmp_pa
     from fmnist_core.runs.slots import max_workers
     from fmnist_core.runs.store import default_location
 
-    for var, value in {"FMNIST_HOME": tmp_path / "h", "FMNIST_DATA_DIR": tmp_path / "d",
-                       "FMNIST_AUTH_FILE": tmp_path / "a.yaml", "FMNIST_PREWARM_S": 7, "FMNIST_LEASE_TIMEOUT_S": 9,
-                       "FMNIST_MAX_WORKERS": 3, "FMNIST_STORE_URL": "postgresql://u@h/db"}.items():
+    for var, value in {
+        "FMNIST_HOME": tmp_path / "h",
+        "FMNIST_DATA_DIR": tmp_path / "d",
+        "FMNIST_AUTH_FILE": tmp_path / "a.yaml",
+        "FMNIST_PREWARM_S": 7,
+        "FMNIST_LEASE_TIMEOUT_S": 9,
+        "FMNIST_MAX_WORKERS": 3,
+        "FMNIST_STORE_URL": "postgresql://u@h/db",
+    }.items():
         monkeypatch.setenv(var, str(value))
     assert home_dir() == tmp_path / "h" and candidate_dirs()[0] == tmp_path / "d"
     assert auth_file() == tmp_path / "a.yaml" and default_location() == "postgresql://u@h/db"
@@ -94,6 +119,7 @@ def test_the_modules_that_use_a_setting_see_a_change_at_once(monkeypatch, tmp_pa
 
 def test_the_cli_says_error_and_exits_2_on_a_bad_variable(monkeypatch, tmp_path, capsys):
     from fmnist_core import cli
+
     monkeypatch.setenv("FMNIST_HOME", str(tmp_path))
     monkeypatch.setenv("FMNIST_PREWARM_S", "abc")
     assert cli.main(["runs"]) == 2
@@ -103,6 +129,7 @@ def test_the_cli_says_error_and_exits_2_on_a_bad_variable(monkeypatch, tmp_path,
 
 def test_the_app_shows_one_line_and_nothing_else(monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
+
     monkeypatch.setenv("FMNIST_HOME", str(tmp_path))
     monkeypatch.setenv("FMNIST_MAX_WORKERS", "many")
     at = AppTest.from_file("../streamlit_app.py", default_timeout=60).run()

@@ -1,4 +1,5 @@
 """The models in saved_models/: they load, they are small, and their stored figures are true."""
+
 import os
 
 import pytest
@@ -36,4 +37,8 @@ def test_transfer_model_started_from_the_10_class_model():
         pytest.skip("not trained yet")
     meta = saving.load_metadata("footwear_luggage_transfer")
     assert meta["hparams"]["init_from"] == "fmnist_cnn"
-    assert meta["spec"] == saving.load_metadata("footwear_luggage_cnn")["spec"] == saving.load_metadata("fmnist_cnn")["spec"]
+    assert (
+        meta["spec"]
+        == saving.load_metadata("footwear_luggage_cnn")["spec"]
+        == saving.load_metadata("fmnist_cnn")["spec"]
+    )

@@ -1,4 +1,5 @@
 """The run store: records, worker-side writes, dead-worker detection, schema upgrades. No training here."""
+
 import json
 import os
 import signal
@@ -43,7 +44,7 @@ def test_create_get_and_filter_runs(store):
     assert run["spec"] == [{"type": "Flatten"}] and run["hparams"]["epochs"] == 3
     assert run["seed"] == 7 and run["epochs"] == 3
     assert run["history"] == [] and run["batches"] == [] and run["eta_seconds"] is None
-    assert [r["id"] for r in store.list_runs()] == [b, a]             # newest first
+    assert [r["id"] for r in store.list_runs()] == [b, a]  # newest first
     assert [r["id"] for r in store.list_runs(task="shoes")] == [a]
     assert [r["id"] for r in store.list_runs(status="queued")] == [b, a]
     assert store.list_runs(status="running") == []
@@ -53,8 +54,9 @@ def test_create_get_and_filter_runs(store):
 
 
 def test_default_model_name_skips_reserved_names(store):
-    rid = store.create_run("x", get_task("multiclass"), normalize_spec("linear"), HParams(),
-                           reserved_names={"run1", "run1_2"})
+    rid = store.create_run(
+        "x", get_task("multiclass"), normalize_spec("linear"), HParams(), reserved_names={"run1", "run1_2"}
+    )
     assert store.get_run(rid)["model_name"] == "run1_3"
 
 
@@ -65,9 +67,19 @@ def test_worker_claims_fifo_and_records_progress(store):
     assert store.get_status(b) == "queued"
 
     store.set_progress(a, batches_per_epoch=10)
-    for step, elapsed in ((1, 4.0), (3, 5.0), (5, 6.0)):   # the first batch carries 3.5 s of graph compile
-        store.add_batch(a, {"step": step, "epoch": 1, "batch": step, "loss": 2.0 / step, "accuracy": 0.1 * step,
-                            "lr": 1e-3, "elapsed": elapsed})
+    for step, elapsed in ((1, 4.0), (3, 5.0), (5, 6.0)):  # the first batch carries 3.5 s of graph compile
+        store.add_batch(
+            a,
+            {
+                "step": step,
+                "epoch": 1,
+                "batch": step,
+                "loss": 2.0 / step,
+                "accuracy": 0.1 * step,
+                "lr": 1e-3,
+                "elapsed": elapsed,
+            },
+        )
     run = store.get_run(a)
     assert [p["step"] for p in run["batches"]] == [1, 3, 5]
     assert run["current_epoch"] == 1 and run["current_batch"] == 5
@@ -80,22 +92,40 @@ def test_worker_claims_fifo_and_records_progress(store):
     polled = store.get_run(a, after_step=5)
     assert polled["batches"] == [] and polled["eta_seconds"] == pytest.approx(18.0)
     assert [p["step"] for p in store.get_run(a, after_step=1)["batches"]] == [3, 5]
-    bare = store.get_run(a, with_batches=False)   # the row (and epochs) without reading any point
+    bare = store.get_run(a, with_batches=False)  # the row (and epochs) without reading any point
     assert bare["batches"] == [] and bare["current_batch"] == 5
 
-    epoch = {"epoch": 1, "loss": 1.5, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.55, "lr": 1e-3,
-             "seconds": 10.0}
+    epoch = {
+        "epoch": 1,
+        "loss": 1.5,
+        "accuracy": 0.5,
+        "val_loss": 1.4,
+        "val_accuracy": 0.55,
+        "lr": 1e-3,
+        "seconds": 10.0,
+    }
     store.add_epoch(a, epoch)
     store.add_epoch(a, {**epoch, "epoch": 2, "loss": float("nan")})  # NaN is stored as NULL
     assert store.get_run(a)["history"] == [epoch, {**epoch, "epoch": 2, "loss": None}]
 
-    assert store.finish(a, "completed", val={"accuracy": 0.8, "loss": 0.5}, test={"accuracy": 0.79, "loss": 0.6},
-                        model_path="/x/run1.keras", train_seconds=12.5, best_epoch=2)
+    assert store.finish(
+        a,
+        "completed",
+        val={"accuracy": 0.8, "loss": 0.5},
+        test={"accuracy": 0.79, "loss": 0.6},
+        model_path="/x/run1.keras",
+        train_seconds=12.5,
+        best_epoch=2,
+    )
     run = store.get_run(a)
-    assert (run["status"], run["val_accuracy"], run["test_accuracy"], run["model_path"]) == \
-        ("completed", 0.8, 0.79, "/x/run1.keras")   # outside the home: kept as given, never followed
+    assert (run["status"], run["val_accuracy"], run["test_accuracy"], run["model_path"]) == (
+        "completed",
+        0.8,
+        0.79,
+        "/x/run1.keras",
+    )  # outside the home: kept as given, never followed
     assert run["finished_at"] >= run["started_at"] >= run["created_at"] and run["eta_seconds"] is None
-    assert not store.finish(a, "failed", "late")   # only a running run can be finished
+    assert not store.finish(a, "failed", "late")  # only a running run can be finished
     assert store.get_status(a) == "completed"
     assert store.claim_next(os.getpid())["id"] == b
     assert store.claim_next(os.getpid()) is None
@@ -106,8 +136,10 @@ def test_batch_points_are_thinned_past_the_cap(store, monkeypatch):
     rid = _queue(store)
     store.claim_next(os.getpid())
     for step in range(1, 26):
-        store.add_batch(rid, {"step": step, "epoch": 1, "batch": step, "loss": 1.0, "accuracy": 0.5, "lr": 1e-3,
-                              "elapsed": step * 0.25})
+        store.add_batch(
+            rid,
+            {"step": step, "epoch": 1, "batch": step, "loss": 1.0, "accuracy": 0.5, "lr": 1e-3, "elapsed": step * 0.25},
+        )
     steps = [p["step"] for p in store.get_run(rid)["batches"]]
     assert len(steps) <= 10 and steps[-1] == 25 and steps == sorted(steps) and steps[0] < 10
 
@@ -121,7 +153,7 @@ def test_request_stop(store):
     assert not store.stop_requested(running)
     assert store.request_stop(running) == "running"
     assert store.stop_requested(running) and store.get_run(running)["stop_requested"]
-    assert store.claim_next(os.getpid()) is None   # the stopped one is not claimed
+    assert store.claim_next(os.getpid()) is None  # the stopped one is not claimed
     with pytest.raises(ValueError, match="no run with id 99"):
         store.request_stop(99)
 
@@ -174,16 +206,27 @@ def test_stale_heartbeat_is_dead_even_with_a_live_pid(store):
 def _saved_model(home, name, run_id):
     from fmnist_core.modeling.models import build_model
     from fmnist_core.modeling.saving import save_model
-    return save_model(build_model("linear", "shoes"), name,
-                      {"task": get_task("shoes").to_dict(), "spec": normalize_spec("linear"), "hparams": {},
-                       "run_id": run_id, "source": "run"}, home)
+
+    return save_model(
+        build_model("linear", "shoes"),
+        name,
+        {
+            "task": get_task("shoes").to_dict(),
+            "spec": normalize_spec("linear"),
+            "hparams": {},
+            "run_id": run_id,
+            "source": "run",
+        },
+        home,
+    )
 
 
 def test_a_run_created_claimed_is_never_queued(store):
     """A run trained in-process is created running, held by its process: a worker waiting on the
     queue (the app's pre-warmed one) cannot take it between create and claim."""
-    rid = store.create_run("in-process", get_task("multiclass"), normalize_spec("linear"), HParams(),
-                           claim_pid=os.getpid())
+    rid = store.create_run(
+        "in-process", get_task("multiclass"), normalize_spec("linear"), HParams(), claim_pid=os.getpid()
+    )
     run = store.get_run(rid)
     assert (run["status"], run["pid"], run["model_name"]) == ("running", os.getpid(), f"run{rid}")
     assert store.next_queued() is None and store.claim_next(os.getpid()) is None
@@ -212,6 +255,7 @@ def test_delete_run(store, fmnist_home):
 def test_paths_are_relative_and_deleting_in_a_copied_home_spares_the_original(tmp_path, monkeypatch):
     """Issue 11 item 3: copy a home, delete a run in the copy: the original's model stays."""
     import shutil
+
     original = tmp_path / "original"
     monkeypatch.setenv("FMNIST_HOME", str(original))
     store = RunStore()
@@ -237,17 +281,20 @@ def test_a_name_is_reserved_in_the_same_transaction_as_the_run(fmnist_home):
         "from fmnist_core.data.tasks import get_task\n"
         "s = RunStore(); go = sys.argv[1]\n"
         "print('ready', flush=True)\n"
-        "while not os.path.exists(go):\n"      # a start barrier: all ten are imported and waiting
+        "while not os.path.exists(go):\n"  # a start barrier: all ten are imported and waiting
         "    time.sleep(0.001)\n"
         "try:\n"
         "    s.create_run('x', get_task('multiclass'), [{'type': 'Flatten'}], {}, model_name='shared')\n"
         "    print('queued')\n"
         "except NameTakenError:\n"
-        "    print('taken')\n")
-    RunStore()   # create it once, so the racers only race for the name
+        "    print('taken')\n"
+    )
+    RunStore()  # create it once, so the racers only race for the name
     go = fmnist_home / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(go)], stdout=subprocess.PIPE, text=True,
-                              env=os.environ) for _ in range(10)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(go)], stdout=subprocess.PIPE, text=True, env=os.environ)
+        for _ in range(10)
+    ]
     assert [p.stdout.readline().strip() for p in procs] == ["ready"] * 10
     go.touch()
     outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
@@ -273,10 +320,10 @@ def test_a_fenced_worker_cannot_write_after_its_lease_was_taken(store, fmnist_ho
     run = store.claim_next(os.getpid())
     lease = run["lease"]
     assert store.heartbeat(rid, lease) and store.add_epoch(rid, {"epoch": 1, "loss": 1.0}, lease=lease)
-    with sqlite3.connect(store.path) as conn:   # 66 s of SIGSTOP, as far as the store can tell
+    with sqlite3.connect(store.path) as conn:  # 66 s of SIGSTOP, as far as the store can tell
         conn.execute("UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (rid,))
     assert store.reap_dead() == [rid]
-    assert "stopped heartbeating" in store.get_run(rid)["message"]   # the real cause: pid alive, silent
+    assert "stopped heartbeating" in store.get_run(rid)["message"]  # the real cause: pid alive, silent
     assert not store.heartbeat(rid, lease)
     assert not store.add_epoch(rid, {"epoch": 2, "loss": 0.5}, lease=lease)
     assert not store.add_batch(rid, {"step": 9, "epoch": 2, "batch": 1}, lease=lease)
@@ -300,15 +347,18 @@ def test_an_expired_lease_publishes_nothing_and_records_why(store):
 
 
 def test_only_the_owner_may_stop_rename_or_delete(store):
-    rid = store.create_run("ann's", get_task("multiclass"), normalize_spec("linear"), {}, owner="user:ann",
-                           sweep_id="sw-1")
-    for call in (lambda: store.request_stop(rid, owner="user:bob"),
-                 lambda: store.rename_run(rid, "mine now", owner="user:bob"),
-                 lambda: store.delete_run(rid, owner="user:bob"),
-                 lambda: store.rename_sweep("sw-1", "bob's", owner="user:bob")):
+    rid = store.create_run(
+        "ann's", get_task("multiclass"), normalize_spec("linear"), {}, owner="user:ann", sweep_id="sw-1"
+    )
+    for call in (
+        lambda: store.request_stop(rid, owner="user:bob"),
+        lambda: store.rename_run(rid, "mine now", owner="user:bob"),
+        lambda: store.delete_run(rid, owner="user:bob"),
+        lambda: store.rename_sweep("sw-1", "bob's", owner="user:bob"),
+    ):
         with pytest.raises(PermissionError, match="belongs to someone else"):
             call()
-    assert store.get_run(rid)["name"] == "ann's"   # everyone can still read it
+    assert store.get_run(rid)["name"] == "ann's"  # everyone can still read it
     store.rename_run(rid, "ann's first", owner="user:ann")
     store.rename_sweep("sw-1", "lr sweep", owner="user:ann")
     assert store.get_run(rid)["name"] == "ann's first"
@@ -331,7 +381,7 @@ def test_store_faults_are_one_clear_error_and_the_file_is_kept(fmnist_home, dama
     if damage == "garbage":
         path.write_bytes(b"this is not a database" * 1000)
     elif damage == "truncated":
-        path.write_bytes(data[:len(data) // 3])
+        path.write_bytes(data[: len(data) // 3])
     elif damage == "zero-byte":
         path.write_bytes(b"")
     else:
@@ -342,7 +392,7 @@ def test_store_faults_are_one_clear_error_and_the_file_is_kept(fmnist_home, dama
         RunStore().list_runs()
     message = str(err.value)
     assert "\n" not in message and ("store-reset" in message or "update the app" in message)
-    assert path.read_bytes() == before   # kept as it was until the user agrees
+    assert path.read_bytes() == before  # kept as it was until the user agrees
     if damage != "newer-schema":
         aside = store_mod.quarantine()
         assert aside.read_bytes() == before and RunStore().list_runs() == []
@@ -372,21 +422,31 @@ def test_store_written_by_schema_v1_is_upgraded_without_loss(fmnist_home):
     conn = sqlite3.connect(path)
     conn.executescript(V1_SCHEMA)
     task = json.dumps(get_task("shoes").to_dict())
-    conn.execute("INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, started_at,"
-                 " finished_at, val_accuracy, test_accuracy, model_name, model_path) VALUES ('old run', 'completed',"
-                 " 'shoes', ?, '[{\"type\": \"Flatten\"}]', '{\"epochs\": 2, \"seed\": 1}', 1,"
-                 " '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:01+00:00', '2024-01-01T00:01:00+00:00', 0.97, 0.96,"
-                 " 'old', '/models/old.keras')", (task,))
-    conn.executemany("INSERT INTO epochs VALUES (1, ?, ?, ?, ?, ?, 0.001, 30.0)",
-                     [(1, 0.3, 0.9, 0.25, 0.92), (2, 0.2, 0.95, 0.15, 0.97)])
+    conn.execute(
+        "INSERT INTO runs (name, status, task, task_def, spec, hparams, seed, created_at, started_at,"
+        " finished_at, val_accuracy, test_accuracy, model_name, model_path) VALUES ('old run', 'completed',"
+        ' \'shoes\', ?, \'[{"type": "Flatten"}]\', \'{"epochs": 2, "seed": 1}\', 1,'
+        " '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:01+00:00', '2024-01-01T00:01:00+00:00', 0.97, 0.96,"
+        " 'old', '/models/old.keras')",
+        (task,),
+    )
+    conn.executemany(
+        "INSERT INTO epochs VALUES (1, ?, ?, ?, ?, ?, 0.001, 30.0)",
+        [(1, 0.3, 0.9, 0.25, 0.92), (2, 0.2, 0.95, 0.15, 0.97)],
+    )
     conn.commit()
     conn.close()
 
     store = RunStore(path)
     assert store.schema_version() == SCHEMA_VERSION
     old = store.get_run(1)
-    assert (old["name"], old["status"], old["task"], old["val_accuracy"], old["model_name"]) == \
-        ("old run", "completed", "shoes", 0.97, "old")
+    assert (old["name"], old["status"], old["task"], old["val_accuracy"], old["model_name"]) == (
+        "old run",
+        "completed",
+        "shoes",
+        0.97,
+        "old",
+    )
     assert [e["val_accuracy"] for e in old["history"]] == [0.92, 0.97]
     assert old["sweep_id"] is None and old["batches"] == []
     # The pre-upgrade copy is kept, still at version 1.
@@ -394,8 +454,15 @@ def test_store_written_by_schema_v1_is_upgraded_without_loss(fmnist_home):
         assert bak.execute("PRAGMA user_version").fetchone()[0] == 1
         assert bak.execute("SELECT name FROM runs").fetchall() == [("old run",)]
     # New features work on the upgraded store.
-    new = store.create_run("swept", get_task("multiclass"), normalize_spec("linear"), HParams(), "sweep-x",
-                           sweep_param="lr", sweep_value=0.01)
+    new = store.create_run(
+        "swept",
+        get_task("multiclass"),
+        normalize_spec("linear"),
+        HParams(),
+        "sweep-x",
+        sweep_param="lr",
+        sweep_value=0.01,
+    )
     assert new == 2 and store.list_runs(sweep_id="sweep-x")[0]["sweep_value"] == 0.01
     store.mark_running(new, os.getpid())
     store.add_batch(new, {"step": 1, "epoch": 1, "batch": 1, "loss": 2.3, "accuracy": 0.1, "lr": 0.01, "elapsed": 0.1})

@@ -1,4 +1,5 @@
 """Statistics of the studies: McNemar's exact test, Holm's correction, mean +- sd, noise."""
+
 import math
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_mean_sd_and_noise():
     assert m == pytest.approx(0.92) and s == pytest.approx(0.02)
     m1, s1 = mean_sd([0.5])
     assert m1 == 0.5 and math.isnan(s1)
-    assert within_noise(0.92, 0.02, 0.95, 0.01) is True      # gap 0.03 <= 2 * 0.02
+    assert within_noise(0.92, 0.02, 0.95, 0.01) is True  # gap 0.03 <= 2 * 0.02
     assert within_noise(0.92, 0.002, 0.95, 0.001) is False
     assert within_noise(0.92, float("nan"), 0.95, float("nan")) is None
 

@@ -1,6 +1,7 @@
 """The background-task registry (ui.tasks.registry) on its own: one task per key, progress, errors as
 one line, at most max_running at once in order, cancellation, and the bound on remembered tasks.
 Every wait is on an event; a blocked test fails by pytest's timeout, never by a clock."""
+
 import re
 import threading
 
@@ -21,7 +22,7 @@ class Gate:
         self.calls += 1
         self.started.set()
         self.go.wait()
-        task.report("after the gate")   # where a cancelled task stops
+        task.report("after the gate")  # where a cancelled task stops
         return self.result
 
 
@@ -35,10 +36,10 @@ def test_one_task_per_key_until_asked_again():
     gate = Gate(result=42)
     first = reg.start("k", gate)
     gate.started.wait()
-    assert reg.start("k", gate) is first and first.state == RUNNING   # a second press joins the running one
+    assert reg.start("k", gate) is first and first.state == RUNNING  # a second press joins the running one
     gate.go.set()
     assert finished(first).result == 42 and first.state == DONE
-    assert reg.start("k", gate) is first                              # kept for later reruns
+    assert reg.start("k", gate) is first  # kept for later reruns
     again = reg.start("k", gate, again=True)
     assert again is not first and finished(again).result == 42
     assert gate.calls == 2 and reg.get("k") is again
@@ -73,7 +74,7 @@ def test_an_error_is_kept_as_one_line_and_the_registry_keeps_serving():
     t1, t2 = finished(reg.start("a", bad_input)), finished(reg.start("b", crash))
     assert (t1.state, t1.error, t1.result) == (FAILED, "Pick at least two classes.", None)
     assert t2.error == "KeyError: 'layer'"
-    assert reg.start("a", bad_input) is t1                       # the error stays until "Try again"
+    assert reg.start("a", bad_input) is t1  # the error stays until "Try again"
     assert finished(reg.start("a", lambda task: 1, again=True)).result == 1
     assert one_line(RuntimeError()) == "RuntimeError"
 
@@ -93,6 +94,7 @@ def test_no_more_than_max_running_at_once_and_the_rest_wait_in_order():
             finally:
                 with lock:
                     running[0] -= 1
+
         return work
 
     tasks = [reg.start(i, counted(g)) for i, g in enumerate(gates)]
@@ -101,7 +103,7 @@ def test_no_more_than_max_running_at_once_and_the_rest_wait_in_order():
     assert [t.state for t in tasks[2:]] == [QUEUED, QUEUED]
     assert [t.ahead() for t in tasks[2:]] == [0, 1]
     gates[1].go.set()
-    gates[2].started.wait()                                     # the first in line takes the freed slot
+    gates[2].started.wait()  # the first in line takes the freed slot
     assert tasks[3].state == QUEUED and tasks[3].ahead() == 0
     for g in gates:
         g.go.set()
@@ -138,10 +140,10 @@ def test_finished_tasks_beyond_keep_are_forgotten_least_recently_used_first_neve
     slow = reg.start("slow", gate)
     for key in ("a", "b"):
         finished(reg.start(key, lambda task, key=key: key))
-    assert reg.get("a") is not None                 # read again: "b" is now the least recently used
+    assert reg.get("a") is not None  # read again: "b" is now the least recently used
     finished(reg.start("c", lambda task: "c"))
     assert ["slow" in reg, "a" in reg, "b" in reg, "c" in reg] == [True, True, False, True]
-    for key in ("d", "e", "f"):                     # the oldest of all, but running: kept
+    for key in ("d", "e", "f"):  # the oldest of all, but running: kept
         finished(reg.start(key, lambda task, key=key: key))
     assert "slow" in reg and len(reg) == 3 and reg.get("f").result == "f"
     gate.go.set()

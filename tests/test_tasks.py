@@ -19,7 +19,7 @@ def test_binarize_labels():
 
 def test_binarize_probabilities_sums_each_groups_mass():
     p = np.zeros((2, 10))
-    p[0, [5, 7, 0]] = [0.3, 0.3, 0.4]     # shoes mass 0.6 even though the arg-max (0) is not a shoe
+    p[0, [5, 7, 0]] = [0.3, 0.3, 0.4]  # shoes mass 0.6 even though the arg-max (0) is not a shoe
     p[1, [8, 1]] = [0.5, 0.5]
     b = binarize(p, SHOES)
     np.testing.assert_allclose(b, [[0.4, 0.6], [1.0, 0.0]])

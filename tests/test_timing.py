@@ -1,4 +1,5 @@
 """Time-per-epoch estimate: epoch sizes derivable by hand, and the estimate's arithmetic."""
+
 import math
 
 import pytest
@@ -12,7 +13,7 @@ def test_train_set_size_matches_the_real_split():
         (xtr, _), (xva, _) = data.train_val_split(hp.get("val_fraction", 0.1), 42, hp.get("subset"))
         assert timing.train_set_size(hp) == (len(xtr), len(xva))
     assert timing.train_set_size({}) == (54_000, 6_000)
-    assert timing.train_set_size({"subset": 1001, "val_fraction": 0.2}) == (800, 201)   # validation rounds up
+    assert timing.train_set_size({"subset": 1001, "val_fraction": 0.2}) == (800, 201)  # validation rounds up
 
 
 def test_estimate_rejects_bad_arguments():
@@ -41,5 +42,8 @@ def test_estimate_says_which_precision_it_measured():
     assert est["seconds_per_epoch"] > 0
     # the default, auto, is measured: the estimate names what this machine will really train in
     from fmnist_core.modeling.precision import choose_precision
-    assert timing.estimate_epoch_seconds("linear", "multiclass", {"subset": 1000}, steps=1, warmup=1)["precision"] \
+
+    assert (
+        timing.estimate_epoch_seconds("linear", "multiclass", {"subset": 1000}, steps=1, warmup=1)["precision"]
         == choose_precision().precision
+    )

@@ -1,4 +1,5 @@
 """Real short trainings on small real subsets."""
+
 import math
 
 import numpy as np
@@ -10,10 +11,14 @@ from fmnist_core.modeling.training import HParams, TrainingDivergedError, make_l
 
 def test_short_training_beats_70_percent_validation_accuracy():
     events = []
-    res = train("tinyvgg", "multiclass", {"epochs": 3, "subset": 3000, "batch_size": 64, "lr": 3e-3, "seed": 1},
-                on_progress=events.append)
+    res = train(
+        "tinyvgg",
+        "multiclass",
+        {"epochs": 3, "subset": 3000, "batch_size": 64, "lr": 3e-3, "seed": 1},
+        on_progress=events.append,
+    )
     assert res.val_metrics["n"] == 300
-    assert res.val_metrics["accuracy"] > 0.70, res.val_metrics       # chance is 10%
+    assert res.val_metrics["accuracy"] > 0.70, res.val_metrics  # chance is 10%
     assert [h["epoch"] for h in res.history] == [1, 2, 3]
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 3
@@ -24,14 +29,19 @@ def test_short_training_beats_70_percent_validation_accuracy():
 def test_per_batch_values_are_real_not_running_means():
     """Rebuild the epoch mean from the reported per-batch values: it must match Keras's epoch loss."""
     events = []
-    train("linear", "multiclass", {"epochs": 1, "subset": 1000, "batch_size": 100, "seed": 0},
-          on_progress=events.append, progress_interval=0.0)
+    train(
+        "linear",
+        "multiclass",
+        {"epochs": 1, "subset": 1000, "batch_size": 100, "seed": 0},
+        on_progress=events.append,
+        progress_interval=0.0,
+    )
     batches = [e for e in events if e["kind"] == "batch"]
     epoch = next(e for e in events if e["kind"] == "epoch")
-    assert len(batches) == 9                       # 900 training images / 100, every batch reported
+    assert len(batches) == 9  # 900 training images / 100, every batch reported
     losses = np.array([b["loss"] for b in batches])
     assert losses.mean() == pytest.approx(epoch["loss"], rel=1e-4)
-    assert losses[0] > losses[-1]                  # a running mean would hide most of the drop
+    assert losses[0] > losses[-1]  # a running mean would hide most of the drop
     assert not np.allclose(np.cumsum(losses) / np.arange(1, 10), losses)
 
 
@@ -39,7 +49,7 @@ def test_binary_task_and_seeded_reproducibility():
     hp = {"epochs": 3, "subset": 2000, "lr": 0.01, "seed": 7}
     a = train("linear", "shoes", hp)
     b = train("linear", "shoes", hp)
-    assert a.val_metrics["accuracy"] > 0.85        # shoes are 30% of images: majority class gives 70%
+    assert a.val_metrics["accuracy"] > 0.85  # shoes are 30% of images: majority class gives 70%
     assert a.val_metrics["loss"] == pytest.approx(b.val_metrics["loss"], rel=1e-5)
 
 
@@ -53,17 +63,22 @@ def test_stop_request_keeps_weights_and_marks_stopped():
 
     def should_stop():
         calls["n"] += 1
-        return calls["n"] > 60         # asked after every batch: stop 60 batches into epoch 1
-    res = train("linear", "multiclass", {"epochs": 50, "subset": 3000, "batch_size": 16, "seed": 0},
-                should_stop=should_stop)
+        return calls["n"] > 60  # asked after every batch: stop 60 batches into epoch 1
+
+    res = train(
+        "linear", "multiclass", {"epochs": 50, "subset": 3000, "batch_size": 16, "seed": 0}, should_stop=should_stop
+    )
     assert res.stopped and len(res.history) < 50
     assert res.val_metrics["accuracy"] > 0.3
 
 
 def test_early_stopping_restores_best_epoch():
     # A high LR on a tiny set overfits fast, so validation loss turns up within a few epochs.
-    res = train("linear", "multiclass", {"epochs": 30, "subset": 1000, "early_stopping": 2, "lr": 0.01,
-                                         "batch_size": 32, "seed": 0})
+    res = train(
+        "linear",
+        "multiclass",
+        {"epochs": 30, "subset": 1000, "early_stopping": 2, "lr": 0.01, "batch_size": 32, "seed": 0},
+    )
     best = min(res.history, key=lambda h: h["val_loss"])
     assert len(res.history) < 30
     assert res.best_epoch == best["epoch"]
@@ -72,8 +87,11 @@ def test_early_stopping_restores_best_epoch():
 
 @pytest.mark.parametrize("schedule", ["step", "exponential", "cosine", "onecycle"])
 def test_schedules_change_the_learning_rate(schedule):
-    res = train("linear", "multiclass", {"epochs": 3, "subset": 500, "schedule": schedule, "lr": 0.01,
-                                         "step_epoch": 1, "step_factor": 0.5, "seed": 0})
+    res = train(
+        "linear",
+        "multiclass",
+        {"epochs": 3, "subset": 500, "schedule": schedule, "lr": 0.01, "step_epoch": 1, "step_factor": 0.5, "seed": 0},
+    )
     lrs = [h["lr"] for h in res.history]
     assert len(set(np.round(lrs, 8))) > 1, lrs
     if schedule == "step":
@@ -89,19 +107,35 @@ def test_onecycle_warms_up_then_anneals():
 
 
 def test_augmentation_and_other_optimizers_train():
-    res = train("linear", "multiclass", {"epochs": 3, "subset": 2000, "optimizer": "sgd", "lr": 0.1, "batch_size": 32,
-                                         "augment_flip": True, "augment_shift": 0.1, "seed": 0})
+    res = train(
+        "linear",
+        "multiclass",
+        {
+            "epochs": 3,
+            "subset": 2000,
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "batch_size": 32,
+            "augment_flip": True,
+            "augment_shift": 0.1,
+            "seed": 0,
+        },
+    )
     assert res.val_metrics["accuracy"] > 0.5
-    res = train("linear", "multiclass", {"epochs": 2, "subset": 2000, "optimizer": "rmsprop", "lr": 0.003,
-                                         "seed": 0})
+    res = train("linear", "multiclass", {"epochs": 2, "subset": 2000, "optimizer": "rmsprop", "lr": 0.003, "seed": 0})
     assert res.val_metrics["accuracy"] > 0.5
 
 
 def test_hparams_validation_messages():
-    for bad, msg in [({"optimizer": "adagrad"}, "optimizer"), ({"lr": -1}, "learning rate"),
-                     ({"batch_size": 0}, "batch size"), ({"epochs": 0}, "epochs"),
-                     ({"schedule": "warp"}, "schedule"), ({"bogus": 1}, "unknown hyperparameter"),
-                     ({"init_from": "../x"}, "invalid model name")]:
+    for bad, msg in [
+        ({"optimizer": "adagrad"}, "optimizer"),
+        ({"lr": -1}, "learning rate"),
+        ({"batch_size": 0}, "batch size"),
+        ({"epochs": 0}, "epochs"),
+        ({"schedule": "warp"}, "schedule"),
+        ({"bogus": 1}, "unknown hyperparameter"),
+        ({"init_from": "../x"}, "invalid model name"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             HParams.from_dict(bad)
 
@@ -133,18 +167,27 @@ def test_batchnorm_presets_validate_like_they_train_at_the_build_page_defaults(n
     inference_train = float((predict_proba(res.model, fdata.preprocess(xtr, True)).argmax(axis=1) == ytr).mean())
     assert len(ytr) == 5400
     assert inference_train > train_acc - 0.03, (train_acc, inference_train, val_acc)
-    assert val_acc > 0.75, (train_acc, inference_train, val_acc)                     # chance is 10%
+    assert val_acc > 0.75, (train_acc, inference_train, val_acc)  # chance is 10%
 
 
 def test_recipe_options_bfloat16_label_smoothing_and_erasing_train_well():
-    hp = {"subset": 2000, "epochs": 2, "batch_size": 64, "lr": 3e-3, "seed": 3, "precision": "mixed_bfloat16",
-          "label_smoothing": 0.1, "augment_erase": 0.25, "augment_flip": True}
+    hp = {
+        "subset": 2000,
+        "epochs": 2,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "seed": 3,
+        "precision": "mixed_bfloat16",
+        "label_smoothing": 0.1,
+        "augment_erase": 0.25,
+        "augment_flip": True,
+    }
     res = train("tinyvgg", "multiclass", hp)
-    assert res.val_metrics["accuracy"] > 0.6, res.val_metrics          # chance is 10%
+    assert res.val_metrics["accuracy"] > 0.6, res.val_metrics  # chance is 10%
     conv = res.model.get_layer("conv2d_1")
     assert conv.dtype_policy.name == "mixed_bfloat16" and conv.compute_dtype == "bfloat16"
-    assert conv.kernel.dtype == "float32"                               # weights stay float32
-    assert res.model.get_layer("output").compute_dtype == "float32"     # so does the softmax
+    assert conv.kernel.dtype == "float32"  # weights stay float32
+    assert res.model.get_layer("output").compute_dtype == "float32"  # so does the softmax
     probs = res.model(np.zeros((2, 28, 28, 1), np.float32))
     assert np.allclose(np.sum(probs, axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="precision"):

@@ -1,4 +1,5 @@
 """Waiting in tests for something another process (a worker, a server, a cluster) does."""
+
 import time
 
 

@@ -10,6 +10,7 @@ as a user would run it (``python -m fmnist_core ...``); one JSON object per comm
 still there with the same bytes. ``--worker`` also starts a real run, fills the disk while it
 trains, frees the space and reports what the run recorded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-COMMANDS = {   # id -> argv; the same list for both faults
+COMMANDS = {  # id -> argv; the same list for both faults
     "runs": ["runs"],
     "train": ["train", "--preset", "linear", "--detach", "-mn", "fresh", "--subset", "500", "--epochs", "1"],
     "models": ["models"],
@@ -38,8 +39,18 @@ COMMANDS = {   # id -> argv; the same list for both faults
     "rename-model": ["rename", "model", "kept", "kept2"],
     "delete-run": ["delete", "run", "1", "--keep-model"],
     "export": ["export", "-mn", "kept", "--format", "keras", "-o", "{home}/copy.keras"],
-    "train-here": ["train-here", "--preset", "linear", "-mn", "kept", "--overwrite", "--subset", "200",
-                   "--epochs", "1"],
+    "train-here": [
+        "train-here",
+        "--preset",
+        "linear",
+        "-mn",
+        "kept",
+        "--overwrite",
+        "--subset",
+        "200",
+        "--epochs",
+        "1",
+    ],
     "store-reset": ["store-reset", "--yes"],
     "add-user": ["add-user", "ann", "--password-stdin"],
 }
@@ -82,10 +93,22 @@ def fill(mount: Path) -> Path:
 
 
 def cli(home: Path, argv: list[str], env_extra=None, timeout=300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FMNIST_HOME=str(home), FMNIST_PREWARM_S="0", FMNIST_AUTH_FILE=str(home / "auth.yaml"),
-               **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "fmnist_core", *[a.format(home=home) for a in argv]], cwd=REPO,
-                          env=env, input="correct horse battery\n", capture_output=True, text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        FMNIST_HOME=str(home),
+        FMNIST_PREWARM_S="0",
+        FMNIST_AUTH_FILE=str(home / "auth.yaml"),
+        **(env_extra or {}),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist_core", *[a.format(home=home) for a in argv]],
+        cwd=REPO,
+        env=env,
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_commands(home: Path, template: dict, only=None, before=None) -> list[dict]:
@@ -96,17 +119,40 @@ def run_commands(home: Path, template: dict, only=None, before=None) -> list[dic
         if before:
             before()
         proc = cli(home, argv)
-        out.append({"id": cid, "argv": argv, "code": proc.returncode, "stderr": "\n".join(our_lines(proc.stderr)),
-                    "stdout": proc.stdout.strip()[-300:], "intact": digest(home) == template
-                    and [r[0] for r in runs_of(home)][:1] == [1]})
+        out.append(
+            {
+                "id": cid,
+                "argv": argv,
+                "code": proc.returncode,
+                "stderr": "\n".join(our_lines(proc.stderr)),
+                "stdout": proc.stdout.strip()[-300:],
+                "intact": digest(home) == template and [r[0] for r in runs_of(home)][:1] == [1],
+            }
+        )
     return out
 
 
 def worker_on_full_disk(home: Path, mount: Path) -> dict:
     """A real run trains; the disk fills under it; once space is back, what does the run say?"""
     env = {"FMNIST_LEASE_TIMEOUT_S": "3"}
-    proc = cli(home, ["train", "--preset", "linear", "--detach", "-mn", "victim", "--subset", "2000",
-                      "--epochs", "200", "--batch-size", "16"], env)
+    proc = cli(
+        home,
+        [
+            "train",
+            "--preset",
+            "linear",
+            "--detach",
+            "-mn",
+            "victim",
+            "--subset",
+            "2000",
+            "--epochs",
+            "200",
+            "--batch-size",
+            "16",
+        ],
+        env,
+    )
     rid = int(proc.stdout.strip() or 0)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -117,16 +163,17 @@ def worker_on_full_disk(home: Path, mount: Path) -> dict:
         time.sleep(0.3)
     filler = fill(mount)
     pid = row[2] if row else None
-    deadline = time.monotonic() + 30   # the worker notices at its next progress write or heartbeat
+    deadline = time.monotonic() + 30  # the worker notices at its next progress write or heartbeat
     while time.monotonic() < deadline and "is full" not in "".join(
-            p.read_text(errors="replace") for p in (home / "logs").glob("*.log")):
+        p.read_text(errors="replace") for p in (home / "logs").glob("*.log")
+    ):
         time.sleep(0.3)
-    time.sleep(4.5)   # the disk stays full past the 3 s lease: the worker cannot heartbeat
+    time.sleep(4.5)  # the disk stays full past the 3 s lease: the worker cannot heartbeat
     alive = bool(pid and os.path.exists(f"/proc/{pid}"))
-    filler.unlink()   # space is back; the next look at the runs reaps the silent worker
+    filler.unlink()  # space is back; the next look at the runs reaps the silent worker
     listing = cli(home, ["runs"], env)
     status = [r for r in runs_of(home) if r[0] == rid]
-    if alive:   # the worker we started: gone before the disk is filled again (its files free space as it dies)
+    if alive:  # the worker we started: gone before the disk is filled again (its files free space as it dies)
         try:
             os.kill(pid, 9)
         except ProcessLookupError:
@@ -134,8 +181,14 @@ def worker_on_full_disk(home: Path, mount: Path) -> dict:
         deadline = time.monotonic() + 10
         while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
             time.sleep(0.1)
-    return {"id": "worker-fills-the-disk", "run": rid, "worker_still_alive": alive, "record": status,
-            "runs_code": listing.returncode, "runs_stderr": "\n".join(our_lines(listing.stderr))}
+    return {
+        "id": "worker-fills-the-disk",
+        "run": rid,
+        "worker_still_alive": alive,
+        "record": status,
+        "runs_code": listing.returncode,
+        "runs_stderr": "\n".join(our_lines(listing.stderr)),
+    }
 
 
 def main() -> int:
@@ -159,8 +212,12 @@ def main() -> int:
         if args.scenario == "ro":
             subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         # full: topped up before each command (a dying worker's cleanup can free a few blocks)
-        results += run_commands(home, template, args.commands.split(",") if args.commands else None,
-                                before=(lambda: fill(mount)) if args.scenario == "full" else None)
+        results += run_commands(
+            home,
+            template,
+            args.commands.split(",") if args.commands else None,
+            before=(lambda: fill(mount)) if args.scenario == "full" else None,
+        )
         for r in results:
             print(json.dumps(r), flush=True)
     finally:

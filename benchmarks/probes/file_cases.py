@@ -1,5 +1,6 @@
 """Probes over files: metadata of the wrong shape per field, damaged ``.keras`` files, damaged run
 stores under every command."""
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ META_FINE = {"owner": None, "run_id": None, "val_metrics": {"accuracy": None}, "
 def _rewrite(src: Path, dst: Path, meta=MISSING, raw: bytes | None = None, keep_sha=False, drop=(), add=None):
     """Copy a model file, replacing its metadata (payload hash recomputed unless keep_sha) and entries."""
     from fmnist_core.modeling import saving
+
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for info in zin.infolist():
             if info.filename != saving.META_ENTRY and info.filename not in drop:
@@ -66,6 +68,7 @@ def _rewrite(src: Path, dst: Path, meta=MISSING, raw: bytes | None = None, keep_
 
 def _kept_meta(home: Path) -> dict:
     from fmnist_core.modeling import saving
+
     with zipfile.ZipFile(home / "kept.keras") as zf:
         return json.loads(zf.read(saving.META_ENTRY))
 
@@ -77,8 +80,10 @@ def model_case(cid, group, what, damage, expect="damaged") -> Case:
     hash and metadata check out, so the listing, which does not build the Keras model, shows it;
     loading it is refused as damaged), or "loads"."""
     expect_damaged = expect != "loads"
+
     def run() -> Outcome:
         from fmnist_core.modeling import saving
+
         home = fresh_home()
         damage(home)
         before = snapshot(home)
@@ -101,17 +106,28 @@ def model_case(cid, group, what, damage, expect="damaged") -> Case:
         listing = "not listed" if entry is None else entry.get("error") or "listed healthy"
         if expect_damaged:
             listed_ok = listing.startswith("damaged:") or listing == "not listed" or expect == "at-load"
-            ok = listed_ok and loaded.startswith(("load refused", "not found")) \
-                and one_line_error(test) and models.code == 0 and models.tb is None
+            ok = (
+                listed_ok
+                and loaded.startswith(("load refused", "not found"))
+                and one_line_error(test)
+                and models.code == 0
+                and models.tb is None
+            )
         else:
             ok = listing == "listed healthy" and loaded == "loads" and models.code == 0
-        text = f"listed: {short(listing, 80)}; {loaded}" + (f"; test: {describe(test)[:70]}" if test else "") \
+        text = (
+            f"listed: {short(listing, 80)}; {loaded}"
+            + (f"; test: {describe(test)[:70]}" if test else "")
             + f"; models exit {models.code}"
+        )
         tb = bool((test and test.tb) or models.tb)
         return Outcome(text, ok and not gone, traceback=tb, data_lost=bool(gone))
-    exp = {"damaged": "listed as `damaged: ...` (or not listed), never loaded; `test` one line; `models` exit 0",
-           "at-load": "loading refused as `damaged: ...` (the listing does not build the model); `test` one line",
-           "loads": "listed and loads"}[expect]
+
+    exp = {
+        "damaged": "listed as `damaged: ...` (or not listed), never loaded; `test` one line; `models` exit 0",
+        "at-load": "loading refused as `damaged: ...` (the listing does not build the model); `test` one line",
+        "loads": "listed and loads",
+    }[expect]
     return Case(cid, group, what, exp, "`python -m fmnist_core models; python -m fmnist_core test -mn m`", run)
 
 
@@ -123,20 +139,23 @@ def _meta_damage(field, value):
         else:
             meta[field] = value
         _rewrite(home / "kept.keras", home / "m.keras", meta, keep_sha=field == "payload_sha256")
+
     return damage
 
 
 def _whole_doc(raw: bytes):
     def damage(home):
         _rewrite(home / "kept.keras", home / "m.keras", raw=raw)
+
     return damage
 
 
 def _legacy(doc_bytes: bytes | None):
     def damage(home):
-        _rewrite(home / "kept.keras", home / "m.keras")   # no metadata inside: the old two-file format
+        _rewrite(home / "kept.keras", home / "m.keras")  # no metadata inside: the old two-file format
         if doc_bytes is not None:
             (home / "m.json").write_bytes(doc_bytes)
+
     return damage
 
 
@@ -146,27 +165,59 @@ def metadata_cases() -> list[Case]:
         for v in values:
             label = "missing" if v is MISSING else json.dumps(v)[:40]
             semantic = field == "task" and isinstance(v, dict) and isinstance(v.get("name"), str)
-            out.append(model_case(f"meta.{field}={label}", g, f"metadata field `{field}` = {label}",
-                                  _meta_damage(field, v), expect="at-load" if semantic else "damaged"))
+            out.append(
+                model_case(
+                    f"meta.{field}={label}",
+                    g,
+                    f"metadata field `{field}` = {label}",
+                    _meta_damage(field, v),
+                    expect="at-load" if semantic else "damaged",
+                )
+            )
     for field, v in META_FINE.items():
-        out.append(model_case(f"meta.{field}={json.dumps(v)}.ok", g, f"metadata field `{field}` = {json.dumps(v)} (allowed)",
-                              _meta_damage(field, v), expect="loads"))
-    for label, raw in {"[]": b"[]", "null": b"null", '"text"': b'"text"', "5": b"5", "{}": b"{}",
-                       "not JSON": b"{", "not UTF-8": b"\xff\xfe\x00", "nested 100000 deep": b"[" * 100000 + b"]" * 100000,
-                       "NaN accuracy": b'{"val_metrics": {"accuracy": NaN}}'}.items():
+        out.append(
+            model_case(
+                f"meta.{field}={json.dumps(v)}.ok",
+                g,
+                f"metadata field `{field}` = {json.dumps(v)} (allowed)",
+                _meta_damage(field, v),
+                expect="loads",
+            )
+        )
+    for label, raw in {
+        "[]": b"[]",
+        "null": b"null",
+        '"text"': b'"text"',
+        "5": b"5",
+        "{}": b"{}",
+        "not JSON": b"{",
+        "not UTF-8": b"\xff\xfe\x00",
+        "nested 100000 deep": b"[" * 100000 + b"]" * 100000,
+        "NaN accuracy": b'{"val_metrics": {"accuracy": NaN}}',
+    }.items():
         out.append(model_case(f"meta.doc={label}", g, f"the whole metadata is {label}", _whole_doc(raw)))
-    for label, raw in {"[]": b"[]", "null": b"null", "{}": b"{}", '"text"': b'"text"', '{"name": 5}': b'{"name": 5}',
-                       "string accuracy": b'{"name": "m", "val_metrics": {"accuracy": "high"}}', "truncated": b'{"name": "m", "ta',
-                       "not UTF-8": b"\xff\xfe", "absent": None}.items():
+    for label, raw in {
+        "[]": b"[]",
+        "null": b"null",
+        "{}": b"{}",
+        '"text"': b'"text"',
+        '{"name": 5}': b'{"name": 5}',
+        "string accuracy": b'{"name": "m", "val_metrics": {"accuracy": "high"}}',
+        "truncated": b'{"name": "m", "ta',
+        "not UTF-8": b"\xff\xfe",
+        "absent": None,
+    }.items():
         out.append(model_case(f"meta.legacy={label}", g, f"old two-file format, sidecar {label}", _legacy(raw)))
     return out
 
 
 # ---------------------------------------------------------------- damaged .keras files
 
+
 def _bytes_of(fn):
     def damage(home):
         (home / "m.keras").write_bytes(fn((home / "kept.keras").read_bytes()))
+
     return damage
 
 
@@ -176,73 +227,165 @@ def _flip(at: float):
         i = min(len(b) - 1, int(len(b) * at)) if at >= 0 else len(b) + int(at)
         b[i] ^= 0x55
         return bytes(b)
+
     return fn
 
 
 def keras_cases() -> list[Case]:
     g, out = "Damaged model files", []
     for p in (0, 1, 10, 50, 90, 99):
-        out.append(model_case(f"keras.truncated-{p}pct", g, f"`.keras` truncated to {p}% of its bytes",
-                              _bytes_of(lambda b, p=p: b[: len(b) * p // 100])))
-    out.append(model_case("keras.garbage", g, "`.keras` of random bytes",
-                          _bytes_of(lambda b: np.random.default_rng(1).bytes(len(b)))))
+        out.append(
+            model_case(
+                f"keras.truncated-{p}pct",
+                g,
+                f"`.keras` truncated to {p}% of its bytes",
+                _bytes_of(lambda b, p=p: b[: len(b) * p // 100]),
+            )
+        )
+    out.append(
+        model_case(
+            "keras.garbage", g, "`.keras` of random bytes", _bytes_of(lambda b: np.random.default_rng(1).bytes(len(b)))
+        )
+    )
     for at in (0.0, 0.05, 0.3, 0.5, 0.8, -60, -10):
-        out.append(model_case(f"keras.flip@{at}", g, f"one byte flipped at {'offset ' + str(at) if at < 0 else f'{at:.0%}'}",
-                              _bytes_of(_flip(at))))
+        out.append(
+            model_case(
+                f"keras.flip@{at}",
+                g,
+                f"one byte flipped at {'offset ' + str(at) if at < 0 else f'{at:.0%}'}",
+                _bytes_of(_flip(at)),
+            )
+        )
 
     def entries(drop=(), add=None, meta_fix=True):
         def damage(home):
             meta = {**_kept_meta(home), "name": "m", "model_file": "m.keras"}
             _rewrite(home / "kept.keras", home / "m.keras", meta if meta_fix else MISSING, drop=drop, add=add)
+
         return damage
+
     for entry in ("config.json", "model.weights.h5", "metadata.json"):
-        out.append(model_case(f"keras.without-{entry}", g, f"`{entry}` removed (hash recomputed to match)",
-                              entries(drop=(entry,)), expect="loads" if entry == "metadata.json" else "at-load"))
-    out.append(model_case("keras.extra-entry-stale-hash", g, "an extra entry added, hash not updated",
-                          lambda home: _rewrite(home / "kept.keras", home / "m.keras",
-                                                {**_kept_meta(home), "name": "m"}, keep_sha=True,
-                                                add={"evil.py": b"import os"})))
-    out.append(model_case("keras.config-not-json", g, "`config.json` is not JSON (hash recomputed)",
-                          entries(add={"config.json": b"{nope"}), expect="at-load"))
-    lam = json.dumps({"module": "keras.layers", "class_name": "Lambda", "config": {"name": "l", "function": {
-        "class_name": "__lambda__", "config": {"code": "YQ==", "defaults": None, "closure": None}}}}).encode()
-    out.append(model_case("keras.lambda-layer", g, "config replaced by a Lambda layer (code), hash recomputed",
-                          entries(add={"config.json": lam}), expect="at-load"))
+        out.append(
+            model_case(
+                f"keras.without-{entry}",
+                g,
+                f"`{entry}` removed (hash recomputed to match)",
+                entries(drop=(entry,)),
+                expect="loads" if entry == "metadata.json" else "at-load",
+            )
+        )
+    out.append(
+        model_case(
+            "keras.extra-entry-stale-hash",
+            g,
+            "an extra entry added, hash not updated",
+            lambda home: _rewrite(
+                home / "kept.keras",
+                home / "m.keras",
+                {**_kept_meta(home), "name": "m"},
+                keep_sha=True,
+                add={"evil.py": b"import os"},
+            ),
+        )
+    )
+    out.append(
+        model_case(
+            "keras.config-not-json",
+            g,
+            "`config.json` is not JSON (hash recomputed)",
+            entries(add={"config.json": b"{nope"}),
+            expect="at-load",
+        )
+    )
+    lam = json.dumps(
+        {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {
+                "name": "l",
+                "function": {"class_name": "__lambda__", "config": {"code": "YQ==", "defaults": None, "closure": None}},
+            },
+        }
+    ).encode()
+    out.append(
+        model_case(
+            "keras.lambda-layer",
+            g,
+            "config replaced by a Lambda layer (code), hash recomputed",
+            entries(add={"config.json": lam}),
+            expect="at-load",
+        )
+    )
 
     def other_arch(home):
         from fmnist_core.modeling import saving
+
         shipped = saving.find_model("shoes_cnn")
         with zipfile.ZipFile(shipped) as zf:
             weights = zf.read("model.weights.h5")
         entries(add={"model.weights.h5": weights})(home)
-    out.append(model_case("keras.weights-of-another-architecture", g, "weights of another architecture inside "
-                          "(hash recomputed)", other_arch, expect="at-load"))
-    out.append(model_case("keras.another-models-file", g, "another model's complete file under this name",
-                          lambda home: shutil.copy(home / "kept.keras", home / "m.keras")))
+
+    out.append(
+        model_case(
+            "keras.weights-of-another-architecture",
+            g,
+            "weights of another architecture inside (hash recomputed)",
+            other_arch,
+            expect="at-load",
+        )
+    )
+    out.append(
+        model_case(
+            "keras.another-models-file",
+            g,
+            "another model's complete file under this name",
+            lambda home: shutil.copy(home / "kept.keras", home / "m.keras"),
+        )
+    )
     out.append(model_case("keras.directory", g, "a directory named `m.keras`", lambda home: (home / "m.keras").mkdir()))
-    out.append(model_case("keras.fifo", g, "a FIFO named `m.keras` (a read would block)",
-                          lambda home: os.mkfifo(home / "m.keras")))
-    out.append(model_case("keras.dangling-symlink", g, "a dangling symlink `m.keras`",
-                          lambda home: os.symlink("/nonexistent/x.keras", home / "m.keras")))
-    out.append(model_case("keras.symlink-outside", g, "a symlink `m.keras` to a model file outside the home",
-                          lambda home: os.symlink(home / "kept.keras", home / "m.keras")))
+    out.append(
+        model_case(
+            "keras.fifo", g, "a FIFO named `m.keras` (a read would block)", lambda home: os.mkfifo(home / "m.keras")
+        )
+    )
+    out.append(
+        model_case(
+            "keras.dangling-symlink",
+            g,
+            "a dangling symlink `m.keras`",
+            lambda home: os.symlink("/nonexistent/x.keras", home / "m.keras"),
+        )
+    )
+    out.append(
+        model_case(
+            "keras.symlink-outside",
+            g,
+            "a symlink `m.keras` to a model file outside the home",
+            lambda home: os.symlink(home / "kept.keras", home / "m.keras"),
+        )
+    )
 
     def zip_bomb(home):
         meta = {**_kept_meta(home), "name": "m"}
-        with zipfile.ZipFile(home / "kept.keras") as zin, zipfile.ZipFile(home / "m.keras", "w",
-                                                                        zipfile.ZIP_DEFLATED) as zout:
+        with (
+            zipfile.ZipFile(home / "kept.keras") as zin,
+            zipfile.ZipFile(home / "m.keras", "w", zipfile.ZIP_DEFLATED) as zout,
+        ):
             for info in zin.infolist():
                 zout.writestr(info.filename, zin.read(info.filename))
             with zout.open("pad.bin", "w") as fh:
                 for _ in range(256):
                     fh.write(bytes(4 * 2**20))
             zout.writestr("fmnist/metadata.json", json.dumps(meta))
-    out.append(model_case("keras.zip-bomb-1GiB-entry", g, "a 1 GiB zero-filled entry (4 MB compressed), stale hash",
-                          zip_bomb))
+
+    out.append(
+        model_case("keras.zip-bomb-1GiB-entry", g, "a 1 GiB zero-filled entry (4 MB compressed), stale hash", zip_bomb)
+    )
     return out
 
 
 # ---------------------------------------------------------------- damaged run stores, under every command
+
 
 def _store_damage(kind: str):
     def damage(home: Path):
@@ -261,26 +404,43 @@ def _store_damage(kind: str):
         elif kind == "header+garbage":
             p.write_bytes(good[:100] + b"\xee" * (len(good) - 100))
         elif kind in ("newer-schema", "no-runs-table"):
-            with closing(sqlite3.connect(p, isolation_level=None)) as conn:   # closed: its WAL is checkpointed
+            with closing(sqlite3.connect(p, isolation_level=None)) as conn:  # closed: its WAL is checkpointed
                 conn.execute("PRAGMA user_version = 99" if kind == "newer-schema" else "DROP TABLE runs")
         elif kind == "directory":
             p.unlink()
             p.mkdir()
         elif kind == "garbage-wal":
             (home / "runs.sqlite-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\xee" * 4096)
+
     return damage
 
 
-STORE_KINDS = ["garbage", "truncated", "zero-bytes", "header-only", "header+garbage", "newer-schema", "no-runs-table",
-               "directory", "garbage-wal"]
-STORE_COMMANDS = {"runs": ["runs"], "train": ["train", "--preset", "linear", "--detach", "-mn", "x"],
-                  "stop": ["stop", "1"], "delete": ["delete", "run", "1"], "rename": ["rename", "run", "1", "x"],
-                  "models": ["models"], "store-reset": ["store-reset"], "store-reset--yes": ["store-reset", "--yes"]}
+STORE_KINDS = [
+    "garbage",
+    "truncated",
+    "zero-bytes",
+    "header-only",
+    "header+garbage",
+    "newer-schema",
+    "no-runs-table",
+    "directory",
+    "garbage-wal",
+]
+STORE_COMMANDS = {
+    "runs": ["runs"],
+    "train": ["train", "--preset", "linear", "--detach", "-mn", "x"],
+    "stop": ["stop", "1"],
+    "delete": ["delete", "run", "1"],
+    "rename": ["rename", "run", "1", "x"],
+    "models": ["models"],
+    "store-reset": ["store-reset"],
+    "store-reset--yes": ["store-reset", "--yes"],
+}
 
 
 def store_case(kind: str, cmd: str) -> Case:
     argv = STORE_COMMANDS[cmd]
-    healthy = kind == "garbage-wal"   # SQLite ignores a WAL whose header does not check out
+    healthy = kind == "garbage-wal"  # SQLite ignores a WAL whose header does not check out
 
     def run() -> Outcome:
         home = fresh_home()
@@ -291,12 +451,12 @@ def store_case(kind: str, cmd: str) -> Case:
         res = run_cli(argv, home)
         after = snapshot(home)
         text = describe(res)
-        if healthy:   # delete and rename are meant to change run 1
+        if healthy:  # delete and rename are meant to change run 1
             ok = res.tb is None and res.code in (0, 1, 2) and (cmd in ("delete", "rename") or not lost(before, after))
         elif cmd == "models":
             ok = res.code == 0 and res.tb is None and after == before
         elif kind in ("newer-schema", "directory") and cmd.startswith("store-reset"):
-            ok = one_line_error(res) and after == before   # never moved aside: update the app / not a file
+            ok = one_line_error(res) and after == before  # never moved aside: update the app / not a file
         elif cmd == "store-reset--yes":
             asides = sorted(home.glob("runs.sqlite.damaged-*"))
             kept = bool(asides) and (raw is None or (asides[0].is_file() and asides[0].read_bytes() == raw))
@@ -312,12 +472,28 @@ def store_case(kind: str, cmd: str) -> Case:
         # run 1 gone after `delete run 1` (or renamed) on a healthy store is what was asked, not a loss
         gone = [] if cmd == "store-reset--yes" or (healthy and cmd in ("delete", "rename")) else lost(before, after)
         return Outcome(text, ok, traceback=res.tb is not None, data_lost=bool(gone))
-    exp = ("no traceback, run 1 kept" if healthy else
-           "exit 1, one line, store untouched" if kind in ("newer-schema", "directory") and cmd.startswith("store-reset") else "exit 0, models listed" if cmd == "models" else
-           "exit 0, damaged file kept aside byte for byte, fresh store" if cmd == "store-reset--yes" else
-           "exit 1, asks for --yes, nothing changed" if cmd == "store-reset" else "exit 1, one line, store untouched")
-    return Case(f"store.{kind}.{cmd}", "Damaged run stores", f"`runs.sqlite` {kind}; `{' '.join(argv)}`", exp,
-                cli_command(argv), run)
+
+    exp = (
+        "no traceback, run 1 kept"
+        if healthy
+        else "exit 1, one line, store untouched"
+        if kind in ("newer-schema", "directory") and cmd.startswith("store-reset")
+        else "exit 0, models listed"
+        if cmd == "models"
+        else "exit 0, damaged file kept aside byte for byte, fresh store"
+        if cmd == "store-reset--yes"
+        else "exit 1, asks for --yes, nothing changed"
+        if cmd == "store-reset"
+        else "exit 1, one line, store untouched"
+    )
+    return Case(
+        f"store.{kind}.{cmd}",
+        "Damaged run stores",
+        f"`runs.sqlite` {kind}; `{' '.join(argv)}`",
+        exp,
+        cli_command(argv),
+        run,
+    )
 
 
 def cases() -> list[Case]:

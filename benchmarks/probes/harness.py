@@ -6,6 +6,7 @@ from those observations by the case's own check, never written by hand. "Data lo
 model file or run row that existed before is missing or changed afterwards when the case
 expected it untouched.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -19,9 +20,9 @@ import sqlite3
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -32,6 +33,7 @@ if str(REPO) not in sys.path:
 class Outcome:
     """What a probe saw. ``ok``: it matched the expectation; ``traceback``: a raw exception reached
     the user; ``data_lost``: something saved before was gone or changed when it should not be."""
+
     actual: str
     ok: bool
     traceback: bool = False
@@ -40,11 +42,11 @@ class Outcome:
 
 @dataclass
 class Case:
-    id: str                         # unique and stable: `--only` selects by it
-    group: str                      # the section of RELIABILITY.md
-    what: str                       # the input or fault, in words
+    id: str  # unique and stable: `--only` selects by it
+    group: str  # the section of RELIABILITY.md
+    what: str  # the input or fault, in words
     expected: str
-    command: str                    # how to repeat it by hand (besides `--only ID`)
+    command: str  # how to repeat it by hand (besides `--only ID`)
     run: Callable[[], Outcome] = field(repr=False)
 
 
@@ -55,17 +57,19 @@ def short(text, n: int = 150) -> str:
 
 # ---------------------------------------------------------------- homes and snapshots
 
+
 def tiny_model(home: Path, name: str, task: str = "shoes", preset: str = "linear", **extra) -> Path:
     """A real, healthy saved model (untrained) in ``home``."""
     from fmnist_core.data.tasks import get_task
     from fmnist_core.modeling import saving
     from fmnist_core.modeling.models import build_model, normalize_spec
+
     meta = {"task": get_task(task).to_dict(), "spec": normalize_spec(preset), "hparams": {}, **extra}
     return saving.save_model(build_model(preset, task), name, meta, home)
 
 
 _TEMPLATE: Path | None = None
-_MADE: list[Path] = []   # temp folders this process made, removed when it exits
+_MADE: list[Path] = []  # temp folders this process made, removed when it exits
 
 
 def temp_dir(prefix: str) -> Path:
@@ -84,13 +88,15 @@ def template_home() -> Path:
         from fmnist_core.data.tasks import get_task
         from fmnist_core.modeling.models import normalize_spec
         from fmnist_core.runs.store import RunStore
+
         home = temp_dir("probe_template_") / "home"
         home.mkdir()
         tiny_model(home, "kept", run_id=1, source="run")
         (home / "damaged.keras").write_bytes(b"PK\x03\x04 not really a zip")
         store = RunStore(home / "runs.sqlite")
-        rid = store.create_run("done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept",
-                               overwrite=True)
+        rid = store.create_run(
+            "done", get_task("shoes"), normalize_spec("linear"), {}, model_name="kept", overwrite=True
+        )
         store.mark_running(rid, 1)
         store.finish(rid, "completed", val={"accuracy": 0.9})
         store.close()
@@ -122,8 +128,12 @@ def snapshot(home: Path) -> dict:
     out = {}
     for p in sorted(home.rglob("*")):
         rel = str(p.relative_to(home))
-        if not p.is_file() or rel.startswith(("logs", "histograms")) or ".lock" in rel \
-                or rel.endswith(("-wal", "-shm", ".predictions.npz")):   # logs, locks and caches are not data
+        if (
+            not p.is_file()
+            or rel.startswith(("logs", "histograms"))
+            or ".lock" in rel
+            or rel.endswith(("-wal", "-shm", ".predictions.npz"))
+        ):  # logs, locks and caches are not data
             continue
         if p.name == "runs.sqlite" and run_rows(p) is not None:
             out[rel] = ("rows", tuple(run_rows(p)))
@@ -137,7 +147,7 @@ def lost(before: dict, after: dict) -> list[str]:
     out = []
     for k, v in before.items():
         new = after.get(k)
-        if isinstance(v, tuple) and isinstance(new, tuple):   # run rows: each old run still there, unchanged
+        if isinstance(v, tuple) and isinstance(new, tuple):  # run rows: each old run still there, unchanged
             missing = set(v[1]) - set(new[1])
             out += [f"{k}: run {r[0]}" for r in sorted(missing)]
         elif new != v:
@@ -146,6 +156,7 @@ def lost(before: dict, after: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- the CLI, in this process
+
 
 class _Alarm(Exception):
     pass
@@ -174,16 +185,16 @@ class CliResult:
     code: object
     out: str
     err: str
-    tb: str | None          # the traceback text when an exception escaped main()
+    tb: str | None  # the traceback text when an exception escaped main()
 
 
 def run_cli(argv: list[str], home: Path, env: dict | None = None, stdin: str = "", timeout: int = 120) -> CliResult:
     """``python -m fmnist_core ARGV`` with $FMNIST_HOME=home, run through ``cli.main`` in this process."""
     from fmnist_core import cli
     from fmnist_core.runs import jobs
+
     saved_env = dict(os.environ)
-    os.environ.update({"FMNIST_HOME": str(home), "FMNIST_AUTH_FILE": str(home / "auth.yaml"),
-                       "FMNIST_PREWARM_S": "0"})
+    os.environ.update({"FMNIST_HOME": str(home), "FMNIST_AUTH_FILE": str(home / "auth.yaml"), "FMNIST_PREWARM_S": "0"})
     for k, v in (env or {}).items():
         if v is None:
             os.environ.pop(k, None)
@@ -195,6 +206,7 @@ def run_cli(argv: list[str], home: Path, env: dict | None = None, stdin: str = "
 
     def on_alarm(*_):
         raise _Alarm()
+
     old_handler = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(timeout)
     try:
@@ -205,7 +217,7 @@ def run_cli(argv: list[str], home: Path, env: dict | None = None, stdin: str = "
         code = exc.code
     except _Alarm:
         tb = f"hung: no answer within {timeout} s"
-    except BaseException:   # noqa: BLE001 - a traceback is exactly what a probe looks for
+    except BaseException:  # noqa: BLE001 - a traceback is exactly what a probe looks for
         tb = traceback.format_exc()
     finally:
         signal.alarm(0)
@@ -219,15 +231,21 @@ def run_cli(argv: list[str], home: Path, env: dict | None = None, stdin: str = "
 
 def cli_command(argv: list[str], env: dict | None = None) -> str:
     import shlex
+
     pre = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items() if v is not None)
     text = "python -m fmnist_core " + " ".join(shlex.quote(a) for a in argv)
-    return f"`{(pre + ' ' if pre else '') + text}`"   # the report escapes it for its table
+    return f"`{(pre + ' ' if pre else '') + text}`"  # the report escapes it for its table
 
 
 def one_line_error(res: CliResult) -> bool:
     lines = [ln for ln in res.err.splitlines() if ln.strip()]
-    return (res.tb is None and res.code in (1, 2) and len(lines) == 1 and lines[0].startswith("error:")
-            and "Traceback" not in res.err + res.out)
+    return (
+        res.tb is None
+        and res.code in (1, 2)
+        and len(lines) == 1
+        and lines[0].startswith("error:")
+        and "Traceback" not in res.err + res.out
+    )
 
 
 def describe(res: CliResult) -> str:

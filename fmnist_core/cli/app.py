@@ -5,6 +5,7 @@ Streamlit app from this checkout, on 127.0.0.1 unless ``--host`` says otherwise.
 address turns on the app's sign-in, which refuses to open without an accounts file (``ui.app.identity``,
 README "Serving a class"): the server address is all this command has to pass on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,22 +27,44 @@ def _host(text: str) -> str:
 
 
 def register(sub) -> None:
-    a = sub.add_parser("app", help="check (or download) the data, then start the app at http://localhost:8501",
-                       description="Check Fashion-MNIST (downloading it with Keras when it is nowhere here), then "
-                                   "start the Streamlit app. By default only this machine can connect; "
-                                   "--host 0.0.0.0 serves a class, and every visitor then signs in (create the "
-                                   "accounts first with `add-user`, see README 'Serving a class').")
-    a.add_argument("--host", type=_host, default=DEFAULT_HOST,
-                   help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
-    a.add_argument("--port", type=int_in(1, 65535, "port"), default=DEFAULT_PORT,
-                   help=f"port to listen on (default {DEFAULT_PORT})")
+    a = sub.add_parser(
+        "app",
+        help="check (or download) the data, then start the app at http://localhost:8501",
+        description="Check Fashion-MNIST (downloading it with Keras when it is nowhere here), then "
+        "start the Streamlit app. By default only this machine can connect; "
+        "--host 0.0.0.0 serves a class, and every visitor then signs in (create the "
+        "accounts first with `add-user`, see README 'Serving a class').",
+    )
+    a.add_argument(
+        "--host",
+        type=_host,
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    a.add_argument(
+        "--port",
+        type=int_in(1, 65535, "port"),
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT})",
+    )
     a.set_defaults(func=cmd_app)
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
     """The server's command line: the same flags as the Makefile's app target used to pass."""
-    return [sys.executable, "-m", "streamlit", "run", str(ENTRY), "--server.address", host,
-            "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ENTRY),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def ensure_dataset() -> str:

@@ -1,5 +1,6 @@
 """``export``: take a saved model away as its ``.keras`` file, a checked TFLite file, or a
 standalone training script (see ``modeling/export.py``)."""
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,7 @@ def cmd_export(args) -> int:
     out = Path(args.output) if args.output else Path(export.file_name(args.model_name, args.format))
     if out.is_dir():
         out = out / export.file_name(args.model_name, args.format)
-    refuse_shipped(out, "overwritten")   # -o can name any path: a shipped model's file is never one
+    refuse_shipped(out, "overwritten")  # -o can name any path: a shipped model's file is never one
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; pass --overwrite or choose another -o path")
     if args.format == "tflite":
@@ -26,8 +27,9 @@ def cmd_export(args) -> int:
     if args.format == "script":
         out.chmod(0o755)
     if args.json:
-        print_json({"model": args.model_name, "format": args.format, "path": str(out), "bytes": len(data),
-                    "note": note})
+        print_json(
+            {"model": args.model_name, "format": args.format, "path": str(out), "bytes": len(data), "note": note}
+        )
     else:
         print(f"wrote {out} ({len(data):,} bytes)\n{note}")
     return EXIT_OK
@@ -36,12 +38,17 @@ def cmd_export(args) -> int:
 def register(sub) -> None:
     from fmnist_core.modeling.export import FORMATS
 
-    e = sub.add_parser("export", help="write a saved model as .keras, TFLite (checked against Keras) or a "
-                                      "standalone training script")
+    e = sub.add_parser(
+        "export", help="write a saved model as .keras, TFLite (checked against Keras) or a standalone training script"
+    )
     e.add_argument("-mn", "--model-name", required=True, help="saved model name (see `models`)")
     e.add_argument("--format", required=True, choices=FORMATS)
-    e.add_argument("-o", "--output", default=None,
-                   help="file or folder to write (default: NAME.keras, NAME.tflite or NAME_train.py here)")
+    e.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="file or folder to write (default: NAME.keras, NAME.tflite or NAME_train.py here)",
+    )
     e.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_export)

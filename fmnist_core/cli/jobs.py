@@ -6,13 +6,24 @@ id and returns; otherwise it follows the run in the terminal (one line per epoch
 progress bar on a TTY) and exits 0 if the run completed, 1 if it stopped or failed.
 Ctrl-C while following stops the run (its best weights are saved); a second Ctrl-C detaches.
 """
+
 from __future__ import annotations
 
 import sys
 import time
 
-from fmnist_core.cli.common import (EXIT_FAIL, EXIT_OK, add_train_arguments, fmt_table, hparams_from_args, model_name,
-                                    pct, print_json, run_id, task_name)
+from fmnist_core.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_train_arguments,
+    fmt_table,
+    hparams_from_args,
+    model_name,
+    pct,
+    print_json,
+    run_id,
+    task_name,
+)
 from fmnist_core.runs.store import STATUSES, TERMINAL
 
 
@@ -60,17 +71,27 @@ def register(subparsers) -> None:
 
 # ---------------------------------------------------------------- train
 
+
 def cmd_train(args) -> int:
     from fmnist_core.runs import jobs
     from fmnist_core.runs.store import RunStore
 
     store = RunStore()
-    run_id = jobs.submit(args.preset, args.task, hparams_from_args(args), name=args.model_name, store=store,
-                         model_name=args.model_name, overwrite=args.overwrite)
+    run_id = jobs.submit(
+        args.preset,
+        args.task,
+        hparams_from_args(args),
+        name=args.model_name,
+        store=store,
+        model_name=args.model_name,
+        overwrite=args.overwrite,
+    )
     if args.detach:
         print(run_id, flush=True)
-        sys.stderr.write(f"queued run {run_id}; `python -m fmnist_core runs` shows it, "
-                         f"`python -m fmnist_core stop {run_id}` stops it\n")
+        sys.stderr.write(
+            f"queued run {run_id}; `python -m fmnist_core runs` shows it, "
+            f"`python -m fmnist_core stop {run_id}` stops it\n"
+        )
         return EXIT_OK
     run = follow(run_id, store)
     return EXIT_OK if run["status"] == "completed" else EXIT_FAIL
@@ -88,13 +109,18 @@ def follow(run_id: int, store, out=None, poll: float = 0.5) -> dict:
             run = store.get_run(run_id)
             status = run["status"]
             if status == "queued" and said != "queued":
-                ahead = sum(1 for r in store.list_runs(status=["queued", "running"], with_history=False)
-                            if r["id"] < run_id)
+                ahead = sum(
+                    1 for r in store.list_runs(status=["queued", "running"], with_history=False) if r["id"] < run_id
+                )
                 _line(out, tty, f"run {run_id} queued" + (f" behind {ahead} other run(s)" if ahead else ""))
                 said = "queued"
             elif status != "queued" and said in (None, "queued"):
-                _line(out, tty, f"run {run_id} training '{run['name']}' ({run['task']}, {run['epochs']} epochs, "
-                                f"model {run['model_name']})")
+                _line(
+                    out,
+                    tty,
+                    f"run {run_id} training '{run['name']}' ({run['task']}, {run['epochs']} epochs, "
+                    f"model {run['model_name']})",
+                )
                 said = "running"
             for e in run["history"][shown:]:
                 _line(out, tty, epoch_line(e, run["epochs"]))
@@ -111,13 +137,19 @@ def follow(run_id: int, store, out=None, poll: float = 0.5) -> dict:
             time.sleep(poll)
         except KeyboardInterrupt:
             if interrupted:
-                _line(out, tty, f"detached; run {run_id} goes on in the background "
-                                f"(`python -m fmnist_core runs` shows it)")
+                _line(
+                    out,
+                    tty,
+                    f"detached; run {run_id} goes on in the background (`python -m fmnist_core runs` shows it)",
+                )
                 raise
             interrupted = True
             jobs.stop(run_id, store)
-            _line(out, tty, f"stopping run {run_id} after its current batch; its best weights are saved "
-                            "(Ctrl-C again to detach)")
+            _line(
+                out,
+                tty,
+                f"stopping run {run_id} after its current batch; its best weights are saved (Ctrl-C again to detach)",
+            )
 
 
 def _line(out, tty, text: str) -> None:
@@ -131,9 +163,11 @@ def _f(v, fmt=".4f") -> str:
 
 def epoch_line(e: dict, epochs) -> str:
     """One line per epoch, shared by `train` (following a job) and `train-here`."""
-    return (f"epoch {e['epoch']}/{epochs}  loss {_f(e['loss'])}  acc {_f(e['accuracy'])}  "
-            f"val_loss {_f(e['val_loss'])}  val_acc {_f(e['val_accuracy'])}  lr {_f(e['lr'], '.2e')}  "
-            f"{_f(e['seconds'], '.1f')}s")
+    return (
+        f"epoch {e['epoch']}/{epochs}  loss {_f(e['loss'])}  acc {_f(e['accuracy'])}  "
+        f"val_loss {_f(e['val_loss'])}  val_acc {_f(e['val_accuracy'])}  lr {_f(e['lr'], '.2e')}  "
+        f"{_f(e['seconds'], '.1f')}s"
+    )
 
 
 def _bar(run: dict, width: int = 30) -> str:
@@ -145,9 +179,11 @@ def _bar(run: dict, width: int = 30) -> str:
     frac = min(1.0, batch / bpe)
     last = run["batches"][-1] if run["batches"] else {}
     eta = run.get("eta_seconds")
-    return (f"epoch {epoch}/{run['epochs']} [{'#' * int(frac * width):<{width}}] {batch}/{bpe}  "
-            f"loss {_f(last.get('loss'))}  acc {_f(last.get('accuracy'))}"
-            + (f"  eta {eta:.0f}s" if eta is not None else ""))
+    return (
+        f"epoch {epoch}/{run['epochs']} [{'#' * int(frac * width):<{width}}] {batch}/{bpe}  "
+        f"loss {_f(last.get('loss'))}  acc {_f(last.get('accuracy'))}"
+        + (f"  eta {eta:.0f}s" if eta is not None else "")
+    )
 
 
 def _final_line(run: dict) -> str:
@@ -155,11 +191,14 @@ def _final_line(run: dict) -> str:
     if run.get("message"):
         text += f": {run['message']}"
     if run.get("val_accuracy") is not None:
-        text += f"\nval acc {run['val_accuracy']:.4f}  test acc {_f(run.get('test_accuracy'))}  saved {run['model_path']}"
+        text += (
+            f"\nval acc {run['val_accuracy']:.4f}  test acc {_f(run.get('test_accuracy'))}  saved {run['model_path']}"
+        )
     return text
 
 
 # ---------------------------------------------------------------- runs and stop
+
 
 def cmd_runs(args) -> int:
     from fmnist_core.runs import jobs
@@ -178,9 +217,19 @@ def cmd_runs(args) -> int:
     for r in runs:
         done = r["current_epoch"] if r["status"] == "running" else len(r["history"])
         msg = r.get("message") or ""
-        rows.append([r["id"], r["name"][:32], r["status"], r["task"], f"{done or 0}/{r['epochs']}",
-                     pct(r["val_accuracy"]), pct(r["test_accuracy"]), r["model_name"],
-                     msg if len(msg) <= 60 else msg[:57] + "..."])
+        rows.append(
+            [
+                r["id"],
+                r["name"][:32],
+                r["status"],
+                r["task"],
+                f"{done or 0}/{r['epochs']}",
+                pct(r["val_accuracy"]),
+                pct(r["test_accuracy"]),
+                r["model_name"],
+                msg if len(msg) <= 60 else msg[:57] + "...",
+            ]
+        )
     print(fmt_table(rows, ["id", "name", "status", "task", "epochs", "val acc", "test acc", "model", "message"]))
     return EXIT_OK
 
@@ -199,8 +248,7 @@ def cmd_stop(args) -> int:
     if run["status"] == "stopped":
         print(f"run {args.run_id} was still queued: removed from the queue (marked stopped)")
         return EXIT_OK
-    print(f"stop requested: run {args.run_id} finishes its current batch, saves its best weights and ends "
-          "as 'stopped'")
+    print(f"stop requested: run {args.run_id} finishes its current batch, saves its best weights and ends as 'stopped'")
     if args.wait:
         run = jobs.wait(args.run_id, store=store)
         print(_final_line(run))
@@ -209,8 +257,10 @@ def cmd_stop(args) -> int:
 
 # ---------------------------------------------------------------- rename, delete, store-reset
 
+
 def _target(kind: str, target: str):
     import argparse
+
     try:
         if kind == "run":
             return run_id(target)
@@ -259,7 +309,7 @@ def cmd_store_reset(args) -> int:
     try:
         store = store_mod.RunStore(path)
         try:
-            store.list_runs(with_history=False)   # opening reads the schema version only: touch the tables too
+            store.list_runs(with_history=False)  # opening reads the schema version only: touch the tables too
         finally:
             store.close()
         print(f"the run store {path} is healthy; nothing to do")

@@ -2,6 +2,7 @@
 
 Bad arguments get a one-line error and exit code 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,14 +31,21 @@ def main(argv=None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (DatasetNotFoundError, ModelNotFoundError, DamagedModelError, StoreError, TrainingDivergedError,
-            PrecisionUnsupportedError, TrainingFailedError) as exc:
+    except (
+        DatasetNotFoundError,
+        ModelNotFoundError,
+        DamagedModelError,
+        StoreError,
+        TrainingDivergedError,
+        PrecisionUnsupportedError,
+        TrainingFailedError,
+    ) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAIL
     except (ValueError, PermissionError) as exc:
         if isinstance(exc, PermissionError) and exc.errno is not None:
             return _os_error(exc)
-        sys.stderr.write(f"error: {exc}\n")   # bad input, or someone else's run: the message says which
+        sys.stderr.write(f"error: {exc}\n")  # bad input, or someone else's run: the message says which
         return EXIT_USAGE
     except OSError as exc:
         return _os_error(exc)
@@ -49,8 +57,10 @@ def main(argv=None) -> int:
 def _os_error(exc: OSError) -> int:
     """A full disk or a read-only folder: say which, in one line."""
     where = f": {exc.filename}" if exc.filename else ""
-    sys.stderr.write(f"error: {exc.strerror or exc}{where}; free some space or make the folder writable "
-                     "(or set FMNIST_HOME), then try again\n")
+    sys.stderr.write(
+        f"error: {exc.strerror or exc}{where}; free some space or make the folder writable "
+        "(or set FMNIST_HOME), then try again\n"
+    )
     return EXIT_FAIL
 
 

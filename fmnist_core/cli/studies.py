@@ -3,6 +3,7 @@
 Both print a readable report, or with ``--json`` exactly one JSON object on stdout; progress
 goes to stderr so it never mixes with the JSON.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,12 +38,13 @@ def _positive_int(text: str) -> int:
 
 # ---------------------------------------------------------------- compare-binary
 
+
 def cmd_compare_binary(args) -> int:
+    from fmnist_core.modeling.saving import load_metadata
     from fmnist_core.studies import binary_report as br
     from fmnist_core.studies import binary_study as bs
     from fmnist_core.studies import replicates as rep
 
-    from fmnist_core.modeling.saving import load_metadata
     training = args.seeds is not None or args.epochs or args.subset
     for given in (args.multiclass, args.binary, args.transfer):
         # Without training, a given model must exist: a missing or damaged one is one line, never a silent
@@ -56,8 +58,9 @@ def cmd_compare_binary(args) -> int:
         plan = rep.plan_replicates(args.task, n, args.multiclass, args.binary, args.transfer, args.epochs, args.subset)
         todo = rep.missing(plan)
         if todo:
-            _err(f"training {len(todo)} replicate model(s) through the job queue: "
-                 + ", ".join(e["name"] for e in todo))
+            _err(
+                f"training {len(todo)} replicate model(s) through the job queue: " + ", ".join(e["name"] for e in todo)
+            )
             runs = rep.submit_missing(plan)
             last = {}
 
@@ -66,8 +69,11 @@ def cmd_compare_binary(args) -> int:
                 now = time.monotonic()
                 if last.get(name, (None, 0))[0] != state or now - last[name][1] > 15:
                     last[name] = (state, now)
-                    _err(f"  {name}: {run.get('status')} epoch {run.get('current_epoch') or 0}/{run.get('epochs')}"
-                         f" batch {run.get('current_batch') or 0}/{run.get('batches_per_epoch') or '?'}")
+                    _err(
+                        f"  {name}: {run.get('status')} epoch {run.get('current_epoch') or 0}/{run.get('epochs')}"
+                        f" batch {run.get('current_batch') or 0}/{run.get('batches_per_epoch') or '?'}"
+                    )
+
             rep.wait_for(runs, on_progress=show)
         lists = rep.model_lists(plan)
     else:  # default: the given models plus any same-recipe replicates already trained
@@ -80,13 +86,17 @@ def cmd_compare_binary(args) -> int:
                 names.append(e["name"])
             lists[approach] = names or None
 
-    res = bs.compare_binary(args.task, args.multiclass, lists["direct"], lists["transfer"],
-                            on_progress=lambda d, t, name: _err(f"evaluating {name} ({d}/{t})"))
+    res = bs.compare_binary(
+        args.task,
+        args.multiclass,
+        lists["direct"],
+        lists["transfer"],
+        on_progress=lambda d, t, name: _err(f"evaluating {name} ({d}/{t})"),
+    )
     if args.json:
         print_json(br.to_json(res))
         return 0
-    print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, "
-          f"{res['n']:,} test images\n")
+    print(f"task {res['task']}: {res['class_names'][1]} vs {res['class_names'][0]}, {res['n']:,} test images\n")
     for note in res.get("notes", []):
         print(f"note: {note}")
     if res.get("notes"):
@@ -95,17 +105,26 @@ def cmd_compare_binary(args) -> int:
     width = max(len(r["approach"]) for r in rows)
     print(f"{'approach'.ljust(width)}  seeds  {'accuracy':>16}  {'balanced acc':>16}  {'F1':>16}  models")
     for r in rows:
-        print(f"{r['approach'].ljust(width)}  {r['seeds']:>5}  {_pm(r['accuracy'], r['accuracy_sd']):>16}  "
-              f"{_pm(r['balanced_accuracy'], r['balanced_accuracy_sd']):>16}  {_pm(r['f1'], r['f1_sd']):>16}  {r['models']}")
-    print("\nconfusion matrices of the primary models (rows = true, columns = predicted; "
-          f"{res['class_names'][0]}, {res['class_names'][1]}):")
+        print(
+            f"{r['approach'].ljust(width)}  {r['seeds']:>5}  {_pm(r['accuracy'], r['accuracy_sd']):>16}  "
+            f"{_pm(r['balanced_accuracy'], r['balanced_accuracy_sd']):>16}  {_pm(r['f1'], r['f1_sd']):>16}  {r['models']}"
+        )
+    print(
+        "\nconfusion matrices of the primary models (rows = true, columns = predicted; "
+        f"{res['class_names'][0]}, {res['class_names'][1]}):"
+    )
     for s in {**res["approaches"], **res["variants"]}.values():
         print(f"  {s['title']}: {s['confusion_matrix']}")
     print("\nMcNemar exact tests on the primary models (Holm-adjusted p over the tests shown):")
     for key, t in res["mcnemar"].items():
-        print(f"  {key}: {t['b']} vs {t['c']} discordant images, p = {t['p_value']:.3g}, adjusted {t['p_adjusted']:.3g}"
-              + (f", per extra seed {', '.join(f'{p:.3g}' for p in t['p_values_per_seed'])}"
-                 if t["p_values_per_seed"] else ""))
+        print(
+            f"  {key}: {t['b']} vs {t['c']} discordant images, p = {t['p_value']:.3g}, adjusted {t['p_adjusted']:.3g}"
+            + (
+                f", per extra seed {', '.join(f'{p:.3g}' for p in t['p_values_per_seed'])}"
+                if t["p_values_per_seed"]
+                else ""
+            )
+        )
     print(f"\n{len(res['disagreements'])} test images on which the three approaches do not all agree.\n")
     for sentence in br.verdict_sentences(res):
         print("- " + sentence)
@@ -113,6 +132,7 @@ def cmd_compare_binary(args) -> int:
 
 
 # ---------------------------------------------------------------- fewshot
+
 
 def _fewshot_data(args):
     from fmnist_core.studies import fewshot_data as fd
@@ -124,8 +144,9 @@ def _fewshot_data(args):
             raise ValueError("--train-dir and --test-dir go together: each holds one sub-folder per class")
         return fd.from_folders(args.train_dir, args.test_dir)
     if not args.task:
-        raise ValueError("choose a task: --task flats-heels, --task shoe-types --shots K, "
-                         "or --train-dir DIR --test-dir DIR")
+        raise ValueError(
+            "choose a task: --task flats-heels, --task shoe-types --shots K, or --train-dir DIR --test-dir DIR"
+        )
     return fd.builtin(args.task)
 
 
@@ -142,17 +163,26 @@ def cmd_fewshot(args) -> int:
         methods = args.methods.split(",") if args.methods else list(fs.METHODS)
         backbone = args.backbone or fe.default_backbone(data)
         rows = fe.kshot_curve(data, methods, ks, args.draws, backbone, on_progress=progress)
-        out = {"task": data.name, "backbone": backbone, "classes": list(data.classes),
-               "n_test": int(len(data.y_test)), "draws": args.draws, "curve": rows}
+        out = {
+            "task": data.name,
+            "backbone": backbone,
+            "classes": list(data.classes),
+            "n_test": int(len(data.y_test)),
+            "draws": args.draws,
+            "curve": rows,
+        }
         if args.json:
             print_json(out)
             return 0
-        print(f"{data.name}: accuracy vs shots per class, mean ± sd over {args.draws} draws, backbone {backbone}; "
-              "[Wilson 95% interval of all draws' answers pooled, n = draws x test images]")
+        print(
+            f"{data.name}: accuracy vs shots per class, mean ± sd over {args.draws} draws, backbone {backbone}; "
+            "[Wilson 95% interval of all draws' answers pooled, n = draws x test images]"
+        )
         print("k".rjust(4) + "".join(m.rjust(34) for m in methods))
         for k in ks:
-            cells = {r["method"]: f"{_pm(r['mean'], r['sd'])} [{_ci(r['interval'])}] n={r['n']}"
-                     for r in rows if r["k"] == k}
+            cells = {
+                r["method"]: f"{_pm(r['mean'], r['sd'])} [{_ci(r['interval'])}] n={r['n']}" for r in rows if r["k"] == k
+            }
             print(str(k).rjust(4) + "".join(cells[m].rjust(34) for m in methods))
         return 0
 
@@ -165,13 +195,19 @@ def cmd_fewshot(args) -> int:
     if args.json:
         print_json(res)
         return 0
-    print(f"{res['task']} ({', '.join(res['classes'])}): method {res['method']}, backbone {res['backbone']}, "
-          f"{res['n_train']} training images, {res['n_test']} test images")
+    print(
+        f"{res['task']} ({', '.join(res['classes'])}): method {res['method']}, backbone {res['backbone']}, "
+        f"{res['n_train']} training images, {res['n_test']} test images"
+    )
     if res["unlabelled"]:
         print(f"unlabelled images used: {res['unlabelled']}")
-    print(f"accuracy {_pm(res['accuracy'], res['sd'])} over {len(res['accuracies'])} seed(s): "
-          + ", ".join(f"{100 * a:.1f}% ({c}/{res['n_test']}, 95% CI {_ci(iv)})"
-                      for a, c, iv in zip(res["accuracies"], res["correct"], res["intervals"])))
+    print(
+        f"accuracy {_pm(res['accuracy'], res['sd'])} over {len(res['accuracies'])} seed(s): "
+        + ", ".join(
+            f"{100 * a:.1f}% ({c}/{res['n_test']}, 95% CI {_ci(iv)})"
+            for a, c, iv in zip(res["accuracies"], res["correct"], res["intervals"])
+        )
+    )
     print(f"confusion matrix of seed 0 (rows = true): {res['confusion_matrix']}")
     if res["warning"]:
         print("WARNING: " + res["warning"])
@@ -180,43 +216,71 @@ def cmd_fewshot(args) -> int:
 
 # ---------------------------------------------------------------- registration
 
+
 def register(subparsers) -> None:
     """Add ``compare-binary`` and ``fewshot`` to the main parser's subcommands."""
     from fmnist_core.studies.fewshot import BACKBONES, DEFAULT_BACKBONE, DEFAULT_BACKBONES, DEFAULT_METHOD, KS, METHODS
 
     cb = subparsers.add_parser(
-        "compare-binary", help="binarized 10-class model vs direct binary models (McNemar, seeds)",
+        "compare-binary",
+        help="binarized 10-class model vs direct binary models (McNemar, seeds)",
         description="Score a 10-class model binarized onto a grouping, a binary model trained from scratch and "
-                    "one with transfer, on the same test images; McNemar's exact test for every pair.")
+        "one with transfer, on the same test images; McNemar's exact test for every pair.",
+    )
     cb.add_argument("--task", default="footwear_luggage", help="footwear_luggage, shoes or custom_<digits>")
     cb.add_argument("--multiclass", default=None, help="10-class model (default fmnist_cnn)")
     cb.add_argument("--binary", default=None, help="binary model from scratch (default <task>_cnn)")
     cb.add_argument("--transfer", default=None, help="binary model with transfer (default <task>_transfer)")
-    cb.add_argument("--seeds", type=int_in(1, 20, "seeds"), default=None,
-                    help="use N seeds per binary approach, training the missing replicates through the job queue "
-                         "(default: the given models plus replicates already trained)")
-    cb.add_argument("--epochs", type=int_in(1, 500, "epochs"), default=None,
-                    help="train replicates with this many epochs (cheaper)")
-    cb.add_argument("--subset", type=int_in(1, 60000, "subset"), default=None,
-                    help="train replicates on N training images (cheaper)")
+    cb.add_argument(
+        "--seeds",
+        type=int_in(1, 20, "seeds"),
+        default=None,
+        help="use N seeds per binary approach, training the missing replicates through the job queue "
+        "(default: the given models plus replicates already trained)",
+    )
+    cb.add_argument(
+        "--epochs", type=int_in(1, 500, "epochs"), default=None, help="train replicates with this many epochs (cheaper)"
+    )
+    cb.add_argument(
+        "--subset",
+        type=int_in(1, 60000, "subset"),
+        default=None,
+        help="train replicates on N training images (cheaper)",
+    )
     cb.add_argument("--json", action="store_true", help="print one JSON object")
     cb.set_defaults(func=cmd_compare_binary)
 
     fs = subparsers.add_parser(
-        "fewshot", help="few-shot fine-tuning (flats-heels, shoe-types, your folders)",
-        description="Fit a few-shot classifier on a pre-trained backbone and score it on the task's test images.")
-    fs.add_argument("--task", choices=["flats-heels", "flats-heels-val", "shoe-types"], default=None,
-                    help="flats-heels: the seed set (2 shots, 20 test boots); flats-heels-val: the study's own "
-                         "validation set (216 training-split boots labelled by eye); shoe-types")
+        "fewshot",
+        help="few-shot fine-tuning (flats-heels, shoe-types, your folders)",
+        description="Fit a few-shot classifier on a pre-trained backbone and score it on the task's test images.",
+    )
+    fs.add_argument(
+        "--task",
+        choices=["flats-heels", "flats-heels-val", "shoe-types"],
+        default=None,
+        help="flats-heels: the seed set (2 shots, 20 test boots); flats-heels-val: the study's own "
+        "validation set (216 training-split boots labelled by eye); shoe-types",
+    )
     fs.add_argument("--train-dir", default=None, help="folder with one sub-folder of images per class")
     fs.add_argument("--test-dir", default=None, help="same layout as --train-dir, same class names")
-    fs.add_argument("--shots", type=int, default=None, help="images per class drawn for each seed "
-                    "(shoe-types: default 5; folders: default all)")
+    fs.add_argument(
+        "--shots",
+        type=int,
+        default=None,
+        help="images per class drawn for each seed (shoe-types: default 5; folders: default all)",
+    )
     fs.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
-    fs.add_argument("--backbone", default=None,
-                    help=f"saved model to start from ({', '.join(BACKBONES)}; default {DEFAULT_BACKBONE}, "
-                         + ", ".join(f"{v} for {k}" for k, v in DEFAULT_BACKBONES.items()) + ")")
-    fs.add_argument("--seeds", type=int_in(1, 100, "seeds"), default=3, help="repeats (random draws and head initializations)")
+    fs.add_argument(
+        "--backbone",
+        default=None,
+        help=f"saved model to start from ({', '.join(BACKBONES)}; default {DEFAULT_BACKBONE}, "
+        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_BACKBONES.items())
+        + ")",
+    )
+    fs.add_argument(
+        "--seeds", type=int_in(1, 100, "seeds"), default=3, help="repeats (random draws and head initializations)"
+    )
     fs.add_argument("--curve", action="store_true", help="the k-shot curve: accuracy vs shots per class, every method")
     fs.add_argument("--ks", default=",".join(str(k) for k in KS), help="shots per class for --curve")
     fs.add_argument("--draws", type=int, default=5, help="random draws per k for --curve")

@@ -9,6 +9,7 @@ Search order (first complete set of four files wins):
   3. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``)
   4. only then Keras's own download (needs internet).
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,16 @@ from pathlib import Path
 import numpy as np
 
 CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 N_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (28, 28)
@@ -48,6 +57,7 @@ def candidate_dirs() -> list[Path]:
     """The folders searched for the IDX files, in order."""
     dirs = []
     from fmnist_core.schema.settings import settings
+
     if settings().data_dir:
         dirs.append(settings().data_dir.expanduser())
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
@@ -98,8 +108,13 @@ def find_dataset() -> tuple[Path | None, list[str]]:
 def dataset_status() -> dict:
     """Cheap check for the UI: where the data is, or what to run. Does not parse the files."""
     folder, notes = find_dataset()
-    return {"found": folder is not None, "folder": str(folder) if folder else None,
-            "searched": [str(d) for d in candidate_dirs()], "notes": notes, "fix": FIX_COMMAND}
+    return {
+        "found": folder is not None,
+        "folder": str(folder) if folder else None,
+        "searched": [str(d) for d in candidate_dirs()],
+        "notes": notes,
+        "fix": FIX_COMMAND,
+    }
 
 
 def _download_with_keras() -> Path:
@@ -131,7 +146,8 @@ def _load_cached(allow_download: bool):
                 problems.append(f"  Keras download: failed ({type(exc).__name__}: {exc})")
         if arrays is None:
             raise DatasetNotFoundError(
-                "Fashion-MNIST not found. Looked in:\n" + "\n".join(problems)
+                "Fashion-MNIST not found. Looked in:\n"
+                + "\n".join(problems)
                 + f"\nFix: run `{FIX_COMMAND}` (installs Debian's dataset-fashion-mnist, or downloads it),"
                 " or set FMNIST_DATA_DIR to a folder holding the four IDX .gz files."
             )

@@ -23,6 +23,7 @@ refuses bad files with an ``ImageInputError`` whose message says what to do.
 No TensorFlow and no Streamlit here: numpy, Pillow and OpenCV (``segment``). Loading uploads lives in
 ``uploads`` (re-exported here). ``input_checks.check_input`` says when the result looks unlike Fashion-MNIST.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,15 +48,17 @@ from fmnist_core.data.uploads import (  # noqa: F401 - the upload API, kept impo
 )
 
 SIZE = 28
-DARK_BACKGROUND = 128                      # a 28x28 image whose border median is below this is kept as is
-OBJECT_THRESHOLD = 13                      # 5% of 255, the closeness Fashion-MNIST's trimming used
+DARK_BACKGROUND = 128  # a 28x28 image whose border median is below this is kept as is
+OBJECT_THRESHOLD = 13  # 5% of 255, the closeness Fashion-MNIST's trimming used
 
 
-FASHION_MNIST_FORM = ("Already in Fashion-MNIST form (28x28 grayscale, light on a dark background): "
-                      "the model sees it exactly as it is.")
+FASHION_MNIST_FORM = (
+    "Already in Fashion-MNIST form (28x28 grayscale, light on a dark background): the model sees it exactly as it is."
+)
 
 
 # ---------------------------------------------------------------- to Fashion-MNIST form
+
 
 def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Any picture -> (uint8 array (28, 28), steps).
@@ -77,14 +80,16 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     if max(h, w) > WORK_SIDE:  # work on a smaller copy: the result is 28 px anyway
         scale = WORK_SIDE / max(h, w)
         small_rgba = Image.fromarray(rgba[..., 0] if rgba.shape[2] == 1 else rgba).resize(
-            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX
+        )
         rgba = _as_array(small_rgba)
     ow, oh = original_size or (w, h)
     original = (f"1. Original ({ow}x{oh})", rgba[..., 0] if rgba.shape[2] == 1 else rgba)
     gray, flatten_note = _grayscale_flattened(rgba)
     if int(gray.max()) - int(gray.min()) < OBJECT_THRESHOLD:  # one flat colour, whichever colour
-        raise ImageInputError("No object found: the picture is blank (one flat colour). "
-                              "Draw or photograph a single clothing item.")
+        raise ImageInputError(
+            "No object found: the picture is blank (one flat colour). Draw or photograph a single clothing item."
+        )
     background = _border_median(gray)
 
     if gray.shape == (SIZE, SIZE) and background < DARK_BACKGROUND:
@@ -98,8 +103,14 @@ def to_fashion_mnist(image) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     light = not seg.light_object
     work = _remove_background(255 - gray if light else gray, seg)
     how = "" if seg.clean else ", background removed"
-    steps.append((f"3. Inverted (object darker than its surroundings){how}" if light
-                  else f"3. Kept (object lighter than its surroundings){how}", work))
+    steps.append(
+        (
+            f"3. Inverted (object darker than its surroundings){how}"
+            if light
+            else f"3. Kept (object lighter than its surroundings){how}",
+            work,
+        )
+    )
 
     top, bottom, left, right = _object_box(work)
     cropped = work[top:bottom, left:right]
@@ -153,8 +164,9 @@ def _grayscale_flattened(rgba: np.ndarray) -> tuple[np.ndarray, str]:
     """
     c = rgba.shape[2]
     color = rgba[..., :3] if c >= 3 else rgba[..., :1]
-    if color.shape[2] == 3 and not (np.array_equal(color[..., 0], color[..., 1])
-                                    and np.array_equal(color[..., 0], color[..., 2])):
+    if color.shape[2] == 3 and not (
+        np.array_equal(color[..., 0], color[..., 1]) and np.array_equal(color[..., 0], color[..., 2])
+    ):
         lum = color.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as Pillow's "L"
     else:
         lum = color[..., 0].astype(np.float64)
@@ -198,8 +210,9 @@ def _remove_background(work: np.ndarray, seg: segment.Segmentation) -> np.ndarra
         diff = np.maximum(diff, 0) * cv2.GaussianBlur(mask, (0, 0), sigmaX=max(0.5, min(h, w) / 300))
     peak = float(diff.max())
     if peak < OBJECT_THRESHOLD:  # nothing stands out of the background: one flat colour, any colour
-        raise ImageInputError("No object found: the picture is blank (one flat colour). "
-                              "Draw or photograph a single clothing item.")
+        raise ImageInputError(
+            "No object found: the picture is blank (one flat colour). Draw or photograph a single clothing item."
+        )
     if seg.clean and surface.size == 1 and float(surface.flat[0]) == 0:
         return work
     out = diff * (hi / peak)
@@ -214,8 +227,9 @@ def _object_box(work: np.ndarray) -> tuple[int, int, int, int]:
     """
     mask = work > max(OBJECT_THRESHOLD, 0.05 * float(work.max()))
     if not mask.any():
-        raise ImageInputError("No object found: the picture is blank (one flat colour). "
-                              "Draw or photograph a single clothing item.")
+        raise ImageInputError(
+            "No object found: the picture is blank (one flat colour). Draw or photograph a single clothing item."
+        )
     h, w = mask.shape
     rows = np.flatnonzero(mask.sum(axis=1) >= max(1, 0.005 * w))
     cols = np.flatnonzero(mask.sum(axis=0) >= max(1, 0.005 * h))
@@ -234,7 +248,7 @@ def _pad_square(img: np.ndarray) -> np.ndarray:
     side = max(h, w)
     out = np.zeros((side, side), dtype=np.uint8)
     top, left = (side - h + 1) // 2, (side - w + 1) // 2
-    out[top:top + h, left:left + w] = img
+    out[top : top + h, left : left + w] = img
     return out
 
 

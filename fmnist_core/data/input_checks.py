@@ -7,6 +7,7 @@ own training images (``input_reference.json``: the 0.5th and 99.5th percentiles 
 written once by ``python -m fmnist_core.data.input_checks``) and looks at the model's confidence.
 The page shows the prediction *with* the sentence, never instead of it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,18 +19,21 @@ from pathlib import Path
 import numpy as np
 
 REFERENCE = Path(__file__).with_name("input_reference.json")
-FOREGROUND = 32          # a pixel belongs to the object above this (1/8 of full scale)
-LOW_CONFIDENCE = 0.5     # top-1 below this: the model is guessing between classes
+FOREGROUND = 32  # a pixel belongs to the object above this (1/8 of full scale)
+LOW_CONFIDENCE = 0.5  # top-1 below this: the model is guessing between classes
 MEASURES = ("foreground", "contrast", "size", "offcentre")
 
-SEPARATE = ("the garment could not be separated from the background: try a plain background that contrasts "
-            "with the garment (dark on light or light on dark).")
+SEPARATE = (
+    "the garment could not be separated from the background: try a plain background that contrasts "
+    "with the garment (dark on light or light on dark)."
+)
 
 
 @dataclass(frozen=True)
 class InputCheck:
     """ok: the input looks like Fashion-MNIST and the model is confident; message: None when ok, else one
     sentence saying what looks wrong and what to try; measures: the figures it was decided on."""
+
     ok: bool
     message: str | None = None
     measures: dict = field(default_factory=dict)
@@ -64,8 +68,9 @@ def _extent(flags: np.ndarray) -> int:
 def compute_reference(train_images: np.ndarray) -> dict:
     """The 0.5th and 99.5th percentile of each measure over Fashion-MNIST's training images."""
     m = measure(train_images)
-    return {k: [round(float(np.percentile(m[k], 0.5)), 4), round(float(np.percentile(m[k], 99.5)), 4)]
-            for k in MEASURES}
+    return {
+        k: [round(float(np.percentile(m[k], 0.5)), 4), round(float(np.percentile(m[k], 99.5)), 4)] for k in MEASURES
+    }
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,12 +94,16 @@ def check_input(image28: np.ndarray, probs=None) -> InputCheck:
     elif m["size"] < lo["size"]:
         message = "The garment is too small in the picture: move closer or crop the picture to the garment."
     elif m["offcentre"] > hi["offcentre"]:
-        message = ("The garment is not centred as in Fashion-MNIST (something else may have been kept beside "
-                   "it): crop the picture to the garment alone.")
+        message = (
+            "The garment is not centred as in Fashion-MNIST (something else may have been kept beside "
+            "it): crop the picture to the garment alone."
+        )
     elif probs is not None and float(np.max(probs)) < LOW_CONFIDENCE:
         m["confidence"] = float(np.max(probs))
-        message = (f"The model is unsure (top answer {m['confidence']:.0%}): photograph the garment alone, "
-                   "flat and whole, on a plain contrasting background.")
+        message = (
+            f"The model is unsure (top answer {m['confidence']:.0%}): photograph the garment alone, "
+            "flat and whole, on a plain contrasting background."
+        )
     return InputCheck(ok=message is None, message=message, measures=m)
 
 
@@ -103,10 +112,12 @@ if __name__ == "__main__":  # regenerate input_reference.json from the training 
 
     from fmnist_core.data import fashion_mnist as fdata
 
-    argparse.ArgumentParser(prog="python -m fmnist_core.data.input_checks",
-                            description="Recompute input_reference.json (the 0.5th and 99.5th percentiles of "
-                                        "foreground, contrast, size and centring) from the 60,000 training "
-                                        "images, and print it.").parse_args()
+    argparse.ArgumentParser(
+        prog="python -m fmnist_core.data.input_checks",
+        description="Recompute input_reference.json (the 0.5th and 99.5th percentiles of "
+        "foreground, contrast, size and centring) from the 60,000 training "
+        "images, and print it.",
+    ).parse_args()
 
     (x_train, _), _ = fdata.load_fashion_mnist(allow_download=False)
     REFERENCE.write_text(json.dumps(compute_reference(x_train), indent=1) + "\n")

@@ -18,6 +18,7 @@ Work happens on a copy at most ``SEG_SIDE`` pixels on its longer side (the resul
 mask is returned at that size and scaled up by the caller. No weights are downloaded: OpenCV's
 classical algorithms only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-SEG_SIDE = 256          # segmentation size: plenty for a 28 px result, GrabCut stays fast
-MIN_CONTRAST = 6.0      # CIELAB distance (8-bit units) below which nothing is separable from the background
+SEG_SIDE = 256  # segmentation size: plenty for a 28 px result, GrabCut stays fast
+MIN_CONTRAST = 6.0  # CIELAB distance (8-bit units) below which nothing is separable from the background
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Segmentation:
     separable : False when nothing stood out of the background's noise (the mask is then a guess).
     clean : the border is perfectly flat (a drawing, a scan, a rendered image): no masking needed.
     """
+
     mask: np.ndarray
     light_object: bool
     separable: bool
@@ -100,15 +102,19 @@ def segment(rgb: np.ndarray) -> Segmentation:
     """uint8 (h, w, 3) picture -> its ``Segmentation`` at most SEG_SIDE on the longer side."""
     h, w = rgb.shape[:2]
     scale = min(1.0, SEG_SIDE / max(h, w))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                               interpolation=cv2.INTER_AREA)
+    small = (
+        rgb
+        if scale == 1.0
+        else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    )
     lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB).astype(np.float32)
     surfaces = [background_surface(lab[..., i]) for i in range(3)]
     if all(s.size == 1 for s in surfaces):  # flat border: a digital image, every differing pixel counts
         diff = np.sqrt(sum((lab[..., i] - surfaces[i]) ** 2 for i in range(3)))
         mask = diff > 0
-        return Segmentation(np.ones(small.shape[:2], np.float32), _lighter(lab[..., 0], mask), bool(mask.any()),
-                            clean=True)
+        return Segmentation(
+            np.ones(small.shape[:2], np.float32), _lighter(lab[..., 0], mask), bool(mask.any()), clean=True
+        )
 
     # Denoise before measuring distances: JPEG blocks and sensor noise are a pixel or two wide.
     blurred = cv2.GaussianBlur(lab, (0, 0), sigmaX=max(0.8, min(small.shape[:2]) / 200))
@@ -126,8 +132,7 @@ def segment(rgb: np.ndarray) -> Segmentation:
     if mask.any() and separable:
         mask = _grabcut(small, mask, ring)
     if not mask.any():  # nothing found: keep the frame, the input checks will say so
-        return Segmentation(np.ones(dist.shape, np.float32), _lighter(lab[..., 0], dist > noise), False,
-                            clean=False)
+        return Segmentation(np.ones(dist.shape, np.float32), _lighter(lab[..., 0], dist > noise), False, clean=False)
     return Segmentation(mask.astype(np.float32), _lighter(lab[..., 0], mask), separable, clean=False)
 
 
@@ -151,7 +156,7 @@ def _main_parts(mask: np.ndarray) -> np.ndarray:
     scores = np.zeros(n)
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]
-        touches = ((x == 0) + (y == 0) + (x + bw == w) + (y + bh == h))
+        touches = (x == 0) + (y == 0) + (x + bw == w) + (y + bh == h)
         off = np.hypot((centroids[i][0] - w / 2) / w, (centroids[i][1] - h / 2) / h)  # 0 centre, ~0.7 corner
         scores[i] = area * (1 - 0.2 * touches) * (1 - off)
     best = scores.max()

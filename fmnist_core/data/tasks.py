@@ -4,6 +4,7 @@ A binary task is "positive classes vs the rest". ``binarize`` maps 10-class labe
 predicted labels or probability rows onto it, so a 10-class model can be scored on a
 binary question (see the binarized-vs-binary study).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,11 @@ class Task:
         return len(self.class_names)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "positive": sorted(self.positive) if self.positive else None,
-                "class_names": list(self.class_names)}
+        return {
+            "name": self.name,
+            "positive": sorted(self.positive) if self.positive else None,
+            "class_names": list(self.class_names),
+        }
 
     def labels(self, y10: np.ndarray) -> np.ndarray:
         """10-class labels (n,) -> this task's labels (n,) uint8."""
@@ -49,10 +53,20 @@ def _binary(name: str, positive: set[int], pos_name: str, neg_name: str, descrip
 
 
 MULTICLASS = Task("multiclass", None, CLASS_NAMES, "All 10 Fashion-MNIST classes.")
-SHOES = _binary("shoes", {5, 7, 9}, "Shoes", "Not shoes",
-                "Sandal, Sneaker and Ankle boot vs everything else (the original project's task 1).")
-FOOTWEAR_LUGGAGE = _binary("footwear_luggage", {5, 7, 8, 9}, "Footwear and luggage", "Clothing",
-                           "Sandal, Sneaker, Bag and Ankle boot vs clothing.")
+SHOES = _binary(
+    "shoes",
+    {5, 7, 9},
+    "Shoes",
+    "Not shoes",
+    "Sandal, Sneaker and Ankle boot vs everything else (the original project's task 1).",
+)
+FOOTWEAR_LUGGAGE = _binary(
+    "footwear_luggage",
+    {5, 7, 8, 9},
+    "Footwear and luggage",
+    "Clothing",
+    "Sandal, Sneaker, Bag and Ankle boot vs clothing.",
+)
 BUILTIN_TASKS = {t.name: t for t in (MULTICLASS, SHOES, FOOTWEAR_LUGGAGE)}
 
 
@@ -73,8 +87,11 @@ def custom_task(positive, name: str | None = None) -> Task:
     return _binary(name, pos, pos_name, "Rest", f"{pos_name} vs the rest.")
 
 
-DISPLAY_NAMES = {"multiclass": "All 10 classes", "shoes": "Shoes vs the rest",
-                 "footwear_luggage": "Footwear & bags vs clothing"}
+DISPLAY_NAMES = {
+    "multiclass": "All 10 classes",
+    "shoes": "Shoes vs the rest",
+    "footwear_luggage": "Footwear & bags vs clothing",
+}
 
 
 def display_name(task) -> str:
@@ -100,9 +117,11 @@ def get_task(name_or_task) -> Task:
     name = str(name_or_task)
     if name in BUILTIN_TASKS:
         return BUILTIN_TASKS[name]
-    if name.startswith("custom_") and name[7:].isdigit() and name[7:].isascii():   # "²".isdigit() too
+    if name.startswith("custom_") and name[7:].isdigit() and name[7:].isascii():  # "²".isdigit() too
         return custom_task(list(name[7:]))
-    raise ValueError(f"unknown task {name!r}; choose from {', '.join(BUILTIN_TASKS)} or custom_<digits>, e.g. custom_579")
+    raise ValueError(
+        f"unknown task {name!r}; choose from {', '.join(BUILTIN_TASKS)} or custom_<digits>, e.g. custom_579"
+    )
 
 
 def binarize(values: np.ndarray, task) -> np.ndarray:

@@ -2,6 +2,7 @@
 rotation, every Pillow mode brought to 'L', 'LA', 'RGB' or 'RGBA'. Split from ``imaging`` (which
 re-exports ``load_upload`` and ``ImageInputError``); numpy and Pillow only.
 """
+
 from __future__ import annotations
 
 import io
@@ -10,14 +11,14 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-MAX_UPLOAD_MB = 20                         # a large phone photo is ~5-10 MB; server.maxUploadSize matches
+MAX_UPLOAD_MB = 20  # a large phone photo is ~5-10 MB; server.maxUploadSize matches
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # Streamlit counts upload megabytes as MiB
-MAX_PIXELS = 40_000_000                    # 40 Mpx: above any phone camera, far below a decompression bomb
-WORK_SIDE = 1024                           # steps 2-5 run on a copy at most this big: the output is 28 px
-REDUCED_SIDE = 2 * WORK_SIDE               # uploads are shrunk to this right after decoding
-MAX_DECODED_BYTES = 100 * 2**20            # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
-ROW_POINTER_BYTES = 8                      # Pillow keeps a pointer per row: tall, thin images cost it, not pixels
-MAX_FRAMES = 1000                          # an animation's frames are counted before any is decoded
+MAX_PIXELS = 40_000_000  # 40 Mpx: above any phone camera, far below a decompression bomb
+WORK_SIDE = 1024  # steps 2-5 run on a copy at most this big: the output is 28 px
+REDUCED_SIDE = 2 * WORK_SIDE  # uploads are shrunk to this right after decoding
+MAX_DECODED_BYTES = 100 * 2**20  # decoded size cap: 25 Mpx of RGB(A), 40 Mpx of 8/16-bit grey
+ROW_POINTER_BYTES = 8  # Pillow keeps a pointer per row: tall, thin images cost it, not pixels
+MAX_FRAMES = 1000  # an animation's frames are counted before any is decoded
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")  # MPO: JPEG from phone cameras
 
 
@@ -40,10 +41,12 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     if not size:
         raise ImageInputError("The file is empty (0 bytes). Choose a PNG, JPEG, WebP, GIF or BMP image.")
     if size > max_bytes:
-        raise ImageInputError(f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
-                              "Resize or crop the picture and upload it again.")
+        raise ImageInputError(
+            f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
+            "Resize or crop the picture and upload it again."
+        )
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        data = data.read(max_bytes + 1)   # an upload object: read only once its size is known to be in budget
+        data = data.read(max_bytes + 1)  # an upload object: read only once its size is known to be in budget
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -53,11 +56,13 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_big(None, max_pixels) from exc
     except UnidentifiedImageError as exc:
-        raise ImageInputError("This file is not an image we can read. Upload a PNG, JPEG, WebP, GIF or BMP "
-                              "picture.") from exc
+        raise ImageInputError(
+            "This file is not an image we can read. Upload a PNG, JPEG, WebP, GIF or BMP picture."
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(f"The image is damaged and cannot be opened ({exc}). "
-                              "Save it again and re-upload.") from exc
+        raise ImageInputError(
+            f"The image is damaged and cannot be opened ({exc}). Save it again and re-upload."
+        ) from exc
     if img.format not in ALLOWED_FORMATS:
         raise ImageInputError(f"{img.format} images are not supported. Convert it to PNG or JPEG and upload again.")
     w, h = img.size
@@ -68,8 +73,10 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
 
     n_frames = getattr(img, "n_frames", 1)
     if n_frames > MAX_FRAMES:
-        raise ImageInputError(f"The image has {n_frames:,} frames; the limit is {MAX_FRAMES:,}. "
-                              "Save the frame you want as a PNG or JPEG and upload that.")
+        raise ImageInputError(
+            f"The image has {n_frames:,} frames; the limit is {MAX_FRAMES:,}. "
+            "Save the frame you want as a PNG or JPEG and upload that."
+        )
     if n_frames > 1:
         img.seek(0)
         notes.append(f"Animated image ({n_frames} frames): the first frame is used.")
@@ -81,7 +88,8 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
         raise ImageInputError(
             f"The image is {w}x{h} {img.mode} pixels: {decoded / 2**20:.0f} MB once decoded, over the "
             f"{MAX_DECODED_BYTES / 2**20:.0f} MB limit. Resize it (e.g. to 2000 px wide) or save it as JPEG, "
-            "and upload again.")
+            "and upload again."
+        )
     try:
         img.load()
         # EXIF Orientation tag: read after decoding (a PNG's getexif decodes the pixels to reach
@@ -100,9 +108,15 @@ def load_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int 
     return img
 
 
-_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _byte_size(data) -> int:
@@ -164,10 +178,14 @@ def _reduce(img: Image.Image, band_blocks: int = 64) -> Image.Image:
 
 
 def _too_big(size, max_pixels) -> ImageInputError:
-    what = (f"The image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)" if size
-            else "The image has far too many pixels (a possible decompression bomb)")
-    return ImageInputError(f"{what}; the limit is {max_pixels / 1e6:.0f} megapixels. "
-                           "Resize it (e.g. to 1000 px wide) and upload again.")
+    what = (
+        f"The image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)"
+        if size
+        else "The image has far too many pixels (a possible decompression bomb)"
+    )
+    return ImageInputError(
+        f"{what}; the limit is {max_pixels / 1e6:.0f} megapixels. Resize it (e.g. to 1000 px wide) and upload again."
+    )
 
 
 def _to_standard_mode(img: Image.Image, notes: list[str]) -> Image.Image:
@@ -202,5 +220,3 @@ def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
     """0-65535 integers -> uint8, rounded as rint(v / 257), in integer arithmetic (no float64 copy)."""
     v = np.clip(arr, 0, 65535).astype(np.uint32)
     return ((2 * v + 257) // 514).astype(np.uint8)
-
-

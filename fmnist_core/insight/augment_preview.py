@@ -1,5 +1,6 @@
 """What augmentation does to the training images, produced by the training pipeline's own code
 (``training.augmentation``), like fastai's ``show_batch``. No Streamlit."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,13 @@ def augmentation_preview(hparams, n_images: int = 8, variants: int = 4) -> dict:
     augment = augmentation(hp)
     scale = 255.0 if hp.normalize else 1.0
     draws = [np.asarray(augment(x)) for _ in range(variants)] if augment else []
-    augmented = (np.clip(np.stack(draws)[..., 0] * scale, 0, 255).round().astype(np.uint8) if draws
-                 else np.zeros((0, len(idx), 28, 28), np.uint8))
-    return {"originals": np.asarray(xtr[idx]), "augmented": augmented,
-            "labels": [fdata.CLASS_NAMES[int(ytr[i])] for i in idx]}
+    augmented = (
+        np.clip(np.stack(draws)[..., 0] * scale, 0, 255).round().astype(np.uint8)
+        if draws
+        else np.zeros((0, len(idx), 28, 28), np.uint8)
+    )
+    return {
+        "originals": np.asarray(xtr[idx]),
+        "augmented": augmented,
+        "labels": [fdata.CLASS_NAMES[int(ytr[i])] for i in idx],
+    }

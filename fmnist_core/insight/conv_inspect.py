@@ -8,6 +8,7 @@ and including a MaxPool, so fmnist_net's layers read "block 1, conv 1", "block 1
 
 All functions take a loaded functional Keras model (as built by ``models.build_model``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,11 @@ def friendly_names(model) -> dict[str, str]:
             names[layer.name] = f"block {block}, pool"
             block, conv, last_conv = block + 1, 0, None
         elif isinstance(layer, (keras.layers.BatchNormalization, keras.layers.Activation)):
-            what = ("BatchNorm" if isinstance(layer, keras.layers.BatchNormalization)
-                    else activation_label(layer.get_config()["activation"]))
+            what = (
+                "BatchNorm"
+                if isinstance(layer, keras.layers.BatchNormalization)
+                else activation_label(layer.get_config()["activation"])
+            )
             owner = last_conv or (f"dense {dense}" if dense else f"block {block - (conv == 0)}")
             names[layer.name] = f"{owner}, {what}"
         elif isinstance(layer, keras.layers.Dense):
@@ -151,8 +155,17 @@ class ConvInspection:
         products = padded * kernel
         per_channel = products.sum(axis=(0, 1))
         bias = float(self.bias[self.channel])
-        return ConvPixel(padded, kernel, products, per_channel, bias, float(per_channel.sum() + bias),
-                         float(self.stages[0][1][row, col]), range(r0, r0 + k), range(c0, c0 + k))
+        return ConvPixel(
+            padded,
+            kernel,
+            products,
+            per_channel,
+            bias,
+            float(per_channel.sum() + bias),
+            float(self.stages[0][1][row, col]),
+            range(r0, r0 + k),
+            range(c0, c0 + k),
+        )
 
 
 def inspect(model, meta: dict, image, layer_name: str, channel: int) -> ConvInspection:
@@ -171,7 +184,7 @@ def inspect(model, meta: dict, image, layer_name: str, channel: int) -> ConvInsp
     idx = model.layers.index(layer)
     after = []
     pooled = False
-    for nxt in model.layers[idx + 1:]:  # the block's BatchNorm / activation and one pool, in their order
+    for nxt in model.layers[idx + 1 :]:  # the block's BatchNorm / activation and one pool, in their order
         if isinstance(nxt, keras.layers.MaxPooling2D) and not pooled:
             pooled = True
         elif not isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.Dropout)):
@@ -185,8 +198,15 @@ def inspect(model, meta: dict, image, layer_name: str, channel: int) -> ConvInsp
     # conv agree to float32's rounding (a bfloat16 conv output differs from it by ~0.4%).
     x = outs[0].astype(np.float32)
     # The conv before its own activation (tinyvgg's convs apply ReLU inside the layer).
-    z = tf.nn.conv2d(x[None], kernels[..., channel:channel + 1], cfg["strides"][0] if isinstance(
-        cfg["strides"], (list, tuple)) else cfg["strides"], cfg["padding"].upper())[0, ..., 0] + bias[channel]
+    z = (
+        tf.nn.conv2d(
+            x[None],
+            kernels[..., channel : channel + 1],
+            cfg["strides"][0] if isinstance(cfg["strides"], (list, tuple)) else cfg["strides"],
+            cfg["padding"].upper(),
+        )[0, ..., 0]
+        + bias[channel]
+    )
     label = names[layer_name]
     stages = [(f"{label}, channel {channel + 1}: conv output (before activation)", np.asarray(z, np.float32))]
     if cfg["activation"] != "linear":
@@ -205,9 +225,13 @@ def shown_sums(px: ConvPixel, decimals: int = 4) -> dict:
     Returns {"products": float (k, k, c_in), "per_channel": float (c_in,), "bias": float,
     "total": float}; ``total`` differs from ``px.value`` only by the rounding of the shown terms.
     """
-    scale = 10 ** decimals
+    scale = 10**decimals
     prod = np.rint(px.products * scale).astype(np.int64)
     per = prod.sum(axis=(0, 1))
     bias = int(round(px.bias * scale))
-    return {"products": prod / scale, "per_channel": per / scale, "bias": bias / scale,
-            "total": (int(per.sum()) + bias) / scale}
+    return {
+        "products": prod / scale,
+        "per_channel": per / scale,
+        "bias": bias / scale,
+        "total": (int(per.sum()) + bias) / scale,
+    }

@@ -4,6 +4,7 @@ All functions take a loaded Keras model, its metadata (for the input scaling it 
 trained with) and one uint8 image (28, 28), and call the model directly, never
 ``model.predict``. TensorFlow is imported only inside the functions that need it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,16 @@ def predicted_class(model, meta: dict, image) -> int:
     return int(np.argmax(predict_one(model, meta, _check_image(image))))
 
 
-def occlusion_map(model, meta: dict, image, target: int | None = None, patch: int = 4, stride: int = 2,
-                  fill: float = 0.0, score: str = "probability") -> np.ndarray:
+def occlusion_map(
+    model,
+    meta: dict,
+    image,
+    target: int | None = None,
+    patch: int = 4,
+    stride: int = 2,
+    fill: float = 0.0,
+    score: str = "probability",
+) -> np.ndarray:
     """How much the target class's score drops when each region is hidden.
 
     A ``patch`` x ``patch`` square of the image is set to ``fill`` (black, the data set's
@@ -55,12 +64,12 @@ def occlusion_map(model, meta: dict, image, target: int | None = None, patch: in
     starts = list(range(0, 28 - patch + 1, stride))
     if starts[-1] != 28 - patch:  # make sure the right and bottom edges are covered
         starts.append(28 - patch)
-    x = prepare(image, meta)[0]                          # (28, 28, 1), the model's own scaling
+    x = prepare(image, meta)[0]  # (28, 28, 1), the model's own scaling
     fill_value = prepare(np.full((28, 28), fill, dtype=np.uint8), meta)[0, 0, 0, 0]
     batch = np.repeat(x[None], len(starts) ** 2 + 1, axis=0)  # index 0 stays unoccluded
     boxes = [(r, c) for r in starts for c in starts]
     for i, (r, c) in enumerate(boxes, start=1):
-        batch[i, r:r + patch, c:c + patch, 0] = fill_value
+        batch[i, r : r + patch, c : c + patch, 0] = fill_value
     out = np.asarray(model(batch, training=False), dtype=np.float64)  # the one model call
     if target is None:  # the predicted class, read off the unoccluded copy: no extra call
         target = int(out[0, 0] >= 0.5) if out.shape[-1] == 1 else int(np.argmax(out[0]))
@@ -72,13 +81,21 @@ def occlusion_map(model, meta: dict, image, target: int | None = None, patch: in
     total = np.zeros((28, 28))
     count = np.zeros((28, 28))
     for d, (r, c) in zip(drop, boxes):
-        total[r:r + patch, c:c + patch] += d
-        count[r:r + patch, c:c + patch] += 1
+        total[r : r + patch, c : c + patch] += d
+        count[r : r + patch, c : c + patch] += 1
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-def gradient_saliency(model, meta: dict, image, target: int | None = None, smooth: int = 0,
-                      noise: float = 0.1, seed: int = 0, normalize: bool = True) -> np.ndarray:
+def gradient_saliency(
+    model,
+    meta: dict,
+    image,
+    target: int | None = None,
+    smooth: int = 0,
+    noise: float = 0.1,
+    seed: int = 0,
+    normalize: bool = True,
+) -> np.ndarray:
     """|d p(target) / d input|: which pixels the target probability is most sensitive to.
 
     The derivative is taken with respect to the model's own input (after its scaling).
@@ -90,7 +107,7 @@ def gradient_saliency(model, meta: dict, image, target: int | None = None, smoot
     import tensorflow as tf
 
     image = _check_image(image)
-    x = prepare(image, meta)                              # (1, 28, 28, 1)
+    x = prepare(image, meta)  # (1, 28, 28, 1)
     if smooth:
         rng = np.random.default_rng(seed)
         span = float(x.max() - x.min()) or 1.0
@@ -137,13 +154,13 @@ def conv_blocks(model) -> list[tuple]:
         if not isinstance(layer, keras.layers.Conv2D):
             continue
         after = []
-        for nxt in layers[i + 1:]:
+        for nxt in layers[i + 1 :]:
             pool_first = isinstance(nxt, keras.layers.MaxPooling2D) and not after
             if not (pool_first or isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.Activation))):
                 break
             after.append(nxt)
         if after and isinstance(after[-1], keras.layers.MaxPooling2D):
-            after = after[:-1]          # a pool with no non-linearity after it is not part of the map
+            after = after[:-1]  # a pool with no non-linearity after it is not part of the map
         blocks.append((layer, after))
     return blocks
 
@@ -188,5 +205,5 @@ def tile_maps(maps: np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:
         span = hi[k] - lo[k]
         tile = np.zeros((h, w)) if span <= 0 else (maps[..., k] - lo[k]) / span * 255
         r, col = divmod(k, ncols)
-        out[r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = np.rint(tile).astype(np.uint8)
+        out[r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = np.rint(tile).astype(np.uint8)
     return out

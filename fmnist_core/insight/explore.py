@@ -4,6 +4,7 @@ histograms and 2-D embeddings (PCA, t-SNE).
 numpy and scikit-learn only, never TensorFlow: the Dataset page imports this and must
 render in a few seconds from a cold start.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,15 +75,18 @@ def _train_val_cached(val_fraction: float, seed: int):
 def warm_up(val_fraction: float = 0.1, seed: int = 42) -> threading.Thread:
     """Split the training images and make sure the class statistics are stored, in a background
     thread: the page opens on the test split (fast) while this readies the others."""
+
     def work():
         _train_val(float(val_fraction), int(seed))
         dataset_stats(val_fraction, seed)
+
     thread = threading.Thread(target=work, daemon=True, name="dataset-warm-up")
     thread.start()
     return thread
 
 
 # ---------------------------------------------------------------- class statistics, stored once
+
 
 def _stats_key(val_fraction: float, seed: int) -> str:
     """Identifies the data files (path, size, mtime) and the split: another data set -> recompute."""
@@ -179,8 +183,7 @@ def class_indices(y: np.ndarray, cls: int) -> np.ndarray:
     return np.flatnonzero(np.asarray(y) == int(cls))
 
 
-def browse(y: np.ndarray, cls: int | None, n: int, mode: str = "random", start: int = 0,
-           seed: int = 0) -> np.ndarray:
+def browse(y: np.ndarray, cls: int | None, n: int, mode: str = "random", start: int = 0, seed: int = 0) -> np.ndarray:
     """Indices of ``n`` images to show: of class ``cls`` (or all classes when None).
 
     mode 'random': a seeded random sample; mode 'next': the ``n`` after position ``start``
@@ -239,8 +242,9 @@ def stratified_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(sample)
 
 
-def embedding(x: np.ndarray, y: np.ndarray, method: str = "pca", n: int = 2000, seed: int = 0,
-              perplexity: float = 30.0) -> dict:
+def embedding(
+    x: np.ndarray, y: np.ndarray, method: str = "pca", n: int = 2000, seed: int = 0, perplexity: float = 30.0
+) -> dict:
     """2-D embedding of a stratified sample of the images.
 
     method 'pca': principal components of the 0-1 pixels (fast on any n).
@@ -271,8 +275,8 @@ def embedding(x: np.ndarray, y: np.ndarray, method: str = "pca", n: int = 2000, 
         # One OpenMP thread: on a shared 2-core machine, t-SNE's spinning threads slowed it
         # ~10x under load (measured: 60 s vs 6 s for 300 points with the CPUs busy).
         with threadpool_limits(1, user_api="openmp"):
-            coords = TSNE(n_components=2, perplexity=min(perplexity, (n - 1) / 3), init="pca",
-                          random_state=seed).fit_transform(reduced)
+            coords = TSNE(
+                n_components=2, perplexity=min(perplexity, (n - 1) / 3), init="pca", random_state=seed
+            ).fit_transform(reduced)
         explained = None
-    return {"coords": coords.astype(np.float32), "index": idx, "label": y[idx].astype(np.int64),
-            "explained": explained}
+    return {"coords": coords.astype(np.float32), "index": idx, "label": y[idx].astype(np.int64), "explained": explained}

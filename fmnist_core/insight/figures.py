@@ -1,4 +1,5 @@
 """Plotly figures shared by the pages (and usable from notebooks). No Streamlit here."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,18 @@ import plotly.graph_objects as go
 # One colour per Fashion-MNIST class, the same on every page (Tableau 10: ten hues that stay apart,
 # so Trouser, Shirt and Bag are orange, purple and brown, not three pinks; Ankle boot near-black).
 # Index = class label.
-CLASS_COLORS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
-                "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#222222")
+CLASS_COLORS = (
+    "#4E79A7",
+    "#F28E2B",
+    "#E15759",
+    "#76B7B2",
+    "#59A14F",
+    "#EDC948",
+    "#B07AA1",
+    "#FF9DA7",
+    "#9C755F",
+    "#222222",
+)
 
 
 def confusion_matrix_figure(cm, class_names, normalized: bool = False, title: str | None = None) -> go.Figure:
@@ -26,17 +37,31 @@ def confusion_matrix_figure(cm, class_names, normalized: bool = False, title: st
     k = len(names)
     # Long group names ("Footwear and luggage") wrap onto two lines instead of colliding when rotated.
     ticks = [wrap_label(n) for n in names] if k <= 3 else names
-    fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
-        textfont=dict(size=18 if k <= 3 else 12),
-        customdata=cm, hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata:.0f}<extra></extra>",
-        showscale=False))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            textfont=dict(size=18 if k <= 3 else 12),
+            customdata=cm,
+            hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata:.0f}<extra></extra>",
+            showscale=False,
+        )
+    )
     fig.update_xaxes(tickvals=names, ticktext=ticks, tickangle=0 if k <= 3 else None)
     fig.update_yaxes(tickvals=names, ticktext=ticks)
     # The top margin leaves room for Plotly's toolbar above the cells (it would cover the top-right one).
-    fig.update_layout(title=dict(text=title, font_size=14) if title else None, xaxis_title="predicted",
-                      yaxis_title="true", yaxis_autorange="reversed",
-                      margin=dict(l=10, r=10, t=70 if title else 40, b=10), height=max(340, 150 + 42 * k))
+    fig.update_layout(
+        title=dict(text=title, font_size=14) if title else None,
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        margin=dict(l=10, r=10, t=70 if title else 40, b=10),
+        height=max(340, 150 + 42 * k),
+    )
     return fig
 
 
@@ -50,4 +75,3 @@ def wrap_label(text: str, width: int = 12) -> str:
         else:
             line = f"{line} {word}".strip()
     return "<br>".join(lines + [line])
-

@@ -6,6 +6,7 @@ so images the model finds alike sit together. A projection is stored on disk und
 ``<home>/cache/projector/`` keyed by the model file's SHA-256, the split, n, the method and the
 seed, so reopening it is instant (and survives a server restart).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,10 @@ def umap_available() -> tuple[bool, str]:
     try:
         import umap  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any import failure (missing, numba/llvmlite) means "not here"
-        return False, (f"UMAP needs the optional umap-learn ({type(exc).__name__}: {exc}): install it with "
-                       "`pip install -r requirements-umap.txt` (or the `umap` extra), then restart the app")
+        return False, (
+            f"UMAP needs the optional umap-learn ({type(exc).__name__}: {exc}): install it with "
+            "`pip install -r requirements-umap.txt` (or the `umap` extra), then restart the app"
+        )
     return True, ""
 
 
@@ -65,7 +68,7 @@ def penultimate_features(model, meta: dict, images: np.ndarray, batch: int = 100
     probe = keras.Model(model.inputs[0], [model.get_layer("output").input, model.get_layer("output").output])
     feats, outs = [], []
     for start in range(0, len(images), batch):
-        f, o = probe(prepare(images[start:start + batch], meta), training=False)
+        f, o = probe(prepare(images[start : start + batch], meta), training=False)
         feats.append(np.asarray(f, np.float32))
         outs.append(np.asarray(o, np.float32))
     return np.concatenate(feats), np.concatenate(outs)
@@ -132,9 +135,15 @@ def projection(name: str, split: str = "test", n: int = 2000, method: str = "pca
     path = _cache_path(_model_digest(name), split, int(n), method, seed)
     try:
         with np.load(path, allow_pickle=False) as d:
-            return {"index": d["index"], "coords": d["coords"], "probs": d["probs"],
-                    "explained": d["explained"].tolist(), "seconds": float(d["seconds"]), "cached": True,
-                    "dims": int(d["dims"])}
+            return {
+                "index": d["index"],
+                "coords": d["coords"],
+                "probs": d["probs"],
+                "explained": d["explained"].tolist(),
+                "seconds": float(d["seconds"]),
+                "cached": True,
+                "dims": int(d["dims"]),
+            }
     except (OSError, ValueError, KeyError, EOFError):  # not there yet, or damaged: compute
         pass
     model, meta = get_model(name)
@@ -145,12 +154,26 @@ def projection(name: str, split: str = "test", n: int = 2000, method: str = "pca
     coords, explained = embed(feats, method, seed)
     seconds = time.perf_counter() - t0
     buf = io.BytesIO()
-    np.savez_compressed(buf, index=index, coords=coords, probs=probs, explained=np.asarray(explained),
-                        seconds=seconds, dims=feats.shape[1])
+    np.savez_compressed(
+        buf,
+        index=index,
+        coords=coords,
+        probs=probs,
+        explained=np.asarray(explained),
+        seconds=seconds,
+        dims=feats.shape[1],
+    )
     try:
         atomic_write_bytes(path, buf.getvalue())
         _prune(path.parent)
     except OSError:  # a read-only home: keep it for this call only
         pass
-    return {"index": index, "coords": coords, "probs": probs, "explained": explained, "seconds": seconds,
-            "cached": False, "dims": int(feats.shape[1])}
+    return {
+        "index": index,
+        "coords": coords,
+        "probs": probs,
+        "explained": explained,
+        "seconds": seconds,
+        "cached": False,
+        "dims": int(feats.shape[1]),
+    }

@@ -6,6 +6,7 @@ the "best epoch"); its last batch point says where training stopped. Keras would
 full validation pass after such an epoch, which costs seconds and measures nothing anyone
 reads, so the callbacks that stop mid-epoch skip it (``_stop_now``).
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,8 @@ class ProgressReporter(keras.callbacks.Callback):
         self._last_emit = 0.0
         self._t0 = self._epoch_t0 = 0.0
         self._epoch = 0
-        self._batches = 0          # batches run in this epoch
-        self._pending = None       # the newest batch point, if the throttle held it back
+        self._batches = 0  # batches run in this epoch
+        self._pending = None  # the newest batch point, if the throttle held it back
 
     def _emit(self, event):
         if self.fn:
@@ -71,8 +72,15 @@ class ProgressReporter(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._t0 = time.perf_counter()
-        self._emit({"kind": "start", "epochs": self.hp.epochs, "batches_per_epoch": self.steps,
-                    "n_train": self.n_train, "n_val": self.n_val})
+        self._emit(
+            {
+                "kind": "start",
+                "epochs": self.hp.epochs,
+                "batches_per_epoch": self.steps,
+                "n_train": self.n_train,
+                "n_val": self.n_val,
+            }
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._prev, self._seen, self._epoch, self._batches = {}, 0, epoch, 0
@@ -93,9 +101,17 @@ class ProgressReporter(keras.callbacks.Callback):
             return
         now = time.perf_counter()
         last = batch == self.steps - 1
-        point = {"kind": "batch", "epoch": self._epoch + 1, "batch": batch + 1,
-                 "step": self._epoch * self.steps + batch + 1, "batches_per_epoch": self.steps,
-                 "loss": real.get("loss"), "accuracy": real.get("accuracy"), "lr": None, "elapsed": now - self._t0}
+        point = {
+            "kind": "batch",
+            "epoch": self._epoch + 1,
+            "batch": batch + 1,
+            "step": self._epoch * self.steps + batch + 1,
+            "batches_per_epoch": self.steps,
+            "loss": real.get("loss"),
+            "accuracy": real.get("accuracy"),
+            "lr": None,
+            "elapsed": now - self._t0,
+        }
         if now - self._last_emit >= self.interval or last:
             self._last_emit, self._pending = now, None
             self._emit(dict(point, lr=current_lr(self.model.optimizer)))
@@ -109,11 +125,20 @@ class ProgressReporter(keras.callbacks.Callback):
                 self._emit(dict(self._pending, lr=current_lr(self.model.optimizer)))
                 self._pending = None
             return
-        self._emit({"kind": "epoch", "epoch": epoch + 1, "epochs": self.hp.epochs,
-                    "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
-                    "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),
-                    "lr": current_lr(self.model.optimizer), "seconds": time.perf_counter() - self._epoch_t0,
-                    "elapsed": time.perf_counter() - self._t0})
+        self._emit(
+            {
+                "kind": "epoch",
+                "epoch": epoch + 1,
+                "epochs": self.hp.epochs,
+                "loss": _f(logs.get("loss")),
+                "accuracy": _f(logs.get("accuracy")),
+                "val_loss": _f(logs.get("val_loss")),
+                "val_accuracy": _f(logs.get("val_accuracy")),
+                "lr": current_lr(self.model.optimizer),
+                "seconds": time.perf_counter() - self._epoch_t0,
+                "elapsed": time.perf_counter() - self._t0,
+            }
+        )
 
 
 def _f(v):
@@ -134,8 +159,7 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.message = (f"loss became NaN at epoch {self._epoch + 1} batch {batch + 1}; "
-                            "try a lower learning rate")
+            self.message = f"loss became NaN at epoch {self._epoch + 1} batch {batch + 1}; try a lower learning rate"
             _stop_now(self.model)
 
     def on_train_end(self, logs=None):
@@ -185,9 +209,17 @@ class BestWeights(keras.callbacks.Callback):
         if not _finished(self, self._batches):
             return  # cut short: not an epoch of the history, never the best one
         logs = logs or {}
-        self.history.append({"epoch": epoch + 1, "loss": _f(logs.get("loss")), "accuracy": _f(logs.get("accuracy")),
-                             "val_loss": _f(logs.get("val_loss")), "val_accuracy": _f(logs.get("val_accuracy")),
-                             "lr": current_lr(self.model.optimizer), "seconds": time.perf_counter() - self._t0})
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": _f(logs.get("loss")),
+                "accuracy": _f(logs.get("accuracy")),
+                "val_loss": _f(logs.get("val_loss")),
+                "val_accuracy": _f(logs.get("val_accuracy")),
+                "lr": current_lr(self.model.optimizer),
+                "seconds": time.perf_counter() - self._t0,
+            }
+        )
         val_loss = logs.get("val_loss")
         if val_loss is not None and math.isfinite(float(val_loss)) and float(val_loss) < self.best_loss:
             self.best_loss, self.best_epoch = float(val_loss), epoch + 1
@@ -241,20 +273,22 @@ class WeightHistograms(keras.callbacks.Callback):
     def _record(self, epoch: int) -> None:
         import tensorflow as tf
 
-        kernels = [(layer.name, w) for layer in self.model.layers for w in layer.trainable_weights
-                   if w.path.endswith("kernel")]
+        kernels = [
+            (layer.name, w) for layer in self.model.layers for w in layer.trainable_weights if w.path.endswith("kernel")
+        ]
         if not kernels:
             return
         if getattr(self, "_grads", None) is None:
             # Compiled once per run: run eagerly, the forward and backward pass cost ~3 training steps.
             out = self.model.outputs[0].shape
-            y = np.reshape(self.y, (-1, 1)) if len(out) == 2 and out[-1] == 1 else self.y   # binary: one unit
+            y = np.reshape(self.y, (-1, 1)) if len(out) == 2 and out[-1] == 1 else self.y  # binary: one unit
 
             @tf.function
             def grads():
                 with tf.GradientTape() as tape:
-                    loss = tf.reduce_mean(self.loss(y, self.model(self.x, training=False)))   # probe's mean loss
+                    loss = tf.reduce_mean(self.loss(y, self.model(self.x, training=False)))  # probe's mean loss
                 return tape.gradient(loss, [w.value for _, w in kernels])
+
             self._grads = grads
         grads = self._grads()
         layers = []

@@ -3,6 +3,7 @@
 Metrics come from scikit-learn. Every function takes task labels (n,) and probability
 rows (n, n_classes), so a binary model ([1-p, p]) and a 10-class model are handled alike.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -12,8 +13,8 @@ import numpy as np
 EPS = 1e-7  # the clip Keras uses in its cross-entropy, so our loss matches model.evaluate
 
 
-COMPILE_FROM = 2048   # images: from here on a traced call pays for its one-off tracing (~0.1-0.5 s)
-_compiled = weakref.WeakKeyDictionary()   # model -> its traced inference call, while the model lives
+COMPILE_FROM = 2048  # images: from here on a traced call pays for its one-off tracing (~0.1-0.5 s)
+_compiled = weakref.WeakKeyDictionary()  # model -> its traced inference call, while the model lives
 
 
 def _forward(model):
@@ -43,7 +44,7 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 1024, on_progress=None
     call = _forward(model) if len(x) >= COMPILE_FROM else (lambda a: model(a, training=False))
     out = []
     for start in range(0, len(x), batch_size):
-        out.append(np.asarray(call(x[start:start + batch_size]), dtype=np.float64))
+        out.append(np.asarray(call(x[start : start + batch_size]), dtype=np.float64))
         if on_progress:
             on_progress(min(start + batch_size, len(x)), len(x))
     p = np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))
@@ -65,8 +66,11 @@ def loss_and_accuracy(y: np.ndarray, probs: np.ndarray) -> dict:
     y = np.asarray(y).astype(np.int64)
     if len(y) == 0:
         raise ValueError("cannot evaluate on zero examples")
-    return {"loss": float(cross_entropy(y, probs).mean()),
-            "accuracy": float(accuracy_score(y, probs.argmax(axis=1))), "n": int(len(y))}
+    return {
+        "loss": float(cross_entropy(y, probs).mean()),
+        "accuracy": float(accuracy_score(y, probs.argmax(axis=1))),
+        "n": int(len(y)),
+    }
 
 
 def evaluate_predictions(y: np.ndarray, probs: np.ndarray, class_names) -> dict:
@@ -86,13 +90,25 @@ def evaluate_predictions(y: np.ndarray, probs: np.ndarray, class_names) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         cmn = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
     prec, rec, f1, sup = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
-    report = [{"class": class_names[i], "precision": float(prec[i]), "recall": float(rec[i]),
-               "f1": float(f1[i]), "support": int(sup[i])} for i in labels]
-    return {**loss_and_accuracy(y, probs),
-            "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-            "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
-            "confusion_matrix": cm.tolist(), "confusion_matrix_normalized": cmn.round(6).tolist(),
-            "report": report, "most_confused": most_confused(cm, class_names)}
+    report = [
+        {
+            "class": class_names[i],
+            "precision": float(prec[i]),
+            "recall": float(rec[i]),
+            "f1": float(f1[i]),
+            "support": int(sup[i]),
+        }
+        for i in labels
+    ]
+    return {
+        **loss_and_accuracy(y, probs),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        "confusion_matrix": cm.tolist(),
+        "confusion_matrix_normalized": cmn.round(6).tolist(),
+        "report": report,
+        "most_confused": most_confused(cm, class_names),
+    }
 
 
 def most_confused(cm, class_names, top: int = 10) -> list[dict]:
@@ -100,8 +116,10 @@ def most_confused(cm, class_names, top: int = 10) -> list[dict]:
     cm = np.asarray(cm)
     pairs = [(int(cm[i, j]), i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] > 0]
     pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
-    return [{"true": class_names[i], "predicted": class_names[j], "true_index": i, "predicted_index": j,
-             "count": c} for c, i, j in pairs[:top]]
+    return [
+        {"true": class_names[i], "predicted": class_names[j], "true_index": i, "predicted_index": j, "count": c}
+        for c, i, j in pairs[:top]
+    ]
 
 
 def top_losses(y: np.ndarray, probs: np.ndarray, k: int = 25, only_wrong: bool = False) -> list[dict]:
@@ -112,8 +130,17 @@ def top_losses(y: np.ndarray, probs: np.ndarray, k: int = 25, only_wrong: bool =
     order = np.argsort(-losses, kind="stable")
     if only_wrong:
         order = order[pred[order] != y[order]]
-    return [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]), "loss": float(losses[i]),
-             "prob_true": float(probs[i, y[i]]), "prob_pred": float(probs[i, pred[i]])} for i in order[:k]]
+    return [
+        {
+            "index": int(i),
+            "true": int(y[i]),
+            "predicted": int(pred[i]),
+            "loss": float(losses[i]),
+            "prob_true": float(probs[i, y[i]]),
+            "prob_pred": float(probs[i, pred[i]]),
+        }
+        for i in order[:k]
+    ]
 
 
 def pair_indices(y: np.ndarray, probs: np.ndarray, true: int, predicted: int) -> np.ndarray:

@@ -11,6 +11,7 @@ training script.
 
 TensorFlow is imported only inside ``tflite_export``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,6 +52,7 @@ def keras_file(name: str) -> bytes:
 
 # ---------------------------------------------------------------- TFLite
 
+
 @dataclass(frozen=True)
 class TFLiteExport:
     """A converted model and how it compares with the Keras model.
@@ -77,9 +79,11 @@ class TFLiteExport:
         return self.agreement >= TFLITE_MIN_AGREEMENT
 
     def summary(self) -> str:
-        return (f"TFLite vs Keras on the first {self.n:,} test images: same top-1 class on {self.agree:,}/{self.n:,} "
-                f"({self.agreement:.2%}; needed {TFLITE_MIN_AGREEMENT:.1%}), largest probability difference "
-                f"{self.max_abs_diff:.1e}")
+        return (
+            f"TFLite vs Keras on the first {self.n:,} test images: same top-1 class on {self.agree:,}/{self.n:,} "
+            f"({self.agreement:.2%}; needed {TFLITE_MIN_AGREEMENT:.1%}), largest probability difference "
+            f"{self.max_abs_diff:.1e}"
+        )
 
 
 def top1(probs: np.ndarray) -> np.ndarray:
@@ -121,10 +125,14 @@ def _tflite_cached(name: str, mtime: float) -> TFLiteExport:
     lite = run_tflite(data, x)
     keras_out = np.asarray(model(x, training=False))
     normalize = (meta.get("hparams") or {}).get("normalize", True)
-    note = ("float32 (n, 28, 28, 1), pixels divided by 255 (0 = black background, 1 = white)" if normalize
-            else "float32 (n, 28, 28, 1), raw pixels 0-255 (this model was trained without scaling)")
-    return TFLiteExport(bytes(data), len(x), int((top1(lite) == top1(keras_out)).sum()),
-                        float(np.abs(lite - keras_out).max()), note)
+    note = (
+        "float32 (n, 28, 28, 1), pixels divided by 255 (0 = black background, 1 = white)"
+        if normalize
+        else "float32 (n, 28, 28, 1), raw pixels 0-255 (this model was trained without scaling)"
+    )
+    return TFLiteExport(
+        bytes(data), len(x), int((top1(lite) == top1(keras_out)).sum()), float(np.abs(lite - keras_out).max()), note
+    )
 
 
 def tflite_export(name: str) -> TFLiteExport:
@@ -138,7 +146,7 @@ def tflite_export(name: str) -> TFLiteExport:
 LAYER_CODE = {  # every body layer computes in PRECISION (the run's hyperparameter), as build_model does
     # Each value goes in as a repr (``!r``): a spec is data, never source text.
     "Conv2D": "layers.Conv2D({filters!r}, {kernel_size!r}, strides={strides!r}, padding={padding!r}, "
-              "activation={activation!r}, name={name!r}, dtype=PRECISION)",
+    "activation={activation!r}, name={name!r}, dtype=PRECISION)",
     "MaxPool2D": "layers.MaxPooling2D({pool_size!r}, name={name!r}, dtype=PRECISION)",
     "Dense": "layers.Dense({units!r}, activation={activation!r}, name={name!r}, dtype=PRECISION)",
     "Dropout": "layers.Dropout({rate!r}, name={name!r}, dtype=PRECISION)",
@@ -165,8 +173,9 @@ def model_code(spec, task, model_name: str = "fmnist_model") -> str:
     if task.is_binary:
         lines.append('outputs = layers.Dense(1, activation="sigmoid", name="output", dtype="float32")(x)')
     else:
-        lines.append(f'outputs = layers.Dense({int(task.n_classes)!r}, activation="softmax", name="output", '
-                     'dtype="float32")(x)')
+        lines.append(
+            f'outputs = layers.Dense({int(task.n_classes)!r}, activation="softmax", name="output", dtype="float32")(x)'
+        )
     lines.append(f"return keras.Model(inputs, outputs, name={check_name(model_name)!r})")
     return "\n".join("    " + line for line in lines)
 
@@ -186,10 +195,14 @@ def training_script(meta: dict, bn_momentum: float | None = None) -> str:
     task = get_task(meta.get("task") or "multiclass")
     hp = HParams.from_dict(meta.get("hparams") or {}).to_dict()
     spec = normalize_spec(meta["spec"])
-    about = {"name": check_name(meta["name"]), "exported": _dt.date.today().isoformat(),
-             "task": str(task.description or task.name), "validation": _fmt_acc(meta.get("val_metrics")),
-             "test": _fmt_acc(meta.get("test_metrics")),
-             "versions": {str(k): str(v) for k, v in (meta.get("versions") or {}).items()}}
+    about = {
+        "name": check_name(meta["name"]),
+        "exported": _dt.date.today().isoformat(),
+        "task": str(task.description or task.name),
+        "validation": _fmt_acc(meta.get("val_metrics")),
+        "test": _fmt_acc(meta.get("test_metrics")),
+        "versions": {str(k): str(v) for k, v in (meta.get("versions") or {}).items()},
+    }
     fields = {
         "ABOUT": pprint.pformat(about, width=110, sort_dicts=False),
         "MODEL_CODE": model_code(spec, task, meta["name"]),

@@ -3,6 +3,7 @@
 A 10-class model asked about a binary task is scored on its binarized predictions:
 each group's probability mass is summed (see ``tasks.binarize``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,8 +12,8 @@ import numpy as np
 
 from fmnist_core.data import fashion_mnist as fdata
 from fmnist_core.data.tasks import binarize, get_task
-from fmnist_core.modeling.evaluation import evaluate_predictions, predict_proba
 from fmnist_core.modeling import prediction_cache
+from fmnist_core.modeling.evaluation import evaluate_predictions, predict_proba
 from fmnist_core.modeling.precision import float32_twin, keeps_bfloat16
 from fmnist_core.modeling.saving import find_model, load_metadata, load_model
 
@@ -24,9 +25,12 @@ def model_task(meta: dict):
 
 
 # The shipped models in words; a user's model keeps the name its owner gave it.
-SHIPPED_TITLES = {"fmnist_cnn": "10-class CNN", "shoes_cnn": "Shoes CNN",
-                  "footwear_luggage_cnn": "Footwear & bags CNN, from scratch",
-                  "footwear_luggage_transfer": "Footwear & bags CNN, with transfer"}
+SHIPPED_TITLES = {
+    "fmnist_cnn": "10-class CNN",
+    "shoes_cnn": "Shoes CNN",
+    "footwear_luggage_cnn": "Footwear & bags CNN, from scratch",
+    "footwear_luggage_transfer": "Footwear & bags CNN, with transfer",
+}
 
 
 def model_title(meta: dict) -> str:
@@ -167,5 +171,7 @@ def store_shipped() -> None:
 if __name__ == "__main__":
     import argparse  # only for -h: this command takes no arguments
 
-    argparse.ArgumentParser(prog="python -m fmnist_core.modeling.inference", description=store_shipped.__doc__).parse_args()
+    argparse.ArgumentParser(
+        prog="python -m fmnist_core.modeling.inference", description=store_shipped.__doc__
+    ).parse_args()
     store_shipped()

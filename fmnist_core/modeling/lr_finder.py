@@ -7,6 +7,7 @@ smoothed again without lag (``smooth_losses``) and fastai's suggestions are read
 Afterwards the model's weights and the optimizer's state are restored exactly, so the
 finder can be run on a model and training can then start from where it was.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,24 +66,26 @@ def _suggestions(lrs: np.ndarray, smoothed: np.ndarray, diverge_factor: float = 
     """
     n = len(lrs)
     m = edge_margin(n)
-    lo, hi = m, n - m                      # suggestions come from indices lo..hi-1
+    lo, hi = m, n - m  # suggestions come from indices lo..hi-1
     if hi - lo >= 3:
         running_min = np.minimum.accumulate(smoothed[lo:hi])
         over = np.nonzero(smoothed[lo:hi] > diverge_factor * running_min)[0]
         hi = lo + int(over[0]) if len(over) else hi
     if hi - lo < 3:
-        raise ValueError(f"the sweep has only {n} points and diverged early; need more points before the "
-                         "loss explodes (more batches, or a lower start LR)")
+        raise ValueError(
+            f"the sweep has only {n} points and diverged early; need more points before the "
+            "loss explodes (more batches, or a lower start LR)"
+        )
     loss = smoothed[lo:hi]
     i_min = int(np.argmin(loss))
     out = {"min_div_10": float(lrs[lo + i_min] / 10)}
     grads = np.diff(loss) / np.diff(np.log(lrs[lo:hi]))
-    out["steepest"] = float(lrs[lo + int(np.argmin(grads[:max(1, i_min)]))])
-    top = loss[:i_min + 1].max()
-    falling = np.nonzero(loss[:i_min + 1] >= top - 0.1 * (top - loss[i_min]))[0]
+    out["steepest"] = float(lrs[lo + int(np.argmin(grads[: max(1, i_min)]))])
+    top = loss[: i_min + 1].max()
+    falling = np.nonzero(loss[: i_min + 1] >= top - 0.1 * (top - loss[i_min]))[0]
     s0 = int(falling[-1]) if len(falling) else 0
-    seg = loss[s0:i_min + 1]
-    lds = np.ones(len(seg), dtype=int)          # lds[i]: longest decreasing subsequence ending at i
+    seg = loss[s0 : i_min + 1]
+    lds = np.ones(len(seg), dtype=int)  # lds[i]: longest decreasing subsequence ending at i
     for i in range(1, len(seg)):
         higher = seg[:i] > seg[i]
         if higher.any():
@@ -94,9 +97,18 @@ def _suggestions(lrs: np.ndarray, smoothed: np.ndarray, diverge_factor: float = 
     return out
 
 
-def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_batches: int = 100, diverge_factor: float = 4.0, on_progress=None,
-            data=None) -> dict:
+def lr_find(
+    spec,
+    task="multiclass",
+    hparams=None,
+    model=None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_batches: int = 100,
+    diverge_factor: float = 4.0,
+    on_progress=None,
+    data=None,
+) -> dict:
     """Sweep the LR exponentially over ``num_batches`` training batches.
 
     Parameters
@@ -123,7 +135,7 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
         compile_model(model, hp, task, 1)
     model.optimizer.build(model.trainable_variables)
-    saved = _snapshot(model)   # the optimizer's learning-rate variable included
+    saved = _snapshot(model)  # the optimizer's learning-rate variable included
 
     factor = (end_lr / start_lr) ** (1.0 / (num_batches - 1))
     lrs, losses = [], []
@@ -132,7 +144,7 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
     batches = sweep_batches(xtr, ytr, hp, task, num_batches)
     try:
         for i, (xb, yb) in enumerate(batches):
-            lr = start_lr * factor ** i
+            lr = start_lr * factor**i
             model.optimizer.learning_rate = lr
             loss = float(model.train_on_batch(xb, yb, return_dict=True)["loss"])
             if not math.isfinite(loss):
@@ -151,8 +163,16 @@ def lr_find(spec, task="multiclass", hparams=None, model=None, start_lr: float =
         raise ValueError("the sweep diverged immediately; lower start_lr")
     smoothed = smooth_losses(losses).tolist()
     sugg = _suggestions(np.array(lrs), np.array(smoothed), diverge_factor)
-    return {"lrs": lrs, "losses": losses, "smoothed": smoothed, "suggestions": sugg, "stopped_reason": reason,
-            "seconds": time.perf_counter() - t0, "start_lr": start_lr, "end_lr": end_lr}
+    return {
+        "lrs": lrs,
+        "losses": losses,
+        "smoothed": smoothed,
+        "suggestions": sugg,
+        "stopped_reason": reason,
+        "seconds": time.perf_counter() - t0,
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+    }
 
 
 class DivergenceCheck:
@@ -209,7 +229,7 @@ def _setup(task, hparams, data):
 
     hp = HParams.from_dict(hparams.to_dict() if isinstance(hparams, HParams) else hparams)
     hp.schedule = "constant"
-    hp.precision = resolve_precision(hp.precision)[0]   # "auto" -> what this machine trains fastest in
+    hp.precision = resolve_precision(hp.precision)[0]  # "auto" -> what this machine trains fastest in
     task = get_task(task)
     keras.utils.set_random_seed(hp.seed)
     xtr, ytr, _, _ = prepare_split(task, hp, data)

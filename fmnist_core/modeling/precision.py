@@ -12,6 +12,7 @@ The decision is cached in ``~/.fmnist-lab/precision.json``, keyed by what decide
 architecture, TensorFlow version, the oneDNN settings and the visible GPUs. A damaged cache is
 measured again, never trusted.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,19 +29,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fmnist_core.schema.hparams import PRECISIONS
 
 CONCRETE = tuple(p for p in PRECISIONS if p != "auto")
-CLEARLY_FASTER = 0.85          # bfloat16 is kept only when its step takes <= 85% of float32's
-REFERENCE_PRESET = "quick"     # the model a student trains first (models.DEFAULT_PRESET): timed for estimates
-REFERENCE_BATCH = 256          # the quick recipe's batch size: the ratio depends on the batch
+CLEARLY_FASTER = 0.85  # bfloat16 is kept only when its step takes <= 85% of float32's
+REFERENCE_PRESET = "quick"  # the model a student trains first (models.DEFAULT_PRESET): timed for estimates
+REFERENCE_BATCH = 256  # the quick recipe's batch size: the ratio depends on the batch
 # The probe that decides: convolutions heavy enough (4.2 M multiply-adds per image: the quick preset until
 # 2026-12-07) that the step measures the CPU's bfloat16 arithmetic, not the optimizer and input overheads
 # that dominate the small quick model's step (there native bfloat16 measured only 1.1-1.3x faster).
-PROBE = [layer for filters in (32, 64) for layer in (
-    {"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"},
-    {"type": "MaxPool2D", "pool_size": 2}, {"type": "BatchNorm"}, {"type": "Activation", "activation": "relu"})] + [
-    {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "linear"}, {"type": "BatchNorm"},
-    {"type": "Activation", "activation": "relu"}]
-TIMED_STEPS = 8                # per precision, interleaved, after one untimed (tracing) step
-CACHE_VERSION = 2              # 2: the fastest step, not the median (noisy on a busy machine)
+PROBE = [
+    layer
+    for filters in (32, 64)
+    for layer in (
+        {"type": "Conv2D", "filters": filters, "kernel_size": 3, "padding": "same", "activation": "linear"},
+        {"type": "MaxPool2D", "pool_size": 2},
+        {"type": "BatchNorm"},
+        {"type": "Activation", "activation": "relu"},
+    )
+] + [
+    {"type": "Flatten"},
+    {"type": "Dense", "units": 128, "activation": "linear"},
+    {"type": "BatchNorm"},
+    {"type": "Activation", "activation": "relu"},
+]
+TIMED_STEPS = 8  # per precision, interleaved, after one untimed (tracing) step
+CACHE_VERSION = 2  # 2: the fastest step, not the median (noisy on a busy machine)
 ENV_THAT_MATTERS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "CUDA_VISIBLE_DEVICES")
 
 
@@ -57,7 +68,7 @@ class PrecisionChoice(BaseModel):
     float32_step_s: float | None = Field(default=None, gt=0)
     bfloat16_step_s: float | None = Field(default=None, gt=0)
     bfloat16_error: str | None = Field(default=None, max_length=300)
-    quick_float32_s: float | None = Field(default=None, gt=0)    # the quick model's step, for time estimates
+    quick_float32_s: float | None = Field(default=None, gt=0)  # the quick model's step, for time estimates
     quick_bfloat16_s: float | None = Field(default=None, gt=0)
     measured_at: float = Field(gt=0)
     machine: dict[str, str]
@@ -80,8 +91,13 @@ def _light_key() -> dict[str, str]:
     from fmnist_core.modeling.models import preset
 
     reference = hashlib.sha256(json.dumps([preset(REFERENCE_PRESET), PROBE], sort_keys=True).encode()).hexdigest()[:12]
-    key = {"cpu": _cpu_model(), "arch": platform.machine().lower(), "os": platform.system(),
-           "tensorflow": _tf_version(), "reference": f"{REFERENCE_PRESET}:{reference}@{REFERENCE_BATCH}"}
+    key = {
+        "cpu": _cpu_model(),
+        "arch": platform.machine().lower(),
+        "os": platform.system(),
+        "tensorflow": _tf_version(),
+        "reference": f"{REFERENCE_PRESET}:{reference}@{REFERENCE_BATCH}",
+    }
     key.update({v: os.environ.get(v, "") for v in ENV_THAT_MATTERS})
     return key
 
@@ -102,8 +118,9 @@ def _cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     if platform.system() == "Darwin":
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
-                                 timeout=5)
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            )
             if out.stdout.strip():
                 return out.stdout.strip()
     return platform.processor() or "unknown"
@@ -134,7 +151,7 @@ def cached_choice(home: Path | None = None, key: dict | None = None) -> Precisio
             return None
         return PrecisionChoice.model_validate(raw)
     except (OSError, ValueError, AttributeError, ValidationError):
-        return None   # a damaged cache costs one measurement, nothing else
+        return None  # a damaged cache costs one measurement, nothing else
 
 
 def known_choice(home: Path | None = None) -> PrecisionChoice | None:
@@ -171,7 +188,7 @@ def _store(choice: PrecisionChoice, home: Path | None) -> None:
     except (OSError, ValueError, AttributeError):
         entries = {}
     entries[_key_id(choice.machine)] = choice.model_dump()
-    with contextlib.suppress(OSError):   # a read-only home measures again next time; training goes on
+    with contextlib.suppress(OSError):  # a read-only home measures again next time; training goes on
         atomic_write_json(path, {"version": CACHE_VERSION, "entries": entries})
 
 
@@ -187,32 +204,46 @@ def choose_precision(home: Path | None = None, refresh: bool = False, measure=No
         if choice is not None:
             return choice
     with _measure_lock(cache_path(home)):
-        choice = None if refresh else cached_choice(home, key)   # another process may have measured
+        choice = None if refresh else cached_choice(home, key)  # another process may have measured
         if choice is None:
             choice = decide(key, *(measure or measure_steps)())
             _store(choice, home)
     return choice
 
 
-def decide(key: dict, f32_s: float | None, bf16_s: float | None, bf16_error: str | None,
-           quick_f32_s: float | None = None, quick_bf16_s: float | None = None) -> PrecisionChoice:
+def decide(
+    key: dict,
+    f32_s: float | None,
+    bf16_s: float | None,
+    bf16_error: str | None,
+    quick_f32_s: float | None = None,
+    quick_bf16_s: float | None = None,
+) -> PrecisionChoice:
     """The rule, apart from the measuring: a GPU -> mixed_float16; bfloat16 only when it runs and is clearly
     faster on the probe. The quick model's steps are kept for the app's time estimates."""
-    common = {"float32_step_s": f32_s, "bfloat16_step_s": bf16_s, "bfloat16_error": bf16_error,
-              "quick_float32_s": quick_f32_s, "quick_bfloat16_s": quick_bf16_s,
-              "measured_at": time.time(), "machine": key}
+    common = {
+        "float32_step_s": f32_s,
+        "bfloat16_step_s": bf16_s,
+        "bfloat16_error": bf16_error,
+        "quick_float32_s": quick_f32_s,
+        "quick_bfloat16_s": quick_bf16_s,
+        "measured_at": time.time(),
+        "machine": key,
+    }
     if key.get("gpus"):
-        return PrecisionChoice(precision="mixed_float16", reason=f"mixed_float16: on the GPU ({key['gpus']})",
-                               **common)
+        return PrecisionChoice(precision="mixed_float16", reason=f"mixed_float16: on the GPU ({key['gpus']})", **common)
     if bf16_error or not bf16_s or not f32_s:
         why = (bf16_error or "not measured")[:120]
-        return PrecisionChoice(precision="float32", reason=f"float32: bfloat16 does not run on this CPU ({why})",
-                               **common)
+        return PrecisionChoice(
+            precision="float32", reason=f"float32: bfloat16 does not run on this CPU ({why})", **common
+        )
     ratio = bf16_s / f32_s
     if ratio <= CLEARLY_FASTER:
-        return PrecisionChoice(precision="mixed_bfloat16",
-                               reason=f"mixed_bfloat16: this CPU has fast bfloat16 (measured {1 / ratio:.1f}x "
-                                      "faster than float32)", **common)
+        return PrecisionChoice(
+            precision="mixed_bfloat16",
+            reason=f"mixed_bfloat16: this CPU has fast bfloat16 (measured {1 / ratio:.1f}x faster than float32)",
+            **common,
+        )
     if ratio >= 1.0:
         why = f"measured {ratio:.1f}x slower"
     else:
@@ -236,7 +267,7 @@ def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | 
     quick_f32 = _fastest(_reference_step("float32", REFERENCE_PRESET), 5)
     try:
         bf16 = _reference_step("mixed_bfloat16", PROBE)
-        bf16()   # the first step traces, and is where an unsupported bfloat16 kernel fails
+        bf16()  # the first step traces, and is where an unsupported bfloat16 kernel fails
     except Exception as exc:  # noqa: BLE001 - TensorFlow's op errors have no common narrower base
         return _fastest(f32, steps), None, short_error(exc), quick_f32, None
     f32()
@@ -247,7 +278,7 @@ def measure_steps(steps: int = TIMED_STEPS) -> tuple[float, float | None, str | 
         if i >= 1 and min(t16) > 2 * max(t32):
             break
     quick_bf16 = None
-    if min(t16) < min(t32):   # only where bfloat16 may be chosen: emulated, a quick step takes ~1 s
+    if min(t16) < min(t32):  # only where bfloat16 may be chosen: emulated, a quick step takes ~1 s
         quick_bf16 = _fastest(_reference_step("mixed_bfloat16", REFERENCE_PRESET), 5)
     return min(t32), min(t16), None, quick_f32, quick_bf16
 
@@ -297,7 +328,7 @@ def _measure_lock(path: Path):
         lock = FileLock(str(path) + ".lock")
         lock.acquire(timeout=120)
     except (OSError, Timeout):
-        yield   # a read-only home or a stuck peer: measure anyway, unlocked
+        yield  # a read-only home or a stuck peer: measure anyway, unlocked
         return
     try:
         yield
@@ -343,4 +374,5 @@ def float32_twin(model):
 def unsupported(precision: str, exc: BaseException) -> PrecisionUnsupportedError:
     """The one-line error for a run whose chosen precision failed at its first step."""
     return PrecisionUnsupportedError(
-        f"{precision} does not run on this machine ({short_error(exc)}); choose precision auto or float32")
+        f"{precision} does not run on this machine ({short_error(exc)}); choose precision auto or float32"
+    )

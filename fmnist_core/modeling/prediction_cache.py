@@ -11,6 +11,7 @@ study's tables) is a few milliseconds of numpy on top.
 Layout of the .npz: ``sha256`` (str), and per split ``<split>`` float32 (n, k) probabilities plus
 ``<split>_args`` (str, "seed,val_fraction,subset").
 """
+
 from __future__ import annotations
 
 import functools
@@ -90,8 +91,13 @@ def store(name: str, split: str, args, probs: np.ndarray) -> Path:
         data = _read(path)
         if str(data.get("sha256", "")) != sha:  # another model version: drop its splits
             data = {}
-        data.update({"sha256": np.array(sha), split: np.asarray(probs, dtype=np.float32),
-                     f"{split}_args": np.array(_args_key(args))})
+        data.update(
+            {
+                "sha256": np.array(sha),
+                split: np.asarray(probs, dtype=np.float32),
+                f"{split}_args": np.array(_args_key(args)),
+            }
+        )
         buf = io.BytesIO()
         np.savez_compressed(buf, **data)
         atomic_write_bytes(path, buf.getvalue())
@@ -100,4 +106,3 @@ def store(name: str, split: str, args, probs: np.ndarray) -> Path:
 
 def is_cached(name: str, split: str, args) -> bool:
     return load(name, split, args) is not None
-

@@ -19,6 +19,7 @@ Lookups search the user's folder first, then the shipped one.
 Fault injection: ``FMNIST_FAULT_AT=<step>`` SIGKILLs the process at that step of a save or
 delete (``FAULT_STEPS``), for tests/test_faults.py.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -34,10 +35,10 @@ from pathlib import Path
 
 import jsonschema
 
+from fmnist_core.modeling.shipped import REPO_ROOT, SHIPPED_DIR, refuse_shipped  # noqa: F401  (re-exported)
 from fmnist_core.schema.names import NAME_RE, check_name  # noqa: F401  (saving.check_name is the API)
 from fmnist_core.schema.settings import settings
 
-from fmnist_core.modeling.shipped import REPO_ROOT, SHIPPED_DIR, refuse_shipped  # noqa: F401  (re-exported)
 META_ENTRY = "fmnist/metadata.json"
 FAULT_STEPS = ("keras_written", "staged", "published", "before_delete")
 
@@ -72,8 +73,9 @@ class DamagedModelError(ValueError):
     """A model file whose bytes, hash or metadata do not check out; its message starts with 'damaged:'."""
 
     def __init__(self, name: str, reason: str):
-        super().__init__(f"model {name!r} is damaged: {reason}. Delete it and train it again "
-                         "(shipped models: `make models`)")
+        super().__init__(
+            f"model {name!r} is damaged: {reason}. Delete it and train it again (shipped models: `make models`)"
+        )
         self.reason = f"damaged: {reason}"
 
 
@@ -125,6 +127,7 @@ def atomic_write_json(path: Path, obj) -> None:
 
 def json_default(o):
     import numpy as np
+
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -138,11 +141,17 @@ def library_versions() -> dict:
     import keras
     import numpy
     import tensorflow as tf
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": numpy.__version__}
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 # ---------------------------------------------------------------- writing
+
 
 def _payload_sha256(zf: zipfile.ZipFile) -> str:
     """sha256 over Keras's own entries (names and contents, in name order); reading them checks CRCs too."""
@@ -194,9 +203,15 @@ def stage_model(model, name: str, metadata: dict, directory: Path | None = None)
         slim.save(tmp)
         _fault("keras_written")
         with zipfile.ZipFile(tmp, "a") as zf:
-            meta = {**metadata, "name": name, "model_file": f"{name}.keras", "payload_sha256": _payload_sha256(zf),
-                    "n_params": int(model.count_params()),
-                    "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "versions": library_versions()}
+            meta = {
+                **metadata,
+                "name": name,
+                "model_file": f"{name}.keras",
+                "payload_sha256": _payload_sha256(zf),
+                "n_params": int(model.count_params()),
+                "saved_at": _dt.datetime.now(_dt.UTC).isoformat(),
+                "versions": library_versions(),
+            }
             meta.pop("model_sha256", None)
             _VALIDATOR.validate(json.loads(json.dumps(meta, default=json_default)))
             zf.writestr(META_ENTRY, json.dumps(meta, indent=2, sort_keys=True, default=json_default))
@@ -247,7 +262,7 @@ def save_model(model, name: str, metadata: dict, directory: Path | None = None) 
 
 # ---------------------------------------------------------------- reading, verified
 
-_verified: dict = {}   # (path, inode, size, mtime_ns) -> metadata: a file is hashed once per change
+_verified: dict = {}  # (path, inode, size, mtime_ns) -> metadata: a file is hashed once per change
 
 
 def _identity(path: Path):
@@ -339,15 +354,18 @@ def load_model(name: str):
         before = _identity(path)
         meta = read_metadata(path)
         try:
-            with warnings.catch_warnings(record=True) as caught:   # Keras's own lines never reach the user
+            with warnings.catch_warnings(record=True) as caught:  # Keras's own lines never reach the user
                 warnings.simplefilter("always")
                 model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
-            raise DamagedModelError(name, f"Keras cannot load it ({type(exc).__name__}: "
-                                          f"{' '.join(str(exc).split())[:120]})") from None
+            raise DamagedModelError(
+                name, f"Keras cannot load it ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+            ) from None
         skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
-        if skipped:   # Keras loaded it but left some layers with fresh random weights: never use that
-            raise DamagedModelError(name, f"some of its weights could not be loaded ({' '.join(skipped[0].split())[:120]})")
+        if skipped:  # Keras loaded it but left some layers with fresh random weights: never use that
+            raise DamagedModelError(
+                name, f"some of its weights could not be loaded ({' '.join(skipped[0].split())[:120]})"
+            )
         try:
             same = _identity(path) == before
         except OSError:
@@ -360,8 +378,9 @@ def load_model(name: str):
         raise DamagedModelError(name, f"unknown task in its metadata ({exc})") from None
     outputs = model.output_shape[-1]
     if outputs != (1 if task.is_binary else task.n_classes):
-        raise DamagedModelError(name, f"the model has {outputs} outputs but its task {task.name!r} has "
-                                      f"{task.n_classes} classes")
+        raise DamagedModelError(
+            name, f"the model has {outputs} outputs but its task {task.name!r} has {task.n_classes} classes"
+        )
     return model, meta
 
 
@@ -391,6 +410,7 @@ def list_models() -> list[dict]:
 
 # ---------------------------------------------------------------- deleting and renaming (the home only)
 
+
 def _own_file(name: str, directory: Path | None = None) -> Path:
     directory = Path(directory) if directory else home_dir()
     path = directory / f"{check_name(name)}.keras"
@@ -402,7 +422,7 @@ def _own_file(name: str, directory: Path | None = None) -> Path:
 def _unlink_model(path: Path) -> None:
     refuse_shipped(path, "deleted or renamed")
     _fault("before_delete")
-    path.unlink(missing_ok=True)        # one unlink removes the unit; a legacy sidecar alone is ignored
+    path.unlink(missing_ok=True)  # one unlink removes the unit; a legacy sidecar alone is ignored
     path.with_suffix(".json").unlink(missing_ok=True)
 
 
@@ -420,7 +440,7 @@ def delete_model(name: str, owner=None) -> None:
     try:
         _check_model_owner(read_metadata(path), owner)
     except DamagedModelError:
-        pass   # a damaged file may always be removed
+        pass  # a damaged file may always be removed
     _unlink_model(path)
 
 
@@ -445,7 +465,7 @@ def rename_model(old: str, new: str, owner=None) -> Path:
     without ever replacing a file, then the old name is unlinked: a crash between the two
     leaves both names, never neither.
     """
-    refuse_shipped(find_model(old), "renamed")   # whichever folder it is in: say why, not "not found"
+    refuse_shipped(find_model(old), "renamed")  # whichever folder it is in: say why, not "not found"
     src = _own_file(old)
     check_name(new)
     dst = src.with_name(f"{new}.keras")
@@ -469,7 +489,7 @@ def rename_model(old: str, new: str, owner=None) -> Path:
         os.chmod(tmp, 0o644)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.link(tmp, dst)               # fails if the name was taken meanwhile: never overwrites
+        os.link(tmp, dst)  # fails if the name was taken meanwhile: never overwrites
     except FileExistsError:
         raise ValueError(f"a model named {new!r} already exists; choose another name") from None
     finally:

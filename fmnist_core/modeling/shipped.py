@@ -5,6 +5,7 @@ unset, so "in that folder" does not make a file shipped: its name does. Every wr
 (publish, delete, rename) asks ``refuse_shipped`` first, so no path (CLI, page, a future one) can
 change them. Only ``make models``, which rebuilds them, sets FMNIST_SHIP=1.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,5 +29,7 @@ def is_shipped(path) -> bool:
 def refuse_shipped(path, verb: str = "changed") -> None:
     """PermissionError (one line) if ``path`` is a shipped model and this is not ``make models``."""
     if is_shipped(path) and not settings().ship:
-        raise PermissionError(f"{Path(path).stem!r} is a shipped model; it cannot be {verb}: "
-                              "copy it under another name instead (shipped models are rebuilt by `make models`)")
+        raise PermissionError(
+            f"{Path(path).stem!r} is a shipped model; it cannot be {verb}: "
+            "copy it under another name instead (shipped models are rebuilt by `make models`)"
+        )

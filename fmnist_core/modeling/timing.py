@@ -7,6 +7,7 @@ large Dense one), so we build the model and time real train and validation steps
 The first steps trace the graph and are much slower than the rest, so they are run as
 warm-up and left out of the measurement.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,13 +52,14 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
     if not 1 <= int(steps) <= 100 or not 1 <= int(warmup) <= 20:
         raise ValueError(f"steps must be in 1-100 and warmup in 1-20, got {steps} and {warmup}")
     import keras  # after validation: a bad argument is reported without the TensorFlow start-up
+
     task = get_task(task)
     n_train, n_val = train_set_size(hp)
     bs = hp.batch_size
     (x, y10), _ = fdata.load_fashion_mnist()
     x = fdata.preprocess(x[:bs], hp.normalize)
     y = task.labels(y10[:bs]).astype(np.float32)
-    if hp.label_smoothing and not task.is_binary:   # the smoothed loss takes one-hot labels
+    if hp.label_smoothing and not task.is_binary:  # the smoothed loss takes one-hot labels
         y = np.eye(task.n_classes, dtype=np.float32)[y.astype(int)]
 
     keras.utils.set_random_seed(hp.seed)
@@ -76,9 +78,18 @@ def estimate_epoch_seconds(spec, task="multiclass", hparams=None, steps: int = 8
 
     train_s = per_batch * batches_per_epoch
     val_s = per_val_batch * math.ceil(n_val / bs) if n_val else 0.0
-    return {"seconds_per_epoch": train_s + val_s, "train_seconds": train_s, "val_seconds": val_s,
-            "seconds_per_batch": per_batch, "batches_per_epoch": batches_per_epoch, "n_train": n_train,
-            "n_val": n_val, "batch_size": bs, "measured_steps": steps, "precision": precision}
+    return {
+        "seconds_per_epoch": train_s + val_s,
+        "train_seconds": train_s,
+        "val_seconds": val_s,
+        "seconds_per_batch": per_batch,
+        "batches_per_epoch": batches_per_epoch,
+        "n_train": n_train,
+        "n_val": n_val,
+        "batch_size": bs,
+        "measured_steps": steps,
+        "precision": precision,
+    }
 
 
 def _median_seconds(fn, n: int) -> float:

@@ -3,6 +3,7 @@
 Flow: validate hparams -> seed -> split data -> build model -> compile with the chosen
 optimizer and LR schedule -> fit with progress, NaN guard, stop request, early stopping.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,16 +28,17 @@ class TrainingDivergedError(RuntimeError):
 @dataclass
 class TrainResult:
     model: object
-    history: list[dict] = field(default_factory=list)   # one dict per epoch
-    val_metrics: dict = field(default_factory=dict)      # accuracy and loss on the validation split
+    history: list[dict] = field(default_factory=list)  # one dict per epoch
+    val_metrics: dict = field(default_factory=dict)  # accuracy and loss on the validation split
     seconds: float = 0.0
-    stopped: bool = False                               # True when a stop request ended the run
+    stopped: bool = False  # True when a stop request ended the run
     best_epoch: int | None = None
-    precision: str = "float32"                          # what it trained in (``auto`` resolved)
-    precision_reason: str | None = None                 # why, when ``auto`` chose it
+    precision: str = "float32"  # what it trained in (``auto`` resolved)
+    precision_reason: str | None = None  # why, when ``auto`` chose it
 
 
 # ---------------------------------------------------------------- schedules
+
 
 def make_lr_schedule(hp: HParams, steps_per_epoch: int):
     """A Keras LearningRateSchedule (per step) for the chosen schedule, or a float for constant/step.
@@ -54,8 +56,9 @@ def make_lr_schedule(hp: HParams, steps_per_epoch: int):
     if hp.schedule == "onecycle":
         # One-cycle: warm up from lr/25 to lr over 30% of the steps, then cosine-anneal to ~0.
         warm = max(1, int(0.3 * total))
-        return keras.optimizers.schedules.CosineDecay(hp.lr / 25, total - warm, alpha=1e-3,
-                                                      warmup_target=hp.lr, warmup_steps=warm)
+        return keras.optimizers.schedules.CosineDecay(
+            hp.lr / 25, total - warm, alpha=1e-3, warmup_target=hp.lr, warmup_steps=warm
+        )
     return hp.lr
 
 
@@ -64,6 +67,7 @@ def _step_decay_callback(hp: HParams):
 
     def schedule(epoch, lr):  # epoch is 0-based; "until epoch N" means epochs 1..N keep the LR
         return hp.lr * (hp.step_factor ** max(0, epoch + 1 - hp.step_epoch))
+
     return keras.callbacks.LearningRateScheduler(schedule)
 
 
@@ -84,7 +88,7 @@ def compile_model(model, hp: HParams, task, steps_per_epoch: int):
     task = get_task(task)
     if task.is_binary:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=hp.label_smoothing)
-    elif hp.label_smoothing:   # Keras's sparse loss has no smoothing: make_dataset one-hot encodes
+    elif hp.label_smoothing:  # Keras's sparse loss has no smoothing: make_dataset one-hot encodes
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=hp.label_smoothing)
     else:
         loss = "sparse_categorical_crossentropy"
@@ -98,6 +102,7 @@ def compile_model(model, hp: HParams, task, steps_per_epoch: int):
 
 
 # ---------------------------------------------------------------- data pipeline
+
 
 def make_dataset(x, y, hp: HParams, training: bool, n_classes: int | None = None, repeat: bool = False):
     """tf.data pipeline: float images (n,28,28,1), shuffled and augmented when training.
@@ -155,6 +160,7 @@ def augmentation(hp: HParams):
         for layer in aug:
             images = layer(images, training=True)
         return images
+
     return augment
 
 
@@ -168,14 +174,29 @@ def prepare_split(task, hp: HParams, data=None):
     if data is None:
         data = fdata.train_val_split(hp.val_fraction, hp.seed, hp.subset)
     (xtr, ytr), (xva, yva) = data
-    return (fdata.preprocess(xtr, hp.normalize), task.labels(ytr),
-            fdata.preprocess(xva, hp.normalize), task.labels(yva))
+    return (
+        fdata.preprocess(xtr, hp.normalize),
+        task.labels(ytr),
+        fdata.preprocess(xva, hp.normalize),
+        task.labels(yva),
+    )
 
 
 # ---------------------------------------------------------------- the run
 
-def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=None, should_stop=None,
-          data=None, model=None, progress_interval: float = 0.25, histograms: bool = True) -> TrainResult:
+
+def train(
+    spec,
+    task="multiclass",
+    hparams=None,
+    callbacks=None,
+    on_progress=None,
+    should_stop=None,
+    data=None,
+    model=None,
+    progress_interval: float = 0.25,
+    histograms: bool = True,
+) -> TrainResult:
     """Train a model and return it with its per-epoch history and validation metrics.
 
     spec : list of layer dicts or a preset name (see ``models``).
@@ -218,6 +239,7 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
         if hp.init_from:
             from fmnist_core.modeling.inference import get_model
             from fmnist_core.modeling.models import transfer_conv_weights
+
             transfer_conv_weights(get_model(hp.init_from)[0], model)
     compile_model(model, hp, task, steps)
 
@@ -242,9 +264,14 @@ def train(spec, task="multiclass", hparams=None, callbacks=None, on_progress=Non
     t0 = time.perf_counter()
     n_out = None if task.is_binary else task.n_classes
     try:
-        keras_hist = model.fit(make_dataset(xtr, ytr, hp, True, n_out),
-                               validation_data=make_dataset(xva, yva, hp, False, n_out),
-                               epochs=hp.epochs, callbacks=cbs, verbose=0, shuffle=False)
+        keras_hist = model.fit(
+            make_dataset(xtr, ytr, hp, True, n_out),
+            validation_data=make_dataset(xva, yva, hp, False, n_out),
+            epochs=hp.epochs,
+            callbacks=cbs,
+            verbose=0,
+            shuffle=False,
+        )
     except Exception as exc:
         # A reduced precision whose kernels this CPU lacks (bfloat16 with oneDNN below AVX-512) fails
         # at the very first step, in dozens of lines of graph context: say it in one line instead.

@@ -5,6 +5,7 @@ The values themselves are the schema's business (``HParams``, ``normalize_spec``
 checks that need more than the values: the task, the parameter cap for it, and a transfer source
 on disk that fits the model.
 """
+
 from __future__ import annotations
 
 from fmnist_core.data.tasks import get_task
@@ -32,14 +33,16 @@ def check_transfer(spec, init_from: str) -> None:
         raise ValueError(str(exc)) from None
     mine = conv_body(spec)
     if not any(layer["type"] in ("Conv2D", "BatchNorm") for layer in mine):
-        return   # nothing to copy: the transfer is a no-op (as for a linear model), not an error
+        return  # nothing to copy: the transfer is a no-op (as for a linear model), not an error
     try:
         theirs = conv_body(normalize_spec(meta.get("spec") or []))
     except ValueError:
         theirs = None
     if theirs != mine:
-        raise ValueError(f"--init-from {init_from!r} has a different architecture: its convolutional layers "
-                         "differ from this model's; pick a model trained with the same preset")
+        raise ValueError(
+            f"--init-from {init_from!r} has a different architecture: its convolutional layers "
+            "differ from this model's; pick a model trained with the same preset"
+        )
 
 
 def check_run(spec, task, hparams):
@@ -47,7 +50,7 @@ def check_run(spec, task, hparams):
     task = get_task(task)
     spec = normalize_spec(spec)
     check_param_cap(spec, task)
-    hp = HParams.from_dict(hparams)   # the values, bounds and the split: the schema's rules
+    hp = HParams.from_dict(hparams)  # the values, bounds and the split: the schema's rules
     if hp.init_from:
         check_transfer(spec, hp.init_from)
     return spec, task, hp

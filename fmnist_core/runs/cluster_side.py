@@ -3,6 +3,7 @@
 Mixed into ``store.RunStore`` (needs its ``_tx`` and ``_read``); used by ``ray_executor`` and
 the app's cluster panel.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
@@ -28,9 +29,14 @@ class ClusterSide:
     def running_with_executor(self, prefix: str) -> list[dict]:
         """Running runs whose executor starts with ``prefix``: [{"id", "executor", "stop_requested"}]."""
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(R.c.id, R.c.executor, R.c.stop_requested).where(
-                    R.c.status == "running", R.c.executor.startswith(prefix, autoescape=True)))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(R.c.id, R.c.executor, R.c.stop_requested).where(
+                        R.c.status == "running", R.c.executor.startswith(prefix, autoescape=True)
+                    )
+                )
+            ]
 
     # ------------------------------------------------------------ models that travel through the store
 
@@ -51,10 +57,12 @@ class ClusterSide:
             conn.execute(MB.delete().where(MB.c.run_id == run_id))
             return True
 
-
     def model_lost(self, run_id: int, message: str) -> None:
         """A finished run whose model could not be installed: failed with ``message``, its blob dropped."""
         with self._tx() as conn:
-            conn.execute(update(R).where(R.c.id == run_id, R.c.status.in_(("completed", "stopped")))
-                         .values(status="failed", message=message))
+            conn.execute(
+                update(R)
+                .where(R.c.id == run_id, R.c.status.in_(("completed", "stopped")))
+                .values(status="failed", message=message)
+            )
             conn.execute(S.model_blobs.delete().where(S.model_blobs.c.run_id == run_id))

@@ -7,6 +7,7 @@ processes (each in its own session, so a run outlives the browser tab and the se
 free slot (``slots``). A distributed engine implements the same interface: ``ray_executor``, see
 docs/SCALING.md.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,7 +22,7 @@ from fmnist_core.runs.slots import SLOT_TAKEN_WITHIN_S, slot_paths, try_lock, un
 from fmnist_core.runs.store import RunStore
 from fmnist_core.schema.settings import settings
 
-KEEP_LOGS = 200   # worker logs kept in <store folder>/logs; older ones are deleted at the next start
+KEEP_LOGS = 200  # worker logs kept in <store folder>/logs; older ones are deleted at the next start
 
 
 def prewarm_seconds() -> float:
@@ -93,10 +94,23 @@ class LocalProcessExecutor(Executor):
             env["FMNIST_HOME"] = str(saving.home_dir().resolve())
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "fmnist_core.runs.worker", "--store", store.url_string, "--log",
-                 str(log_path), *extra],
-                cwd=saving.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)  # its own session: Ctrl-C in a terminal or a server restart spares it
+                [
+                    sys.executable,
+                    "-m",
+                    "fmnist_core.runs.worker",
+                    "--store",
+                    store.url_string,
+                    "--log",
+                    str(log_path),
+                    *extra,
+                ],
+                cwd=saving.REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # its own session: Ctrl-C in a terminal or a server restart spares it
         proc.started_at = time.monotonic()
         self._procs.append(proc)
         return proc

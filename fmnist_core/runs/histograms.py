@@ -1,6 +1,7 @@
 """Where a run's weight and gradient histograms live: one JSON line per epoch in
 ``<home>/histograms/run<id>.jsonl``, appended by the worker from ``callbacks.WeightHistograms``
 events and read by Compare runs (drawn by ``insight.weight_histograms``)."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 
 def path_for(run_id: int, home: Path | None = None) -> Path:
     from fmnist_core.modeling.saving import home_dir
+
     return (home or home_dir()) / "histograms" / f"run{int(run_id)}.jsonl"
 
 

@@ -11,6 +11,7 @@ re-exports what its callers use from the modules it is built on: ``executors`` (
 ``checks`` (the boundary checks) and ``sweeps`` (planning one run per value); those never import
 this module, so no import cycle runs through it.
 """
+
 from __future__ import annotations
 
 import time
@@ -70,8 +71,18 @@ def _existing_models() -> set[str]:
 
 # ---------------------------------------------------------------- the API
 
-def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, model_name=None,
-           overwrite: bool = False, owner=None) -> int:
+
+def submit(
+    spec,
+    task="multiclass",
+    hparams=None,
+    name=None,
+    store=None,
+    *,
+    model_name=None,
+    overwrite: bool = False,
+    owner=None,
+) -> int:
     """Queue a training run and make sure a worker will train it; returns the run id.
 
     spec : preset name or layer list; task : task name, Task or dict; hparams : HParams or dict.
@@ -84,7 +95,7 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     Raises ValueError (SpecError, NameTakenError are ones) for anything that could not train;
     nothing is queued then.
     """
-    settings()   # a bad FMNIST_* setting is refused before anything is queued
+    settings()  # a bad FMNIST_* setting is refused before anything is queued
     executor = get_executor()
     store = _store(store)
     executor.check(store)
@@ -92,15 +103,23 @@ def submit(spec, task="multiclass", hparams=None, name=None, store=None, *, mode
     spec, task, hp = check_run(spec, task, hparams)
     if model_name is not None:
         _check_target(model_name)
-    run_id = store.create_run(name or model_name or f"{label} {task.name}", task, spec, hp,
-                              model_name=model_name, reserved_names=_existing_models(), overwrite=overwrite,
-                              owner=owner or local_owner())
+    run_id = store.create_run(
+        name or model_name or f"{label} {task.name}",
+        task,
+        spec,
+        hp,
+        model_name=model_name,
+        reserved_names=_existing_models(),
+        overwrite=overwrite,
+        owner=owner or local_owner(),
+    )
     executor.ensure_worker(store)
     return run_id
 
 
-def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: bool = False, owner=None,
-               on_event=None) -> dict:
+def train_here(
+    spec, task, hparams, model_name: str, store=None, *, overwrite: bool = False, owner=None, on_event=None
+) -> dict:
     """Train in this process, as a run: the name is reserved in the store exactly as ``submit`` does
     (so a queued run or another ``train-here`` can never claim it at the same time), the run is
     created already running under this process's lease, and the model is published in the
@@ -117,20 +136,28 @@ def train_here(spec, task, hparams, model_name: str, store=None, *, overwrite: b
     store = _store(store)
     spec, task, hp = check_run(spec, task, hparams)
     _check_target(model_name)
-    store.reap_dead()   # a killed train-here's reservation ends here, not at the next listing
-    run_id = store.create_run(model_name, task, spec, hp, model_name=model_name, reserved_names=_existing_models(),
-                              overwrite=overwrite, owner=owner or local_owner(), claim_pid=os.getpid())
+    store.reap_dead()  # a killed train-here's reservation ends here, not at the next listing
+    run_id = store.create_run(
+        model_name,
+        task,
+        spec,
+        hp,
+        model_name=model_name,
+        reserved_names=_existing_models(),
+        overwrite=overwrite,
+        owner=owner or local_owner(),
+        claim_pid=os.getpid(),
+    )
     run = store.get_run(run_id, with_batches=False)
     run["lease"] = run.get("lease_token")
     worker._quiet.set()
-    beat = worker.Heartbeat(store)   # renews the lease while training (evaluation has no progress events)
+    beat = worker.Heartbeat(store)  # renews the lease while training (evaluation has no progress events)
     beat.run_id, beat.lease = run_id, run["lease"]
     beat.start()
     try:
         meta, failure = worker.run_one(store, run, on_event=on_event)
-    except KeyboardInterrupt:   # Ctrl-C: record it, so the name is free again at once
-        store.finish(run_id, "failed", "interrupted (Ctrl-C) before it finished; nothing was saved",
-                     lease=run["lease"])
+    except KeyboardInterrupt:  # Ctrl-C: record it, so the name is free again at once
+        store.finish(run_id, "failed", "interrupted (Ctrl-C) before it finished; nothing was saved", lease=run["lease"])
         raise
     finally:
         beat.run_id = beat.lease = None
@@ -146,14 +173,16 @@ class TrainingFailedError(RuntimeError):
 def local_owner() -> str:
     """The identity of the person at this machine (the CLI, and the app when it is not served)."""
     import getpass
+
     try:
         return f"local:{getpass.getuser()}"
     except (KeyError, OSError):
         return "local:user"
 
 
-def submit_sweep(base: dict, param: str, values, store=None, owner=None, param2: str | None = None,
-                 values2=None) -> tuple[str, list[int]]:
+def submit_sweep(
+    base: dict, param: str, values, store=None, owner=None, param2: str | None = None, values2=None
+) -> tuple[str, list[int]]:
     """Queue one run per value (or per pair of values, with ``param2``: a grid, see ``plan_grid``)
     under one sweep id; returns (sweep_id, run ids in value order)."""
     settings()
@@ -163,8 +192,20 @@ def submit_sweep(base: dict, param: str, values, store=None, owner=None, param2:
     reserved = _existing_models()
     owner = owner or local_owner()
     label = f"{param},{param2}" if param2 else param
-    ids = [store.create_run(p["name"], p["task"], p["spec"], p["hparams"], sweep_id, sweep_param=label,
-                            sweep_value=p["value"], reserved_names=reserved, owner=owner) for p in plans]
+    ids = [
+        store.create_run(
+            p["name"],
+            p["task"],
+            p["spec"],
+            p["hparams"],
+            sweep_id,
+            sweep_param=label,
+            sweep_value=p["value"],
+            reserved_names=reserved,
+            owner=owner,
+        )
+        for p in plans
+    ]
     get_executor().ensure_worker(store)
     return sweep_id, ids
 

@@ -19,6 +19,7 @@ serialises writers instead; SQLAlchemy renders no locking clause there).
 
 Mixed into ``store.RunStore``; kept apart because the worker's protocol is its own concept.
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,6 +33,8 @@ from fmnist_core.runs.liveness import age_seconds, now_iso, pid_alive
 from fmnist_core.schema.settings import settings
 
 TERMINAL = ("completed", "stopped", "failed")
+
+
 # A lease not renewed this long is gone, whatever the worker's pid says. FMNIST_LEASE_TIMEOUT_S
 # shortens it for the fault-injection tests (a 66 s SIGSTOP becomes a 10 s one).
 def lease_timeout() -> float:
@@ -40,11 +43,11 @@ def lease_timeout() -> float:
     return settings().lease_timeout_s
 
 
-try:   # a bad value must not break every import: ``jobs.submit`` refuses it, in one line, before queueing
+try:  # a bad value must not break every import: ``jobs.submit`` refuses it, in one line, before queueing
     HEARTBEAT_TIMEOUT_S = lease_timeout()
 except ValueError:
     HEARTBEAT_TIMEOUT_S = 60.0
-MAX_BATCH_POINTS = 5000      # per run; beyond it every other point is dropped (the curve keeps its shape)
+MAX_BATCH_POINTS = 5000  # per run; beyond it every other point is dropped (the curve keeps its shape)
 EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 BATCH_KEYS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "elapsed")
 R = S.runs
@@ -57,6 +60,7 @@ class LeaseLostError(RuntimeError):
 def _num(v):
     """NaN is stored as NULL (SQLite does so anyway); numpy scalars become floats."""
     import math
+
     if v is None:
         return None
     v = float(v)
@@ -77,8 +81,9 @@ def _upsert(conn, table, index, values: dict) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     stmt = dialect_insert(table).values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=index,
-                                            set_={k: stmt.excluded[k] for k in values if k not in index}))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=index, set_={k: stmt.excluded[k] for k in values if k not in index})
+    )
 
 
 class WorkerSide:
@@ -90,8 +95,9 @@ class WorkerSide:
         The returned run carries its lease token as ``run["lease"]``.
         """
         with self._tx() as conn:
-            run_id = conn.execute(select(R.c.id).where(R.c.status == "queued").order_by(R.c.id).limit(1)
-                                  .with_for_update(skip_locked=True)).scalar()
+            run_id = conn.execute(
+                select(R.c.id).where(R.c.status == "queued").order_by(R.c.id).limit(1).with_for_update(skip_locked=True)
+            ).scalar()
             if run_id is None:
                 return None
             lease = self._mark_running(conn, run_id, pid, log_path)
@@ -99,17 +105,29 @@ class WorkerSide:
         run["lease"] = lease
         return run
 
-    def mark_running(self, run_id: int, pid: int, log_path: str | None = None, executor: str | None = None
-                     ) -> str | None:
+    def mark_running(
+        self, run_id: int, pid: int, log_path: str | None = None, executor: str | None = None
+    ) -> str | None:
         """Claim one queued run; its lease token, or None if it was not queued (taken, or stopped)."""
         with self._tx() as conn:
             return self._mark_running(conn, run_id, pid, log_path, executor)
 
     def _mark_running(self, conn, run_id, pid, log_path, executor=None) -> str | None:
         now, lease = now_iso(), uuid.uuid4().hex
-        cur = conn.execute(update(R).where(R.c.id == int(run_id), R.c.status == "queued").values(
-            status="running", pid=int(pid), host=socket.gethostname(), log_path=self._rel(log_path),
-            started_at=now, heartbeat_at=now, lease_token=lease, executor=executor))
+        cur = conn.execute(
+            update(R)
+            .where(R.c.id == int(run_id), R.c.status == "queued")
+            .values(
+                status="running",
+                pid=int(pid),
+                host=socket.gethostname(),
+                log_path=self._rel(log_path),
+                started_at=now,
+                heartbeat_at=now,
+                lease_token=lease,
+                executor=executor,
+            )
+        )
         return lease if cur.rowcount == 1 else None
 
     def heartbeat(self, run_id: int, lease: str | None = None) -> bool:
@@ -117,18 +135,29 @@ class WorkerSide:
         with self._tx() as conn:
             return conn.execute(update(R).where(_held(run_id, lease)).values(heartbeat_at=now_iso())).rowcount == 1
 
-    def set_progress(self, run_id: int, epoch=None, batch=None, batches_per_epoch=None, elapsed=None,
-                     lease: str | None = None) -> None:
+    def set_progress(
+        self, run_id: int, epoch=None, batch=None, batches_per_epoch=None, elapsed=None, lease: str | None = None
+    ) -> None:
         """Live position; None leaves a field unchanged."""
         with self._tx() as conn:
             self._set_progress(conn, run_id, epoch, batch, batches_per_epoch, elapsed, lease)
 
     @staticmethod
     def _set_progress(conn, run_id, epoch=None, batch=None, batches_per_epoch=None, elapsed=None, lease=None):
-        values = {"current_epoch": epoch, "current_batch": batch, "batches_per_epoch": batches_per_epoch,
-                  "elapsed": _num(elapsed)}
-        return conn.execute(update(R).where(_held(run_id, lease)).values(
-            heartbeat_at=now_iso(), **{k: v for k, v in values.items() if v is not None})).rowcount == 1
+        values = {
+            "current_epoch": epoch,
+            "current_batch": batch,
+            "batches_per_epoch": batches_per_epoch,
+            "elapsed": _num(elapsed),
+        }
+        return (
+            conn.execute(
+                update(R)
+                .where(_held(run_id, lease))
+                .values(heartbeat_at=now_iso(), **{k: v for k, v in values.items() if v is not None})
+            ).rowcount
+            == 1
+        )
 
     @staticmethod
     def _is_held(conn, run_id, lease) -> bool:
@@ -138,40 +167,79 @@ class WorkerSide:
         with self._tx() as conn:
             if lease is not None and not self._is_held(conn, run_id, lease):
                 return False
-            _upsert(conn, S.epochs, ["run_id", "epoch"], {"run_id": run_id, "epoch": int(e["epoch"]),
-                                                          **{k: _num(e.get(k)) for k in EPOCH_KEYS[1:]}})
+            _upsert(
+                conn,
+                S.epochs,
+                ["run_id", "epoch"],
+                {"run_id": run_id, "epoch": int(e["epoch"]), **{k: _num(e.get(k)) for k in EPOCH_KEYS[1:]}},
+            )
             return True
 
     def add_batch(self, run_id: int, b: dict, lease: str | None = None) -> bool:
         """Store one live point and the run's position; thins the run's points past MAX_BATCH_POINTS."""
-        from fmnist_core.runs import leases as mod   # the cap is read at call time (tests lower it)
+        from fmnist_core.runs import leases as mod  # the cap is read at call time (tests lower it)
+
         B = S.batches
         with self._tx() as conn:
-            if not self._set_progress(conn, run_id, int(b["epoch"]), int(b["batch"]), b.get("batches_per_epoch"),
-                                      b.get("elapsed"), lease) and lease is not None:
+            if (
+                not self._set_progress(
+                    conn, run_id, int(b["epoch"]), int(b["batch"]), b.get("batches_per_epoch"), b.get("elapsed"), lease
+                )
+                and lease is not None
+            ):
                 return False
-            _upsert(conn, B, ["run_id", "step"], {"run_id": run_id, "step": int(b["step"]), "epoch": int(b["epoch"]),
-                                                  "batch": int(b["batch"]),
-                                                  **{k: _num(b.get(k)) for k in BATCH_KEYS[3:]}})
+            _upsert(
+                conn,
+                B,
+                ["run_id", "step"],
+                {
+                    "run_id": run_id,
+                    "step": int(b["step"]),
+                    "epoch": int(b["epoch"]),
+                    "batch": int(b["batch"]),
+                    **{k: _num(b.get(k)) for k in BATCH_KEYS[3:]},
+                },
+            )
             n = conn.execute(select(func.count()).select_from(B).where(B.c.run_id == run_id)).scalar()
             if n > mod.MAX_BATCH_POINTS:
                 # Drop every second point but never the newest one.
-                ranked = select(B.c.step, func.row_number().over(order_by=B.c.step.desc()).label("rn")) \
-                    .where(B.c.run_id == run_id).subquery()
-                conn.execute(delete(B).where(B.c.run_id == run_id, B.c.step.in_(
-                    select(ranked.c.step).where(ranked.c.rn % 2 == 0))))
+                ranked = (
+                    select(B.c.step, func.row_number().over(order_by=B.c.step.desc()).label("rn"))
+                    .where(B.c.run_id == run_id)
+                    .subquery()
+                )
+                conn.execute(
+                    delete(B).where(
+                        B.c.run_id == run_id, B.c.step.in_(select(ranked.c.step).where(ranked.c.rn % 2 == 0))
+                    )
+                )
             return True
 
     def stop_requested(self, run_id: int, lease: str | None = None) -> bool:
         """True if a stop was asked for, or the run is no longer ours to run (failed, or its lease taken)."""
         with self._read() as conn:
             row = conn.execute(select(R.c.status, R.c.stop_requested, R.c.lease_token).where(R.c.id == run_id)).first()
-        return (row is None or row.status != "running" or bool(row.stop_requested)
-                or (lease is not None and row.lease_token != lease))
+        return (
+            row is None
+            or row.status != "running"
+            or bool(row.stop_requested)
+            or (lease is not None and row.lease_token != lease)
+        )
 
-    def finish(self, run_id: int, status: str, message: str | None = None, val: dict | None = None,
-               test: dict | None = None, model_path=None, train_seconds=None, best_epoch=None,
-               lease: str | None = None, publish=None, model_blob: dict | None = None) -> bool:
+    def finish(
+        self,
+        run_id: int,
+        status: str,
+        message: str | None = None,
+        val: dict | None = None,
+        test: dict | None = None,
+        model_path=None,
+        train_seconds=None,
+        best_epoch=None,
+        lease: str | None = None,
+        publish=None,
+        model_blob: dict | None = None,
+    ) -> bool:
         """Record how a running run ended. Returns False (and changes nothing) if it was no longer running.
 
         With ``lease``: raises LeaseLostError if the lease was taken away or has expired (no heartbeat
@@ -187,12 +255,14 @@ class WorkerSide:
         expired = False
         with self._tx() as conn:
             # FOR UPDATE: on PostgreSQL the reaper and a stop wait for this row until we commit.
-            row = conn.execute(select(R.c.status, R.c.lease_token, R.c.heartbeat_at).where(R.c.id == run_id)
-                               .with_for_update()).first()
+            row = conn.execute(
+                select(R.c.status, R.c.lease_token, R.c.heartbeat_at).where(R.c.id == run_id).with_for_update()
+            ).first()
             if lease is not None:
                 if row is None or row.status != "running" or row.lease_token != lease:
-                    raise LeaseLostError(f"run {run_id} was taken from this worker (declared dead); "
-                                         "its result is discarded")
+                    raise LeaseLostError(
+                        f"run {run_id} was taken from this worker (declared dead); its result is discarded"
+                    )
                 if age_seconds(row.heartbeat_at) > HEARTBEAT_TIMEOUT_S:
                     expired = True
             elif row is None or row.status != "running":
@@ -200,26 +270,51 @@ class WorkerSide:
             if not expired:
                 if publish is not None:
                     publish()
-                conn.execute(update(R).where(R.c.id == run_id).values(
-                    status=status, message=message, finished_at=now_iso(), val_accuracy=_num(val.get("accuracy")),
-                    val_loss=_num(val.get("loss")), test_accuracy=_num(test.get("accuracy")),
-                    test_loss=_num(test.get("loss")), model_path=self._rel(model_path),
-                    train_seconds=_num(train_seconds), best_epoch=best_epoch, lease_token=None))
+                conn.execute(
+                    update(R)
+                    .where(R.c.id == run_id)
+                    .values(
+                        status=status,
+                        message=message,
+                        finished_at=now_iso(),
+                        val_accuracy=_num(val.get("accuracy")),
+                        val_loss=_num(val.get("loss")),
+                        test_accuracy=_num(test.get("accuracy")),
+                        test_loss=_num(test.get("loss")),
+                        model_path=self._rel(model_path),
+                        train_seconds=_num(train_seconds),
+                        best_epoch=best_epoch,
+                        lease_token=None,
+                    )
+                )
                 if model_blob is not None:
                     conn.execute(insert(S.model_blobs).values(run_id=run_id, created_at=now_iso(), **model_blob))
                 return True
             age = age_seconds(row.heartbeat_at)
-            conn.execute(update(R).where(R.c.id == run_id).values(
-                status="failed", finished_at=now_iso(), lease_token=None,
-                message=f"the worker's lease expired: no heartbeat for {age:.0f} s (the worker was paused or "
-                        "starved), so its result was discarded. Train it again."))
+            conn.execute(
+                update(R)
+                .where(R.c.id == run_id)
+                .values(
+                    status="failed",
+                    finished_at=now_iso(),
+                    lease_token=None,
+                    message=f"the worker's lease expired: no heartbeat for {age:.0f} s (the worker was paused or "
+                    "starved), so its result was discarded. Train it again.",
+                )
+            )
         raise LeaseLostError(f"run {run_id}: lease expired after {age:.0f} s without a heartbeat; result discarded")
 
     def fail_running(self, run_id: int, message: str) -> bool:
         """Mark a running run failed and take its lease (its executor saw it die); False if not running."""
         with self._tx() as conn:
-            return conn.execute(update(R).where(R.c.id == int(run_id), R.c.status == "running").values(
-                status="failed", message=message, finished_at=now_iso(), lease_token=None)).rowcount == 1
+            return (
+                conn.execute(
+                    update(R)
+                    .where(R.c.id == int(run_id), R.c.status == "running")
+                    .values(status="failed", message=message, finished_at=now_iso(), lease_token=None)
+                ).rowcount
+                == 1
+            )
 
     # ------------------------------------------------------------ dead workers
 
@@ -232,29 +327,55 @@ class WorkerSide:
         set) only the heartbeat counts here: its pid lives on a node, which the executor watches.
         """
         with self._read() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(
-                select(R.c.id, R.c.pid, R.c.host, R.c.heartbeat_at, R.c.current_epoch, R.c.log_path,
-                       R.c.model_name, R.c.executor).where(R.c.status == "running"))]
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(
+                        R.c.id,
+                        R.c.pid,
+                        R.c.host,
+                        R.c.heartbeat_at,
+                        R.c.current_epoch,
+                        R.c.log_path,
+                        R.c.model_name,
+                        R.c.executor,
+                    ).where(R.c.status == "running")
+                )
+            ]
         here = socket.gethostname()
-        dead = [r for r in rows if (r["host"] == here and r["executor"] is None and not pid_alive(r["pid"]))
-                or age_seconds(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S]
+        dead = [
+            r
+            for r in rows
+            if (r["host"] == here and r["executor"] is None and not pid_alive(r["pid"]))
+            or age_seconds(r["heartbeat_at"]) > HEARTBEAT_TIMEOUT_S
+        ]
         marked = []
         for r in dead:
             msg = self._death_message(r)
             with self._tx() as conn:
-                cur = conn.execute(update(R).where(
-                    R.c.id == r["id"], R.c.status == "running",
-                    R.c.heartbeat_at.is_not_distinct_from(r["heartbeat_at"])).values(
-                    status="failed", message=msg, finished_at=now_iso(), lease_token=None))
+                cur = conn.execute(
+                    update(R)
+                    .where(
+                        R.c.id == r["id"],
+                        R.c.status == "running",
+                        R.c.heartbeat_at.is_not_distinct_from(r["heartbeat_at"]),
+                    )
+                    .values(status="failed", message=msg, finished_at=now_iso(), lease_token=None)
+                )
                 if cur.rowcount:
                     marked.append(r["id"])
         return marked
+
     def _death_message(self, r: dict) -> str:
         """Why the run ended, as precisely as we can tell: its log's last error line says the real cause."""
         when = f"during epoch {r['current_epoch']}" if r["current_epoch"] else "before its first epoch ended"
         alive = r["host"] == socket.gethostname() and pid_alive(r["pid"])
-        what = (f"worker process {r['pid']} stopped heartbeating for over {HEARTBEAT_TIMEOUT_S:.0f} s (paused or"
-                " hung); its lease was taken" if alive else f"worker process {r['pid']} died")
+        what = (
+            f"worker process {r['pid']} stopped heartbeating for over {HEARTBEAT_TIMEOUT_S:.0f} s (paused or"
+            " hung); its lease was taken"
+            if alive
+            else f"worker process {r['pid']} died"
+        )
         cause = self._log_cause(r["log_path"])
         msg = f"{what} {when}" + (f": {cause}" if cause else " (killed or out of memory)")
         if self._saved_by(r):
@@ -268,6 +389,7 @@ class WorkerSide:
     def _saved_by(self, r: dict) -> bool:
         """Did this run publish its model before dying (killed between the rename and the commit)?"""
         from fmnist_core.modeling.saving import read_metadata
+
         try:
             return read_metadata(self.home / f"{r['model_name']}.keras").get("run_id") == r["id"]
         except Exception:

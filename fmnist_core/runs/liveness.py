@@ -3,6 +3,7 @@
 Kept apart from the store because liveness is its own concept: the store asks it, and so do
 the tests and the job queue.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -12,13 +13,13 @@ from pathlib import Path
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def age_seconds(iso: str | None) -> float:
     if not iso:
         return math.inf
-    return (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(iso)).total_seconds()
+    return (_dt.datetime.now(_dt.UTC) - _dt.datetime.fromisoformat(iso)).total_seconds()
 
 
 def pid_alive(pid: int | None) -> bool:

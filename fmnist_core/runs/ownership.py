@@ -7,6 +7,7 @@ operator at the machine (the CLI), who can edit the files anyway.
 
 Mixed into ``store.RunStore`` (needs its ``_tx``, ``_read``, ``home``).
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -29,13 +30,17 @@ class OwnerSide:
         may be changed by anyone."""
         if owner is None or row["owner"] is None or row["owner"] == owner:
             return
-        raise PermissionError(f"{what} belongs to someone else; only the person who started it can change it "
-                              "(everyone can still view it)")
+        raise PermissionError(
+            f"{what} belongs to someone else; only the person who started it can change it (everyone can still view it)"
+        )
 
     def _owned_run(self, conn, run_id, owner):
         # FOR UPDATE: on PostgreSQL a concurrent claim or stop of this run waits for our decision.
-        row = conn.execute(select(R.c.id, R.c.status, R.c.owner, R.c.model_name, R.c.sweep_id)
-                           .where(R.c.id == int(run_id)).with_for_update()).first()
+        row = conn.execute(
+            select(R.c.id, R.c.status, R.c.owner, R.c.model_name, R.c.sweep_id)
+            .where(R.c.id == int(run_id))
+            .with_for_update()
+        ).first()
         if row is None:
             raise ValueError(f"no run with id {run_id}; `python -m fmnist_core runs` lists them")
         row = row._mapping
@@ -52,8 +57,11 @@ class OwnerSide:
         with self._tx() as conn:
             row = self._owned_run(conn, run_id, owner)
             if row["status"] == "queued":
-                conn.execute(update(R).where(R.c.id == row["id"]).values(
-                    status="stopped", message="stopped before it started", finished_at=now_iso()))
+                conn.execute(
+                    update(R)
+                    .where(R.c.id == row["id"])
+                    .values(status="stopped", message="stopped before it started", finished_at=now_iso())
+                )
                 return "stopped"
             if row["status"] == "running":
                 conn.execute(update(R).where(R.c.id == row["id"]).values(stop_requested=1))
@@ -82,28 +90,39 @@ class OwnerSide:
                 conn.execute(delete(SW).where(SW.c.id == row["sweep_id"]))
         if delete_model and row["model_name"]:
             from fmnist_core.modeling.saving import delete_run_model
+
             delete_run_model(self.home, row["model_name"], row["id"])
 
     def rename_model_refs(self, old: str, new: str, conn=None) -> None:
         """Point the runs that saved model ``old`` at its new name (after ``saving.rename_model``)."""
-        with (nullcontext(conn) if conn is not None else self._tx()) as c:
-            c.execute(update(R).where(R.c.model_name == old).values(
-                model_name=new, model_path=case((R.c.model_path.is_(None), None), else_=f"{new}.keras")))
+        with nullcontext(conn) if conn is not None else self._tx() as c:
+            c.execute(
+                update(R)
+                .where(R.c.model_name == old)
+                .values(model_name=new, model_path=case((R.c.model_path.is_(None), None), else_=f"{new}.keras"))
+            )
 
     def model_name_active(self, model_name: str) -> bool:
         with self._read() as conn:
-            return conn.execute(select(R.c.id).where(R.c.model_name == model_name,
-                                                     R.c.status.in_(S.ACTIVE))).first() is not None
+            return (
+                conn.execute(select(R.c.id).where(R.c.model_name == model_name, R.c.status.in_(S.ACTIVE))).first()
+                is not None
+            )
 
     # ------------------------------------------------------------ sweeps
 
     def list_sweeps(self) -> list[dict]:
         """Sweeps, newest first: id, name, owner, created_at, n_runs."""
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at, func.count(R.c.id).label("n_runs"))
-                .select_from(SW.outerjoin(R, R.c.sweep_id == SW.c.id))
-                .group_by(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at).order_by(SW.c.created_at.desc()))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at, func.count(R.c.id).label("n_runs"))
+                    .select_from(SW.outerjoin(R, R.c.sweep_id == SW.c.id))
+                    .group_by(SW.c.id, SW.c.name, SW.c.owner, SW.c.created_at)
+                    .order_by(SW.c.created_at.desc())
+                )
+            ]
 
     def _owned_sweep(self, conn, sweep_id, owner):
         row = conn.execute(select(SW.c.id, SW.c.owner).where(SW.c.id == sweep_id)).first()

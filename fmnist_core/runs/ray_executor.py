@@ -30,6 +30,7 @@ same single rename as a local save, the blob deleted in the same transaction. Wh
 owner, so a model would be lost with the dispatcher or app process; the store is durable,
 already reachable from every node, and makes "completed" and "its model" one commit.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,11 +45,12 @@ from fmnist_core.runs.store import RunStore
 DISPATCHER = "fmnist-dispatcher"
 NAMESPACE = "fmnist"
 WATCH_EVERY_S = 2.0
-STOP_GRACE_S = 60.0   # a task still running this long after its stop request is taken as hung
-TAG = "ray:"          # runs.executor = "ray:<node id>:<task id>"
+STOP_GRACE_S = 60.0  # a task still running this long after its stop request is taken as hung
+TAG = "ray:"  # runs.executor = "ray:<node id>:<task id>"
 
 
 # ---------------------------------------------------------------- a model's way back to the app
+
 
 def pack_model(staged) -> dict:
     """The staged model file (one unit: weights with their metadata inside) and its sha256, for the store."""
@@ -65,6 +67,7 @@ def install_model(blob: dict, directory: Path) -> Path:
     a local save. DamagedModelError or ValueError if anything is off; nothing is installed then.
     """
     from fmnist_core.modeling import saving
+
     name = saving.check_name(blob["model_name"])
     data = bytes(blob["data"])
     if hashlib.sha256(data).hexdigest() != blob["sha256"]:
@@ -89,12 +92,13 @@ def install_waiting_models(store: RunStore, directory: Path | None = None) -> li
         try:
             if store.take_model_blob(rid, lambda blob: install_model(blob, directory)):
                 done.append(rid)
-        except ValueError as exc:   # DamagedModelError is one
+        except ValueError as exc:  # DamagedModelError is one
             store.model_lost(rid, f"its model could not be installed: {exc}")
     return done
 
 
 # ---------------------------------------------------------------- the task (runs on any node)
+
 
 def train_run_task(store_url: str, run_id: int) -> dict:
     """Claim run ``run_id`` and train it on this node; the model goes back through the store."""
@@ -124,11 +128,12 @@ def train_run_task(store_url: str, run_id: int) -> dict:
         return {"run_id": run_id, "claimed": True, "status": store.get_status(run_id)}
     finally:
         beat.run_id = beat.lease = None
-        store.close()   # Ray reuses this worker process for the next task: release the connections
+        store.close()  # Ray reuses this worker process for the next task: release the connections
 
 
 def _cause(exc: BaseException) -> str:
     import ray.exceptions as rex
+
     if isinstance(exc, rex.NodeDiedError) or "node" in type(exc).__name__.lower():
         what = "its Ray node died"
     elif isinstance(exc, rex.OutOfMemoryError):
@@ -149,15 +154,16 @@ class Dispatcher:
     def __init__(self):
         self.lock = threading.Lock()
         self.stores: dict[str, RunStore] = {}
-        self.refs: dict[tuple[str, int], object] = {}      # (store url, run id) -> ObjectRef
+        self.refs: dict[tuple[str, int], object] = {}  # (store url, run id) -> ObjectRef
         self.options: dict[str, dict] = {}
         self.stop_seen: dict[tuple[str, int], float] = {}
-        self.submitted: dict[tuple[str, int], int] = {}    # tasks submitted per run (the tests check: one)
+        self.submitted: dict[tuple[str, int], int] = {}  # tasks submitted per run (the tests check: one)
         threading.Thread(target=self._watch_forever, daemon=True, name="watch").start()
 
     def ensure(self, store_url: str, num_cpus: float, num_gpus: float) -> int:
         """Submit one task per queued run of the store that has none; returns how many were submitted."""
         import ray
+
         with self.lock:
             store = self.stores.get(store_url) or self.stores.setdefault(store_url, RunStore(store_url))
             self.options[store_url] = {"num_cpus": num_cpus, "num_gpus": num_gpus}
@@ -176,6 +182,7 @@ class Dispatcher:
     def watch(self) -> list[int]:
         """Fail the runs whose task or node died, cancel hung stops; returns the run ids failed."""
         import ray
+
         failed = []
         with self.lock:
             if self.refs:
@@ -194,26 +201,32 @@ class Dispatcher:
             alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
             for url, store in self.stores.items():
                 for r in store.running_with_executor(TAG):
-                    node = r["executor"][len(TAG):].split(":")[0]
+                    node = r["executor"][len(TAG) :].split(":")[0]
                     key = (url, r["id"])
                     if node not in alive:
-                        if store.fail_running(r["id"], f"its Ray node {node[:8]} died; nothing was saved for this "
-                                                        "run. Train it again."):
+                        if store.fail_running(
+                            r["id"], f"its Ray node {node[:8]} died; nothing was saved for this run. Train it again."
+                        ):
                             failed.append(r["id"])
                     elif r["stop_requested"] and key in self.refs:
                         first = self.stop_seen.setdefault(key, time.monotonic())
                         if time.monotonic() - first > STOP_GRACE_S:
                             ray.cancel(self.refs[key], force=True)
-                            store.fail_running(r["id"], f"did not stop within {STOP_GRACE_S:.0f} s of the stop "
-                                                        "request (hung); its Ray task was cancelled, nothing saved")
+                            store.fail_running(
+                                r["id"],
+                                f"did not stop within {STOP_GRACE_S:.0f} s of the stop "
+                                "request (hung); its Ray task was cancelled, nothing saved",
+                            )
                             failed.append(r["id"])
         return failed
 
     def status(self, store_url: str | None = None) -> dict:
         """{"tasks": tasks not yet finished, "submitted": {run id: tasks submitted} for ``store_url``}."""
         with self.lock:
-            return {"tasks": len(self.refs),
-                    "submitted": {rid: n for (url, rid), n in self.submitted.items() if url == store_url}}
+            return {
+                "tasks": len(self.refs),
+                "submitted": {rid: n for (url, rid), n in self.submitted.items() if url == store_url},
+            }
 
     def _watch_forever(self):
         while True:
@@ -225,6 +238,7 @@ class Dispatcher:
 
 
 # ---------------------------------------------------------------- the executor (in the app process)
+
 
 class RayExecutor:
     """Queued runs become Ray tasks on the cluster at ``address`` (see the module docstring).
@@ -242,21 +256,38 @@ class RayExecutor:
     @classmethod
     def from_env(cls) -> RayExecutor:
         from fmnist_core.schema.settings import settings
+
         return cls(address=os.environ.get("RAY_ADDRESS") or "auto", num_cpus=settings().ray_cpus)
 
     def connect(self):
         """Join the cluster (once per process) and find or start the dispatcher actor."""
         import ray
+
         if not ray.is_initialized():
             import fmnist_core
+
             # The package travels with the job (py_modules), so nodes need only the requirements installed.
-            ray.init(address=self.address, namespace=NAMESPACE, log_to_driver=False,
-                     runtime_env={"py_modules": [str(Path(fmnist_core.__file__).parent)]})
+            ray.init(
+                address=self.address,
+                namespace=NAMESPACE,
+                log_to_driver=False,
+                runtime_env={"py_modules": [str(Path(fmnist_core.__file__).parent)]},
+            )
         if self._dispatcher is None:
             # On the head node: it outlives any worker node, and with it the record of the tasks.
-            self._dispatcher = ray.remote(Dispatcher).options(
-                name=DISPATCHER, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, num_cpus=0,
-                max_concurrency=8, resources={"node:__internal_head__": 0.001}).remote()
+            self._dispatcher = (
+                ray.remote(Dispatcher)
+                .options(
+                    name=DISPATCHER,
+                    namespace=NAMESPACE,
+                    lifetime="detached",
+                    get_if_exists=True,
+                    num_cpus=0,
+                    max_concurrency=8,
+                    resources={"node:__internal_head__": 0.001},
+                )
+                .remote()
+            )
         return self._dispatcher
 
     def prewarm(self, store: RunStore, idle_s: float) -> bool:
@@ -265,18 +296,22 @@ class RayExecutor:
 
     def _gpus(self) -> float:
         import ray
+
         if self.num_gpus is not None:
             return self.num_gpus
         return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
 
     def check(self, store: RunStore) -> None:
         if store.is_sqlite:
-            raise ValueError("FMNIST_EXECUTOR=ray needs a store every node can reach: set FMNIST_STORE_URL to a "
-                             "postgresql:// URL (see README, 'Serving a class')")
+            raise ValueError(
+                "FMNIST_EXECUTOR=ray needs a store every node can reach: set FMNIST_STORE_URL to a "
+                "postgresql:// URL (see README, 'Serving a class')"
+            )
 
     def ensure_worker(self, store: RunStore) -> bool:
         self.check(store)
         import ray
+
         dispatcher = self.connect()
         install_waiting_models(store)
         return ray.get(dispatcher.ensure.remote(store.url_string, self.num_cpus, self._gpus()), timeout=60) > 0
@@ -284,11 +319,22 @@ class RayExecutor:
     def cluster_status(self) -> dict:
         """Nodes, free training slots and the dispatcher's task count, for the app's cluster panel."""
         import ray
+
         self.connect()
-        nodes = [{"node": n["NodeID"][:8], "address": n["NodeManagerAddress"], "alive": n["Alive"],
-                  "cpus": n["Resources"].get("CPU", 0), "gpus": n["Resources"].get("GPU", 0)}
-                 for n in ray.nodes()]
+        nodes = [
+            {
+                "node": n["NodeID"][:8],
+                "address": n["NodeManagerAddress"],
+                "alive": n["Alive"],
+                "cpus": n["Resources"].get("CPU", 0),
+                "gpus": n["Resources"].get("GPU", 0),
+            }
+            for n in ray.nodes()
+        ]
         free = ray.available_resources().get("CPU", 0)
-        return {"nodes": nodes, "free_slots": int(free // self.num_cpus),
-                "total_slots": int(ray.cluster_resources().get("CPU", 0) // self.num_cpus),
-                "tasks": ray.get(self._dispatcher.status.remote(), timeout=30)["tasks"]}
+        return {
+            "nodes": nodes,
+            "free_slots": int(free // self.num_cpus),
+            "total_slots": int(ray.cluster_resources().get("CPU", 0) // self.num_cpus),
+            "tasks": ray.get(self._dispatcher.status.remote(), timeout=30)["tasks"],
+        }

@@ -12,13 +12,30 @@ lives in ``PRAGMA user_version`` on SQLite (as it always has) and in a one-row
 ``runs.sqlite.v<N>.bak``; on PostgreSQL the upgrade is one transaction (its DDL is
 transactional) under an advisory lock, and backups are the administrator's ``pg_dump``.
 """
+
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import (CheckConstraint, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        PrimaryKeyConstraint, Table, Text, func, insert, select, text, update)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
 STATUS_CHECK = "status IN ('queued','running','completed','stopped','failed')"
@@ -27,30 +44,48 @@ ACTIVE = ("queued", "running")
 
 # ---------------------------------------------------------------- columns, by the version that added them
 
+
 def _runs_v1():
     return [
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("name", Text, nullable=False),
         Column("status", Text, nullable=False),
         Column("message", Text),
-        Column("task", Text, nullable=False), Column("task_def", Text, nullable=False),
-        Column("spec", Text, nullable=False), Column("hparams", Text, nullable=False),
+        Column("task", Text, nullable=False),
+        Column("task_def", Text, nullable=False),
+        Column("spec", Text, nullable=False),
+        Column("hparams", Text, nullable=False),
         Column("seed", Integer),
-        Column("created_at", Text, nullable=False), Column("started_at", Text), Column("finished_at", Text),
-        Column("pid", Integer), Column("heartbeat_at", Text),
+        Column("created_at", Text, nullable=False),
+        Column("started_at", Text),
+        Column("finished_at", Text),
+        Column("pid", Integer),
+        Column("heartbeat_at", Text),
         Column("stop_requested", Integer, nullable=False, server_default=text("0")),
-        Column("batches_per_epoch", Integer), Column("current_epoch", Integer), Column("current_batch", Integer),
+        Column("batches_per_epoch", Integer),
+        Column("current_epoch", Integer),
+        Column("current_batch", Integer),
         Column("elapsed", Float),
-        Column("val_accuracy", Float), Column("val_loss", Float), Column("test_accuracy", Float),
-        Column("test_loss", Float), Column("train_seconds", Float), Column("best_epoch", Integer),
-        Column("model_name", Text), Column("model_path", Text),
+        Column("val_accuracy", Float),
+        Column("val_loss", Float),
+        Column("test_accuracy", Float),
+        Column("test_loss", Float),
+        Column("train_seconds", Float),
+        Column("best_epoch", Integer),
+        Column("model_name", Text),
+        Column("model_path", Text),
     ]
 
 
 def _runs_v2():
     # Sweeps, and where the worker runs (host, log) for diagnosis.
-    return [Column("sweep_id", Text), Column("sweep_param", Text), Column("sweep_value", Text),
-            Column("host", Text), Column("log_path", Text)]
+    return [
+        Column("sweep_id", Text),
+        Column("sweep_param", Text),
+        Column("sweep_value", Text),
+        Column("host", Text),
+        Column("log_path", Text),
+    ]
 
 
 def _runs_v3():
@@ -72,42 +107,59 @@ def _runs(meta: MetaData, version: int) -> Table:
 
 
 def _epochs(meta: MetaData) -> Table:
-    return Table("epochs", meta,
-                 Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-                 Column("epoch", Integer, nullable=False),
-                 *(Column(k, Float) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")),
-                 PrimaryKeyConstraint("run_id", "epoch"))
+    return Table(
+        "epochs",
+        meta,
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        Column("epoch", Integer, nullable=False),
+        *(Column(k, Float) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")),
+        PrimaryKeyConstraint("run_id", "epoch"),
+    )
 
 
 def _batches(meta: MetaData) -> Table:
-    return Table("batches", meta,
-                 Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-                 Column("step", Integer, nullable=False), Column("epoch", Integer), Column("batch", Integer),
-                 *(Column(k, Float) for k in ("loss", "accuracy", "lr", "elapsed")),
-                 PrimaryKeyConstraint("run_id", "step"))
+    return Table(
+        "batches",
+        meta,
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        Column("step", Integer, nullable=False),
+        Column("epoch", Integer),
+        Column("batch", Integer),
+        *(Column(k, Float) for k in ("loss", "accuracy", "lr", "elapsed")),
+        PrimaryKeyConstraint("run_id", "step"),
+    )
 
 
 def _sweeps(meta: MetaData) -> Table:
-    return Table("sweeps", meta, Column("id", Text, primary_key=True), Column("name", Text, nullable=False),
-                 Column("owner", Text), Column("created_at", Text, nullable=False))
+    return Table(
+        "sweeps",
+        meta,
+        Column("id", Text, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("owner", Text),
+        Column("created_at", Text, nullable=False),
+    )
 
 
 def _model_blobs(meta: MetaData) -> Table:
     # A model trained on a node without our filesystem travels here: the staged model file with its
     # sha256, written in the transaction that records the result; the app installs it and deletes the
     # row (see ray_executor).
-    return Table("model_blobs", meta,
-                 Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True,
-                        autoincrement=False),
-                 Column("model_name", Text, nullable=False), Column("sha256", Text, nullable=False),
-                 Column("data", LargeBinary, nullable=False), Column("created_at", Text, nullable=False))
+    return Table(
+        "model_blobs",
+        meta,
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+        Column("model_name", Text, nullable=False),
+        Column("sha256", Text, nullable=False),
+        Column("data", LargeBinary, nullable=False),
+        Column("created_at", Text, nullable=False),
+    )
 
 
 def _active_name_index(runs: Table) -> Index:
     # At most one queued or running run per model name (a later run may still overwrite a finished one's).
     where = runs.c.status.in_(ACTIVE)
-    return Index("runs_active_model_name", runs.c.model_name, unique=True, sqlite_where=where,
-                 postgresql_where=where)
+    return Index("runs_active_model_name", runs.c.model_name, unique=True, sqlite_where=where, postgresql_where=where)
 
 
 # The current schema, used by every query of the store.
@@ -120,6 +172,7 @@ model_blobs = _model_blobs(metadata)
 
 
 # ---------------------------------------------------------------- migrations (Core, rendered per dialect)
+
 
 def _add_columns(conn, table: str, columns) -> None:
     for col in columns:
@@ -150,17 +203,30 @@ def _v3(conn):
     meta = MetaData()
     r, s = _runs(meta, 3), _sweeps(meta)
     oldest = select(func.min(r.c.id)).where(r.c.status.in_(ACTIVE)).group_by(r.c.model_name)
-    conn.execute(update(r).where(r.c.status.in_(ACTIVE), r.c.model_name.is_not(None), r.c.id.not_in(oldest))
-                 .values(status="failed", finished_at=func.coalesce(r.c.finished_at, r.c.created_at),
-                         message="another queued or running run already reserved this model name"))
+    conn.execute(
+        update(r)
+        .where(r.c.status.in_(ACTIVE), r.c.model_name.is_not(None), r.c.id.not_in(oldest))
+        .values(
+            status="failed",
+            finished_at=func.coalesce(r.c.finished_at, r.c.created_at),
+            message="another queued or running run already reserved this model name",
+        )
+    )
     conn.execute(CreateIndex(_active_name_index(r)))
-    conn.execute(update(r).where(r.c.model_path.is_not(None), r.c.model_name.is_not(None))
-                 .values(model_path=r.c.model_name + ".keras"))
+    conn.execute(
+        update(r)
+        .where(r.c.model_path.is_not(None), r.c.model_name.is_not(None))
+        .values(model_path=r.c.model_name + ".keras")
+    )
     conn.execute(CreateTable(s))
-    conn.execute(insert(s).from_select(
-        ["id", "name", "created_at"],
-        select(r.c.sweep_id, r.c.sweep_id.label("name"), func.min(r.c.created_at))
-        .where(r.c.sweep_id.is_not(None)).group_by(r.c.sweep_id)))
+    conn.execute(
+        insert(s).from_select(
+            ["id", "name", "created_at"],
+            select(r.c.sweep_id, r.c.sweep_id.label("name"), func.min(r.c.created_at))
+            .where(r.c.sweep_id.is_not(None))
+            .group_by(r.c.sweep_id),
+        )
+    )
 
 
 def _v4(conn):
@@ -231,7 +297,8 @@ def upgrade(engine, where: str, sqlite_path: Path | None = None) -> int:
     if version > SCHEMA_VERSION:
         raise SchemaTooNewError(
             f"the run store {where} has schema version {version}, but this app knows only up to {SCHEMA_VERSION}: "
-            "update the app (git pull), or set FMNIST_HOME (or FMNIST_STORE_URL) to another store")
+            "update the app (git pull), or set FMNIST_HOME (or FMNIST_STORE_URL) to another store"
+        )
     if version == SCHEMA_VERSION:
         return version
     if version > 0 and sqlite_path is not None:  # keep a copy of the old SQLite file before touching it

@@ -8,6 +8,7 @@ when the process dies, even on SIGKILL. The lock is ``filelock``'s: ``flock`` on
 so racing submits can never start two trainers on one slot. Used by the local executor (which
 probes for a free slot before it starts a worker) and by the worker itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -31,6 +31,7 @@ message says what to do; a damaged store is moved aside only when the user asks 
 A run whose worker died (SIGKILL, out of memory) is still ``running`` in the table; every
 read (``list_runs``, ``get_run``) first marks such runs ``failed`` (see ``leases.reap_dead``).
 """
+
 from __future__ import annotations
 
 import errno
@@ -47,13 +48,25 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from fmnist_core.runs import schema as S
-from fmnist_core.runs.leases import (  # noqa: F401 (re-exported)
-    BATCH_KEYS, EPOCH_KEYS, HEARTBEAT_TIMEOUT_S, MAX_BATCH_POINTS, TERMINAL, LeaseLostError, WorkerSide)
-from fmnist_core.runs.liveness import now_iso
 from fmnist_core.runs.cluster_side import ClusterSide
+from fmnist_core.runs.leases import (  # noqa: F401 (re-exported)
+    BATCH_KEYS,
+    EPOCH_KEYS,
+    HEARTBEAT_TIMEOUT_S,
+    MAX_BATCH_POINTS,
+    TERMINAL,
+    LeaseLostError,
+    WorkerSide,
+)
+from fmnist_core.runs.liveness import now_iso
 from fmnist_core.runs.ownership import OwnerSide
 from fmnist_core.runs.schema import (  # noqa: F401 (re-exported)
-    SCHEMA_VERSION, SchemaTooNewError, StoreDamagedError, StoreError, StoreUnavailableError)
+    SCHEMA_VERSION,
+    SchemaTooNewError,
+    StoreDamagedError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
 JSON_COLUMNS = ("task_def", "spec", "hparams", "sweep_value")
@@ -67,44 +80,63 @@ class NameTakenError(ValueError):
 
 def default_path() -> Path:
     from fmnist_core.modeling.saving import home_dir
+
     return home_dir() / "runs.sqlite"
 
 
 def default_location() -> str | Path:
     """$FMNIST_STORE_URL when set (a PostgreSQL store for a cluster), else the SQLite file in the home."""
     from fmnist_core.schema.settings import settings
-    return settings().store_url or default_path()   # a bad URL is never taken for a file name
+
+    return settings().store_url or default_path()  # a bad URL is never taken for a file name
 
 
 def _classify(exc, path: Path) -> StoreError | None:
     """Turn a SQLite or OS fault into one StoreError that says what to do; None for transient ones."""
-    exc = getattr(exc, "orig", None) or exc   # SQLAlchemy wraps the driver's error
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
     text = str(exc).lower()
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in text or ("i/o error" in text
-                                                                                  and _nearly_full(path)):
-        return StoreUnavailableError(f"the disk holding {path.parent} is full: free some space (old models or "
-                                     "worker logs there), then try again")
-    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text \
-            or "read-only" in text or "unable to open" in text:
-        return StoreUnavailableError(f"the run store folder {path.parent} is not writable (read-only disk or "
-                                     "permissions): make it writable, or set FMNIST_HOME to a writable folder")
+    if (
+        isinstance(exc, OSError)
+        and exc.errno == errno.ENOSPC
+        or "full" in text
+        or ("i/o error" in text and _nearly_full(path))
+    ):
+        return StoreUnavailableError(
+            f"the disk holding {path.parent} is full: free some space (old models or worker logs there), then try again"
+        )
+    if (
+        isinstance(exc, OSError)
+        and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+        or "readonly" in text
+        or "read-only" in text
+        or "unable to open" in text
+    ):
+        return StoreUnavailableError(
+            f"the run store folder {path.parent} is not writable (read-only disk or "
+            "permissions): make it writable, or set FMNIST_HOME to a writable folder"
+        )
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return StoreUnavailableError(f"the run store {path} stayed locked by another process (a training worker, "
-                                     f"the app or another command) for {_timeout_s():g} s: wait for it to finish "
-                                     "or stop it, then try again (FMNIST_DB_TIMEOUT_S sets how long to wait)")
+        return StoreUnavailableError(
+            f"the run store {path} stayed locked by another process (a training worker, "
+            f"the app or another command) for {_timeout_s():g} s: wait for it to finish "
+            "or stop it, then try again (FMNIST_DB_TIMEOUT_S sets how long to wait)"
+        )
     if isinstance(exc, sqlite3.DatabaseError):
-        return StoreDamagedError(f"the run store {path} is damaged ({exc}); it is left untouched. To keep using the "
-                                 f"app, move it aside and start a fresh, empty store with {RESET_HINT}; "
-                                 "or set FMNIST_HOME to another folder")
+        return StoreDamagedError(
+            f"the run store {path} is damaged ({exc}); it is left untouched. To keep using the "
+            f"app, move it aside and start a fresh, empty store with {RESET_HINT}; "
+            "or set FMNIST_HOME to another folder"
+        )
     return None
 
 
 def _timeout_s() -> float:
     """$FMNIST_DB_TIMEOUT_S: the longest a store call waits for a lock, a connection or a statement."""
     from fmnist_core.schema.settings import Settings, SettingsError, settings
+
     try:
         return settings().db_timeout_s
-    except SettingsError:   # another bad setting: refused where it is used (submit, the CLI), not by every open
+    except SettingsError:  # another bad setting: refused where it is used (submit, the CLI), not by every open
         return Settings.model_fields["db_timeout_s"].default
 
 
@@ -112,16 +144,20 @@ def _server_connect_args() -> dict:
     """psycopg's connect timeout (whole seconds), and server-side statement and lock timeouts, so an
     address that never answers or a stuck lock ends in a StoreError instead of a hang."""
     ms = int(_timeout_s() * 1000)
-    return {"connect_timeout": max(1, round(_timeout_s())),
-            "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
+    return {
+        "connect_timeout": max(1, round(_timeout_s())),
+        "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
+    }
 
 
 def _classify_server(exc, where: str) -> StoreError | None:
     """A PostgreSQL store that cannot be reached (down, wrong address or password): one clear error."""
     if isinstance(exc, sa_exc.OperationalError):
         first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
-        return StoreUnavailableError(f"the run store {where} cannot be reached ({first}): start PostgreSQL, or fix "
-                                     "FMNIST_STORE_URL (unset it to use the local runs.sqlite)")
+        return StoreUnavailableError(
+            f"the run store {where} cannot be reached ({first}): start PostgreSQL, or fix "
+            "FMNIST_STORE_URL (unset it to use the local runs.sqlite)"
+        )
     return None
 
 
@@ -148,13 +184,16 @@ def quarantine(path=None) -> Path:
     return aside
 
 
-_BEGIN = threading.local()   # this thread's next BEGIN on SQLite: IMMEDIATE (a write) or DEFERRED (a read)
+_BEGIN = threading.local()  # this thread's next BEGIN on SQLite: IMMEDIATE (a write) or DEFERRED (a read)
 
 
 def _sqlite_engine(path: Path):
     # reset_on_return=None: every use is an explicit transaction that ends in COMMIT or ROLLBACK.
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": _timeout_s(), "check_same_thread": False},
-                           pool_reset_on_return=None)
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": _timeout_s(), "check_same_thread": False},
+        pool_reset_on_return=None,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -171,6 +210,7 @@ def _sqlite_engine(path: Path):
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql(f"BEGIN {getattr(_BEGIN, 'mode', 'IMMEDIATE')}")
+
     return engine
 
 
@@ -185,7 +225,7 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
 
     def __init__(self, location=None):
         location = default_location() if location is None else location
-        self._lock = threading.RLock()   # one writer per process at a time on SQLite (one file lock anyway)
+        self._lock = threading.RLock()  # one writer per process at a time on SQLite (one file lock anyway)
         self._engine, self._pid = None, None
         if isinstance(location, str) and "://" in location:
             self._init_server(location)
@@ -199,8 +239,10 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
                 self._create()
             elif self.path.stat().st_size == 0:
                 # A store is created whole (``_create``), so an empty file is a damaged one, not a new one.
-                raise StoreDamagedError(f"the run store {self.path} is an empty file (0 bytes); it is left "
-                                        f"untouched. Move it aside and start a fresh store with {RESET_HINT}")
+                raise StoreDamagedError(
+                    f"the run store {self.path} is an empty file (0 bytes); it is left "
+                    f"untouched. Move it aside and start a fresh store with {RESET_HINT}"
+                )
             S.upgrade(self._eng(), str(self.path), self.path)
         except (sqlite3.Error, sa_exc.DBAPIError, OSError) as exc:
             self.close()
@@ -211,15 +253,18 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
 
     def _init_server(self, location: str) -> None:
         from fmnist_core.modeling.saving import home_dir
+
         self.url = make_url(location)
         if self.url.get_backend_name() != "postgresql":
-            raise ValueError(f"FMNIST_STORE_URL must be a postgresql:// URL (or unset, for runs.sqlite), "
-                             f"got a {self.url.get_backend_name()!r} URL")
+            raise ValueError(
+                f"FMNIST_STORE_URL must be a postgresql:// URL (or unset, for runs.sqlite), "
+                f"got a {self.url.get_backend_name()!r} URL"
+            )
         if self.url.drivername == "postgresql":
-            self.url = self.url.set(drivername="postgresql+psycopg")   # psycopg 3, the maintained driver
+            self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, the maintained driver
         self.path, self.is_sqlite = None, False
-        self.home = home_dir()   # this machine's models and logs; paths in the store are relative to a home
-        self.local_anchor = self.home / "runs.postgresql"   # names the local worker slots (no such file)
+        self.home = home_dir()  # this machine's models and logs; paths in the store are relative to a home
+        self.local_anchor = self.home / "runs.postgresql"  # names the local worker slots (no such file)
         try:
             S.upgrade(self._eng(), self.where)
         except sa_exc.DBAPIError as exc:
@@ -262,8 +307,13 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
         if self._engine is None or self._pid != os.getpid():
             if self._engine is not None:
                 self._engine.dispose(close=False)  # inherited over fork: leave the parent's connections alone
-            self._engine = _sqlite_engine(self.path) if self.is_sqlite else create_engine(
-                self.url, pool_pre_ping=True, pool_size=2, max_overflow=8, connect_args=_server_connect_args())
+            self._engine = (
+                _sqlite_engine(self.path)
+                if self.is_sqlite
+                else create_engine(
+                    self.url, pool_pre_ping=True, pool_size=2, max_overflow=8, connect_args=_server_connect_args()
+                )
+            )
             self._pid = os.getpid()
         return self._engine
 
@@ -311,14 +361,27 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             return str(p)
 
     def schema_version(self) -> int:
-        with self._read() as conn:   # through _tx: a store damaged since it was opened is a StoreError here
+        with self._read() as conn:  # through _tx: a store damaged since it was opened is a StoreError here
             return S.version_of(conn)
 
     # ------------------------------------------------------------ creating and reading
 
-    def create_run(self, name, task, spec, hparams, sweep_id=None, *, model_name=None, sweep_param=None,
-                   sweep_value=None, reserved_names=(), owner=None, overwrite: bool = False,
-                   claim_pid: int | None = None) -> int:
+    def create_run(
+        self,
+        name,
+        task,
+        spec,
+        hparams,
+        sweep_id=None,
+        *,
+        model_name=None,
+        sweep_param=None,
+        sweep_value=None,
+        reserved_names=(),
+        owner=None,
+        overwrite: bool = False,
+        claim_pid: int | None = None,
+    ) -> int:
         """Queue a run; returns its id. The model name is reserved in the same transaction.
 
         model_name : the name to save under; default ``run<id>`` (``run<id>_2``... past names in
@@ -331,6 +394,7 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
         task : Task (or its dict); spec : normalized layer list; hparams : HParams or dict.
         """
         from fmnist_core.data.tasks import get_task
+
         task = get_task(task)
         hp = hparams.to_dict() if hasattr(hparams, "to_dict") else dict(hparams)
         try:
@@ -338,40 +402,63 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
                 if model_name is not None:
                     self._check_free(conn, model_name, reserved_names, overwrite)
                 if sweep_id is not None:
-                    _insert_ignore(conn, S.sweeps, ["id"], {"id": sweep_id, "name": sweep_id, "owner": owner,
-                                                            "created_at": now_iso()})
-                run_id = conn.execute(insert(R).values(
-                    name=str(name), status="queued", task=task.name, task_def=json.dumps(task.to_dict()),
-                    spec=json.dumps(spec), hparams=json.dumps(hp), seed=hp.get("seed"), created_at=now_iso(),
-                    model_name=model_name, sweep_id=sweep_id, sweep_param=sweep_param,
-                    sweep_value=None if sweep_id is None else json.dumps(sweep_value), owner=owner)
-                    .returning(R.c.id)).scalar_one()
+                    _insert_ignore(
+                        conn,
+                        S.sweeps,
+                        ["id"],
+                        {"id": sweep_id, "name": sweep_id, "owner": owner, "created_at": now_iso()},
+                    )
+                run_id = conn.execute(
+                    insert(R)
+                    .values(
+                        name=str(name),
+                        status="queued",
+                        task=task.name,
+                        task_def=json.dumps(task.to_dict()),
+                        spec=json.dumps(spec),
+                        hparams=json.dumps(hp),
+                        seed=hp.get("seed"),
+                        created_at=now_iso(),
+                        model_name=model_name,
+                        sweep_id=sweep_id,
+                        sweep_param=sweep_param,
+                        sweep_value=None if sweep_id is None else json.dumps(sweep_value),
+                        owner=owner,
+                    )
+                    .returning(R.c.id)
+                ).scalar_one()
                 if model_name is None:
-                    taken = set(reserved_names) | set(conn.execute(
-                        select(R.c.model_name).where(R.c.model_name.is_not(None))).scalars())
+                    taken = set(reserved_names) | set(
+                        conn.execute(select(R.c.model_name).where(R.c.model_name.is_not(None))).scalars()
+                    )
                     model_name, n = f"run{run_id}", 2
                     while model_name in taken:
                         model_name, n = f"run{run_id}_{n}", n + 1
                     conn.execute(update(R).where(R.c.id == run_id).values(model_name=model_name))
                 if claim_pid is not None:
                     self._mark_running(conn, run_id, claim_pid, None)
-        except sa_exc.IntegrityError:   # the UNIQUE index: a racing transaction took the name first
-            raise NameTakenError(f"another queued or running run will already save a model named "
-                                 f"{model_name!r}; choose another name") from None
+        except sa_exc.IntegrityError:  # the UNIQUE index: a racing transaction took the name first
+            raise NameTakenError(
+                f"another queued or running run will already save a model named {model_name!r}; choose another name"
+            ) from None
         return run_id
 
     @staticmethod
     def _check_free(conn, model_name, reserved_names, overwrite) -> None:
-        active = conn.execute(select(R.c.id, R.c.status).where(R.c.model_name == model_name,
-                                                               R.c.status.in_(S.ACTIVE))).first()
+        active = conn.execute(
+            select(R.c.id, R.c.status).where(R.c.model_name == model_name, R.c.status.in_(S.ACTIVE))
+        ).first()
         if active:
-            raise NameTakenError(f"run {active.id} ({active.status}) will already save a model named "
-                                 f"{model_name!r}; choose another name")
+            raise NameTakenError(
+                f"run {active.id} ({active.status}) will already save a model named {model_name!r}; choose another name"
+            )
         if overwrite:
             return
         if model_name in set(reserved_names):
-            raise NameTakenError(f"a model named {model_name!r} already exists; choose another name, or overwrite "
-                                 "it (overwrite=True, --overwrite)")
+            raise NameTakenError(
+                f"a model named {model_name!r} already exists; choose another name, or overwrite "
+                "it (overwrite=True, --overwrite)"
+            )
 
     def _row_to_run(self, row) -> dict:
         run = dict(row._mapping)
@@ -381,8 +468,9 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
         run["epochs"] = (run.get("hparams") or {}).get("epochs")
         run["stop_requested"] = bool(run.get("stop_requested"))
         run["eta_seconds"] = None
-        bpe, epoch, batch, elapsed = (run.get(k) for k in ("batches_per_epoch", "current_epoch", "current_batch",
-                                                           "elapsed"))
+        bpe, epoch, batch, elapsed = (
+            run.get(k) for k in ("batches_per_epoch", "current_epoch", "current_batch", "elapsed")
+        )
         if run["status"] == "running" and bpe and epoch and batch and elapsed and run["epochs"]:
             done = (epoch - 1) * bpe + batch
             run["eta_seconds"] = max(0.0, elapsed / done * (run["epochs"] * bpe - done))
@@ -401,15 +489,31 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             if row is None:
                 return None
             run = self._row_to_run(row)
-            run["history"] = [dict(r._mapping) for r in conn.execute(
-                select(*(E.c[k] for k in EPOCH_KEYS)).where(E.c.run_id == run["id"]).order_by(E.c.epoch))]
-            run["batches"] = [dict(r._mapping) for r in conn.execute(
-                select(*(B.c[k] for k in BATCH_KEYS)).where(
-                    B.c.run_id == run["id"], B.c.step > (-1 if after_step is None else int(after_step)))
-                .order_by(B.c.step))] if with_batches else []
+            run["history"] = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(*(E.c[k] for k in EPOCH_KEYS)).where(E.c.run_id == run["id"]).order_by(E.c.epoch)
+                )
+            ]
+            run["batches"] = (
+                [
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        select(*(B.c[k] for k in BATCH_KEYS))
+                        .where(B.c.run_id == run["id"], B.c.step > (-1 if after_step is None else int(after_step)))
+                        .order_by(B.c.step)
+                    )
+                ]
+                if with_batches
+                else []
+            )
         first, last = (run["batches"][0], run["batches"][-1]) if run["batches"] else ({}, {})
-        if (run["eta_seconds"] is not None and len(run["batches"]) > 1 and last["step"] > first["step"]
-                and None not in (first["elapsed"], last["elapsed"])):
+        if (
+            run["eta_seconds"] is not None
+            and len(run["batches"]) > 1
+            and last["step"] > first["step"]
+            and None not in (first["elapsed"], last["elapsed"])
+        ):
             # Time per step measured from the first point on: that point carries the one-off graph compile.
             rate = (last["elapsed"] - first["elapsed"]) / (last["step"] - first["step"])
             run["eta_seconds"] = max(0.0, rate * (run["epochs"] * run["batches_per_epoch"] - last["step"]))
@@ -434,8 +538,11 @@ class RunStore(WorkerSide, OwnerSide, ClusterSide):
             runs = [self._row_to_run(r) for r in conn.execute(query)]
             if with_history and runs:
                 hist = {r["id"]: [] for r in runs}
-                for row in conn.execute(select(E.c.run_id, *(E.c[k] for k in EPOCH_KEYS))
-                                        .where(E.c.run_id.in_(list(hist))).order_by(E.c.run_id, E.c.epoch)):
+                for row in conn.execute(
+                    select(E.c.run_id, *(E.c[k] for k in EPOCH_KEYS))
+                    .where(E.c.run_id.in_(list(hist)))
+                    .order_by(E.c.run_id, E.c.epoch)
+                ):
                     row = dict(row._mapping)
                     hist[row.pop("run_id")].append(row)
                 for r in runs:

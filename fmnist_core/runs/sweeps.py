@@ -5,6 +5,7 @@ A parameter is a hyperparameter (``HParams`` field) or one of ``SPEC_SWEEP_PARAM
 the model's layers instead. Values typed in a form or on a command line arrive as text and are
 read by the schema's own rules (``HParams.parse_field``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,7 @@ from fmnist_core.runs.checks import check_run
 from fmnist_core.schema.hparams import HParams
 from fmnist_core.schema.spec import ACTIVATIONS
 
-SPEC_SWEEP_PARAMS = ("activation", "dropout")   # rewrite the spec's layers rather than an hparam
+SPEC_SWEEP_PARAMS = ("activation", "dropout")  # rewrite the spec's layers rather than an hparam
 MAX_SWEEP_VALUES = 20
 
 
@@ -37,8 +38,9 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
         raise ValueError(f"a sweep needs 2-{MAX_SWEEP_VALUES} values, got {len(values)}")
     hp_fields = HParams.model_fields
     if param not in SPEC_SWEEP_PARAMS and param not in hp_fields:
-        raise ValueError(f"cannot sweep {param!r}; choose {', '.join(SPEC_SWEEP_PARAMS)} or a hyperparameter: "
-                         f"{', '.join(hp_fields)}")
+        raise ValueError(
+            f"cannot sweep {param!r}; choose {', '.join(SPEC_SWEEP_PARAMS)} or a hyperparameter: {', '.join(hp_fields)}"
+        )
     label = base.get("name") or label_of(base["spec"])
     spec0, task, hp0 = check_run(base["spec"], base.get("task", "multiclass"), base.get("hparams"))
     plans = []
@@ -53,8 +55,7 @@ def plan_sweep(base: dict, param: str, values) -> list[dict]:
         if param == "dropout":
             value = _rate(value)
         spec, task, hp = check_run(spec, task, hp)
-        plans.append({"spec": spec, "task": task, "hparams": hp, "name": f"{label} {param}={value}",
-                      "value": value})
+        plans.append({"spec": spec, "task": task, "hparams": hp, "name": f"{label} {param}={value}", "value": value})
     if len({repr(p["value"]) for p in plans}) != len(plans):  # after parsing: "1e-3" and "0.001" are one value
         raise ValueError("sweep values must be distinct")
     return plans
@@ -67,8 +68,10 @@ def plan_grid(base: dict, param: str, values, param2: str, values2) -> list[dict
         raise ValueError("a grid needs two different parameters")
     values, values2 = list(values), list(values2)
     if len(values) * len(values2) > MAX_SWEEP_VALUES:
-        raise ValueError(f"a grid of {len(values)} × {len(values2)} = {len(values) * len(values2)} runs is too "
-                         f"big; at most {MAX_SWEEP_VALUES} runs")
+        raise ValueError(
+            f"a grid of {len(values)} × {len(values2)} = {len(values) * len(values2)} runs is too "
+            f"big; at most {MAX_SWEEP_VALUES} runs"
+        )
     plans = []
     for first in plan_sweep(base, param, values):
         inner = {"spec": first["spec"], "task": first["task"], "hparams": first["hparams"], "name": first["name"]}
@@ -86,8 +89,10 @@ def _with_activation(spec: list[dict], activation) -> list[dict]:
             layer["activation"] = activation
             changed += 1
     if not changed:
-        raise ValueError("this model has no hidden activations to vary (e.g. the linear preset); "
-                         "pick a model with Dense or Conv2D layers")
+        raise ValueError(
+            "this model has no hidden activations to vary (e.g. the linear preset); "
+            "pick a model with Dense or Conv2D layers"
+        )
     return spec
 
 
@@ -95,8 +100,9 @@ def _with_dropout(spec: list[dict], rate) -> list[dict]:
     rate = _rate(rate)
     drops = [layer for layer in spec if layer["type"] == "Dropout"]
     if not drops:
-        raise ValueError("this model has no Dropout layer; add one in the builder (or use the mlp preset) "
-                         "to sweep dropout")
+        raise ValueError(
+            "this model has no Dropout layer; add one in the builder (or use the mlp preset) to sweep dropout"
+        )
     for layer in drops:
         layer["rate"] = rate
     return spec

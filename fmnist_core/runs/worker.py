@@ -18,6 +18,7 @@ It exits when the queue is empty; a *pre-warmed* worker (``--idle-wait S``, star
 waits up to S seconds for a run, so a Train click skips the ~3-5 s process start. It leaves
 early when the process that started it is gone (a stopped server or test run).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,12 @@ HEARTBEAT_EVERY_S = 2.0
 _terminate = threading.Event()  # set by SIGTERM: finish the current run as 'stopped', then exit
 
 
-_quiet = threading.Event()   # set for a run trained in the user's own process (``jobs.train_here``)
+_quiet = threading.Event()  # set for a run trained in the user's own process (``jobs.train_here``)
 
 
 def log(msg: str) -> None:
     if _quiet.is_set():
-        return   # train-here prints its own lines; the error comes back from run_one
+        return  # train-here prints its own lines; the error comes back from run_one
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [worker {os.getpid()}] {msg}", flush=True)
 
 
@@ -127,11 +128,14 @@ def _train(store: RunStore, run: dict, publish, directory=None, on_event=None) -
                 store.add_batch(rid, ev, lease=lease)
             elif ev["kind"] == "histograms":
                 from fmnist_core.runs import histograms
+
                 histograms.append(rid, ev, store.home)
             elif ev["kind"] == "epoch":
                 store.add_epoch(rid, ev, lease=lease)
-                log(f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "
-                    f"val_accuracy={ev['val_accuracy'] or float('nan'):.4f}")
+                log(
+                    f"run {rid} epoch {ev['epoch']}/{ev['epochs']} loss={ev['loss']:.4f} "
+                    f"val_accuracy={ev['val_accuracy'] or float('nan'):.4f}"
+                )
         except Exception as exc:  # progress is best-effort; the run itself must go on
             log(f"run {rid}: could not record progress: {exc}")
 
@@ -139,17 +143,31 @@ def _train(store: RunStore, run: dict, publish, directory=None, on_event=None) -
         # Also True when the run is no longer ours (marked failed, its lease taken).
         return _terminate.is_set() or store.stop_requested(rid, lease)
 
-    extra = {"run_id": rid, "run_name": run["name"], "sweep_id": run.get("sweep_id"), "source": "run",
-             "owner": run.get("owner")}
-    return train_and_save(run["spec"], task, hp, run["model_name"], on_progress=on_progress,
-                          should_stop=should_stop, extra_meta=extra, directory=directory or home_dir(),
-                          publish=publish)
+    extra = {
+        "run_id": rid,
+        "run_name": run["name"],
+        "sweep_id": run.get("sweep_id"),
+        "source": "run",
+        "owner": run.get("owner"),
+    }
+    return train_and_save(
+        run["spec"],
+        task,
+        hp,
+        run["model_name"],
+        on_progress=on_progress,
+        should_stop=should_stop,
+        extra_meta=extra,
+        directory=directory or home_dir(),
+        publish=publish,
+    )
 
 
 def _cause(exc: Exception) -> str:
     """The message a failed run records: the real cause, in words, with what to do."""
     from fmnist_core.modeling.precision import PrecisionUnsupportedError
     from fmnist_core.modeling.training import TrainingDivergedError
+
     if isinstance(exc, (TrainingDivergedError, StoreError, PrecisionUnsupportedError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
@@ -177,14 +195,25 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None, on_event=N
             now = store.get_run(rid) or {}
             e, b, bpe = now.get("current_epoch"), now.get("current_batch"), now.get("batches_per_epoch")
             where = f"epoch {e}, batch {b}/{bpe}" if e and b and bpe else f"epoch {meta['epochs_trained'] + 1}"
-            kept = (f"the weights of epoch {best} (lowest validation loss)" if best
-                    else "the weights it had (no epoch had finished)")
+            kept = (
+                f"the weights of epoch {best} (lowest validation loss)"
+                if best
+                else "the weights it had (no epoch had finished)"
+            )
             n = meta["epochs_trained"]
             message = f"stopped on request at {where}; {n} epoch{'' if n == 1 else 's'} finished; saved {kept}"
         model = deliver(staged) if deliver else {"model_path": staged.target, "publish": staged.publish}
-        store.finish(rid, "stopped" if stopped else "completed", message, val=meta["val_metrics"],
-                     test=meta["test_metrics"], train_seconds=meta["train_seconds"], best_epoch=best, lease=lease,
-                     **model)
+        store.finish(
+            rid,
+            "stopped" if stopped else "completed",
+            message,
+            val=meta["val_metrics"],
+            test=meta["test_metrics"],
+            train_seconds=meta["train_seconds"],
+            best_epoch=best,
+            lease=lease,
+            **model,
+        )
 
     try:
         meta = _train(store, run, publish, directory, on_event)
@@ -193,6 +222,7 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None, on_event=N
         return None, str(exc)
     except Exception as exc:
         from fmnist_core.modeling.training import TrainingDivergedError
+
         if not isinstance(exc, (TrainingDivergedError, StoreError)) and not _quiet.is_set():
             traceback.print_exc()
         message = _cause(exc)
@@ -202,9 +232,11 @@ def run_one(store: RunStore, run: dict, directory=None, deliver=None, on_event=N
         except (LeaseLostError, StoreError) as exc2:
             log(f"run {rid}: could not record the failure: error: {exc2}")
         return None, message
-    log(f"run {rid} {'stopped' if meta['stopped'] else 'completed'}: val accuracy "
+    log(
+        f"run {rid} {'stopped' if meta['stopped'] else 'completed'}: val accuracy "
         f"{meta['val_metrics'].get('accuracy', float('nan')):.4f}, test accuracy "
-        f"{meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}")
+        f"{meta['test_metrics']['accuracy']:.4f}, saved {meta['path']}"
+    )
     return meta, None
 
 
@@ -212,8 +244,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_core.runs.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True, help="path of runs.sqlite, or the store's postgresql:// URL")
     parser.add_argument("--log", default=None, help="this worker's log file (recorded with each run)")
-    parser.add_argument("--idle-wait", type=float, default=0.0,
-                        help="pre-warmed: import TensorFlow now, then wait up to this many seconds for a run")
+    parser.add_argument(
+        "--idle-wait",
+        type=float,
+        default=0.0,
+        help="pre-warmed: import TensorFlow now, then wait up to this many seconds for a run",
+    )
     args = parser.parse_args(argv)
     parent = os.getppid()
 
@@ -229,6 +265,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: _terminate.set())
     from fmnist_core.modeling.saving import clean_stale_temps
     from fmnist_core.runs.liveness import pid_alive
+
     for tmp in clean_stale_temps(store.home, pid_alive):
         log(f"removed {tmp.name}, left by a save that was killed")
     beat = Heartbeat(store)
@@ -267,5 +304,6 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     from fmnist_core import quiet_tf
-    quiet_tf.install()   # before warm_up or a run imports TensorFlow: its start-up lines stay out of the log
+
+    quiet_tf.install()  # before warm_up or a run imports TensorFlow: its start-up lines stay out of the log
     raise SystemExit(main())

@@ -8,6 +8,7 @@ Strict types: an integer field takes an int (not 2.5, "3" or True); a float fiel
 a float, never NaN or infinity. Unknown keys are refused. Every error is one line naming the field
 and what it accepts (``messages``).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,9 @@ Schedule = Literal["constant", "step", "exponential", "cosine", "onecycle"]
 # per epoch than float32 at the same accuracy (see BENCHMARKS.md, recipe section).
 Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 
-MAX_SEED = 2**32 - 1   # NumPy and TensorFlow seeds are unsigned 32-bit
-MAX_IMAGES = 60000     # the training split
-MIN_SPLIT = 10         # the stratified split needs one image per class on each side
+MAX_SEED = 2**32 - 1  # NumPy and TensorFlow seeds are unsigned 32-bit
+MAX_IMAGES = 60000  # the training split
+MIN_SPLIT = 10  # the stratified split needs one image per class on each side
 
 
 class HParamsError(ValueError):
@@ -55,31 +56,37 @@ class Fields(BaseModel):
     epochs: int = Field(5, ge=1, le=500)
     schedule: Schedule = "constant"
     step_epoch: int = Field(5, ge=1, le=500, title="step: keep the LR until this epoch")
-    step_factor: float = Field(0.5, gt=0, le=1, title="step factor")          # then multiply it by this each epoch
+    step_factor: float = Field(0.5, gt=0, le=1, title="step factor")  # then multiply it by this each epoch
     decay_rate: float = Field(0.9, gt=0, le=1, title="exponential decay rate")  # LR multiplied by this per epoch
     early_stopping: int = Field(0, ge=0, le=500, title="early-stopping patience in epochs, 0 = off")
-    augment_shift: float = Field(0.0, ge=0, le=0.3, title="augment shift")      # max shift, fraction of the image
-    augment_flip: bool = False                                                   # random horizontal flip
-    augment_erase: float = Field(0.0, ge=0, le=1, title="augment erase")        # P(blank a random rectangle)
+    augment_shift: float = Field(0.0, ge=0, le=0.3, title="augment shift")  # max shift, fraction of the image
+    augment_flip: bool = False  # random horizontal flip
+    augment_erase: float = Field(0.0, ge=0, le=1, title="augment erase")  # P(blank a random rectangle)
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, title="label smoothing")  # (1 - e) one-hot + e / classes
     precision: Precision = "auto"
-    normalize: bool = True                                                       # scale pixels to [0, 1]
+    normalize: bool = True  # scale pixels to [0, 1]
     val_fraction: float = Field(0.1, ge=0.05, le=0.5, title="validation share")
     subset: int | None = Field(None, ge=1, le=MAX_IMAGES, title="training images; None = all")
     seed: int = Field(42, ge=0, le=MAX_SEED)
     # A saved model whose conv layers initialize this one (transfer).
     init_from: Annotated[str, AfterValidator(check_name)] | None = Field(
-        None, json_schema_extra={"allowed": "a saved model's name (1-64 letters, digits, '-' or '_')"})
+        None, json_schema_extra={"allowed": "a saved model's name (1-64 letters, digits, '-' or '_')"}
+    )
 
     @model_validator(mode="after")
     def _split_fits(self):
         if self.subset is not None:
             n_val = math.ceil(self.subset * self.val_fraction)
             if n_val < MIN_SPLIT or self.subset - n_val < MIN_SPLIT:
-                least = next(n for n in range(2 * MIN_SPLIT, MAX_IMAGES + 1)
-                             if MIN_SPLIT <= math.ceil(n * self.val_fraction) <= n - MIN_SPLIT)
-                raise ValueError(f"subset {self.subset} is too small: the validation split ({self.val_fraction:.0%}) "
-                                 f"needs at least {MIN_SPLIT} images, one per class; use --subset {least} or more")
+                least = next(
+                    n
+                    for n in range(2 * MIN_SPLIT, MAX_IMAGES + 1)
+                    if MIN_SPLIT <= math.ceil(n * self.val_fraction) <= n - MIN_SPLIT
+                )
+                raise ValueError(
+                    f"subset {self.subset} is too small: the validation split ({self.val_fraction:.0%}) "
+                    f"needs at least {MIN_SPLIT} images, one per class; use --subset {least} or more"
+                )
         return self
 
 

@@ -1,6 +1,7 @@
 """One line per bad value, derived from the schema itself: "lr (learning rate) must be a number in
 (0, 10], got -1". The bounds and choices are read from the field's own constraints, so a message
 can never disagree with the check that produced it."""
+
 from __future__ import annotations
 
 import types
@@ -63,8 +64,9 @@ def allowed(info: FieldInfo) -> str:
     return text + (" (or unset)" if optional and extra.get("unset") else "")
 
 
-def field_errors(exc: ValidationError, fields: dict[str, FieldInfo], label=None,
-                 unknown: str = "field", field: str | None = None) -> dict[str, str]:
+def field_errors(
+    exc: ValidationError, fields: dict[str, FieldInfo], label=None, unknown: str = "field", field: str | None = None
+) -> dict[str, str]:
     """{field name ("" for the whole object): one line} for every error in ``exc``.
 
     fields : the model's ``model_fields``. label(name) -> how a field is named in the line
@@ -83,7 +85,7 @@ def field_errors(exc: ValidationError, fields: dict[str, FieldInfo], label=None,
         said = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else ""
         if name not in fields:
             out.setdefault("", said or err["msg"])
-        elif said:   # a rule with its own words (a model name)
+        elif said:  # a rule with its own words (a model name)
             out.setdefault(name, f"{label(name)}: {said}")
         else:
             out.setdefault(name, f"{label(name)} must be {allowed(fields[name])}, got {err['input']!r}")

@@ -1,9 +1,10 @@
 """Model names: what a saved model, a transfer source (``init_from``) and ``-mn`` may be called."""
+
 from __future__ import annotations
 
 import re
 
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")   # always fullmatch: "$" would accept a trailing newline
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # always fullmatch: "$" would accept a trailing newline
 
 
 def check_name(name: str) -> str:

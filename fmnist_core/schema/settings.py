@@ -6,6 +6,7 @@ once; the parse is cached per set of values). An empty variable counts as unset.
 a number of seconds in 0-86400, got 'abc'"; the CLI prints it as ``error: ...`` with exit code 2,
 the app shows it and serves nothing else.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,8 +45,7 @@ def _store_url(raw):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore",
-                                      allow_inf_nan=False)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", allow_inf_nan=False)
 
     # The folder for the user's models and the run store; default: the repository's saved_models/.
     home: Path | None = None
@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     auth_file: Path | None = None
     # A PostgreSQL run store every node reaches (a cluster); default: runs.sqlite in the home.
     store_url: Annotated[str | None, BeforeValidator(_store_url)] = Field(
-        None, json_schema_extra={"allowed": "a postgresql:// URL (or unset, for runs.sqlite)"})
+        None, json_schema_extra={"allowed": "a postgresql:// URL (or unset, for runs.sqlite)"}
+    )
     # Where queued runs train: worker processes here, or a Ray cluster (needs FMNIST_STORE_URL).
     executor: Annotated[Literal["local", "ray"], BeforeValidator(_word)] = "local"
     # How many local workers train at once (the machine has 2 cores; Keras already uses both).

@@ -5,6 +5,7 @@ checks each against its type's model and fills in the defaults (``modeling.model
 calls it). Whether the layers fit together (shapes, the parameter cap) is ``models.layer_shapes``'
 business: that needs the task, not only the values.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -61,9 +62,16 @@ class GlobalAvgPool(_Layer):
     pass
 
 
-LAYERS: dict[str, type[_Layer]] = {"Conv2D": Conv2D, "MaxPool2D": MaxPool2D, "Dense": Dense, "Dropout": Dropout,
-                                   "BatchNorm": BatchNorm, "Flatten": Flatten, "Activation": ActivationLayer,
-                                   "GlobalAvgPool": GlobalAvgPool}
+LAYERS: dict[str, type[_Layer]] = {
+    "Conv2D": Conv2D,
+    "MaxPool2D": MaxPool2D,
+    "Dense": Dense,
+    "Dropout": Dropout,
+    "BatchNorm": BatchNorm,
+    "Flatten": Flatten,
+    "Activation": ActivationLayer,
+    "GlobalAvgPool": GlobalAvgPool,
+}
 ACTIVATIONS = choices(Conv2D.model_fields["activation"])
 # type -> its parameters with their defaults
 LAYER_TYPES = {name: {k: f.default for k, f in model.model_fields.items()} for name, model in LAYERS.items()}
@@ -83,7 +91,8 @@ def normalize_layers(spec) -> list[dict]:
         try:
             values = model.model_validate({k: v for k, v in layer.items() if k != "type"})
         except ValidationError as exc:
-            raise SpecError(f"{where} ({layer['type']}): "
-                            f"{one_line(exc, model.model_fields, unknown='parameter')}") from None
+            raise SpecError(
+                f"{where} ({layer['type']}): {one_line(exc, model.model_fields, unknown='parameter')}"
+            ) from None
         out.append({"type": layer["type"], **values.model_dump()})
     return out

@@ -5,6 +5,7 @@ k images per class from the pool (``draw``); a fixed set such as flats-heels, wh
 holds exactly the training examples, is used whole. Images are uint8 (n, 28, 28) in
 Fashion-MNIST form; labels are ints indexing ``classes``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,10 @@ from fmnist_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 
 FLATS_HEELS_CSV = Path(__file__).with_name("flats_heels.csv")
 FLATS_HEELS_VAL_CSV = Path(__file__).with_name("flats_heels_val.csv")
-FLATS_HEELS_SOURCE = ("the original FashionMNIST_Classification project's Shoes few-shot set: 22 Fashion-MNIST "
-                      "'Ankle boot' images labelled flat-soled or heeled (1 training image per class, 20 test images)")
+FLATS_HEELS_SOURCE = (
+    "the original FashionMNIST_Classification project's Shoes few-shot set: 22 Fashion-MNIST "
+    "'Ankle boot' images labelled flat-soled or heeled (1 training image per class, 20 test images)"
+)
 SHOE_TYPES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 BUILTIN = ("flats-heels", "flats-heels-val", "shoe-types")
@@ -53,12 +56,15 @@ class FewShotData:
             raise ValueError(f"a few-shot task needs at least 2 classes, got {k}")
         for what, x, y in (("training", self.x_pool, self.y_pool), ("test", self.x_test, self.y_test)):
             if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8 or len(x) != len(y):
-                raise ValueError(f"{what} images must be uint8 (n, 28, 28) with one label each, "
-                                 f"got {x.shape} {x.dtype} and {len(y)} labels")
+                raise ValueError(
+                    f"{what} images must be uint8 (n, 28, 28) with one label each, "
+                    f"got {x.shape} {x.dtype} and {len(y)} labels"
+                )
             missing = [self.classes[c] for c in range(k) if not np.any(y == c)]
             if missing:
-                raise ValueError(f"the {what} set has no image of class {', '.join(missing)}; "
-                                 "every class needs at least one")
+                raise ValueError(
+                    f"the {what} set has no image of class {', '.join(missing)}; every class needs at least one"
+                )
 
     def pool_counts(self) -> list[int]:
         return [int(np.sum(self.y_pool == c)) for c in range(len(self.classes))]
@@ -79,8 +85,9 @@ class FewShotData:
             return (*self.draw(k, seed), self.x_test, self.y_test)
         _check_k(k, self.max_shots(), self.name)
         rng = np.random.default_rng(seed)
-        idx = np.concatenate([np.sort(rng.choice(np.flatnonzero(self.y_test == c), k, replace=False))
-                              for c in range(len(self.classes))])
+        idx = np.concatenate(
+            [np.sort(rng.choice(np.flatnonzero(self.y_test == c), k, replace=False)) for c in range(len(self.classes))]
+        )
         rest = np.setdiff1d(np.arange(len(self.y_test)), idx)
         return self.x_test[idx], self.y_test[idx], self.x_test[rest], self.y_test[rest]
 
@@ -95,8 +102,9 @@ class FewShotData:
             return self.x_pool[order], self.y_pool[order]
         _check_k(k, min(self.pool_counts()), self.name)
         rng = np.random.default_rng(seed)
-        idx = np.concatenate([np.sort(rng.choice(np.flatnonzero(self.y_pool == c), k, replace=False))
-                              for c in range(len(self.classes))])
+        idx = np.concatenate(
+            [np.sort(rng.choice(np.flatnonzero(self.y_pool == c), k, replace=False)) for c in range(len(self.classes))]
+        )
         return self.x_pool[idx], self.y_pool[idx]
 
 
@@ -104,11 +112,13 @@ def _check_k(k, most: int, name: str) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"shots per class must be a positive integer, got {k!r}")
     if k > most:
-        raise ValueError(f"{name} has only {most} training image(s) in its smallest class; "
-                         f"ask for at most {most} shots per class")
+        raise ValueError(
+            f"{name} has only {most} training image(s) in its smallest class; ask for at most {most} shots per class"
+        )
 
 
 # ---------------------------------------------------------------- built-in tasks
+
 
 def _csv_rows(path: Path) -> list[dict]:
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
@@ -130,7 +140,6 @@ def flats_heels_val_rows(labelled_only: bool = True) -> list[dict]:
     return [r for r in rows if r["label"] != "ambiguous"] if labelled_only else rows
 
 
-
 def flats_heels() -> FewShotData:
     """Flat-soled vs heeled ankle boots: 1 training image per class, 20 test images."""
     (x_tr, _), (x_te, _) = load_fashion_mnist()
@@ -141,8 +150,16 @@ def flats_heels() -> FewShotData:
         parts[r["split"]][0].append(src[r["fmnist_index"]])
         parts[r["split"]][1].append(classes.index(r["label"]))
     (xp, yp), (xt, yt) = ([np.stack(parts[s][0]), np.array(parts[s][1], dtype=np.int64)] for s in ("train", "test"))
-    return FewShotData("flats-heels", classes, xp, yp, xt, yt,
-                       "Flat-soled vs heeled ankle boots. Labels from " + FLATS_HEELS_SOURCE + ".", fixed=True)
+    return FewShotData(
+        "flats-heels",
+        classes,
+        xp,
+        yp,
+        xt,
+        yt,
+        "Flat-soled vs heeled ankle boots. Labels from " + FLATS_HEELS_SOURCE + ".",
+        fixed=True,
+    )
 
 
 def flats_heels_val() -> FewShotData:
@@ -154,11 +171,20 @@ def flats_heels_val() -> FewShotData:
     rows = flats_heels_val_rows()
     x = x_tr[[r["fmnist_index"] for r in rows]]
     y = np.array([seed.classes.index(r["label"]) for r in rows], dtype=np.int64)
-    return FewShotData("flats-heels-val", seed.classes, seed.x_pool, seed.y_pool, x, y,
-                       f"Flat-soled vs heeled ankle boots, the study's validation set: {len(y)} training-split "
-                       f"boots labelled by eye ({int(np.sum(y == 0))} flats, {int(np.sum(y == 1))} heels; see "
-                       "flats_heels_val_README.md). Default shots: the seed's two; k-shot draws take their "
-                       "shots from these boots and test on the rest.", fixed=True, shots_from_test=True)
+    return FewShotData(
+        "flats-heels-val",
+        seed.classes,
+        seed.x_pool,
+        seed.y_pool,
+        x,
+        y,
+        f"Flat-soled vs heeled ankle boots, the study's validation set: {len(y)} training-split "
+        f"boots labelled by eye ({int(np.sum(y == 0))} flats, {int(np.sum(y == 1))} heels; see "
+        "flats_heels_val_README.md). Default shots: the seed's two; k-shot draws take their "
+        "shots from these boots and test on the rest.",
+        fixed=True,
+        shots_from_test=True,
+    )
 
 
 def shoe_types() -> FewShotData:
@@ -168,10 +194,16 @@ def shoe_types() -> FewShotData:
     remap = np.full(10, -1, dtype=np.int64)
     remap[list(SHOE_TYPES)] = np.arange(len(SHOE_TYPES))
     tr, te = np.isin(y_tr, SHOE_TYPES), np.isin(y_te, SHOE_TYPES)
-    return FewShotData("shoe-types", tuple(CLASS_NAMES[c] for c in SHOE_TYPES), x_tr[tr], remap[y_tr[tr]],
-                       x_te[te], remap[y_te[te]],
-                       "Shoe sub-types from Fashion-MNIST: k shots per class from the training split, "
-                       "tested on the whole test split of these three classes.")
+    return FewShotData(
+        "shoe-types",
+        tuple(CLASS_NAMES[c] for c in SHOE_TYPES),
+        x_tr[tr],
+        remap[y_tr[tr]],
+        x_te[te],
+        remap[y_te[te]],
+        "Shoe sub-types from Fashion-MNIST: k shots per class from the training split, "
+        "tested on the whole test split of these three classes.",
+    )
 
 
 def builtin(name: str) -> FewShotData:
@@ -181,10 +213,13 @@ def builtin(name: str) -> FewShotData:
         return flats_heels_val()
     if name == "shoe-types":
         return shoe_types()
-    raise ValueError(f"unknown few-shot task {name!r}; choose from {', '.join(BUILTIN)}, or give --train-dir/--test-dir")
+    raise ValueError(
+        f"unknown few-shot task {name!r}; choose from {', '.join(BUILTIN)}, or give --train-dir/--test-dir"
+    )
 
 
 # ---------------------------------------------------------------- the user's images
+
 
 def image_to_fmnist(data) -> np.ndarray:
     """One picture (encoded bytes, PIL image or array) -> uint8 (28, 28), as the Classify page does it.
@@ -215,12 +250,17 @@ def load_folder(folder, classes: tuple[str, ...] | None = None) -> tuple[np.ndar
             raise ValueError(f"{folder} needs at least 2 class sub-folders (one per class), found {len(found)}")
         classes = found
     elif set(found) != set(classes):
-        raise ValueError(f"{folder} has class folders {list(found)}, but the training folder has {list(classes)}; "
-                         "use the same class names in both")
+        raise ValueError(
+            f"{folder} has class folders {list(found)}, but the training folder has {list(classes)}; "
+            "use the same class names in both"
+        )
     images, labels = [], []
     for c, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).iterdir()
-                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p
+            for p in (folder / name).iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if not files:
             raise ValueError(f"{folder / name} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         for path in files:
@@ -236,15 +276,30 @@ def from_folders(train_dir, test_dir) -> FewShotData:
     """A task from two folders of ``<class>/<image>`` files: train_dir is the pool, test_dir the test set."""
     xp, yp, classes = load_folder(train_dir)
     xt, yt, _ = load_folder(test_dir, classes)
-    return FewShotData(Path(train_dir).name or "custom", classes, xp, yp, xt, yt,
-                       f"Your images: {len(xp)} training images from {train_dir}, {len(xt)} test images from {test_dir}.",
-                       fixed=True)
+    return FewShotData(
+        Path(train_dir).name or "custom",
+        classes,
+        xp,
+        yp,
+        xt,
+        yt,
+        f"Your images: {len(xp)} training images from {train_dir}, {len(xt)} test images from {test_dir}.",
+        fixed=True,
+    )
 
 
 def from_arrays(name: str, classes, x_train, y_train, x_test, y_test, description: str = "") -> FewShotData:
     """A task from in-memory images (uploads, images picked in the dataset browser)."""
-    return FewShotData(name, tuple(classes), np.asarray(x_train, dtype=np.uint8), np.asarray(y_train, dtype=np.int64),
-                       np.asarray(x_test, dtype=np.uint8), np.asarray(y_test, dtype=np.int64), description, fixed=True)
+    return FewShotData(
+        name,
+        tuple(classes),
+        np.asarray(x_train, dtype=np.uint8),
+        np.asarray(y_train, dtype=np.int64),
+        np.asarray(x_test, dtype=np.uint8),
+        np.asarray(y_test, dtype=np.int64),
+        description,
+        fixed=True,
+    )
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -20,6 +20,7 @@ itself shifted by one pixel; class mass normalisation after the spreading.
 The pool's features are cached on disk (``FMNIST_HOME/cache``), keyed by the backbone file's
 sha256, the layer and the pool's classes, so only the first run pays for them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,22 @@ from fmnist_core.modeling.inference import get_model, prepare
 # whitening and neighbours chosen again for the pool-first fmnist_cnn, BENCHMARKS.md "Shipping recipe").
 # conv2d_12 is fmnist_cnn's last full-resolution conv (block 2, conv 2: 14x14x64, before its pool,
 # BatchNorm and ReLU), average-pooled here to 7x7x64 = 3,136; PCA to 50 without whitening.
-SETTINGS = {"backbone": "fmnist_cnn", "layer": "conv2d_12", "dims": 50, "whiten": False, "n_neighbors": 20,
-            "alpha": 0.99, "pool_model": "fmnist_cnn", "shift_shots": True}
-SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (dx, dy) in pixels: each shot also labels 4 copies of itself moved by 1 px
+SETTINGS = {
+    "backbone": "fmnist_cnn",
+    "layer": "conv2d_12",
+    "dims": 50,
+    "whiten": False,
+    "n_neighbors": 20,
+    "alpha": 0.99,
+    "pool_model": "fmnist_cnn",
+    "shift_shots": True,
+}
+SHIFTS = (
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+)  # (dx, dy) in pixels: each shot also labels 4 copies of itself moved by 1 px
 _LOCK = threading.Lock()
 _MEMO: dict = {}
 
@@ -60,7 +74,7 @@ def layer_features(backbone: str, layer: str, images: np.ndarray) -> np.ndarray:
             _MEMO[key] = extractor
     out = []
     for i in range(0, len(images), 1024):
-        a = np.asarray(extractor(prepare(images[i:i + 1024], meta), training=False), dtype=np.float32)
+        a = np.asarray(extractor(prepare(images[i : i + 1024], meta), training=False), dtype=np.float32)
         if a.ndim == 4 and a.shape[1] > 7 and a.shape[1] % 7 == 0:
             f = a.shape[1] // 7
             a = a.reshape(len(a), 7, f, 7, f, a.shape[-1]).mean(axis=(2, 4))
@@ -113,8 +127,15 @@ class Embedding:
         raw = layer_features(backbone, layer, pool_images)
         pca = PCA(min(dims, raw.shape[1], len(raw) - 1), random_state=0).fit(raw)
         scale = np.sqrt(pca.explained_variance_) if whiten else np.ones(pca.n_components_)
-        emb = cls(backbone, layer, pca.mean_.astype(np.float32), pca.components_.astype(np.float32),
-                  scale.astype(np.float32), None, np.array([_sha(im) for im in pool_images]))
+        emb = cls(
+            backbone,
+            layer,
+            pca.mean_.astype(np.float32),
+            pca.components_.astype(np.float32),
+            scale.astype(np.float32),
+            None,
+            np.array([_sha(im) for im in pool_images]),
+        )
         emb.pool = emb.project(raw)
         return emb
 
@@ -131,8 +152,9 @@ class Embedding:
         from fmnist_core.modeling.saving import atomic_write_bytes
 
         buf = io.BytesIO()
-        np.savez(buf, mean=self.mean, components=self.components, scale=self.scale, pool=self.pool,
-                 pool_keys=self.pool_keys)
+        np.savez(
+            buf, mean=self.mean, components=self.components, scale=self.scale, pool=self.pool, pool_keys=self.pool_keys
+        )
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
@@ -147,8 +169,16 @@ def cache_file(classes, settings: dict = SETTINGS):
     from fmnist_core.modeling.prediction_cache import model_sha256
     from fmnist_core.modeling.saving import home_dir
 
-    ident = repr((model_sha256(settings["backbone"]), settings["layer"], int(settings["dims"]),
-                  bool(settings["whiten"]), [int(c) for c in classes], 1))
+    ident = repr(
+        (
+            model_sha256(settings["backbone"]),
+            settings["layer"],
+            int(settings["dims"]),
+            bool(settings["whiten"]),
+            [int(c) for c in classes],
+            1,
+        )
+    )
     return home_dir() / "cache" / f"fewshot_pool_{hashlib.sha256(ident.encode()).hexdigest()[:20]}.npz"
 
 
@@ -201,8 +231,13 @@ class SymmetricKNN:
         return NearestNeighbors(n_neighbors=self.n_neighbors).fit(X).kneighbors_graph(Y, mode="connectivity").T
 
 
-def spread_features(X: np.ndarray, labels: np.ndarray, n_classes: int, n_neighbors: int = SETTINGS["n_neighbors"],
-                    alpha: float = SETTINGS["alpha"]):
+def spread_features(
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    n_neighbors: int = SETTINGS["n_neighbors"],
+    alpha: float = SETTINGS["alpha"],
+):
     """LabelSpreading on features X (n, d) with labels (n,) (-1 = unlabelled), then class mass normalisation.
 
     Returns (fitted LabelSpreading, per-class masses (n_classes,), distributions (n, n_classes)).
@@ -251,8 +286,9 @@ def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
     a mirrored boot would point its heel the other way."""
     out = np.zeros_like(images)
     h, w = images.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -278,7 +314,7 @@ def spread(x_shots, y_shots, x_extra, n_classes: int, settings: dict = SETTINGS)
         x_lab, y_lab = x_shots, y_shots
     X = np.concatenate([emb(x_lab), f_extra, emb.pool[keep]])
     labels = np.full(len(X), -1, dtype=np.int64)
-    labels[:len(x_lab)] = y_lab
+    labels[: len(x_lab)] = y_lab
     ls, mass, dist = spread_features(X, labels, n_classes, settings["n_neighbors"], settings["alpha"])
     known = {k: dist[len(x_lab) + i] for i, k in enumerate(extra_keys)}
     return Spread(ls, mass, emb, known, n_classes), text

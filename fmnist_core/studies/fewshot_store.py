@@ -8,6 +8,7 @@ the task's images and labels, the methods, seeds, shots, and the sha256 of every
 used (the backbone and the spread method's models), plus ``VERSION`` of the code's methods. A
 stale summary has another key, so it is never read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,26 @@ import json
 import numpy as np
 
 VERSION = 1  # bump when a method's behaviour changes, so old summaries are not shown
-KEEP = ("task", "method", "backbone", "classes", "shots", "n_train", "n_test", "seeds", "accuracies", "accuracy",
-        "sd", "confusion_matrix", "correct", "intervals", "interval", "unlabelled", "warning", "predictions")
+KEEP = (
+    "task",
+    "method",
+    "backbone",
+    "classes",
+    "shots",
+    "n_train",
+    "n_test",
+    "seeds",
+    "accuracies",
+    "accuracy",
+    "sd",
+    "confusion_matrix",
+    "correct",
+    "intervals",
+    "interval",
+    "unlabelled",
+    "warning",
+    "predictions",
+)
 
 
 def data_hash(data) -> str:
@@ -33,8 +52,9 @@ def result_key(data, methods, backbone: str, seeds: int, shots) -> str:
     from fmnist_core.studies.fewshot_spread import SETTINGS
 
     models = sorted({backbone, SETTINGS["backbone"], SETTINGS["pool_model"]})
-    ident = repr((VERSION, data_hash(data), tuple(methods), backbone, int(seeds), shots,
-                  [(m, model_sha256(m)) for m in models]))
+    ident = repr(
+        (VERSION, data_hash(data), tuple(methods), backbone, int(seeds), shots, [(m, model_sha256(m)) for m in models])
+    )
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
@@ -46,8 +66,10 @@ def _path(key: str):
 
 def summary(results: dict) -> dict:
     """{method: result} -> the JSON-able part (no fitted model; predictions as lists)."""
-    return {m: {k: (np.asarray(v).tolist() if k == "predictions" else v) for k, v in r.items() if k in KEEP}
-            for m, r in results.items()}
+    return {
+        m: {k: (np.asarray(v).tolist() if k == "predictions" else v) for k, v in r.items() if k in KEEP}
+        for m, r in results.items()
+    }
 
 
 def load(key: str) -> dict | None:

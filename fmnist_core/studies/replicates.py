@@ -13,6 +13,7 @@ For a custom grouping with no binary models yet, the recipe is the 10-class mode
 body, same hyperparameters), with ``init_from`` set for the transfer approach.
 Training goes through ``jobs`` (a worker process and the run store), never in the caller.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,15 @@ def _recipe(base: str, approach: str, task, multiclass: str) -> tuple[list, dict
     return meta["spec"], hp
 
 
-def plan_replicates(task, n_seeds: int = 3, multiclass: str | None = None, direct: str | None = None,
-                    transfer: str | None = None, epochs: int | None = None, subset: int | None = None) -> dict:
+def plan_replicates(
+    task,
+    n_seeds: int = 3,
+    multiclass: str | None = None,
+    direct: str | None = None,
+    transfer: str | None = None,
+    epochs: int | None = None,
+    subset: int | None = None,
+) -> dict:
     """The models each binary approach uses with ``n_seeds`` seeds.
 
     Returns {'direct': [entry, ...], 'transfer': [...]}, each entry a dict with name, seed,
@@ -75,8 +83,16 @@ def plan_replicates(task, n_seeds: int = 3, multiclass: str | None = None, direc
                 name = base
             else:
                 name = f"{base}{tag}_seed{seed}"
-            entries.append({"name": name, "seed": seed, "spec": spec, "task": task.name,
-                            "hparams": {**hp, "seed": seed}, "exists": _exists(name)})
+            entries.append(
+                {
+                    "name": name,
+                    "seed": seed,
+                    "spec": spec,
+                    "task": task.name,
+                    "hparams": {**hp, "seed": seed},
+                    "exists": _exists(name),
+                }
+            )
         plan[approach] = entries
     return plan
 
@@ -91,8 +107,11 @@ def in_flight(store=None) -> dict:
     from fmnist_core.runs.store import RunStore
 
     store = store or RunStore()
-    return {r["model_name"]: r["id"] for r in store.list_runs(status=["queued", "running"], with_history=False)
-            if r.get("model_name")}
+    return {
+        r["model_name"]: r["id"]
+        for r in store.list_runs(status=["queued", "running"], with_history=False)
+        if r.get("model_name")
+    }
 
 
 def submit_missing(plan: dict, store=None) -> dict:
@@ -111,8 +130,14 @@ def submit_missing(plan: dict, store=None) -> dict:
         if e["name"] in active:
             out[e["name"]] = active[e["name"]]
             continue
-        out[e["name"]] = jobs.submit(e["spec"], e["task"], e["hparams"], name=f"{e['name']} (binary study seed)",
-                                     store=store, model_name=e["name"])
+        out[e["name"]] = jobs.submit(
+            e["spec"],
+            e["task"],
+            e["hparams"],
+            name=f"{e['name']} (binary study seed)",
+            store=store,
+            model_name=e["name"],
+        )
     return out
 
 
@@ -135,8 +160,10 @@ def wait_for(run_ids: dict, on_progress=None, poll: float = 2.0, store=None) -> 
             if run.get("status") in TERMINAL:
                 del pending[name]
                 if run["status"] != "completed":
-                    raise RuntimeError(f"training {name} (run {rid}) ended {run['status']}: "
-                                       f"{run.get('message') or 'see the Runs page'}")
+                    raise RuntimeError(
+                        f"training {name} (run {rid}) ended {run['status']}: "
+                        f"{run.get('message') or 'see the Runs page'}"
+                    )
         if pending:
             time.sleep(poll)
 

@@ -4,6 +4,7 @@ Two models scored on the same images are *paired*: what matters is where they di
 McNemar's exact test asks whether the images that only A gets right (b) and those that only
 B gets right (c) could be a fair coin's split: under H0, b ~ Binomial(b + c, 1/2).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,14 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     b = int(np.sum(a & ~b_arr))
     c = int(np.sum(~a & b_arr))
     p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
-    return {"b": b, "c": c, "both_right": int(np.sum(a & b_arr)), "both_wrong": int(np.sum(~a & ~b_arr)),
-            "n": int(a.size), "p_value": min(1.0, p)}
+    return {
+        "b": b,
+        "c": c,
+        "both_right": int(np.sum(a & b_arr)),
+        "both_wrong": int(np.sum(~a & ~b_arr)),
+        "n": int(a.size),
+        "p_value": min(1.0, p),
+    }
 
 
 def holm(p_values: dict) -> dict:

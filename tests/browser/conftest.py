@@ -16,6 +16,7 @@ wait_idle  (function): ``wait_idle(page, timeout=120)`` waits for the rerun just
 Without Chromium or Playwright the tests are skipped with the reason; with ``CI=true`` they fail
 instead, so CI cannot pass by silently skipping them.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SERVER_START_TIMEOUT = 90
 RUNNING_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
@@ -90,11 +96,28 @@ def start_server(env: dict, log_path: Path | None = None, timeout: float = SERVE
     env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     with open(log_path or os.devnull, "wb") as log:
         proc = subprocess.Popen(
-            [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             # No file watcher: tests do not edit the app, and watching .venv overflowed inotify.
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                python,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+                # No file watcher: tests do not edit the app, and watching .venv overflowed inotify.
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + timeout
     while not _healthy(url):

@@ -3,6 +3,7 @@
 The server is started here with FMNIST_SERVED=1 (served mode while still bound to 127.0.0.1, so the
 test never opens a port to the network) and an accounts file made by ``add-user``.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,9 +25,14 @@ def served_app(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("served")
     env = {"FMNIST_HOME": str(tmp / "home"), "FMNIST_AUTH_FILE": str(tmp / "auth.yaml"), "FMNIST_SERVED": "1"}
-    subprocess.run([sys.executable, "-m", "fmnist_core", "add-user", "ann", "--name", "Ann Teacher",
-                    "--password-stdin"], input="correct horse battery\n", text=True, cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "add-user", "ann", "--name", "Ann Teacher", "--password-stdin"],
+        input="correct horse battery\n",
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
     proc, url = start_server(env)
     yield url
     _stop(proc)
@@ -55,4 +61,4 @@ def test_sign_in_wrong_then_right_then_out(served_app, page, wait_idle):
     page.get_by_role("button", name="Sign out").click()
     wait_idle(page, timeout=60)
     page.get_by_text("Sign in to Fashion-MNIST Lab").wait_for(timeout=30_000)
-    urllib.request.urlopen(served_app + "/_stcore/health", timeout=5).close()   # still serving
+    urllib.request.urlopen(served_app + "/_stcore/health", timeout=5).close()  # still serving

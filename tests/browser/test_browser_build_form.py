@@ -4,6 +4,7 @@ must also stop Train, and the layer editor stays readable at 820 px.
 A number typed out of a widget's min/max is refused by the browser itself, without telling
 Python, so only a browser test sees that bug; AppTest sets values on the Python side.
 """
+
 import re
 from pathlib import Path
 

@@ -4,6 +4,7 @@ or uploading a picture gives a prediction.
 Drives Debian's Chromium against `streamlit run` (fixtures in conftest.py). Screenshots go to
 test-artifacts/ (git-ignored).
 """
+
 import os
 import re
 
@@ -118,7 +119,7 @@ def test_upload_an_image_and_see_a_prediction(app_server, page, wait_idle, tmp_p
     no_exception(page)
     page.get_by_text("This file is not an image we can read").wait_for()
     wait_idle(page)
-    assert page.locator('[data-testid="stMetric"]').count() == 0   # no stale prediction left
+    assert page.locator('[data-testid="stMetric"]').count() == 0  # no stale prediction left
     shot(page, "classify-bad-upload")
 
 
@@ -139,8 +140,11 @@ def open_canvas(page, url, wait_idle):
         page.mouse.up()
         count[0] += 1
         # The rerun may start late on a busy machine: wait for the answer to *this* stroke, then idle.
-        page.wait_for_function("""(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                                  .some(e => e.innerText.includes('after ' + n + ' strokes'))""", arg=count[0])
+        page.wait_for_function(
+            """(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                  .some(e => e.innerText.includes('after ' + n + ' strokes'))""",
+            arg=count[0],
+        )
         wait_idle(page)
 
     return stroke
@@ -159,15 +163,20 @@ def test_drawing_survives_a_reload_and_every_title_names_the_explained_class(app
     top-1 from stroke to stroke."""
     needs_a_model()
     stroke = open_canvas(page, url_of(app_server, "pages/classify.py"), wait_idle)
-    for a, b in [((90, 40), (190, 40)), ((95, 40), (85, 250)), ((185, 40), (195, 250)),
-                 ((140, 55), (120, 250)), ((140, 55), (160, 250))]:
+    for a, b in [
+        ((90, 40), (190, 40)),
+        ((95, 40), (85, 250)),
+        ((185, 40), (195, 250)),
+        ((140, 55), (120, 250)),
+        ((140, 55), (160, 250)),
+    ]:
         stroke([a, b])
     no_exception(page)
     first = top1(page)
     for _ in range(2):
         box = page.locator('[data-testid="stSelectbox"]').filter(has_text="For class")
         picked = box.inner_text() + " ".join(i.input_value() for i in box.locator("input").all())
-        assert "Top-1 prediction" in picked, picked     # follows the prediction, names no (stale) class
+        assert "Top-1 prediction" in picked, picked  # follows the prediction, names no (stale) class
         assert saliency_title(page) == f"occlusion saliency for {top1(page)}"
         caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="red regions").inner_text()
         assert caption.startswith(f"For {top1(page)}:"), caption
@@ -181,7 +190,7 @@ def test_drawing_survives_a_reload_and_every_title_names_the_explained_class(app
     page.reload()
     wait_idle(page)
     no_exception(page)
-    assert top1(page) == last, (first, last)        # the same drawing, restored in a new session
+    assert top1(page) == last, (first, last)  # the same drawing, restored in a new session
     page.locator(".fmnist-sketch canvas").first.wait_for()
     shot(page, "classify-after-reload")
     page.get_by_role("button", name="Clear").click()
@@ -193,7 +202,7 @@ def test_drawing_survives_a_reload_and_every_title_names_the_explained_class(app
 def test_an_outline_drawing_gets_a_fill_the_shape_hint(app_server, page, wait_idle):
     needs_a_model()
     stroke = open_canvas(page, url_of(app_server, "pages/classify.py") + "?fresh=1", wait_idle)
-    stroke([(60, 60), (220, 60), (220, 220), (60, 220), (60, 60)])    # a hollow square, like an outlined bag
+    stroke([(60, 60), (220, 60), (220, 220), (60, 220), (60, 60)])  # a hollow square, like an outlined bag
     no_exception(page)
     page.get_by_text("fill the shape").wait_for()
     shot(page, "classify-outline-hint")
@@ -210,8 +219,11 @@ def test_undo_and_redo_take_back_one_stroke(app_server, page, wait_idle):
     for button, strokes in ((undo, 1), (redo, 2), (undo, 1), (undo, 0)):
         button.click()
         if strokes:
-            page.wait_for_function("""(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                                      .some(e => e.innerText.includes('after ' + n + ' strokes'))""", arg=strokes)
+            page.wait_for_function(
+                """(n) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                      .some(e => e.innerText.includes('after ' + n + ' strokes'))""",
+                arg=strokes,
+            )
         else:
             page.get_by_text("Nothing drawn yet.").wait_for()
         wait_idle(page)

@@ -6,6 +6,7 @@ The hover check is end to end: the test picks an isolated point from the chart's
 the mouse onto it, then compares the card's caption and the pixels it shows with the data set
 itself (read here, not through the page).
 """
+
 import re
 
 import numpy as np
@@ -62,9 +63,9 @@ def test_hover_shows_the_point_s_image_and_a_lasso_shows_the_selection(app_serve
     no_exception(page)
     frame = page.frame_locator(MAP)
     frame.locator("#plot .nsewdrag").first.wait_for(timeout=120_000)
-    page.wait_for_timeout(500)   # let WebGL draw
+    page.wait_for_timeout(500)  # let WebGL draw
     pts = np.array(frame.locator("#plot").evaluate(f"({POINTS_JS})"), dtype=float)
-    assert len(pts) == 5000, len(pts)                          # the default map: 5,000 test images
+    assert len(pts) == 5000, len(pts)  # the default map: 5,000 test images
     # The most isolated point: the mouse on it can only mean that point.
     gaps = cKDTree(pts[:, :2]).query(pts[:, :2], k=2)[0][:, 1]
     x, y, row = pts[gaps.argmax()]
@@ -78,16 +79,16 @@ def test_hover_shows_the_point_s_image_and_a_lasso_shows_the_selection(app_serve
     m = re.fullmatch(r"#(\d+) · (.+)", caption)
     assert m, caption
     index, name = int(m.group(1)), m.group(2)
-    images, labels = fdata.load_fashion_mnist()[1]             # the test split, read here
+    images, labels = fdata.load_fashion_mnist()[1]  # the test split, read here
     assert fdata.CLASS_NAMES[labels[index]] == name, (index, name)
     shown = frame.locator("#plot").evaluate(f"({SHOWN_JS})")
     assert shown["size"] >= 140 and shown["rendering"] in ("pixelated", "crisp-edges"), shown
-    assert shown["url"].endswith(".png") and not shown["url"].startswith("data:")   # a cached file
+    assert shown["url"].endswith(".png") and not shown["url"].startswith("data:")  # a cached file
     diff = np.abs(np.array(shown["pixels"], dtype=int).reshape(28, 28) - images[index].astype(int))
-    assert diff.max() <= 2, diff.max()                         # the very image of that index
+    assert diff.max() <= 2, diff.max()  # the very image of that index
     page.wait_for_timeout(300)
     shot(page, "dataset-map-hover")
-    page.mouse.move(origin["x"] + 2, origin["y"] + 2)          # off the plot: the card goes
+    page.mouse.move(origin["x"] + 2, origin["y"] + 2)  # off the plot: the card goes
     card.wait_for(state="hidden", timeout=10_000)
 
     drag_lasso(page, frame.locator("#plot .nsewdrag").first.bounding_box(), 120)
@@ -96,9 +97,10 @@ def test_hover_shows_the_point_s_image_and_a_lasso_shows_the_selection(app_serve
     # The paragraph, not its bold lead-in ("310 images selected:"), which alone carries no counts.
     label = page.get_by_text(re.compile(r"^[\d,]+ images selected: \w")).inner_text()
     n = int(label.split()[0].replace(",", ""))
-    counts = dict((c, int(k.replace(",", ""))) for c, k in re.findall(r"(\w[\w/ -]*?) ([\d,]+)(?:, |$)",
-                                                                      label.split(": ", 1)[1]))
-    assert sum(counts.values()) == n > 48, label                # per-class counts that add up; two pages
+    counts = dict(
+        (c, int(k.replace(",", ""))) for c, k in re.findall(r"(\w[\w/ -]*?) ([\d,]+)(?:, |$)", label.split(": ", 1)[1])
+    )
+    assert sum(counts.values()) == n > 48, label  # per-class counts that add up; two pages
     gallery = page.locator(".fmnist-gallery").last
     assert gallery.locator("img").count() == 48
     shot(page, "dataset-lasso")

@@ -1,4 +1,5 @@
 """'Take it with you' on Evaluate in a real browser: the three downloads arrive and work."""
+
 import re
 
 import pytest

@@ -1,6 +1,7 @@
 """The first hour in a real browser (issue 14): the four-step "Start here" path from a fresh server,
 a mistyped address, no Deploy button, and screenshots of Home, the study pages and the model
 pickers at 820 and 1400 px wide (saved to test-artifacts/screens/ for a person to look at)."""
+
 import re
 from pathlib import Path
 
@@ -12,8 +13,15 @@ SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 STEPS = [("data", "dataset"), ("train", "build_train"), ("evaluate", "evaluate"), ("classify", "classify")]
 
 
-TITLES = {"": "Fashion-MNIST Lab", "dataset": "Dataset", "build_train": "Build & Train", "evaluate": "Evaluate",
-          "classify": "Classify", "binary_study": "Binary vs 10-class", "few_shot": "Few-shot"}
+TITLES = {
+    "": "Fashion-MNIST Lab",
+    "dataset": "Dataset",
+    "build_train": "Build & Train",
+    "evaluate": "Evaluate",
+    "classify": "Classify",
+    "binary_study": "Binary vs 10-class",
+    "few_shot": "Few-shot",
+}
 
 
 def settle(page, wait_idle, title):
@@ -28,10 +36,10 @@ def open_app(page, url, wait_idle, path=""):
     settle(page, wait_idle, TITLES.get(path, "Page not found"))
 
 
-
 def no_exception(page):
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]').first.inner_text()
+        '[data-testid="stException"]'
+    ).first.inner_text()
 
 
 # Text cut off by its box: an element that hides overflow (or ends it in "…") whose content is wider
@@ -107,9 +115,9 @@ def go_home(page, wait_idle):
 
 
 def test_start_here_walks_the_four_steps_each_to_its_page(fresh_server, page, wait_idle):
-    open_app(page, fresh_server, wait_idle)      # the student's first request to a just-started server
+    open_app(page, fresh_server, wait_idle)  # the student's first request to a just-started server
     assert page.get_by_text("Start here", exact=True).is_visible()
-    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0      # client.toolbarMode
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0  # client.toolbarMode
     for key, url_path in STEPS:
         page.locator(f".st-key-guide_{key} button").click()
         page.wait_for_url(re.compile(rf"/{url_path}$"), timeout=120_000)
@@ -168,7 +176,7 @@ def test_a_mistyped_address_says_the_page_does_not_exist(request, server, page, 
     page.wait_for_url(re.compile(r"/evaluate$"))
     settle(page, wait_idle, "Evaluate")
     no_exception(page)
-    open_app(page, url, wait_idle, "dataset")   # a right address still opens its page
+    open_app(page, url, wait_idle, "dataset")  # a right address still opens its page
     assert page.get_by_test_id("stMain").get_by_role("heading", name="Page not found").count() == 0
 
 
@@ -177,12 +185,18 @@ def test_screenshots_of_home_studies_and_pickers(app_server, page, wait_idle, wi
     """Each page as a student first sees it, at the narrowest width we support and a wide one: no text cut
     off anywhere (labels, buttons, tags, table columns), and a screenshot for a person to look at."""
     from shared_models import shown_test_accuracy
+
     shipped_test = shown_test_accuracy("fmnist_cnn")
     SCREENS.mkdir(parents=True, exist_ok=True)
     # Tall enough for the whole page: Streamlit scrolls inside its own container, which full_page misses.
     page.set_viewport_size({"width": width, "height": 5000})
-    for name, path in (("home", ""), ("binary_study", "binary_study"), ("few_shot", "few_shot"),
-                       ("dataset", "dataset"), ("evaluate", "evaluate")):
+    for name, path in (
+        ("home", ""),
+        ("binary_study", "binary_study"),
+        ("few_shot", "few_shot"),
+        ("dataset", "dataset"),
+        ("evaluate", "evaluate"),
+    ):
         open_app(page, app_server, wait_idle, path)
         if name == "few_shot":  # its methods fit in the background: check the results table and matrix too
             page.get_by_role("heading", name="3. Results").wait_for(timeout=240_000)

@@ -1,5 +1,6 @@
 """Looking inside a model in a real browser: the conv-layer inspector and the learned-feature
 projector on Evaluate (screenshots in test-artifacts/)."""
+
 import re
 
 import pytest
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.browser
 def _open_tab(page, wait_idle, name):
     page.goto(url_of(page.app_url, "pages/evaluate.py"))
     wait_idle(page, timeout=240)
-    page.get_by_role("tab", name=name).click(timeout=300_000)   # the first run scores 10,000 images
+    page.get_by_role("tab", name=name).click(timeout=300_000)  # the first run scores 10,000 images
     wait_idle(page, timeout=240)
     no_exception(page)
 
@@ -33,7 +34,7 @@ def test_conv_inspector_shows_kernels_patch_and_the_multiply_add(app_server, pag
     page.get_by_text(re.compile(r"block 1, conv 1, channel 7")).first.wait_for()
     eq = page.locator("p", has_text="The multiply-add.").inner_text()
     assert re.search(r"bias \(-?\d+\.\d{4}\) = -?\d+\.\d{4}$", eq), eq
-    page.set_viewport_size({"width": 1400, "height": 3400})   # Streamlit scrolls inside the page: show it all
+    page.set_viewport_size({"width": 1400, "height": 3400})  # Streamlit scrolls inside the page: show it all
     page.locator("p", has_text="The multiply-add.").scroll_into_view_if_needed()
     shot(page, "evaluate-conv-inspector")
 
@@ -44,9 +45,9 @@ def test_projector_hover_shows_the_image_and_a_lasso_shows_a_gallery(app_server,
     page.set_viewport_size({"width": 1400, "height": 2600})
     _open_tab(page, wait_idle, "Feature projector")
     page.get_by_text("Learned-feature projector").wait_for()
-    slider = page.get_by_role("slider").last                   # the projector's Images slider
+    slider = page.get_by_role("slider").last  # the projector's Images slider
     slider.focus()
-    slider.press("Home")                                       # its first stop: 500 points
+    slider.press("Home")  # its first stop: 500 points
     wait_idle(page, timeout=240)
     frame = page.frame_locator('iframe[title*="fmnist_projector"]')
     frame.locator(".scatterlayer .point").first.wait_for(timeout=120_000)
@@ -70,7 +71,7 @@ def test_projector_hover_shows_the_image_and_a_lasso_shows_a_gallery(app_server,
     n = int(label.split()[0].replace(",", ""))
     assert n > 0
     assert page.locator(".fmnist-gallery").last.locator("img").count() == min(n, 48)
-    page.set_viewport_size({"width": 1400, "height": 4200})   # Streamlit scrolls inside the page: show it all
+    page.set_viewport_size({"width": 1400, "height": 4200})  # Streamlit scrolls inside the page: show it all
     shot(page, "evaluate-projector")
 
 
@@ -79,9 +80,9 @@ def test_clicking_the_conv_map_picks_the_output_pixel(app_server, page, wait_idl
     page.app_url = app_server
     page.set_viewport_size({"width": 1400, "height": 2400})
     _open_tab(page, wait_idle, "Feature maps")
-    chart = page.locator('[data-testid="stPlotlyChart"]').last            # the conv output map
+    chart = page.locator('[data-testid="stPlotlyChart"]').last  # the conv output map
     chart.scroll_into_view_if_needed()
-    row, col = 3, 20                                                      # a 28x28 map, one marker per pixel
+    row, col = 3, 20  # a 28x28 map, one marker per pixel
     box = chart.locator(".scatterlayer .point").nth(row * 28 + col).bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     wait_idle(page)

@@ -6,16 +6,17 @@ real one-epoch training); the live view pausing while its tab is hidden.
 Runs are written straight into the server's run store (no worker), so nothing trains here but
 the one short in-process training whose histograms the store's run shows.
 """
+
 import os
 import re
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
 
 from fmnist_core.modeling.training import train
 from fmnist_core.runs import histograms
 from fmnist_core.runs.store import RunStore
+from waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -40,13 +41,18 @@ def shot(page, name):
 def finished(store, name, hp, sweep=None, param=None, value=None, history=()):
     # Created already running, held by this process: the server's pre-warmed worker (any page view
     # starts one) would otherwise claim a queued run before we do.
-    rid = store.create_run(name, "multiclass", SPEC, hp, sweep, sweep_param=param, sweep_value=value,
-                           claim_pid=os.getpid())
+    rid = store.create_run(
+        name, "multiclass", SPEC, hp, sweep, sweep_param=param, sweep_value=value, claim_pid=os.getpid()
+    )
     for e in history:
         store.add_epoch(rid, e)
     last = history[-1] if history else {"val_accuracy": 0.8, "val_loss": 0.5}
-    store.finish(rid, "completed", val={"accuracy": last["val_accuracy"], "loss": last["val_loss"]},
-                 test={"accuracy": last["val_accuracy"], "loss": last["val_loss"]})
+    store.finish(
+        rid,
+        "completed",
+        val={"accuracy": last["val_accuracy"], "loss": last["val_loss"]},
+        test={"accuracy": last["val_accuracy"], "loss": last["val_loss"]},
+    )
     return rid
 
 
@@ -55,17 +61,29 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     for lr in (1e-3, 1e-2):
         for bs in (32, 128):
             acc = 0.78 + (lr == 1e-2) * 0.04 + (bs == 32) * 0.01
-            finished(store, f"grid lr={lr} bs={bs}", {"epochs": 1, "lr": lr, "batch_size": bs}, "sweep-grid",
-                     "lr,batch_size", [lr, bs], [{"epoch": 1, "loss": 0.6, "accuracy": acc, "val_loss": 0.6,
-                                                  "val_accuracy": acc, "seconds": 3.0}])
+            finished(
+                store,
+                f"grid lr={lr} bs={bs}",
+                {"epochs": 1, "lr": lr, "batch_size": bs},
+                "sweep-grid",
+                "lr,batch_size",
+                [lr, bs],
+                [{"epoch": 1, "loss": 0.6, "accuracy": acc, "val_loss": 0.6, "val_accuracy": acc, "seconds": 3.0}],
+            )
     # One run with a real training's histograms and an overfitting history.
     events = []
     train("linear", "multiclass", {"subset": 1000, "epochs": 1, "batch_size": 32}, on_progress=events.append)
     hist = [(e["loss"], e["val_loss"]) for e in events if e["kind"] == "epoch"]
     assert hist
-    rid = finished(store, "overfitting run", {"epochs": 5}, history=[
-        {"epoch": e, "loss": lo, "accuracy": 0.9, "val_loss": vl, "val_accuracy": 0.85, "seconds": 2.0}
-        for e, (lo, vl) in enumerate([(0.6, 0.5), (0.4, 0.41), (0.3, 0.44), (0.25, 0.47), (0.2, 0.52)], start=1)])
+    rid = finished(
+        store,
+        "overfitting run",
+        {"epochs": 5},
+        history=[
+            {"epoch": e, "loss": lo, "accuracy": 0.9, "val_loss": vl, "val_accuracy": 0.85, "seconds": 2.0}
+            for e, (lo, vl) in enumerate([(0.6, 0.5), (0.4, 0.41), (0.3, 0.44), (0.25, 0.47), (0.2, 0.52)], start=1)
+        ],
+    )
     for ev in events:
         if ev["kind"] == "histograms":
             histograms.append(rid, ev, app_home)
@@ -77,14 +95,20 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     page.get_by_role("combobox", name="Sweep").click()
     page.get_by_role("option", name=re.compile(r"^sweep-grid")).click()
     wait_idle(page)
-    page.wait_for_function(PLOTTED_JS, arg="heatmap", timeout=60_000)     # the grid sweep's heatmap
+    page.wait_for_function(PLOTTED_JS, arg="heatmap", timeout=60_000)  # the grid sweep's heatmap
     # The parallel coordinates: a component (its own frame). Brushing the learning-rate axis around
     # 1e-2 (log10 -2) keeps 2 of the 4 runs; the page lists them and compares their curves.
-    frame = wait_for(lambda: [f for f in page.frames if "fmnist_parcoords" in (f.url or "")], 60,
-                     "the parallel-coordinates component's frame", poll=0.2)[0]
-    frame.wait_for_function("""() => { const g = document.getElementById('plot');
+    frame = wait_for(
+        lambda: [f for f in page.frames if "fmnist_parcoords" in (f.url or "")],
+        60,
+        "the parallel-coordinates component's frame",
+        poll=0.2,
+    )[0]
+    frame.wait_for_function(
+        """() => { const g = document.getElementById('plot');
         return g && g.data && g.data[0].type === 'parcoords' && g.data[0].dimensions.length === 3; }""",
-                            timeout=60_000)
+        timeout=60_000,
+    )
     shot(page, "grid_and_parallel")
     # What Plotly does when an axis is dragged: a restyle of that dimension's constraintrange.
     frame.evaluate("""() => Plotly.restyle(document.getElementById('plot'),
@@ -93,9 +117,12 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     wait_idle(page)
     page.get_by_text(re.compile(r"the curves below compare them")).wait_for()
     # The curves compare exactly the brushed runs (the dataframes are canvases: read the chart instead).
-    page.wait_for_function(r"""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+    page.wait_for_function(
+        r"""() => [...document.querySelectorAll('.js-plotly-plot')].some(
         g => (g.data || []).length && g.data.every(t => /lr=0\.01 /.test(t.name || '') || !/lr=/.test(t.name || ''))
-             && g.data.filter(t => /lr=0\.01 /.test(t.name || '')).length >= 2)""", timeout=60_000)
+             && g.data.filter(t => /lr=0\.01 /.test(t.name || '')).length >= 2)""",
+        timeout=60_000,
+    )
     shot(page, "parallel_brushed")
 
     page.get_by_role("combobox", name="Sweep").click()
@@ -103,12 +130,12 @@ def test_compare_runs_grid_parallel_curves_and_histograms(app_server, app_home, 
     wait_idle(page)
     grid = page.get_by_test_id("stDataFrame").first
     box = grid.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)      # the first row's checkbox: the newest run
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's checkbox: the newest run
     wait_idle(page)
     page.get_by_text(re.compile(r"Validation loss has risen for 3 epochs")).first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Download the curves (CSV)").first.wait_for(timeout=10_000)
     page.wait_for_function(CURVES_JS, arg=False, timeout=30_000)
-    page.get_by_text("Log-scale loss").last.click()            # the run's own chart's toggle (the overlay's is first)
+    page.get_by_text("Log-scale loss").last.click()  # the run's own chart's toggle (the overlay's is first)
     wait_idle(page)
     page.wait_for_function(CURVES_JS, arg=True, timeout=30_000)
     shot(page, "curves_and_hint")

@@ -3,6 +3,7 @@ cell's images (the Dataset map's lasso is in test_browser_dataset_map.py).
 
 AppTest cannot see Plotly charts, so these interactions are only tested here.
 """
+
 import re
 
 import pytest
@@ -18,7 +19,7 @@ def test_click_a_confusion_matrix_cell_and_see_its_images(app_server, page, wait
     wait_idle(page, timeout=240)
     no_exception(page)
     chart = page.locator('[data-testid="stPlotlyChart"]').first
-    area = chart.locator(".nsewdrag").first.bounding_box()   # the heatmap's plot area
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the heatmap's plot area
     k, ti, pj = 10, 2, 4  # fmnist_cnn (the default model): row Pullover, column Coat
     cx = area["x"] + (pj + 0.5) * area["width"] / k
     cy = area["y"] + (ti + 0.5) * area["height"] / k

@@ -5,6 +5,7 @@ on each time; then stop it with the Stop button.
 Drives Debian's Chromium against ``streamlit run`` (fixtures in conftest.py). Screenshots go
 to test-artifacts/ (git-ignored).
 """
+
 import re
 import time
 import urllib.error
@@ -94,7 +95,7 @@ def test_the_live_route_answers_only_pages_of_this_server(app_server):
 
 
 def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, page):
-    page.set_viewport_size({"width": 1400, "height": 3400})   # the whole page fits in the screenshots
+    page.set_viewport_size({"width": 1400, "height": 3400})  # the whole page fits in the screenshots
     # Every websocket message from the server: a Streamlit rerun sends several (deltas, script
     # finished); the live view must draw new points without any.
     frames = []
@@ -107,13 +108,17 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
     assert page.url.rstrip("/").endswith("/build_train")
     set_number(page, "Training images", SUBSET)
     set_number(page, "Epochs", EPOCHS)
-    page.set_viewport_size({"width": 1400, "height": 900})     # a real screen: the live view starts below it
+    page.set_viewport_size({"width": 1400, "height": 900})  # a real screen: the live view starts below it
     live = page.get_by_role("heading", name="Live run")
     page.get_by_role("button", name="Train", exact=True).click()
     # Pressing Train brings the live view into sight (it sits far below the button).
-    page.wait_for_function("""() => { const h = [...document.querySelectorAll('h3')].find(
+    page.wait_for_function(
+        """() => { const h = [...document.querySelectorAll('h3')].find(
         e => e.textContent.startsWith('Live run')); if (!h) return false; const r = h.getBoundingClientRect();
-        return r.top >= 0 && r.top < window.innerHeight; }""", timeout=30_000, polling=100)
+        return r.top >= 0 && r.top < window.innerHeight; }""",
+        timeout=30_000,
+        polling=100,
+    )
     assert live.is_visible()
     shot(page, "0_after_train_click")
     page.set_viewport_size({"width": 1400, "height": 3400})
@@ -124,20 +129,30 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
     stopped = False
     try:
         # The worker process starts (TensorFlow import), then batch points arrive ~4 a second.
-        wait_for(page, lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
-                 timeout=120, what="the first batch points")
+        wait_for(
+            page,
+            lambda: (s := live_state(page)) and s[2] == "running" and s[0] >= 3 and s,
+            timeout=120,
+            what="the first batch points",
+        )
         shot(page, "1_running")
-        drawn = wait_for(page, lambda: (c := live_chart(page)) and c["points"] >= 3 and c, timeout=60,
-                         what="the live chart to draw")
-        assert drawn["xmax"] == EPOCHS   # the x axis spans the run's epochs
-        page.wait_for_timeout(1500)   # the page's last rerun (after the click) has landed
+        drawn = wait_for(
+            page, lambda: (c := live_chart(page)) and c["points"] >= 3 and c, timeout=60, what="the live chart to draw"
+        )
+        assert drawn["xmax"] == EPOCHS  # the x axis spans the run's epochs
+        page.wait_for_timeout(1500)  # the page's last rerun (after the click) has landed
         n_frames, before = len(frames), live_state(page)
-        assert n_frames > 0   # the listener hears this page's socket (its renders came through it)
-        later = wait_for(page, lambda: (s := live_state(page)) and s[0] > before[0] + 5 and s,
-                         timeout=60, what="more batch points")
+        assert n_frames > 0  # the listener hears this page's socket (its renders came through it)
+        later = wait_for(
+            page, lambda: (s := live_state(page)) and s[0] > before[0] + 5 and s, timeout=60, what="more batch points"
+        )
         assert later[2] == "running"
-        grown = wait_for(page, lambda: (c := live_chart(page)) and c["points"] > drawn["points"] and c, timeout=30,
-                         what="the live chart to gain points")
+        grown = wait_for(
+            page,
+            lambda: (c := live_chart(page)) and c["points"] > drawn["points"] and c,
+            timeout=30,
+            what="the live chart to gain points",
+        )
         assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the points grew"
         shot(page, "2_more_points")
 
@@ -155,9 +170,10 @@ def test_live_curve_grows_and_the_run_survives_a_reload(app_server, app_home, pa
         page.get_by_role("heading", name=re.compile(rf"Run #{run_id}\b")).wait_for(timeout=60_000)
         assert f"run={run_id}" in page.url
         after = wait_for(page, lambda: live_state(page), timeout=30, what="the live view after the reload")
-        assert after[2] == "running" and after[0] >= back[0], (back, after)   # the same run, still going
-        resumed = wait_for(page, lambda: (s := live_state(page)) and s[0] > after[0] and s, timeout=60,
-                           what="points after the reload")
+        assert after[2] == "running" and after[0] >= back[0], (back, after)  # the same run, still going
+        resumed = wait_for(
+            page, lambda: (s := live_state(page)) and s[0] > after[0] and s, timeout=60, what="points after the reload"
+        )
         assert resumed[2] == "running"
         progress = re.compile(rf"epoch \d+/{EPOCHS} · batch \d+/22 · elapsed .* · ETA")
         page.get_by_text(progress).wait_for(timeout=10_000)
@@ -200,11 +216,15 @@ def test_the_lr_finder_shows_its_progress_without_rerunning_the_page(app_server,
         return int(batch.search(texts[0]).group(1)) if texts else None
 
     first = wait_for(page, progress, timeout=120, what="the sweep's progress")
-    page.wait_for_timeout(300)   # the click's own rerun has landed
+    page.wait_for_timeout(300)  # the click's own rerun has landed
     n_frames, start = len(frames), progress()
-    moved = wait_for(page, lambda: (b := progress()) is None or b >= (start or first) + 5, timeout=60,
-                     what="the progress bar to move")
-    if progress() is not None:   # still sweeping: everything since came over the route
+    moved = wait_for(
+        page,
+        lambda: (b := progress()) is None or b >= (start or first) + 5,
+        timeout=60,
+        what="the progress bar to move",
+    )
+    if progress() is not None:  # still sweeping: everything since came over the route
         assert len(frames) == n_frames, f"{len(frames) - n_frames} websocket messages while the bar moved"
     assert moved
     page.get_by_text(re.compile("valley", re.IGNORECASE)).first.wait_for(timeout=120_000)

@@ -7,6 +7,7 @@ outside one, Ray advertises and connects to the machine's external address, even
 a command inside a fresh one. Clean-up kills exactly the processes in our namespace (by pid),
 never by name: ``ray stop`` would kill every Ray process of the machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,14 @@ def run_in_netns(argv: list[str], env=None, timeout=None, cwd=None, capture=True
     ``capture=False`` lets its output through as it comes (a long benchmark)."""
     script = 'ip link set lo up && exec "$@"'
     out = subprocess.PIPE if capture else None
-    proc = subprocess.Popen(["unshare", "-n", "sh", "-c", script, "sh", *argv], env=env, cwd=cwd,
-                            stdout=out, stderr=subprocess.STDOUT if capture else None, text=True)
+    proc = subprocess.Popen(
+        ["unshare", "-n", "sh", "-c", script, "sh", *argv],
+        env=env,
+        cwd=cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT if capture else None,
+        text=True,
+    )
     ns = None
     for _ in range(100):  # the namespace's identity, read while the child lives
         try:
@@ -106,6 +113,7 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------- PostgreSQL (Debian's package)
 
+
 def _pg_tool(name: str) -> str:
     for d in PG_BINS:
         if (d / name).exists():
@@ -138,8 +146,7 @@ class Postgres:
         return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
     def start(self) -> str:
-        self._run([_pg_tool("initdb"), "-D", str(self.data), "-U", "fmnist", "--auth=trust", "-E", "UTF8",
-                   "--no-sync"])
+        self._run([_pg_tool("initdb"), "-D", str(self.data), "-U", "fmnist", "--auth=trust", "-E", "UTF8", "--no-sync"])
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
         self._run([_pg_tool("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"])
         return self.url
@@ -166,6 +173,7 @@ def _has_user(name: str) -> bool:
 
 # ---------------------------------------------------------------- Ray (head + worker nodes)
 
+
 class RayCluster:
     """``ray start --head`` plus ``workers`` more nodes, each ``--num-cpus 1`` with its own temp dir."""
 
@@ -174,8 +182,12 @@ class RayCluster:
         self.root = Path(tempfile.mkdtemp(prefix="fr-", dir="/tmp"))  # short: Ray's socket paths have a limit
         self.workers, self.cpus = workers, cpus_per_node
         self.node_dirs: list[Path] = []
-        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_health_check_period_ms="1000",
-                        RAY_health_check_failure_threshold="3")
+        self.env = dict(
+            os.environ,
+            RAY_USAGE_STATS_ENABLED="0",
+            RAY_health_check_period_ms="1000",
+            RAY_health_check_failure_threshold="3",
+        )
 
     @property
     def address(self) -> str:
@@ -184,10 +196,28 @@ class RayCluster:
     def _start(self, args: list[str], name: str) -> None:
         tmp = self.root / name
         self.node_dirs.append(tmp)
-        subprocess.run([str(VENV_BIN / "ray"), "start", *args, "--num-cpus", str(self.cpus), "--temp-dir", str(tmp),
-                        "--node-ip-address", "127.0.0.1", "--object-store-memory", str(80 * 2**20),
-                        "--disable-usage-stats"], check=True, env=self.env,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+        subprocess.run(
+            [
+                str(VENV_BIN / "ray"),
+                "start",
+                *args,
+                "--num-cpus",
+                str(self.cpus),
+                "--temp-dir",
+                str(tmp),
+                "--node-ip-address",
+                "127.0.0.1",
+                "--object-store-memory",
+                str(80 * 2**20),
+                "--disable-usage-stats",
+            ],
+            check=True,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=180,
+        )
 
     def start(self) -> str:
         # Whatever already runs in our namespace (the test runner, a shell, PostgreSQL) is not Ray's.

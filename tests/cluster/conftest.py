@@ -4,6 +4,7 @@ The tests of this folder need a private network namespace (see cluster_harness).
 ``test_cluster_suite.py`` re-runs this folder inside a fresh namespace; the tests themselves
 then skip, so nothing ever talks to a non-loopback address.
 """
+
 import os
 import uuid
 
@@ -34,6 +35,7 @@ def ray_cluster():
         yield cluster
     finally:
         import ray
+
         if ray.is_initialized():
             ray.shutdown()
         cluster.stop()
@@ -43,9 +45,9 @@ def ray_cluster():
 def pg_url(pg_server):
     """A fresh, empty database on the session's server (one per test)."""
     import psycopg
+
     name = f"t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=fmnist dbname=postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=fmnist dbname=postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return pg_server.url.rsplit("/", 1)[0] + f"/{name}"
 
@@ -54,6 +56,7 @@ def pg_url(pg_server):
 def cluster_env(pg_url, ray_cluster, fmnist_home, monkeypatch):
     """The app's configuration for the cluster: Ray executor, PostgreSQL store, its own model folder."""
     from fmnist_core.runs import jobs
+
     monkeypatch.setenv("FMNIST_EXECUTOR", "ray")
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
     monkeypatch.setenv("FMNIST_STORE_URL", pg_url)

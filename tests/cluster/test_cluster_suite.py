@@ -1,5 +1,6 @@
 """Runs the cluster tests of this folder inside a private network namespace (``unshare -n``, only
 loopback up), where PostgreSQL, Ray and the app all talk over 127.0.0.1. Part of `make test`."""
+
 import importlib.util
 import os
 import sys
@@ -25,8 +26,21 @@ def test_cluster_suite_in_a_private_network_namespace():
     missing = [m for m in ("ray", "psycopg", "sqlalchemy") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"missing {', '.join(missing)}: pip install -r requirements-cluster.txt")
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra",
-            "-m", "cluster", "-k", "not test_cluster_suite_in", str(HERE)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=-ra",
+        "-m",
+        "cluster",
+        "-k",
+        "not test_cluster_suite_in",
+        str(HERE),
+    ]
     result = run_in_netns(argv, env=dict(os.environ), timeout=780, cwd=REPO)
     print(result.stdout[-20000:])
     assert result.returncode == 0, result.stdout[-6000:]

@@ -1,4 +1,5 @@
 """The run store on a real PostgreSQL: the same RunStore code as SQLite, rendered by SQLAlchemy."""
+
 import os
 import threading
 
@@ -23,16 +24,41 @@ def test_postgres_store_round_trip(pg_url, fmnist_home):
     assert store.schema_version() == SCHEMA_VERSION and not store.is_sqlite
     a, b = _queue(store, "first", epochs=3, seed=7), _queue(store, "second")
     run = store.get_run(a)
-    assert (run["status"], run["name"], run["model_name"], run["hparams"]["epochs"]) == ("queued", "first",
-                                                                                          f"run{a}", 3)
+    assert (run["status"], run["name"], run["model_name"], run["hparams"]["epochs"]) == (
+        "queued",
+        "first",
+        f"run{a}",
+        3,
+    )
     assert [r["id"] for r in store.list_runs()] == [b, a]
     claimed = store.claim_next(os.getpid())
     assert claimed["id"] == a and claimed["status"] == "running"
-    for step in (1, 2, 2):   # an upsert: the repeated step replaces, never duplicates
-        store.add_batch(a, {"step": step, "epoch": 1, "batch": step, "loss": 2.0 / step, "accuracy": 0.1 * step,
-                            "lr": 0.01, "elapsed": 0.1 * step, "batches_per_epoch": 10})
-    store.add_epoch(a, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": float("nan"),
-                        "lr": 0.01, "seconds": 2.0})
+    for step in (1, 2, 2):  # an upsert: the repeated step replaces, never duplicates
+        store.add_batch(
+            a,
+            {
+                "step": step,
+                "epoch": 1,
+                "batch": step,
+                "loss": 2.0 / step,
+                "accuracy": 0.1 * step,
+                "lr": 0.01,
+                "elapsed": 0.1 * step,
+                "batches_per_epoch": 10,
+            },
+        )
+    store.add_epoch(
+        a,
+        {
+            "epoch": 1,
+            "loss": 1.0,
+            "accuracy": 0.5,
+            "val_loss": 1.1,
+            "val_accuracy": float("nan"),
+            "lr": 0.01,
+            "seconds": 2.0,
+        },
+    )
     run = store.get_run(a)
     assert [p["step"] for p in run["batches"]] == [1, 2] and run["current_batch"] == 2
     assert run["history"][0]["val_accuracy"] is None and run["eta_seconds"] is not None
@@ -44,13 +70,13 @@ def test_postgres_store_round_trip(pg_url, fmnist_home):
     assert store.request_stop(b) == "stopped"
     blob = {"model_name": f"run{a}", "sha256": "0" * 64, "data": b"\x00\x01bytes"}
     assert store.finish(a, "stopped", "stopped on request", model_path=f"run{a}.keras", model_blob=blob)
-    assert not store.finish(a, "completed")                      # no longer running: nothing changes
+    assert not store.finish(a, "completed")  # no longer running: nothing changes
     assert store.model_blobs_waiting() == [a]
     got = []
     assert store.take_model_blob(a, got.append) and bytes(got[0]["data"]) == b"\x00\x01bytes"
     assert store.model_blobs_waiting() == [] and not store.take_model_blob(a, got.append)
     assert store.count_by_status()["stopped"] == 2
-    assert store.get_run(a)["model_path"] == f"run{a}.keras"   # relative to the home
+    assert store.get_run(a)["model_path"] == f"run{a}.keras"  # relative to the home
     RunStore(pg_url)  # re-opening an up-to-date store is a no-op
 
 
@@ -61,12 +87,12 @@ def test_claims_skip_locked_rows_each_run_exactly_once(pg_url, fmnist_home):
     start = threading.Barrier(4)
 
     def claimer():
-        mine = RunStore(pg_url)   # each its own pool, as separate workers would be
+        mine = RunStore(pg_url)  # each its own pool, as separate workers would be
         start.wait()
         try:
             while (run := mine.claim_next(os.getpid())) is not None:
                 got.append(run["id"])
-        except Exception as exc:   # noqa: BLE001 - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=claimer) for _ in range(4)]
@@ -74,19 +100,20 @@ def test_claims_skip_locked_rows_each_run_exactly_once(pg_url, fmnist_home):
         t.start()
     for t in threads:
         t.join()
-    assert not errors and sorted(got) == ids   # all claimed, none twice
+    assert not errors and sorted(got) == ids  # all claimed, none twice
 
 
 def test_names_reserved_and_leases_fenced_on_postgres(pg_url, fmnist_home):
     from fmnist_core.runs.store import LeaseLostError, NameTakenError
+
     store = RunStore(pg_url)
     rid = store.create_run("a", get_task("multiclass"), normalize_spec("linear"), HParams(), model_name="shared")
-    with pytest.raises(NameTakenError):   # the partial UNIQUE index, rendered for PostgreSQL
+    with pytest.raises(NameTakenError):  # the partial UNIQUE index, rendered for PostgreSQL
         store.create_run("b", get_task("multiclass"), normalize_spec("linear"), HParams(), model_name="shared")
     run = store.claim_next(os.getpid())
     assert run["id"] == rid and run["lease"] and store.heartbeat(rid, run["lease"])
     assert not store.heartbeat(rid, "someone else's lease")
-    assert store.fail_running(rid, "its node died")           # what the Ray dispatcher does
+    assert store.fail_running(rid, "its node died")  # what the Ray dispatcher does
     assert not store.add_batch(rid, {"step": 1, "epoch": 1, "batch": 1}, lease=run["lease"])
     with pytest.raises(LeaseLostError):
         store.finish(rid, "completed", lease=run["lease"])
@@ -101,9 +128,13 @@ def test_stale_heartbeat_and_migration_on_postgres(pg_url, fmnist_home):
         for migrate in schema.MIGRATIONS[:2]:
             migrate(conn)
         schema._write_version(conn, 2)
-        conn.execute(text("INSERT INTO runs (name, status, task, task_def, spec, hparams, created_at, pid,"
-                          " heartbeat_at) VALUES ('old', 'running', 'multiclass', '{}', '[]', '{}', 'x', 1,"
-                          " '2000-01-01T00:00:00.000+00:00')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (name, status, task, task_def, spec, hparams, created_at, pid,"
+                " heartbeat_at) VALUES ('old', 'running', 'multiclass', '{}', '[]', '{}', 'x', 1,"
+                " '2000-01-01T00:00:00.000+00:00')"
+            )
+        )
     engine.dispose()
     store = RunStore(pg_url)
     assert store.schema_version() == SCHEMA_VERSION
@@ -122,8 +153,19 @@ def test_a_read_sees_one_moment_even_while_a_worker_writes(pg_url, fmnist_home):
     assert worker.mark_running(rid, os.getpid())
     with store._read() as conn:
         before = conn.execute(text("SELECT current_epoch FROM runs WHERE id = :i"), {"i": rid}).scalar()
-        worker.add_batch(rid, {"step": 1, "epoch": 1, "batch": 1, "loss": 2.0, "accuracy": 0.1, "lr": 0.01,
-                               "elapsed": 0.1, "batches_per_epoch": 10})   # commits in between
+        worker.add_batch(
+            rid,
+            {
+                "step": 1,
+                "epoch": 1,
+                "batch": 1,
+                "loss": 2.0,
+                "accuracy": 0.1,
+                "lr": 0.01,
+                "elapsed": 0.1,
+                "batches_per_epoch": 10,
+            },
+        )  # commits in between
         points = conn.execute(text("SELECT count(*) FROM batches WHERE run_id = :i"), {"i": rid}).scalar()
     assert (before, points) == (None, 0)
     run = store.get_run(rid)
@@ -132,6 +174,7 @@ def test_a_read_sees_one_moment_even_while_a_worker_writes(pg_url, fmnist_home):
 
 def test_a_run_created_claimed_is_never_queued(pg_url, fmnist_home):
     store = RunStore(pg_url)
-    rid = store.create_run("in-process", get_task("multiclass"), normalize_spec("linear"), HParams(),
-                           claim_pid=os.getpid())
+    rid = store.create_run(
+        "in-process", get_task("multiclass"), normalize_spec("linear"), HParams(), claim_pid=os.getpid()
+    )
     assert store.get_run(rid)["status"] == "running" and store.claim_next(os.getpid()) is None

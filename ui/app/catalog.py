@@ -6,6 +6,7 @@ Session state shared between pages:
   ``selected_model`` : name of the model the user picked in the sidebar (or on a page);
       any page may set it (it is not a widget key), the sidebar shows it on the next run.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -35,9 +36,9 @@ def age(saved_at: str | None, now: _dt.datetime | None = None) -> str:
         then = _dt.datetime.fromisoformat(saved_at)
     except (TypeError, ValueError):
         return ""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     if then.tzinfo is None:
-        then = then.replace(tzinfo=_dt.timezone.utc)
+        then = then.replace(tzinfo=_dt.UTC)
     secs = max(0.0, (now - then).total_seconds())
     if secs < 60:
         return "just now"
@@ -61,7 +62,7 @@ def saved_on(saved_at: str | None) -> str:
     """'saved 25 Nov 17:52' (UTC): a fixed text, unlike '5 min ago', so a widget's options do not
     change between reruns (Streamlit would then reset the selection)."""
     try:
-        return "saved " + _dt.datetime.fromisoformat(saved_at).astimezone(_dt.timezone.utc).strftime("%d %b %H:%M")
+        return "saved " + _dt.datetime.fromisoformat(saved_at).astimezone(_dt.UTC).strftime("%d %b %H:%M")
     except (TypeError, ValueError):
         return ""
 
@@ -70,8 +71,9 @@ def model_label(meta: dict) -> str:
     """'10-class CNN · All 10 classes · test 94.00% · shipped' or 'my run · Shoes vs the rest · val 97.12% · yours,
     saved 25 Nov 17:52'."""
     origin = "shipped" if meta.get("shipped") else ("yours, " + saved_on(meta.get("saved_at"))).rstrip(", ")
-    return " · ".join([inference.model_title(meta), display_name(meta.get("task") or "multiclass"),
-                       accuracy_text(meta), origin])
+    return " · ".join(
+        [inference.model_title(meta), display_name(meta.get("task") or "multiclass"), accuracy_text(meta), origin]
+    )
 
 
 def selected_model() -> str | None:
@@ -89,8 +91,14 @@ def _sync_from(widget_key: str) -> None:
     st.session_state["selected_model"] = st.session_state[widget_key]
 
 
-def model_picker(key: str, label: str = "Model", container=st, names: list[str] | None = None,
-                 help: str | None = None, compact: bool = False) -> str | None:
+def model_picker(
+    key: str,
+    label: str = "Model",
+    container=st,
+    names: list[str] | None = None,
+    help: str | None = None,
+    compact: bool = False,
+) -> str | None:
     """A model selectbox kept in step with the sidebar's: choosing here changes the global selection.
 
     Options: the user's own models, newest first, then the shipped ones, each labelled with its
@@ -102,8 +110,7 @@ def model_picker(key: str, label: str = "Model", container=st, names: list[str] 
     infos = {m["name"]: m for m in models_info()}
     allowed = [n for n in infos if names is None or n in names]
     if not allowed:
-        container.info("No saved model yet. Train one on **Build & Train**, or run `make models` for the "
-                       "shipped ones.")
+        container.info("No saved model yet. Train one on **Build & Train**, or run `make models` for the shipped ones.")
         return None
     current = selected_model()
     # Widget state may be written before the widget is created in this run: that is how the
@@ -111,8 +118,7 @@ def model_picker(key: str, label: str = "Model", container=st, names: list[str] 
     st.session_state[key] = current if current in allowed else allowed[0]
     layout.style()  # long labels wrap in the dropdown instead of being cut at 820 px
     fmt = (lambda n: inference.model_title(infos[n])) if compact else (lambda n: model_label(infos[n]))
-    chosen = container.selectbox(label, allowed, key=key, format_func=fmt, on_change=_sync_from, args=(key,),
-                                 help=help)
+    chosen = container.selectbox(label, allowed, key=key, format_func=fmt, on_change=_sync_from, args=(key,), help=help)
     if compact and chosen:
         container.caption(" · ".join(model_label(infos[chosen]).split(" · ")[1:]))
     return chosen

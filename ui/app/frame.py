@@ -1,4 +1,5 @@
 """The app's frame: the page list, links between pages and the shared sidebar."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,22 +17,62 @@ ROOT = Path(__file__).resolve().parents[2]
 # exists, so the app keeps working while pages are being written.
 PAGES = [
     ("Learn", "pages/home.py", "Home", ":material/home:", "What the lab is, the data and the models at a glance."),
-    ("Learn", "pages/dataset.py", "Dataset", ":material/photo_library:",
-     "Browse the 70,000 images by class; counts, mean images, histograms, PCA and t-SNE maps."),
-    ("Build", "pages/build_train.py", "Build & Train", ":material/construction:",
-     "Stack layers or pick a preset, set hyperparameters and watch it train live."),
-    ("Build", "pages/lr_finder.py", "LR Finder", ":material/query_stats:",
-     "Sweep the learning rate over a short run and pick a good one from the loss curve."),
-    ("Results", "pages/evaluate.py", "Evaluate", ":material/fact_check:",
-     "Accuracy, confusion matrix, per-class scores, top losses and feature maps of a saved model."),
-    ("Results", "pages/compare_runs.py", "Compare runs", ":material/compare_arrows:",
-     "Overlay training curves and hyperparameters of several runs."),
-    ("Use", "pages/classify.py", "Classify", ":material/draw:",
-     "Draw, upload or photograph a garment; see each preprocessing step, the prediction and a saliency map."),
-    ("Studies", "pages/binary_study.py", "Binary vs 10-class", ":material/call_split:",
-     "Is a dedicated binary model better than a binarized 10-class one?"),
-    ("Studies", "pages/few_shot.py", "Few-shot", ":material/filter_1:",
-     "How accuracy grows with 1, 5, 10 ... examples per class."),
+    (
+        "Learn",
+        "pages/dataset.py",
+        "Dataset",
+        ":material/photo_library:",
+        "Browse the 70,000 images by class; counts, mean images, histograms, PCA and t-SNE maps.",
+    ),
+    (
+        "Build",
+        "pages/build_train.py",
+        "Build & Train",
+        ":material/construction:",
+        "Stack layers or pick a preset, set hyperparameters and watch it train live.",
+    ),
+    (
+        "Build",
+        "pages/lr_finder.py",
+        "LR Finder",
+        ":material/query_stats:",
+        "Sweep the learning rate over a short run and pick a good one from the loss curve.",
+    ),
+    (
+        "Results",
+        "pages/evaluate.py",
+        "Evaluate",
+        ":material/fact_check:",
+        "Accuracy, confusion matrix, per-class scores, top losses and feature maps of a saved model.",
+    ),
+    (
+        "Results",
+        "pages/compare_runs.py",
+        "Compare runs",
+        ":material/compare_arrows:",
+        "Overlay training curves and hyperparameters of several runs.",
+    ),
+    (
+        "Use",
+        "pages/classify.py",
+        "Classify",
+        ":material/draw:",
+        "Draw, upload or photograph a garment; see each preprocessing step, the prediction and a saliency map.",
+    ),
+    (
+        "Studies",
+        "pages/binary_study.py",
+        "Binary vs 10-class",
+        ":material/call_split:",
+        "Is a dedicated binary model better than a binarized 10-class one?",
+    ),
+    (
+        "Studies",
+        "pages/few_shot.py",
+        "Few-shot",
+        ":material/filter_1:",
+        "How accuracy grows with 1, 5, 10 ... examples per class.",
+    ),
 ]
 
 
@@ -43,8 +84,7 @@ def navigation_pages() -> dict[str, list]:
     """{section: [st.Page, ...]} for ``st.navigation``, Home first and default."""
     sections: dict[str, list] = {}
     for section, path, title, icon, _ in available_pages():
-        sections.setdefault(section, []).append(
-            st.Page(path, title=title, icon=icon, default=path == "pages/home.py"))
+        sections.setdefault(section, []).append(st.Page(path, title=title, icon=icon, default=path == "pages/home.py"))
     return sections
 
 
@@ -85,7 +125,7 @@ def prewarm_trainer() -> None:
     try:
         jobs.prewarm(open_store())
     except (StoreError, OSError, ValueError):
-        pass   # the pages that use the store say what is wrong with it; this is only a head start
+        pass  # the pages that use the store say what is wrong with it; this is only a head start
 
 
 def page_link(path: str, label: str | None = None, icon: str | None = None, help: str | None = None) -> None:
@@ -112,7 +152,6 @@ def go_to(page: str, **state) -> None:
         st.info(f"Open {page} from the navigation to continue.")
 
 
-
 def sidebar() -> None:
     """Dataset status and the model selector, shown on every page."""
     with st.sidebar:
@@ -121,7 +160,14 @@ def sidebar() -> None:
             st.success("Fashion-MNIST found", icon=":material/check_circle:")
             st.caption(f"in `{status['folder']}`")
         else:
-            st.error(f"Fashion-MNIST not found. Run `{status['fix']}` in the project folder, or set "
-                     "`FMNIST_DATA_DIR` to a folder with the four IDX .gz files.", icon=":material/error:")
-        model_picker("_sidebar_model", "Selected model",
-                     help="The model the Evaluate and Classify pages start with.", compact=True)
+            st.error(
+                f"Fashion-MNIST not found. Run `{status['fix']}` in the project folder, or set "
+                "`FMNIST_DATA_DIR` to a folder with the four IDX .gz files.",
+                icon=":material/error:",
+            )
+        model_picker(
+            "_sidebar_model",
+            "Selected model",
+            help="The model the Evaluate and Classify pages start with.",
+            compact=True,
+        )

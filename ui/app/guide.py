@@ -4,6 +4,7 @@ Each step is a button that opens its page with sensible settings (written to ses
 before switching); a step is ticked once the session has done it, which each page records in
 session state anyway (what it showed, which run is watched, what was evaluated or classified).
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -13,17 +14,35 @@ from ui.app import catalog, frame, machine
 # (key, title, what you do, page, done-when session key)
 STEPS = [
     ("data", "Look at the data", "Browse the 70,000 images class by class.", "pages/dataset.py", "dataset_shown"),
-    ("train", "Train a quick model and watch it", "The quick preset (a small CNN) on 6,000 images: "
-     "{quick_run}, with live curves.", "pages/build_train.py", "bt_watch_id"),
-    ("evaluate", "Read its confusion matrix", "Which classes does it mix up? Click a cell to see the images.",
-     "pages/evaluate.py", "evaluate_result"),
-    ("classify", "Draw something and see what it thinks", "Draw a garment; see the top guesses and where the "
-     "model looked.", "pages/classify.py", "classify_result"),
+    (
+        "train",
+        "Train a quick model and watch it",
+        "The quick preset (a small CNN) on 6,000 images: {quick_run}, with live curves.",
+        "pages/build_train.py",
+        "bt_watch_id",
+    ),
+    (
+        "evaluate",
+        "Read its confusion matrix",
+        "Which classes does it mix up? Click a cell to see the images.",
+        "pages/evaluate.py",
+        "evaluate_result",
+    ),
+    (
+        "classify",
+        "Draw something and see what it thinks",
+        "Draw a garment; see the top guesses and where the model looked.",
+        "pages/classify.py",
+        "classify_result",
+    ),
 ]
 
 QUESTIONS = [
-    ("Is it better to binarize a 10-class model, or to train a yes/no model?", "pages/binary_study.py",
-     {"bs_grouping": "footwear_luggage"}),
+    (
+        "Is it better to binarize a 10-class model, or to train a yes/no model?",
+        "pages/binary_study.py",
+        {"bs_grouping": "footwear_luggage"},
+    ),
     ("How few examples does a model need?", "pages/few_shot.py", {}),
     ("Which learning rate should I train with?", "pages/lr_finder.py", {}),
 ]
@@ -56,8 +75,12 @@ def start_here() -> None:
             tick = done(key)
             st.markdown(f"**{i}. {title}**" + ("  :green[:material/check_circle: done]" if tick else ""))
             st.caption(blurb.format(quick_run=machine.quick_run_text()) if key == "train" else blurb)
-            if st.button("Open" if not tick else "Open again", key=f"guide_{key}",
-                         type="secondary" if tick else "primary", icon=":material/arrow_forward:"):
+            if st.button(
+                "Open" if not tick else "Open again",
+                key=f"guide_{key}",
+                type="secondary" if tick else "primary",
+                icon=":material/arrow_forward:",
+            ):
                 frame.go_to(path, **_settings(key))
 
 

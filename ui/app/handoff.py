@@ -12,6 +12,7 @@ session-state keys (``tests/test_handoffs.py`` checks pages/ for that), it goes 
 Each record is kept in session state as a plain dict under its own key and read back through its
 model, so a value that is missing or malformed reads as None instead of failing a page.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,9 +54,10 @@ BUILD_SETTINGS_KEY = "handoff_build_settings"
 
 class BuildSettings(_Record):
     """What Build & Train holds, as its widgets show it (task and classes as its task picker's values)."""
+
     spec: list[dict[str, Any]]
-    origin: str                       # the preset it was loaded from, or "custom"
-    task: str | None = None           # run_widgets.task_picker's choice: "multiclass", ..., "custom"
+    origin: str  # the preset it was loaded from, or "custom"
+    task: str | None = None  # run_widgets.task_picker's choice: "multiclass", ..., "custom"
     task_classes: list[str] | None = None
     batch_size: int | None = None
     optimizer: str | None = None
@@ -79,11 +81,11 @@ LR_OFFER_KEY = "lr_from_finder"
 
 class LrOffer(_Record):
     lr: float = Field(gt=0)
-    suggestion: str                   # which suggestion, as the LR Finder labels it ("valley", ...)
-    model: str                        # the model it was found for, in words
+    suggestion: str  # which suggestion, as the LR Finder labels it ("valley", ...)
+    model: str  # the model it was found for, in words
     optimizer: str
-    spec_key: str                     # run_widgets.spec_key of that model
-    at: float = Field(default_factory=time.time)   # two offers of the same LR are still two offers
+    spec_key: str  # run_widgets.spec_key of that model
+    at: float = Field(default_factory=time.time)  # two offers of the same LR are still two offers
 
 
 def offer_lr(offer: LrOffer) -> None:
@@ -99,15 +101,15 @@ def lr_offer() -> LrOffer | None:
 # ---------------------------------------------------------------- any page -> Classify
 
 CLASSIFY_KEY = "classify_handoff"
-INPUT_KEY = "cls_input"            # the Classify page's input selector, which opens on the image
-INPUT_LABEL = "Opened image"       # its option for a handed-over image
+INPUT_KEY = "cls_input"  # the Classify page's input selector, which opens on the image
+INPUT_LABEL = "Opened image"  # its option for a handed-over image
 
 
 class ClassifyImage(_Record):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-    image: np.ndarray                 # uint8 (28, 28), light on black as in the data set
-    true_label: int | None = None     # its 10-class label, or None when unknown
-    source: str = ""                  # where it came from, shown as plain text
+    image: np.ndarray  # uint8 (28, 28), light on black as in the data set
+    true_label: int | None = None  # its 10-class label, or None when unknown
+    source: str = ""  # where it came from, shown as plain text
 
     @field_validator("image", mode="before")
     @classmethod
@@ -117,15 +119,18 @@ class ClassifyImage(_Record):
             raise ValueError(f"open_in_classify expects one 28x28 grayscale image, got shape {arr.shape}")
         if arr.dtype != np.uint8 and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255):
             raise ValueError(f"open_in_classify expects uint8 pixels 0-255, got {arr.dtype}")
-        return arr.astype(np.uint8)   # a copy: the caller's array may change afterwards
+        return arr.astype(np.uint8)  # a copy: the caller's array may change afterwards
 
     @field_validator("true_label", mode="before")
     @classmethod
     def _label(cls, label):
         if label is None:
             return None
-        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
-                or not 0 <= int(label) < len(fdata.CLASS_NAMES):
+        if (
+            isinstance(label, bool)
+            or not isinstance(label, (int, np.integer))
+            or not 0 <= int(label) < len(fdata.CLASS_NAMES)
+        ):
             raise ValueError(f"true_label must be a class index 0-9 or None, got {label!r}")
         return int(label)
 
@@ -150,11 +155,12 @@ def pending() -> ClassifyImage | None:
 
 # ---------------------------------------------------------------- Compare runs -> Build & Train
 
+
 def watch_run(run_id: int) -> None:
     """Open Build & Train watching run ``run_id``: its ``?run=`` address, which a reload keeps too."""
     try:
         st.switch_page(BUILD_PAGE, query_params={"run": str(int(run_id))})
-    except st.errors.StreamlitAPIException:   # a page run on its own, outside the navigation
+    except st.errors.StreamlitAPIException:  # a page run on its own, outside the navigation
         st.info("Open Build & Train from the navigation to watch it.")
 
 

@@ -11,6 +11,7 @@
 A run belongs to its owner: only they can stop, rename or delete it (``RunStore`` checks);
 everyone can view every run. ``FMNIST_SERVED=1`` forces served mode (tests).
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -35,6 +36,7 @@ def _authenticator(path: str):
     import streamlit_authenticator as stauth
 
     from fmnist_core.runs.accounts import read_accounts
+
     cfg = read_accounts(path)
     return stauth.Authenticate(path, cfg["cookie"]["name"], cfg["cookie"]["key"], cfg["cookie"]["expiry_days"])
 
@@ -45,16 +47,26 @@ def gate() -> None:
         return
     path = auth_file()
     if not path.is_file():
-        st.error("This lab is served to the network, so every visitor signs in, but it has no accounts yet. "
-                 "On the server, run `python -m fmnist_core add-user NAME` (see README, Serving a class), "
-                 "then reload this page.", icon=":material/lock:")
+        st.error(
+            "This lab is served to the network, so every visitor signs in, but it has no accounts yet. "
+            "On the server, run `python -m fmnist_core add-user NAME` (see README, Serving a class), "
+            "then reload this page.",
+            icon=":material/lock:",
+        )
         st.stop()
     authenticator = _authenticator(str(path))
     try:
-        authenticator.login(location="main", fields={"Form name": "Sign in to Fashion-MNIST Lab",
-                                                     "Username": "User name", "Password": "Password",
-                                                     "Login": "Sign in"}, max_login_attempts=10)
-    except Exception as exc:   # e.g. too many attempts: one line, never a traceback
+        authenticator.login(
+            location="main",
+            fields={
+                "Form name": "Sign in to Fashion-MNIST Lab",
+                "Username": "User name",
+                "Password": "Password",
+                "Login": "Sign in",
+            },
+            max_login_attempts=10,
+        )
+    except Exception as exc:  # e.g. too many attempts: one line, never a traceback
         st.error(f"Sign-in failed: {plain(exc)}")
         st.stop()
     status = st.session_state.get("authentication_status")
@@ -74,7 +86,7 @@ def current_owner() -> str:
         user = st.session_state.get("username") if st.session_state.get("authentication_status") else None
         if user:
             return f"user:{user}"
-        return "session:anonymous"   # unreachable behind the gate; never matches a real owner
+        return "session:anonymous"  # unreachable behind the gate; never matches a real owner
     return local_owner()
 
 

@@ -12,6 +12,7 @@ keyed container styled by ``style()`` (Streamlit gives a keyed container the CSS
   the other once the main area is narrower than ``STACK_BELOW_PX`` (a CSS container query on
   the main area, so it also holds when the sidebar is collapsed).
 """
+
 from __future__ import annotations
 
 import streamlit as st

@@ -4,12 +4,13 @@ Every time the app states comes from this machine (``modeling.precision`` measur
 once per machine, in the pre-warmed worker, before the first Train), never from a figure written on
 another machine. Nothing here imports TensorFlow: Home and Build & Train must open fast.
 """
+
 from __future__ import annotations
 
 from fmnist_core.modeling import models, timing
 from fmnist_core.modeling.precision import known_choice
 
-QUICK_IMAGES = 6000   # Build & Train's default training set (a stratified subset; 10% of it validates)
+QUICK_IMAGES = 6000  # Build & Train's default training set (a stratified subset; 10% of it validates)
 
 
 def precision_caption(selected: str) -> str:
@@ -18,8 +19,10 @@ def precision_caption(selected: str) -> str:
     if selected != "auto":
         return f"{selected}, as chosen." + (f" auto would pick {choice.reason}." if choice else "")
     if choice is None:
-        return ("auto: the first run on this computer times a few training steps in float32 and bfloat16 "
-                "(10-20 s, once) and keeps the faster one that runs.")
+        return (
+            "auto: the first run on this computer times a few training steps in float32 and bfloat16 "
+            "(10-20 s, once) and keeps the faster one that runs."
+        )
     return f"auto → {choice.reason}."
 
 

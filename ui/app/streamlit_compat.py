@@ -20,6 +20,7 @@ nothing: ``streamlit_app.py`` calls its functions (the server once, each script 
 3. ``requested_page_name``: the page name the browser's address asked for (no public API yet), so a
    mistyped address gets a "Page not found" page instead of Home.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,7 @@ def route_through_entry_point(home: Path) -> None:
     """Switch the server out of the pages-directory mode: call at server start, outside any session."""
     quiet = logging.getLogger(_SCRIPT_RUN_CONTEXT_LOGGER)
     level = quiet.level
-    quiet.setLevel(logging.ERROR)   # "missing ScriptRunContext": expected here, there is no session yet
+    quiet.setLevel(logging.ERROR)  # "missing ScriptRunContext": expected here, there is no session yet
     try:
         st.navigation([st.Page(home, default=True)], position="hidden")
     finally:

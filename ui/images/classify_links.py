@@ -1,6 +1,7 @@
 """'Open in Classify' under an image gallery (Evaluate, Dataset, the binary study): pick one of the
 shown images and it opens in Classify with its true label (``ui.app.handoff.open_in_classify``), where
 the prediction is marked right or wrong and its saliency shown."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,9 +29,13 @@ def picker(indices, images, y10, source: str, key: str) -> None:
         return
     # A row that gives the button its whole label and the selectbox the rest (columns cut the label at 820 px).
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    pick = row.selectbox("Open one of these images in Classify", indices, key=key,
-                        format_func=lambda i: f"#{i} · {CLASS_NAMES[int(y10[i])]}",
-                        help="Classify shows it with its true label, every model's prediction marked right or "
-                             "wrong, and the saliency map.")
+    pick = row.selectbox(
+        "Open one of these images in Classify",
+        indices,
+        key=key,
+        format_func=lambda i: f"#{i} · {CLASS_NAMES[int(y10[i])]}",
+        help="Classify shows it with its true label, every model's prediction marked right or "
+        "wrong, and the saliency map.",
+    )
     if row.button("Open in Classify", icon=":material/open_in_new:", key=f"{key}_go", width="content"):
         handoff.open_in_classify(np.asarray(images[pick]), int(y10[pick]), f"{source} #{pick}")

@@ -3,6 +3,7 @@ strokes are kept server-side under ``$FMNIST_HOME/drawings/<id>.json``, and the 
 URL (``?drawing=<id>``). The store is bounded: at most ``MAX_DRAWINGS`` files (oldest dropped) of
 at most ``MAX_DRAWING_BYTES`` each.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from pathlib import Path
 
 from fmnist_core.modeling import saving
 
-QUERY_KEY = "drawing"              # ?drawing=<id> in the Classify URL
+QUERY_KEY = "drawing"  # ?drawing=<id> in the Classify URL
 MAX_DRAWINGS = 200
-MAX_DRAWING_BYTES = 256 * 1024     # a few hundred freehand strokes; a bigger drawing is not kept
+MAX_DRAWING_BYTES = 256 * 1024  # a few hundred freehand strokes; a bigger drawing is not kept
 _ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -41,14 +42,14 @@ def save_drawing(drawing_id: str | None, strokes: dict, png: bytes | None = None
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{drawing_id}.{os.getpid()}.tmp"
     tmp.write_text(payload)
-    os.replace(tmp, _path(drawing_id))          # a reader sees the old drawing or the new one, never half
+    os.replace(tmp, _path(drawing_id))  # a reader sees the old drawing or the new one, never half
     _prune(folder)
     return drawing_id
 
 
 def _prune(folder: Path) -> None:
     files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
-    for old in files[:max(0, len(files) - MAX_DRAWINGS)]:
+    for old in files[: max(0, len(files) - MAX_DRAWINGS)]:
         old.unlink(missing_ok=True)
 
 

@@ -1,6 +1,7 @@
 """'Inside a conv layer' (Evaluate, Feature maps tab): the architecture strip, a layer's kernels
 for one channel, the input patch under a chosen output pixel with the multiply-add that gives
 its value, and the channel's map before and after BatchNorm, the activation and pooling."""
+
 from __future__ import annotations
 
 import functools
@@ -35,10 +36,15 @@ def architecture_strip(model) -> None:
         chips.append(
             f'<div style="border:1px solid {"#4a6fa5" if strong else "#ccc"};border-radius:6px;padding:3px 7px;'
             f'font-size:0.74rem;line-height:1.25;background:{"#eef3fa" if strong else "#fafafa"}">'
-            f'{html.escape(row["label"])}<br><b>{shape}</b></div>')
+            f"{html.escape(row['label'])}<br><b>{shape}</b></div>"
+        )
     arrow = '<div style="align-self:center;color:#888">→</div>'
-    st.markdown('<div class="fmnist-arch" style="display:flex;flex-wrap:wrap;gap:4px;margin-bottom:0.6rem">'
-                + arrow.join(chips) + "</div>", unsafe_allow_html=True)
+    st.markdown(
+        '<div class="fmnist-arch" style="display:flex;flex-wrap:wrap;gap:4px;margin-bottom:0.6rem">'
+        + arrow.join(chips)
+        + "</div>",
+        unsafe_allow_html=True,
+    )
 
 
 def _map_image(values: np.ndarray, mark: tuple[int, int] | None, size: int = 168) -> np.ndarray:
@@ -51,7 +57,7 @@ def _map_image(values: np.ndarray, mark: tuple[int, int] | None, size: int = 168
     big = tiles.enlarge(rgb, factor)
     if mark is not None:
         r, c = mark[0] * factor, mark[1] * factor
-        big[r:r + factor, [c, c + factor - 1]] = big[[r, r + factor - 1], c:c + factor] = (230, 30, 30)
+        big[r : r + factor, [c, c + factor - 1]] = big[[r, r + factor - 1], c : c + factor] = (230, 30, 30)
     return big
 
 
@@ -61,12 +67,25 @@ def _clickable_map(values: np.ndarray, mark: tuple[int, int]) -> go.Figure:
     h, w = values.shape
     rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     fig = go.Figure(go.Heatmap(z=values, colorscale="gray", showscale=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=cc.ravel().tolist(), y=rr.ravel().tolist(), mode="markers", showlegend=False,
-                             marker=dict(size=max(4, 220 // w), symbol="square", color="rgba(0,0,0,0)"),
-                             customdata=values.ravel().round(4).tolist(),
-                             hovertemplate="row %{y}, column %{x}: %{customdata}<extra></extra>"))
-    fig.add_shape(type="rect", x0=mark[1] - 0.5, x1=mark[1] + 0.5, y0=mark[0] - 0.5, y1=mark[0] + 0.5,
-                  line=dict(color="red", width=2))
+    fig.add_trace(
+        go.Scatter(
+            x=cc.ravel().tolist(),
+            y=rr.ravel().tolist(),
+            mode="markers",
+            showlegend=False,
+            marker=dict(size=max(4, 220 // w), symbol="square", color="rgba(0,0,0,0)"),
+            customdata=values.ravel().round(4).tolist(),
+            hovertemplate="row %{y}, column %{x}: %{customdata}<extra></extra>",
+        )
+    )
+    fig.add_shape(
+        type="rect",
+        x0=mark[1] - 0.5,
+        x1=mark[1] + 0.5,
+        y0=mark[0] - 0.5,
+        y1=mark[0] + 0.5,
+        line=dict(color="red", width=2),
+    )
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(height=250, margin=dict(l=0, r=0, t=0, b=0), plot_bgcolor="white")
@@ -94,7 +113,7 @@ def _kernel_mosaic(kernel: np.ndarray) -> np.ndarray:
         t = kernel[..., ch] / lim
         rgb = np.stack([1 - np.clip(-t, 0, 1), 1 - np.abs(t), 1 - np.clip(t, 0, 1)], axis=-1)
         r, col = divmod(ch, ncols)
-        out[r * (k + 1):r * (k + 1) + k, col * (k + 1):col * (k + 1) + k] = np.rint(rgb * 255).astype(np.uint8)
+        out[r * (k + 1) : r * (k + 1) + k, col * (k + 1) : col * (k + 1) + k] = np.rint(rgb * 255).astype(np.uint8)
     return tiles.enlarge(out, max(4, 160 // out.shape[1]))
 
 
@@ -130,8 +149,10 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
     px = ins.pixel(row, col)
     shown = conv_inspect.shown_sums(px)
 
-    st.markdown(f"**{ins.label}, channel {channel + 1}**: its map before and after each step; "
-                f"the red square is output pixel (row {row}, column {col}).")
+    st.markdown(
+        f"**{ins.label}, channel {channel + 1}**: its map before and after each step; "
+        f"the red square is output pixel (row {row}, column {col})."
+    )
     stage_cols = st.columns(len(ins.stages))
     for n_stage, (sc, (label, values)) in enumerate(zip(stage_cols, ins.stages)):
         pooled = values.shape != (h, w)
@@ -139,10 +160,16 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
         caption = f"{label} · {values.shape[0]}×{values.shape[1]} · value here {values[mark]:.4f}"
         if n_stage == 0:  # the conv output itself: click a pixel to take it apart
             chart_key = f"{key}_pick_{layer}_{channel}"
-            pick = functools.partial(_pick_pixel, chart_key, f"{key}_row_{layer}_{channel}",
-                                     f"{key}_col_{layer}_{channel}")
-            sc.plotly_chart(_clickable_map(values, mark), key=chart_key, on_select=pick, selection_mode="points",
-                            config={"displayModeBar": False})
+            pick = functools.partial(
+                _pick_pixel, chart_key, f"{key}_row_{layer}_{channel}", f"{key}_col_{layer}_{channel}"
+            )
+            sc.plotly_chart(
+                _clickable_map(values, mark),
+                key=chart_key,
+                on_select=pick,
+                selection_mode="points",
+                config={"displayModeBar": False},
+            )
             sc.caption(caption + " · click a pixel to pick it")
         else:
             sc.image(_map_image(values, mark), caption=caption)
@@ -150,15 +177,24 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
     k, _, c_in = ins.kernels.shape[:3]
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**Its {c_in} kernel{'s' if c_in > 1 else ''} of {k}×{k}** (one per input channel; "
-                    "blue negative, red positive, white 0)")
+        st.markdown(
+            f"**Its {c_in} kernel{'s' if c_in > 1 else ''} of {k}×{k}** (one per input channel; "
+            "blue negative, red positive, white 0)"
+        )
         st.image(_kernel_mosaic(px.kernel))
     with right:
         order = np.argsort(-np.abs(px.per_channel))
-        pick = st.selectbox("Input channel to open", [int(i) + 1 for i in order], key=f"{key}_inch_{layer}_{channel}",
-                            format_func=lambda i: f"input channel {i} (contributes {shown['per_channel'][i - 1]:+.4f})",
-                            help="Sorted by how much each input channel adds to this output value.") - 1
-    with layout.stacked(f"{key}_grids"):   # one under the other at 820 px, where three columns cut the numbers
+        pick = (
+            st.selectbox(
+                "Input channel to open",
+                [int(i) + 1 for i in order],
+                key=f"{key}_inch_{layer}_{channel}",
+                format_func=lambda i: f"input channel {i} (contributes {shown['per_channel'][i - 1]:+.4f})",
+                help="Sorted by how much each input channel adds to this output value.",
+            )
+            - 1
+        )
+    with layout.stacked(f"{key}_grids"):  # one under the other at 820 px, where three columns cut the numbers
         g1, g2, g3 = st.columns(3)
     g1.markdown(f"Input patch (input channel {pick + 1}, rows r, columns c)")
     g1.dataframe(_grid(px.patch[..., pick], px.rows, px.cols))
@@ -166,21 +202,31 @@ def conv_inspector(model, meta: dict, image: np.ndarray, key: str = "insp") -> N
     g2.dataframe(_grid(px.kernel[..., pick]))
     g3.markdown("= products")
     g3.dataframe(_grid(shown["products"][..., pick]))
-    st.caption(f"Rows/columns outside 0-{ins.layer_input.shape[0] - 1} are padding (zeros). The {k * k} "
-               f"products of input channel {pick + 1} add up to {shown['per_channel'][pick]:.4f}.")
+    st.caption(
+        f"Rows/columns outside 0-{ins.layer_input.shape[0] - 1} are padding (zeros). The {k * k} "
+        f"products of input channel {pick + 1} add up to {shown['per_channel'][pick]:.4f}."
+    )
 
     terms = [f"{v:.4f}" for v in shown["per_channel"]]
     if c_in <= 8:
         equation = " + ".join(f"({t})" for t in terms) + f" + bias ({shown['bias']:.4f}) = **{shown['total']:.4f}**"
     else:
-        equation = (f"sum of the {c_in} input-channel contributions ({sum(shown['per_channel']):.4f}, table below) "
-                    f"+ bias ({shown['bias']:.4f}) = **{shown['total']:.4f}**")
+        equation = (
+            f"sum of the {c_in} input-channel contributions ({sum(shown['per_channel']):.4f}, table below) "
+            f"+ bias ({shown['bias']:.4f}) = **{shown['total']:.4f}**"
+        )
     st.markdown(f"**The multiply-add.** {equation}")
-    st.caption(f"Every product is rounded to 4 decimals and the sums are of those rounded numbers, so they add up "
-               f"exactly; unrounded, the value is {px.value:.6f} and TensorFlow's float32 conv gives "
-               f"{px.keras_value:.6f}." + ("" if ins.compute_dtype == "float32" else
-                                           f" The model itself computes in {ins.compute_dtype}, so its maps "
-                                           "after the conv are rounded to 8 significant bits (2-3 decimal digits)."))
+    st.caption(
+        f"Every product is rounded to 4 decimals and the sums are of those rounded numbers, so they add up "
+        f"exactly; unrounded, the value is {px.value:.6f} and TensorFlow's float32 conv gives "
+        f"{px.keras_value:.6f}."
+        + (
+            ""
+            if ins.compute_dtype == "float32"
+            else f" The model itself computes in {ins.compute_dtype}, so its maps "
+            "after the conv are rounded to 8 significant bits (2-3 decimal digits)."
+        )
+    )
     if c_in > 8:
         table = pd.DataFrame({"input channel": np.arange(1, c_in + 1), "contribution": terms})
         st.dataframe(table.iloc[order], hide_index=True, height=240)

@@ -5,6 +5,7 @@ st.plotly_chart reports box/lasso selections of scatter points only; hovers (the
 parallel-coordinates chart's brushed axis ranges need the chart's own Plotly events, so these
 charts are small components (the streamlit-component-lib protocol spoken directly, no build step).
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,9 @@ PARCOORDS_PAGE = Path(__file__).with_name("parcoords_component") / "index.html"
 def parallel_coordinates(fig, ids: list[int], *, key: str) -> tuple[list[int], int]:
     """Draw a one-trace Parcoords ``fig`` whose lines are the runs ``ids`` (in order); returns
     (the ids inside every brushed axis range, how many axes are brushed). Nothing brushed: ([], 0)."""
-    value = declare("fmnist_parcoords", str(PARCOORDS_PAGE))(figure=fig.to_json(), ids=[int(i) for i in ids],
-                                                              key=key, default=None)
+    value = declare("fmnist_parcoords", str(PARCOORDS_PAGE))(
+        figure=fig.to_json(), ids=[int(i) for i in ids], key=key, default=None
+    )
     value = value if isinstance(value, dict) else {}
     known = {int(i) for i in ids}
     brushed = value.get("brushed")

@@ -1,4 +1,5 @@
 """Image tiles: crisp enlarged pixels and one-element HTML galleries with coloured captions."""
+
 from __future__ import annotations
 
 import base64
@@ -53,10 +54,13 @@ def gallery(images, captions=None, colors=None, ncols: int = 8, factor: int | No
             f'<img src="{png_data_uri(img)}" alt="{html.escape(cap)}" style="width:100%;{size_cap}{frame}'
             f'object-fit:contain;image-rendering:pixelated;border-radius:4px;display:block;margin:0 auto"/>'
             f'<figcaption style="font-size:0.72rem;line-height:1.25;margin-top:2px;'
-            f'color:{CAPTION_COLORS.get(color, color)}">{html.escape(cap)}</figcaption></figure>')
+            f'color:{CAPTION_COLORS.get(color, color)}">{html.escape(cap)}</figcaption></figure>'
+        )
     # ``ncols`` columns where they fit, fewer (each at least TILE_MIN_PX) on a narrow page: at 820 px
     # eight columns made 54 px tiles with captions broken over three lines.
     columns = f"repeat(auto-fill,minmax(max({TILE_MIN_PX}px,calc((100% - {ncols - 1} * 8px) / {ncols})),1fr))"
-    st.markdown(f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:{columns};'
-                f'gap:10px 8px;margin-bottom:0.5rem">{"".join(cells)}</div>',
-                unsafe_allow_html=True)
+    st.markdown(
+        f'<div class="fmnist-gallery" style="display:grid;grid-template-columns:{columns};'
+        f'gap:10px 8px;margin-bottom:0.5rem">{"".join(cells)}</div>',
+        unsafe_allow_html=True,
+    )

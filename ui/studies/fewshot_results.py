@@ -9,8 +9,8 @@ import streamlit as st
 
 from fmnist_core.insight import figures
 from fmnist_core.studies import fewshot as fs
-from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_data as fd
+from fmnist_core.studies import fewshot_eval as fe
 from fmnist_core.studies import fewshot_spread as fss
 from fmnist_core.studies import fewshot_store as fstore
 from ui.app import catalog, layout

@@ -9,6 +9,7 @@ sweep's slow first batch, 2-6 s of a ~10-s fmnist_net sweep. The sweep then borr
 (it is put back exactly afterwards, so "Run it again" borrows it too), or builds its own if another
 sweep holds it.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,11 @@ import streamlit as st
 
 from ui.tasks.widgets import shared, waiting_line
 
-MAX_SWEEPS = 32     # results kept in memory (a few hundred floats each)
-MAX_RUNNING = 2     # sweeps at once: each trains on every core
-MAX_WARM = 4        # warm models kept (fmnist_net with Adam's moments: ~10 MB each; one lent to a sweep
-                    # and then forgotten lives on until that sweep ends)
-MAX_WARMING = 2     # warm-ups at once: a user flicking through settings must not start a dozen
+MAX_SWEEPS = 32  # results kept in memory (a few hundred floats each)
+MAX_RUNNING = 2  # sweeps at once: each trains on every core
+MAX_WARM = 4  # warm models kept (fmnist_net with Adam's moments: ~10 MB each; one lent to a sweep
+# and then forgotten lives on until that sweep ends)
+MAX_WARMING = 2  # warm-ups at once: a user flicking through settings must not start a dozen
 WARM_WAIT_SECONDS = 60
 
 
@@ -32,7 +33,7 @@ WARM_WAIT_SECONDS = 60
 class WarmModel:
     model: object
     seconds: float
-    lent: threading.Lock = field(default_factory=threading.Lock)   # held by the sweep that borrowed it
+    lent: threading.Lock = field(default_factory=threading.Lock)  # held by the sweep that borrowed it
 
 
 def sweeps():
@@ -56,12 +57,14 @@ def sweep_key(mkey: str, start_lr: float, end_lr: float, num_batches: int) -> st
 def warm(mkey: str, spec, task, hp: dict) -> None:
     """Build, compile and trace the model for these settings in the background, once, if a warm-up
     slot is free (else the sweep builds its own model)."""
+
     def work(_task) -> WarmModel:
         from fmnist_core.modeling.lr_finder import warm_model
 
         t0 = time.perf_counter()
         model = warm_model(spec, task, hp)
         return WarmModel(model, time.perf_counter() - t0)
+
     _warm_models().start(mkey, work, wait=False)
 
 
@@ -77,17 +80,27 @@ def _borrow(mkey: str) -> WarmModel | None:
 
 def start(key: str, mkey: str, spec, task, hp: dict, start_lr: float, end_lr: float, num_batches: int) -> None:
     """Run ``lr_find`` as a background task (again, if one for ``key`` has finished; never twice at once)."""
+
     def work(sweep):
         from fmnist_core.modeling.lr_finder import lr_find
 
         warm_entry = _borrow(mkey)
         try:
-            result = lr_find(spec, task, hp, model=warm_entry.model if warm_entry else None, start_lr=start_lr,
-                             end_lr=end_lr, num_batches=num_batches, on_progress=sweep.report)
+            result = lr_find(
+                spec,
+                task,
+                hp,
+                model=warm_entry.model if warm_entry else None,
+                start_lr=start_lr,
+                end_lr=end_lr,
+                num_batches=num_batches,
+                on_progress=sweep.report,
+            )
         finally:
             if warm_entry is not None:
                 warm_entry.lent.release()
         return {**result, "warm_seconds": warm_entry.seconds if warm_entry else None}
+
     sweeps().start(key, work, again=True)
 
 
@@ -99,8 +112,10 @@ def progress_of(sweep) -> tuple[float, str]:
         return 0.0, f"Another sweep is running: {waiting_line(sweep)}… ({waited:.0f} s)"
     if ev is None:
         return 0.0, f"Preparing the data and building the model… ({waited:.0f} s)"
-    return (ev["batch"] / ev["num_batches"],
-            f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} · {waited:.0f} s")
+    return (
+        ev["batch"] / ev["num_batches"],
+        f"batch {ev['batch']}/{ev['num_batches']} · lr {ev['lr']:.2e} · loss {ev['loss']:.4f} · {waited:.0f} s",
+    )
 
 
 def progress(key: str) -> None:

@@ -1,6 +1,7 @@
 """A saved model loaded in the background as soon as a page knows it will need it (Classify: when it
 opens), so that TensorFlow's import, the file and the first call are done before the first stroke.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ import numpy as np
 from ui.app import catalog
 from ui.tasks.widgets import shared
 
-MAX_RUNNING = 1    # a load is mostly TensorFlow's one-time import: two at once gain nothing
-KEEP = 16          # as many as catalog.load_model keeps (one small record each)
+MAX_RUNNING = 1  # a load is mostly TensorFlow's one-time import: two at once gain nothing
+KEEP = 16  # as many as catalog.load_model keeps (one small record each)
 
 
 def _tasks():
@@ -18,9 +19,9 @@ def _tasks():
 
 def _key(name: str):
     try:
-        return name, catalog.model_mtime(name)   # a retrained model of the same name is warmed again
+        return name, catalog.model_mtime(name)  # a retrained model of the same name is warmed again
     except OSError:
-        return None   # no such file: the page's own load says so
+        return None  # no such file: the page's own load says so
 
 
 def _warm(name: str):
@@ -30,6 +31,7 @@ def _warm(name: str):
 
         model, meta = inference.get_model(name)
         inference.predict_one(model, meta, np.zeros((28, 28), np.uint8))  # builds the call graph
+
     return work
 
 

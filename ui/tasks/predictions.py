@@ -6,6 +6,7 @@ TensorFlow's import, a model load and a pass over 10,000 images. That runs here 
 task shared by all sessions (one per model and split), and the page shows what it already knows
 plus a progress bar that polls the task and reruns the page when the predictions are stored.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -14,8 +15,8 @@ from fmnist_core.modeling import inference
 from ui.tasks.widgets import progress_panel as _progress_bar
 from ui.tasks.widgets import shared, waiting_line
 
-MAX_RUNNING = 2    # a pass is TensorFlow on every core: more at once only slows each
-KEEP = 64          # finished tasks remembered: a few numbers each (the predictions are on disk)
+MAX_RUNNING = 2  # a pass is TensorFlow on every core: more at once only slows each
+KEEP = 64  # finished tasks remembered: a few numbers each (the predictions are on disk)
 
 
 def _tasks():
@@ -25,6 +26,7 @@ def _tasks():
 def _work(name: str, split: str):
     def work(task):
         inference.compute_predictions(name, split, on_progress=lambda done, total: task.report((done, total)))
+
     return work
 
 
@@ -46,9 +48,12 @@ def _describe(name: str, split: str):
             where = waiting_line(task)
         else:
             where = f"{done:,} of {total:,} images" if total else "loading the model…"
-        line = (f"Running {name} on the {split} split for the first time: {where}. "
-                "The results are stored, so this happens once per model.")
+        line = (
+            f"Running {name} on the {split} split for the first time: {where}. "
+            "The results are stored, so this happens once per model."
+        )
         return (done / total if total else 0.0), line
+
     return describe
 
 

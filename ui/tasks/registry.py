@@ -10,6 +10,7 @@ The threads are daemon threads, started by hand rather than by ``concurrent.futu
 executor's threads are joined at interpreter exit, so stopping the server would wait for a
 minutes-long few-shot curve to end.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -41,7 +42,7 @@ class Task:
         # How a browser names the task to a route (``ui.training.live_feed``): unguessable, and hex because it
         # goes into a component's key, which must not contain "__" (token_urlsafe may).
         self.id = secrets.token_hex(12)
-        self.asked = time.time()   # when it was asked for: its wait in the queue counts
+        self.asked = time.time()  # when it was asked for: its wait in the queue counts
         self.state = QUEUED
         self.progress: Any = None
         self.result: Any = None
@@ -75,13 +76,14 @@ class TaskRegistry:
         if max_running < 1 or keep < 1:
             raise ValueError("max_running and keep must be at least 1")
         self.name, self.max_running, self.keep = name, max_running, keep
-        self._changed = threading.Condition()   # guards everything below; notified when a slot frees
-        self._tasks: OrderedDict[Hashable, Task] = OrderedDict()   # least recently used first
+        self._changed = threading.Condition()  # guards everything below; notified when a slot frees
+        self._tasks: OrderedDict[Hashable, Task] = OrderedDict()  # least recently used first
         self._queue: deque[Task] = deque()
         self._running = 0
 
-    def start(self, key: Hashable, work: Callable[[Task], Any], *, again: bool = False,
-              wait: bool = True) -> Task | None:
+    def start(
+        self, key: Hashable, work: Callable[[Task], Any], *, again: bool = False, wait: bool = True
+    ) -> Task | None:
         """The task for ``key``: the one already known (running, queued or finished), or a new one
         running ``work(task)`` in a thread. ``again``: replace a finished task by a new run.
         ``wait=False``: start only if a slot is free now, else return None (for work that is only
@@ -143,19 +145,20 @@ class TaskRegistry:
 
     def _evict(self) -> None:
         finished = [k for k, t in self._tasks.items() if t.finished]
-        for key in finished[:max(0, len(self._tasks) - self.keep)]:
+        for key in finished[: max(0, len(self._tasks) - self.keep)]:
             del self._tasks[key]
 
     def _run(self, task: Task, work: Callable[[Task], Any]) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: task._cancel.is_set()
-                                   or (self._queue[0] is task and self._running < self.max_running))
+            self._changed.wait_for(
+                lambda: task._cancel.is_set() or (self._queue[0] is task and self._running < self.max_running)
+            )
             self._queue.remove(task)
             started = not task._cancel.is_set()
             if started:
                 self._running += 1
                 task.state = RUNNING
-            self._changed.notify_all()   # the next in the queue may start too
+            self._changed.notify_all()  # the next in the queue may start too
         state, result, error = CANCELLED, None, None
         if started:
             try:

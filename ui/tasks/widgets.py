@@ -2,6 +2,7 @@
 a progress bar that polls the task and reruns the page when it has finished, its error as one
 line with "Try again", or its result.
 """
+
 from __future__ import annotations
 
 import threading
@@ -9,8 +10,8 @@ from collections.abc import Callable, Hashable
 
 import streamlit as st
 
-from ui.tasks.registry import Task, TaskRegistry
 from ui.app.text import plain
+from ui.tasks.registry import Task, TaskRegistry
 
 POLL_SECONDS = 1.0
 
@@ -35,8 +36,7 @@ def shared(name: str, max_running: int, keep: int) -> TaskRegistry:
 
 def fraction_work(compute: Callable) -> Callable[[Task], object]:
     """Work for ``compute(progress)``, whose ``progress(fraction, message)`` is stored as the task's progress."""
-    return lambda task: compute(lambda fraction, message: task.report((min(1.0, max(0.0, float(fraction))),
-                                                                      message)))
+    return lambda task: compute(lambda fraction, message: task.report((min(1.0, max(0.0, float(fraction))), message)))
 
 
 def waiting_line(task: Task) -> str:
@@ -44,16 +44,19 @@ def waiting_line(task: Task) -> str:
     return "waiting for the work before it to finish" + (f" ({ahead} more ahead)" if ahead else "")
 
 
-def progress_panel(task: Task, describe: Callable[[Task], tuple[float, str]],
-                   poll_seconds: float = POLL_SECONDS) -> None:
+def progress_panel(
+    task: Task, describe: Callable[[Task], tuple[float, str]], poll_seconds: float = POLL_SECONDS
+) -> None:
     """A progress bar for ``task`` (``describe(task)`` gives its fraction and line) that reruns the page
     once the task has finished."""
+
     @st.fragment(run_every=poll_seconds)
     def _panel():
         if task.finished:
             st.rerun()
         fraction, text = describe(task)
         st.progress(fraction, text=text)
+
     _panel()
 
 
@@ -65,7 +68,7 @@ def result_or_stop(registry: TaskRegistry, key: Hashable, what: str, retry_key: 
     if task is None:
         st.stop()
     if task.error:
-        st.error(plain(task.error))   # may quote file or class names: plain text
+        st.error(plain(task.error))  # may quote file or class names: plain text
         if st.button("Try again", key=retry_key):
             registry.forget(key)
             st.rerun()
@@ -77,9 +80,11 @@ def result_or_stop(registry: TaskRegistry, key: Hashable, what: str, retry_key: 
             st.rerun()
         st.stop()
     if not task.finished:
+
         def describe(t: Task) -> tuple[float, str]:
             fraction, message = t.progress or (0.0, waiting_line(t) if t.state == "queued" else "starting…")
             return fraction, (f"{what}: {message} (runs in the background: the rest of the page stays usable)")
+
         progress_panel(task, describe)
         st.button("Stop", key=f"{retry_key}_stop", icon=":material/stop:", on_click=registry.cancel, args=(key,))
         st.stop()

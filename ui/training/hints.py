@@ -1,5 +1,6 @@
 """Over/underfitting hints under training curves (live view, Compare runs); the rules are in
 ``fmnist_core.insight.fit_hints``."""
+
 from __future__ import annotations
 
 import streamlit as st

@@ -13,26 +13,36 @@ Cheap by design, since it runs while a run trains on the same two cores:
   * the worker never waits on the app: the store is the only channel, written by the worker
     and read here.
 """
+
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.training import hints, live_feed
 from ui.app.frame import go_to, page_link
 from ui.app.identity import can_change
-from ui.training.live_state import caption, live_figure, metric_values, phase, progress
-from ui.training.run_widgets import (COMPARE_PAGE, EVALUATE_PAGE, chart_config, curve_controls, curves_download, fmt_seconds,
-                             get_store, pct, status_badge)
 from ui.app.text import plain
+from ui.training import hints, live_feed
+from ui.training.live_state import caption, live_figure, metric_values, phase, progress
+from ui.training.run_widgets import (
+    COMPARE_PAGE,
+    EVALUATE_PAGE,
+    chart_config,
+    curve_controls,
+    curves_download,
+    fmt_seconds,
+    get_store,
+    pct,
+    status_badge,
+)
 
-POLL_SECONDS = 1.0          # until the run's first points are drawn: the first point shows fast
+POLL_SECONDS = 1.0  # until the run's first points are drawn: the first point shows fast
 TRAINING_POLL_SECONDS = 2.0  # from then on: each poll costs the browser ~0.1 s of a core's time
 # The live charts redraw on their own, slower clock: they were half of what watching cost the
 # browser (Chromium 0.17 of a core with them at every 2-s poll, 0.08 without; BENCHMARKS.md, "Where
 # watching's browser cost goes").
 CHART_POLL_SECONDS = 6.0
-MAX_CHART_POINTS = 300      # per curve on screen
-MAX_CACHED_POINTS = 4000    # per run in the session; thinned past this
+MAX_CHART_POINTS = 300  # per curve on screen
+MAX_CACHED_POINTS = 4000  # per run in the session; thinned past this
 
 ss = st.session_state
 
@@ -93,6 +103,7 @@ def request_scroll() -> None:
 
 # ---------------------------------------------------------------- which run to watch
 
+
 def _url_run() -> int | None:
     """The run named by ?run= in the page's URL, if any."""
     q = st.query_params.get("run")
@@ -113,15 +124,17 @@ def _watch_target(store) -> int | None:
         if active:
             ss.bt_watch_id = active["id"]
     if ss.get("bt_watch_id") is not None and st.query_params.get("run") != str(ss.bt_watch_id):
-        st.query_params["run"] = str(ss.bt_watch_id)   # so a reload comes back to this run
+        st.query_params["run"] = str(ss.bt_watch_id)  # so a reload comes back to this run
     return ss.get("bt_watch_id")
 
 
 def next_active(store, after: dict | None = None) -> dict | None:
     """The run to follow: after a sweep's run, the next run of the same sweep that has not ended;
     otherwise the running run, else the oldest queued one (the next to start)."""
-    active = sorted(store.list_runs(status=["running", "queued"], with_history=False),
-                    key=lambda r: (r["status"] != "running", r["id"]))
+    active = sorted(
+        store.list_runs(status=["running", "queued"], with_history=False),
+        key=lambda r: (r["status"] != "running", r["id"]),
+    )
     if after and after.get("sweep_id"):
         same = [r for r in active if r.get("sweep_id") == after["sweep_id"]]
         if same:
@@ -147,22 +160,29 @@ def live_run_section(watch) -> None:
         return
     recent = store.list_runs(with_history=False)[:40]
     # No status in these labels: they are drawn once, while the status below updates live.
-    labels = {r["id"]: f"#{r['id']} {r['name']} · {r['task']} · {(r.get('created_at') or '')[:16].replace('T', ' ')}"
-              for r in recent}
+    labels = {
+        r["id"]: f"#{r['id']} {r['name']} · {r['task']} · {(r.get('created_at') or '')[:16].replace('T', ' ')}"
+        for r in recent
+    }
     if run_id not in labels:
         labels[run_id] = f"#{run_id}"
     ss.bt_watch_select = run_id
-    st.selectbox("Watching", list(labels), format_func=labels.get, key="bt_watch_select",
-                 on_change=lambda: watch(ss.bt_watch_select))
+    st.selectbox(
+        "Watching",
+        list(labels),
+        format_func=labels.get,
+        key="bt_watch_select",
+        on_change=lambda: watch(ss.bt_watch_select),
+    )
     active = store.get_status(run_id) not in TERMINAL
-    if active and live_feed.mounted():   # the browser polls the app's route: no reruns while it trains
+    if active and live_feed.mounted():  # the browser polls the app's route: no reruns while it trains
         _feed_view(store, run_id)
         return
-    hidden = tab_hidden()   # a change reruns the page, which starts or stops the polling
+    hidden = tab_hidden()  # a change reruns the page, which starts or stops the polling
     if hidden and active:
         st.caption("Paused while this tab is hidden; it catches up when you come back.")
     st.fragment(_live_body, run_every=poll_seconds(run_id) if active and not hidden else None)(run_id, active)
-    if active:   # a finished run's full chart is drawn once, by _live_body
+    if active:  # a finished run's full chart is drawn once, by _live_body
         st.fragment(_live_charts, run_every=CHART_POLL_SECONDS if _have_points(run_id) and not hidden else None)(run_id)
 
 
@@ -183,11 +203,12 @@ def poll_seconds(run_id: int) -> float:
 
 # ---------------------------------------------------------------- one poll
 
+
 def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
     """The run (with its epochs) and all its batch points, reading only the points new since the last poll."""
     cache = ss.get("bt_live_cache")
     if not cache or cache["run"] != run_id:
-        cache = ss.bt_live_cache = {"run": run_id, "points": []}   # one run at a time: memory stays bounded
+        cache = ss.bt_live_cache = {"run": run_id, "points": []}  # one run at a time: memory stays bounded
     pts = cache["points"]
     run = store.get_run(run_id, after_step=pts[-1]["step"] if pts else None)
     if run is None:
@@ -195,8 +216,9 @@ def _poll(store, run_id: int) -> tuple[dict | None, list[dict]]:
     pts.extend(run.pop("batches"))
     if len(pts) > MAX_CACHED_POINTS:
         from fmnist_core.insight.training_figures import thin
+
         cache["points"] = pts = thin(pts, MAX_CACHED_POINTS // 2)
-    cache["run_info"] = {k: run.get(k) for k in ("history", "batches_per_epoch", "epochs")}   # for the charts
+    cache["run_info"] = {k: run.get(k) for k in ("history", "batches_per_epoch", "epochs")}  # for the charts
     return run, pts
 
 
@@ -220,7 +242,7 @@ def _live_body(run_id: int, polling: bool) -> None:
         ss.bt_live_fast = None
         st.rerun(scope="app")
     if polling and not _have_points(run_id):
-        ss.bt_live_fast = run_id   # polling fast, waiting for the first points
+        ss.bt_live_fast = run_id  # polling fast, waiting for the first points
     run, pts = _poll(store, run_id)
     if run is None:
         st.warning(f"Run #{run_id} was deleted.")
@@ -233,10 +255,13 @@ def _live_body(run_id: int, polling: bool) -> None:
     _header(run, now, badge=True)
     _progress(store, run, pts, now)
     _live_metrics(history, pts)
-    if (pts or history) and run["status"] in TERMINAL:   # drawn once: the full chart, with its controls
+    if (pts or history) and run["status"] in TERMINAL:  # drawn once: the full chart, with its controls
         opts = curve_controls(f"bt_curves_{run_id}")
-        st.plotly_chart(curves_figure(history, pts, run.get("batches_per_epoch"), **opts), key=f"bt_chart_{run_id}",
-                        config=chart_config(f"run{run_id}_curves"))
+        st.plotly_chart(
+            curves_figure(history, pts, run.get("batches_per_epoch"), **opts),
+            key=f"bt_chart_{run_id}",
+            config=chart_config(f"run{run_id}_curves"),
+        )
         curves_download(history, pts, f"run{run_id}_curves", key=f"bt_csv_{run_id}")
     st.caption(caption(len(pts), history, run["status"]))
     hints.show(history)
@@ -252,16 +277,24 @@ def _header(run: dict, now: str, badge: bool) -> None:
         if badge:
             status_badge(run["status"] if now in ("training", "starting") else now)
     if run["status"] in ("queued", "running") and now != "stopping" and can_change(run):
-        stop_col.button("Stop training", icon=":material/stop_circle:", key=f"bt_stop_{run['id']}", on_click=_stop,
-                        args=(run["id"],), help="Stop after the current batch, keep the best epoch's weights, save")
+        stop_col.button(
+            "Stop training",
+            icon=":material/stop_circle:",
+            key=f"bt_stop_{run['id']}",
+            on_click=_stop,
+            args=(run["id"],),
+            help="Stop after the current batch, keep the best epoch's weights, save",
+        )
 
 
 def _follow_sweep(store, run: dict) -> None:
     """After a sweep's run ends, watch the sweep's next run (with a toast that says so)."""
     nxt = next_active(store, after=run)
     if nxt and nxt.get("sweep_id") and nxt["sweep_id"] == run.get("sweep_id"):
-        st.toast(f"Run #{run['id']} {run['status']} (validation {pct(run.get('val_accuracy'))}); now watching "
-                 f"the sweep's next run, #{nxt['id']}.")
+        st.toast(
+            f"Run #{run['id']} {run['status']} (validation {pct(run.get('val_accuracy'))}); now watching "
+            f"the sweep's next run, #{nxt['id']}."
+        )
         set_watch(nxt["id"])
 
 
@@ -272,12 +305,13 @@ def _feed_view(store, run_id: int) -> None:
     if run is None:
         st.warning(f"Run #{run_id} was deleted.")
         return
-    _header(run, phase(run, len(run["history"])), badge=False)   # the browser draws the phase
+    _header(run, phase(run, len(run["history"])), badge=False)  # the browser draws the phase
 
     def ended():
         ended_run = store.get_run(run_id, with_batches=False)
         if ended_run is not None:
             _follow_sweep(store, ended_run)
+
     live_feed.show(run_id, on_end=ended, first=live_feed.snapshot_of(run, pts, store))
 
 
@@ -290,13 +324,20 @@ def _progress(store, run: dict, pts: list[dict], now: str) -> None:
 def _stop(run_id: int) -> None:
     from fmnist_core.runs import jobs
     from ui.app import identity
+
     try:
         run = jobs.stop(run_id, store=get_store(), owner=identity.current_owner())
     except PermissionError as exc:
         st.toast(str(exc))
         return
-    st.toast(f"Run #{run_id}: " + ("stopped before it started." if run and run["status"] == "stopped" else
-                                   "stopping after this batch; the best finished epoch's weights are saved."))
+    st.toast(
+        f"Run #{run_id}: "
+        + (
+            "stopped before it started."
+            if run and run["status"] == "stopped"
+            else "stopping after this batch; the best finished epoch's weights are saved."
+        )
+    )
 
 
 def _live_metrics(history, pts) -> None:
@@ -308,12 +349,18 @@ def _final(run, history) -> None:
     status = run["status"]
     msg = run.get("message") or ""
     if status == "completed":
-        st.success(f"Completed in {fmt_seconds(run.get('train_seconds'))}. Validation accuracy "
-                   f"{pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}. Saved as "
-                   f"`{run['model_name']}`.")
+        st.success(
+            f"Completed in {fmt_seconds(run.get('train_seconds'))}. Validation accuracy "
+            f"{pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}. Saved as "
+            f"`{run['model_name']}`."
+        )
     elif status == "stopped":
-        extra = (f" Validation accuracy {pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}, "
-                 f"saved as `{run['model_name']}`." if run.get("val_accuracy") is not None else "")
+        extra = (
+            f" Validation accuracy {pct(run['val_accuracy'])}, test accuracy {pct(run['test_accuracy'])}, "
+            f"saved as `{run['model_name']}`."
+            if run.get("val_accuracy") is not None
+            else ""
+        )
         st.warning(f"Stopped: {plain(msg)}.{extra}")
     else:
         st.error(f"Failed: {plain(msg) or 'no message'}")
@@ -325,14 +372,17 @@ def _final(run, history) -> None:
             page_link(COMPARE_PAGE, "Compare with other runs", ":material/compare_arrows:")
     # A sweep or a queue goes on after this run: follow it.
     nxt = next_active(get_store(), after=run)
-    if nxt and st.button(f"Watch run #{nxt['id']} ({nxt['status']}): {plain(nxt['name'])}", icon=":material/skip_next:",
-                         key=f"bt_next_{run['id']}"):
+    if nxt and st.button(
+        f"Watch run #{nxt['id']} ({nxt['status']}): {plain(nxt['name'])}",
+        icon=":material/skip_next:",
+        key=f"bt_next_{run['id']}",
+    ):
         set_watch(nxt["id"])
         st.rerun(scope="app")  # a button in a fragment reruns only the fragment, with the old run id
 
 
 def active_banner() -> None:
-    """"N run(s) training or queued", kept current: it polls (one cheap query) while runs are active."""
+    """ "N run(s) training or queued", kept current: it polls (one cheap query) while runs are active."""
     active = {r["id"] for r in get_store().list_runs(status=["running", "queued"], with_history=False)}
     # Not while this page's live view polls an active run: the view reruns the whole page when that
     # run ends, which redraws the count, and every rerun costs Chromium ~0.1 s of CPU whatever it

@@ -19,6 +19,7 @@ of the same curves figure a finished run gets (BENCHMARKS.md, "One chart").
 * The route reads only the batch points that are new since the last poll of that run, into a
   process-wide cache shared by every viewer (bounded: ``MAX_RUNS`` runs, ``MAX_POINTS`` each).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,11 +36,11 @@ import streamlit as st
 
 ROUTE = "/fmnist/live"
 LR_ROUTE = "/fmnist/lr"
-PLOTLY_ROUTE = "/fmnist/plotly-{version}.min.js"   # the version in the name: browsers may keep it for good
-TOKEN_SECONDS = 3600          # a page renews it on every render; the browser asks for a rerun on a 403
-MAX_RUNS = 16                 # runs whose points the route keeps
-MAX_POINTS = 4000             # per run; thinned past this (the charts draw at most 300)
-FIRST_POLL_MS, POLL_MS = 1000, 2000   # every second until the first points show, then every two
+PLOTLY_ROUTE = "/fmnist/plotly-{version}.min.js"  # the version in the name: browsers may keep it for good
+TOKEN_SECONDS = 3600  # a page renews it on every render; the browser asks for a rerun on a 403
+MAX_RUNS = 16  # runs whose points the route keeps
+MAX_POINTS = 4000  # per run; thinned past this (the charts draw at most 300)
+FIRST_POLL_MS, POLL_MS = 1000, 2000  # every second until the first points show, then every two
 # The chart takes new batch points at most every 6 s (new epochs at once): a Plotly redraw costs
 # Chromium several times what the numbers' update does (BENCHMARKS.md, "One chart").
 CHART_MS = 6000
@@ -51,6 +52,7 @@ _points: OrderedDict[int, list[dict]] = OrderedDict()
 
 
 # ---------------------------------------------------------------- tokens
+
 
 def issue_token(now: float | None = None) -> str:
     """A token valid for ``TOKEN_SECONDS``: "<expiry>.<hmac>"."""
@@ -72,6 +74,7 @@ def _sign(expiry: int) -> str:
 
 # ---------------------------------------------------------------- the route
 
+
 def routes() -> list:
     """The live routes, for ``st.App(..., routes=routes())``; marks this process as serving them:
     a training run's live state, and an LR Finder sweep's progress."""
@@ -79,9 +82,11 @@ def routes() -> list:
     from starlette.routing import Route
 
     _mounted = True
-    return [Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"]),
-            Route(route_path(LR_ROUTE) + "/{sweep_id:str}", lr_endpoint, methods=["GET"]),
-            Route(plotly_url(), plotly_endpoint, methods=["GET"])]
+    return [
+        Route(route_path() + "/{run_id:int}", live_endpoint, methods=["GET"]),
+        Route(route_path(LR_ROUTE) + "/{sweep_id:str}", lr_endpoint, methods=["GET"]),
+        Route(plotly_url(), plotly_endpoint, methods=["GET"]),
+    ]
 
 
 def mounted() -> bool:
@@ -106,8 +111,9 @@ def _refused(request):
 
     if token_ok(request.headers.get("x-fmnist-live")):
         return None
-    return JSONResponse({"error": "This page's access to the live view expired; reload the page."},
-                        status_code=403, headers=_NO_STORE)
+    return JSONResponse(
+        {"error": "This page's access to the live view expired; reload the page."}, status_code=403, headers=_NO_STORE
+    )
 
 
 def live_endpoint(request):
@@ -130,8 +136,7 @@ def live_endpoint(request):
     except StoreError as exc:
         return JSONResponse({"error": f"The run store cannot be read: {exc}"}, status_code=503, headers=headers)
     if snap is None:
-        return JSONResponse({"error": f"Run #{run_id} no longer exists (deleted?)."}, status_code=404,
-                            headers=headers)
+        return JSONResponse({"error": f"Run #{run_id} no longer exists (deleted?)."}, status_code=404, headers=headers)
     return JSONResponse(snap, headers=headers)
 
 
@@ -200,7 +205,7 @@ def read_run(run_id: int, store=None) -> tuple[dict | None, list[dict]]:
         return None, []
     pts = cached + run.pop("batches")
     if len(pts) > MAX_POINTS:
-        pts = thin(pts, MAX_POINTS // 2)   # keeps the last point, so the next read starts after it
+        pts = thin(pts, MAX_POINTS // 2)  # keeps the last point, so the next read starts after it
     with _lock:
         _points[run_id] = pts
         _points.move_to_end(run_id)
@@ -277,8 +282,12 @@ def show_sweep_progress(sweep_id: str, first: tuple[float, str], poll_ms: int = 
     """An LR Finder sweep's progress bar, polled by the browser (``lr_endpoint``); the page reruns
     once when the sweep is done. ``first``: (fraction, text) to show before the first answer.
     Call only when ``mounted()``."""
-    data = {"url": f"{route_path(LR_ROUTE)}/{sweep_id}", "token": _token(), "poll_ms": int(poll_ms),
-            "first": {"frac": first[0], "text": first[1]}}
+    data = {
+        "url": f"{route_path(LR_ROUTE)}/{sweep_id}",
+        "token": _token(),
+        "poll_ms": int(poll_ms),
+        "first": {"frac": first[0], "text": first[1]},
+    }
     _component("progress_feed")(data=data, key=f"progress_feed_{sweep_id}", on_done_change=lambda: None)
 
 
@@ -286,10 +295,19 @@ def show(run_id: int, on_end, first: dict | None = None) -> None:
     """The browser-side live view of ``run_id``; ``on_end`` runs (then the page reruns) when the
     browser sees the run end. ``first``: a snapshot to draw before the first fetch answers.
     Call only when ``mounted()``."""
-    data = {"run": int(run_id), "url": route_path(), "token": _token(), "first_poll_ms": FIRST_POLL_MS,
-            "poll_ms": POLL_MS, "first": first, "plotly_url": plotly_url(), "chart_ms": CHART_MS}
-    _component("live_feed", isolate_styles=False)(data=data, key=f"live_feed_{run_id}", on_ended_change=on_end,
-                                                  on_renew_change=_renew)
+    data = {
+        "run": int(run_id),
+        "url": route_path(),
+        "token": _token(),
+        "first_poll_ms": FIRST_POLL_MS,
+        "poll_ms": POLL_MS,
+        "first": first,
+        "plotly_url": plotly_url(),
+        "chart_ms": CHART_MS,
+    }
+    _component("live_feed", isolate_styles=False)(
+        data=data, key=f"live_feed_{run_id}", on_ended_change=on_end, on_renew_change=_renew
+    )
 
 
 def _renew() -> None:

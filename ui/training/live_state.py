@@ -5,6 +5,7 @@ No Streamlit here: the same values are drawn by the page's own widgets (``ui.tra
 app runs without its live route, e.g. under AppTest) and by the browser-side live view
 (``ui.training.live_feed``), which fetches them as JSON from the app's route while the page stays still.
 """
+
 from __future__ import annotations
 
 from fmnist_core.insight.training_figures import curves_figure
@@ -45,7 +46,7 @@ def phase(run: dict, n_done: int) -> str:
     if not (e and bpe):
         return "starting"
     if b == bpe and n_done < e:
-        return "validating"   # the epoch's last batch is done; its validation pass runs
+        return "validating"  # the epoch's last batch is done; its validation pass runs
     return "training"
 
 
@@ -74,14 +75,17 @@ def progress(run: dict, pts: list[dict], now: str, n_ahead: int = 0) -> tuple[fl
     if now == "starting":
         return 0.0, "Starting: loading TensorFlow and the data, building the model…"
     if now == "stopping":
-        return frac, (f"Stopping… at {where}: finishing this batch, then scoring and saving the best "
-                      "finished epoch's weights")
+        return frac, (
+            f"Stopping… at {where}: finishing this batch, then scoring and saving the best finished epoch's weights"
+        )
     if now == "validating":
         return frac, f"Validating… epoch {e}/{epochs} trained; measuring it on the validation images"
     if now == "training":
         left = eta(run, pts)
-        return frac, (f"{where} · elapsed {fmt_seconds(run.get('elapsed'))}"
-                      f" · ETA {fmt_seconds(left) if left is not None else '–'}")
+        return frac, (
+            f"{where} · elapsed {fmt_seconds(run.get('elapsed'))}"
+            f" · ETA {fmt_seconds(left) if left is not None else '–'}"
+        )
     return None
 
 
@@ -91,14 +95,16 @@ def metric_values(history: list[dict], pts: list[dict]) -> list[tuple[str, str]]
     last_e = history[-1] if history else {}
     best = max((h["val_accuracy"] for h in history if h.get("val_accuracy") is not None), default=None)
     lr = last_b.get("lr") if last_b.get("lr") is not None else last_e.get("lr")
-    return [("Batch loss", f"{last_b['loss']:.3f}" if last_b.get("loss") is not None else "–"),
-            ("Train accuracy (last epoch)", pct(last_e.get("accuracy"))),
-            ("Best validation accuracy", pct(best)),
-            ("Learning rate", f"{lr:.2e}" if lr is not None else "–")]
+    return [
+        ("Batch loss", f"{last_b['loss']:.3f}" if last_b.get("loss") is not None else "–"),
+        ("Train accuracy (last epoch)", pct(last_e.get("accuracy"))),
+        ("Best validation accuracy", pct(best)),
+        ("Learning rate", f"{lr:.2e}" if lr is not None else "–"),
+    ]
 
 
 def caption(n_points: int, history: list[dict], status: str) -> str:
-    """"N batch points · M epochs done · status S" (tests and the benchmark read it)."""
+    """ "N batch points · M epochs done · status S" (tests and the benchmark read it)."""
     return f"{n_points} batch points · {len(history)} epochs done · status {status}"
 
 
@@ -106,8 +112,9 @@ def live_figure(run: dict, pts: list[dict], max_points: int = 300) -> dict:
     """The live view's curves: ``curves_figure`` of the run so far (the figure its finished run gets,
     with default controls), at most ``max_points`` batch points per curve, the x axis spanning the
     run's planned epochs."""
-    return curves_figure(run.get("history") or [], pts, run.get("batches_per_epoch"), max_points=max_points,
-                         epochs=run.get("epochs"))
+    return curves_figure(
+        run.get("history") or [], pts, run.get("batches_per_epoch"), max_points=max_points, epochs=run.get("epochs")
+    )
 
 
 def snapshot(run: dict, pts: list[dict], n_ahead: int = 0, max_points: int = 300) -> dict:
@@ -120,10 +127,14 @@ def snapshot(run: dict, pts: list[dict], n_ahead: int = 0, max_points: int = 300
     history = run.get("history") or []
     now = phase(run, len(history))
     prog = progress(run, pts, now, n_ahead)
-    return {"id": run["id"], "status": run["status"], "phase": now,
-            "terminal": run["status"] in TERMINAL_STATUSES,
-            "progress": None if prog is None else {"frac": prog[0], "text": prog[1]},
-            "metrics": [list(m) for m in metric_values(history, pts)],
-            "caption": caption(len(pts), history, run["status"]),
-            "hints": [h["text"] for h in fit_hints(history)],
-            "figure": live_figure(run, pts, max_points)}
+    return {
+        "id": run["id"],
+        "status": run["status"],
+        "phase": now,
+        "terminal": run["status"] in TERMINAL_STATUSES,
+        "progress": None if prog is None else {"frac": prog[0], "text": prog[1]},
+        "metrics": [list(m) for m in metric_values(history, pts)],
+        "caption": caption(len(pts), history, run["status"]),
+        "hints": [h["text"] for h in fit_hints(history)],
+        "figure": live_figure(run, pts, max_points),
+    }

@@ -1,6 +1,7 @@
 """Widgets shared by the training pages (Build & Train, LR Finder, Compare runs): the run store,
 the task picker, run labels and badges. The work itself happens in ``fmnist_core``.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ LR_PAGE = "pages/lr_finder.py"
 COMPARE_PAGE = "pages/compare_runs.py"
 EVALUATE_PAGE = "pages/evaluate.py"
 
-TASK_LABELS = {"multiclass": "10 classes", "shoes": "Shoes vs the rest",
-               "footwear_luggage": "Footwear + bags vs clothing", "custom": "Custom: my classes vs the rest"}
+TASK_LABELS = {
+    "multiclass": "10 classes",
+    "shoes": "Shoes vs the rest",
+    "footwear_luggage": "Footwear + bags vs clothing",
+    "custom": "Custom: my classes vs the rest",
+}
 STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
 
 
@@ -40,9 +45,10 @@ def get_store() -> RunStore:
     (``ui.app.store_guard``).
     """
     from ui.app import store_guard
+
     try:
         store = open_store()
-        store.schema_version()   # a file damaged since it was opened fails here, not halfway down the page
+        store.schema_version()  # a file damaged since it was opened fails here, not halfway down the page
         return store
     except StoreError as exc:
         _store_at.clear()
@@ -52,14 +58,24 @@ def get_store() -> RunStore:
 def task_picker(prefix: str, label: str = "Task"):
     """A task selector (built-in tasks or a custom group of classes). Returns a Task, or None with an
     error shown when the custom group is invalid."""
-    kind = st.selectbox(label, list(TASK_LABELS), format_func=TASK_LABELS.get, key=f"{prefix}_task",
-                        persist_state="session",
-                        help="Binary tasks put a group of classes against all the others.")
+    kind = st.selectbox(
+        label,
+        list(TASK_LABELS),
+        format_func=TASK_LABELS.get,
+        key=f"{prefix}_task",
+        persist_state="session",
+        help="Binary tasks put a group of classes against all the others.",
+    )
     if kind != "custom":
         task = BUILTIN_TASKS[kind]
     else:
-        chosen = st.multiselect("Positive classes (the group)", CLASS_NAMES, default=["Sandal", "Sneaker"],
-                                key=f"{prefix}_task_classes", persist_state="session")
+        chosen = st.multiselect(
+            "Positive classes (the group)",
+            CLASS_NAMES,
+            default=["Sandal", "Sneaker"],
+            key=f"{prefix}_task_classes",
+            persist_state="session",
+        )
         try:
             task = custom_task(chosen)
         except ValueError as exc:
@@ -73,12 +89,24 @@ def task_picker(prefix: str, label: str = "Task"):
 # The rules are the schema's (``fmnist_core.schema.hparams``), checked here rather than by the widgets,
 # whose min/max the browser enforces without telling Python.
 HPARAM_LABELS = {
-    "optimizer": "Optimizer", "lr": "Learning rate", "momentum": "Momentum (SGD)", "batch_size": "Batch size",
-    "epochs": "Epochs", "schedule": "LR schedule", "step_epoch": "Step: keep LR until epoch",
-    "step_factor": "Step factor / epoch", "decay_rate": "Exponential decay / epoch", "subset": "Training images",
-    "val_fraction": "Validation share", "seed": "Seed", "early_stopping": "Early stopping patience (0 = off)",
-    "augment_shift": "Augment: max shift", "augment_flip": "Augment: flip", "precision": "Precision",
-    "normalize": "Normalize to [0, 1]", "init_from": "Initialize conv layers from",
+    "optimizer": "Optimizer",
+    "lr": "Learning rate",
+    "momentum": "Momentum (SGD)",
+    "batch_size": "Batch size",
+    "epochs": "Epochs",
+    "schedule": "LR schedule",
+    "step_epoch": "Step: keep LR until epoch",
+    "step_factor": "Step factor / epoch",
+    "decay_rate": "Exponential decay / epoch",
+    "subset": "Training images",
+    "val_fraction": "Validation share",
+    "seed": "Seed",
+    "early_stopping": "Early stopping patience (0 = off)",
+    "augment_shift": "Augment: max shift",
+    "augment_flip": "Augment: flip",
+    "precision": "Precision",
+    "normalize": "Normalize to [0, 1]",
+    "init_from": "Initialize conv layers from",
 }
 
 
@@ -106,8 +134,10 @@ def spec_key(spec) -> str:
 
 def summary_rows(spec, task) -> list[dict]:
     """Rows for a model-summary table (pure Python, no TensorFlow); raises SpecError."""
-    return [{"layer": name, "output shape": " × ".join(str(d) for d in shape), "params": params}
-            for name, shape, params in models.layer_shapes(spec, get_task(task))]
+    return [
+        {"layer": name, "output shape": " × ".join(str(d) for d in shape), "params": params}
+        for name, shape, params in models.layer_shapes(spec, get_task(task))
+    ]
 
 
 TASK_SHORT = {"multiclass": "10class", "shoes": "shoes", "footwear_luggage": "footwear-bags"}
@@ -142,17 +172,33 @@ def run_option_label(run: dict) -> str:
 
 # ---------------------------------------------------------------- TensorBoard-style chart controls
 
+
 def curve_controls(prefix: str, smoothing: float = 0.0) -> dict:
     """Smoothing (EMA), x axis and log-y for training curves; returns keyword arguments for
     ``training_figures.curves_figure`` / ``overlay_figure``."""
     from fmnist_core.insight.training_figures import X_AXES
 
     c = st.columns([3, 3, 2], vertical_alignment="bottom")
-    weight = c[0].slider("Smoothing", 0.0, 0.99, smoothing, step=0.01, key=f"{prefix}_smooth",
-                         help="Exponential moving average, as in TensorBoard: 0 = raw, 0.9 = smooth. "
-                              "It smooths the noisy curves (batch points; epochs in overlays).")
-    x = c[1].segmented_control("x axis", list(X_AXES), default="epoch", key=f"{prefix}_x",
-                               format_func={"epoch": "epoch", "step": "step", "wall": "wall-clock"}.get) or "epoch"
+    weight = c[0].slider(
+        "Smoothing",
+        0.0,
+        0.99,
+        smoothing,
+        step=0.01,
+        key=f"{prefix}_smooth",
+        help="Exponential moving average, as in TensorBoard: 0 = raw, 0.9 = smooth. "
+        "It smooths the noisy curves (batch points; epochs in overlays).",
+    )
+    x = (
+        c[1].segmented_control(
+            "x axis",
+            list(X_AXES),
+            default="epoch",
+            key=f"{prefix}_x",
+            format_func={"epoch": "epoch", "step": "step", "wall": "wall-clock"}.get,
+        )
+        or "epoch"
+    )
     log_y = c[2].toggle("Log-scale loss", key=f"{prefix}_logy")
     return {"smoothing": weight, "x": x, "log_y": log_y}
 
@@ -165,9 +211,15 @@ def chart_config(filename: str) -> dict:
 def curves_download(history: list[dict], points: list[dict], filename: str, key: str) -> None:
     from fmnist_core.insight.training_figures import curves_csv
 
-    st.download_button("Download the curves (CSV)", curves_csv(history, points), file_name=f"{filename}.csv",
-                       mime="text/csv", icon=":material/download:", key=key,
-                       help="One row per batch point and per finished epoch. PNG: the camera icon on the chart.")
+    st.download_button(
+        "Download the curves (CSV)",
+        curves_csv(history, points),
+        file_name=f"{filename}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=key,
+        help="One row per batch point and per finished epoch. PNG: the camera icon on the chart.",
+    )
 
 
 def histograms(run_id: int) -> None:
@@ -182,25 +234,34 @@ def histograms(run_id: int) -> None:
     layers = [e["layer"] for e in records[-1]["layers"]]
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", layers, key=f"cr_hist_layer_{run_id}")
-    kind = c2.segmented_control("Histogram of", ["weights", "gradients"], default="weights",
-                                key=f"cr_hist_kind_{run_id}") or "weights"
-    st.plotly_chart(weight_histograms.histogram_figure(records, layer, kind), key=f"cr_hist_fig_{run_id}",
-                    config=chart_config(f"run{run_id}_{layer}_{kind}"))
-    st.caption(f"One outline per epoch (epoch 0 = before training; darker = later), {len(records)} in all. "
-               "Gradients: of the mean loss on 64 fixed training images, at the end of each epoch.")
-
+    kind = (
+        c2.segmented_control("Histogram of", ["weights", "gradients"], default="weights", key=f"cr_hist_kind_{run_id}")
+        or "weights"
+    )
+    st.plotly_chart(
+        weight_histograms.histogram_figure(records, layer, kind),
+        key=f"cr_hist_fig_{run_id}",
+        config=chart_config(f"run{run_id}_{layer}_{kind}"),
+    )
+    st.caption(
+        f"One outline per epoch (epoch 0 = before training; darker = later), {len(records)} in all. "
+        "Gradients: of the mean loss on 64 fixed training images, at the end of each epoch."
+    )
 
 
 def recipe_text(recipe: dict) -> str:
     """A training recipe in words, e.g. 'precision auto, batch 256, one-cycle LR 5.0e-03, 3 epochs'."""
     parts = []
     if recipe.get("precision"):
-        parts.append({"mixed_bfloat16": "bfloat16", "auto": "precision auto"}.get(recipe["precision"],
-                                                                                   recipe["precision"]))
+        parts.append(
+            {"mixed_bfloat16": "bfloat16", "auto": "precision auto"}.get(recipe["precision"], recipe["precision"])
+        )
     if recipe.get("batch_size"):
         parts.append(f"batch {recipe['batch_size']}")
     if recipe.get("lr"):
-        sched = {"onecycle": "one-cycle", "constant": "constant"}.get(recipe.get("schedule"), recipe.get("schedule") or "")
+        sched = {"onecycle": "one-cycle", "constant": "constant"}.get(
+            recipe.get("schedule"), recipe.get("schedule") or ""
+        )
         parts.append(f"{sched} LR {recipe['lr']:.1e}".strip())
     if recipe.get("epochs"):
         parts.append(f"{recipe['epochs']} epochs")

@@ -165,3 +165,28 @@ def test_task_ids_are_unguessable_hex_valid_in_a_component_key():
 def test_bounds_must_be_positive(bad):
     with pytest.raises(ValueError):
         TaskRegistry("t", **bad)
+
+
+def test_drain_cancels_every_task_and_waits_for_the_running_ones():
+    """At exit the registry cancels its tasks and waits for them to stop at their next report, so no
+    daemon thread is inside TensorFlow while the interpreter finalizes (that aborts the process)."""
+    import threading
+    import time
+
+    reg = TaskRegistry("drain", max_running=1, keep=4)
+    started, stopped = threading.Event(), threading.Event()
+
+    def work(task):
+        started.set()
+        try:
+            while True:
+                task.report("working")
+                time.sleep(0.01)
+        finally:
+            stopped.set()
+
+    running = reg.start("a", work)
+    queued = reg.start("b", lambda task: "never")
+    assert started.wait(10)
+    reg.drain(time.monotonic() + 10)
+    assert stopped.is_set() and running.state == CANCELLED and queued.state == CANCELLED

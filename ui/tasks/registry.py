@@ -8,19 +8,26 @@ No Streamlit here: the registries the pages share live in ``ui.tasks.widgets``.
 
 The threads are daemon threads, started by hand rather than by ``concurrent.futures``: the
 executor's threads are joined at interpreter exit, so stopping the server would wait for a
-minutes-long few-shot curve to end.
+minutes-long few-shot curve to end. At exit every task is cancelled instead, and the process
+waits (at most ``DRAIN_S``) for the running ones to stop at their next report: a daemon thread
+still inside TensorFlow while the interpreter finalizes aborts the process ("FATAL: exception not
+rethrown", exit 134), which turned a finished, passing run of a test file into a failure.
 """
 
 from __future__ import annotations
 
+import atexit
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+DRAIN_S = 30.0  # at exit: how long to wait, in all, for cancelled tasks to stop
+_REGISTRIES: weakref.WeakSet = weakref.WeakSet()
 
 
 class Cancelled(Exception):
@@ -80,6 +87,8 @@ class TaskRegistry:
         self._tasks: OrderedDict[Hashable, Task] = OrderedDict()  # least recently used first
         self._queue: deque[Task] = deque()
         self._running = 0
+        self._threads: set[threading.Thread] = set()
+        _REGISTRIES.add(self)
 
     def start(
         self, key: Hashable, work: Callable[[Task], Any], *, again: bool = False, wait: bool = True
@@ -100,7 +109,10 @@ class TaskRegistry:
             self._tasks.move_to_end(key)
             self._queue.append(task)
             self._evict()
-        threading.Thread(target=self._run, args=(task, work), daemon=True, name=f"{self.name}-task").start()
+        thread = threading.Thread(target=self._run, args=(task, work), daemon=True, name=f"{self.name}-task")
+        with self._changed:
+            self._threads.add(thread)
+        thread.start()
         return task
 
     def get(self, key: Hashable) -> Task | None:
@@ -130,6 +142,18 @@ class TaskRegistry:
     def clear(self) -> None:
         with self._changed:
             self._tasks.clear()
+
+    def drain(self, deadline: float) -> None:
+        """Cancel every task and wait, until ``deadline`` (time.monotonic), for their threads to end."""
+        with self._changed:
+            for task in self._tasks.values():
+                task._cancel.set()
+            for task in self._queue:
+                task._cancel.set()
+            self._changed.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def __len__(self) -> int:
         with self._changed:
@@ -171,5 +195,13 @@ class TaskRegistry:
             task.result, task.error, task.state = result, error, state
             if started:
                 self._running -= 1
+            self._threads.discard(threading.current_thread())
             self._changed.notify_all()
             task._finished.set()
+
+
+@atexit.register
+def _drain_all() -> None:
+    deadline = time.monotonic() + DRAIN_S
+    for registry in list(_REGISTRIES):
+        registry.drain(deadline)

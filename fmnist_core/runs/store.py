@@ -29,7 +29,7 @@ read-only home, full disk) or an unreachable database server raise a ``StoreErro
 message says what to do; a damaged store is moved aside only when the user asks (``quarantine``).
 
 A run whose worker died (SIGKILL, out of memory) is still ``running`` in the table; every
-read (``list_runs``, ``get_run``) first marks such runs ``failed`` (see ``leases.reap_dead``).
+read (``list_runs``, ``get_run``) first marks such runs ``failed`` (see ``reaper.reap_dead``).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from fmnist_core.runs.leases import (  # noqa: F401 (re-exported)
 )
 from fmnist_core.runs.liveness import now_iso
 from fmnist_core.runs.ownership import OwnerSide
+from fmnist_core.runs.reaper import Reaper
 from fmnist_core.runs.schema import (  # noqa: F401 (re-exported)
     SCHEMA_VERSION,
     SchemaTooNewError,
@@ -214,7 +215,7 @@ def _sqlite_engine(path: Path):
     return engine
 
 
-class RunStore(WorkerSide, OwnerSide, ClusterSide):
+class RunStore(WorkerSide, Reaper, OwnerSide, ClusterSide):
     """The run store at ``location``: a SQLite path (default ``saving.home_dir()/runs.sqlite``) or a
     ``postgresql://`` URL (default $FMNIST_STORE_URL); created or upgraded on open.
 

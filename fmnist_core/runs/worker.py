@@ -5,7 +5,7 @@ takes a worker slot (see ``slots``), then claims queued runs oldest first and tr
 
   * progress goes into the store as it happens (batch points, epochs, position);
   * a background thread heartbeats every 2 s, renewing the run's lease, so a dead worker is
-    noticed (see ``leases.reap_dead``); every write is fenced by the lease, so a worker whose
+    noticed (see ``reaper.reap_dead``); every write is fenced by the lease, so a worker whose
     run was taken away (paused past the timeout) writes nothing more, model included;
   * a stop request (or SIGTERM) ends training after the current batch; the best weights
     so far are saved and the run is marked ``stopped``;

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from bench_app_start import free_port, healthy  # the script's own folder is on sys.path
-from bench_interactive import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, _stat_cpu_seconds
+from interactive_browser import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, _stat_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -36,13 +36,35 @@ BEGIN, END = "<!-- probes:begin -->", "<!-- probes:end -->"
 def all_cases():
     from benchmarks.probes import (
         cli_cases,
+        cli_command_cases,
+        cli_model_cases,
+        env_cases,
         fault_cases,
         file_cases,
+        keras_cases,
+        kill_cases,
         serve_cases,
+        store_cases,
         upload_cases,
+        worker_cases,
     )
 
-    cases = cli_cases.cases() + upload_cases.cases() + file_cases.cases() + fault_cases.cases() + serve_cases.cases()
+    # In the order of RELIABILITY.md's sections; each module's cases() gives one class of case.
+    modules = (
+        cli_cases,
+        cli_command_cases,
+        cli_model_cases,
+        env_cases,
+        upload_cases,
+        file_cases,
+        keras_cases,
+        store_cases,
+        kill_cases,
+        fault_cases,
+        worker_cases,
+        serve_cases,
+    )
+    cases = [case for module in modules for case in module.cases()]
     ids = Counter(c.id for c in cases)
     dup = [i for i, n in ids.items() if n > 1]
     if dup:

@@ -29,10 +29,12 @@ def test_config_is_safe_by_default():
     assert CONFIG["server"]["address"] == "127.0.0.1"
     assert CONFIG["client"]["showErrorDetails"] == "none"
     assert CONFIG["server"]["maxUploadSize"] == imaging.MAX_UPLOAD_MB
+    # make app runs the cross-platform command, which passes --host on as Streamlit's --server.address
+    # (tests/test_app_command.py checks that command line)
     out = subprocess.run(["make", "-n", "app"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert "--server.address 127.0.0.1" in out
+    assert "-m fmnist_core app --host 127.0.0.1" in out
     out = subprocess.run(["make", "-n", "app", "HOST=0.0.0.0"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert "--server.address 0.0.0.0" in out
+    assert "-m fmnist_core app --host 0.0.0.0" in out
 
 
 def _listening(port: int) -> set[str]:
